@@ -1,1 +1,40 @@
-//! rung: facade
+//! rung: a WebAssembly engine with pluggable compiler tiers.
+//!
+//! This is the facade: it re-exports the workspace's crates under one name,
+//! so an embedder depends on `rung` alone.
+//!
+//! - [`decoder`]: push-based streaming decoding into a `ModuleEnv`;
+//! - [`validator`]: two-stage validation, stage 2 in parallel;
+//! - [`tiering`]: the contract between tiers and the runtime;
+//! - [`runtime`]: engine, modules, instances (in progress).
+
+pub use rung_decoder as decoder;
+pub use rung_runtime as runtime;
+pub use rung_tiering as tiering;
+pub use rung_validator as validator;
+
+use std::path::Path;
+
+/// Why a file could not be read as a module.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Text(#[from] wat::Error),
+}
+
+/// Reads a module from a file: the binary format as it is, the text format
+/// (`.wat`, or any file that does not start with the wasm magic number)
+/// compiled to binary.
+pub fn read_module(path: &Path) -> Result<Vec<u8>, LoadError> {
+    let bytes = std::fs::read(path)?;
+    if bytes.starts_with(b"\0asm") {
+        return Ok(bytes);
+    }
+    let wasm = wat::parse_bytes(&bytes).map_err(|mut e| {
+        e.set_path(path);
+        e
+    })?;
+    Ok(wasm.into_owned())
+}

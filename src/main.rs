@@ -1,1 +1,44 @@
-fn main() {}
+//! The `rung` command line: `rung validate FILE...`, `rung inspect FILE`.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// rung: a WebAssembly engine with pluggable compiler tiers.
+#[derive(Parser)]
+#[command(name = "rung", version, about)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate modules (.wasm or .wat); print `FILE:OFFSET: function N: message`
+    /// for each invalid one and exit 1 if any is invalid.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// Threads for stage 2 (function bodies); default: all cores.
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Print a module's sections, counts and sizes, imports and exports, and
+    /// its largest functions.
+    Inspect {
+        file: std::path::PathBuf,
+        /// How many of the largest functions to list.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match args.command {
+        Command::Validate { files, threads } => cli::validate::run(&files, threads),
+        Command::Inspect { file, top } => cli::inspect::run(&file, top),
+    }
+}

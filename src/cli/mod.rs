@@ -1,0 +1,4 @@
+//! One module per `rung` subcommand.
+
+pub mod inspect;
+pub mod validate;
