@@ -1,1 +1,363 @@
-//! placeholder
+//! rung-tiering: the contract every compiler tier and the runtime share.
+//!
+//! ```text
+//! bytes ──► decoder ──► validator ──► Tier::compile ──────────► runtime
+//!           ModuleEnv   stage 1 + 2   (this crate's contract)   code memory, slots,
+//!           + bodies                  CompiledFunction:         vmctx (VmOffsets),
+//!                                     PIC bytes + metadata      libcalls, traps,
+//!                                          ▲                    tier-up (TierUpPolicy)
+//!                         baseline ────────┤
+//!                         optimizer ───────┘  one ABI (abi), one vmctx layout
+//! ```
+//!
+//! What lives here, and nothing else (no code generation):
+//! - [`Tier`]: a compiler, a pure function from one function body to a
+//!   [`CompiledFunction`] or a [`CompileError`];
+//! - [`TrapCode`]: why code trapped, with the spec interpreter's messages;
+//! - [`Libcall`]: the runtime functions compiled code may call;
+//! - [`VmOffsets`]: where everything is in the vmctx;
+//! - [`TierUpPolicy`]: when a baseline function is optimized;
+//! - [`abi`]: the one calling convention of all wasm functions.
+//!
+//! **Invariant:** the arrows only point down: this crate depends on the
+//! decoder alone, and tiers and the runtime depend on it, never the reverse.
+//! Any number a tier and the runtime must agree on (an offset, an index, a
+//! register, a trap number) is defined here once.
+
+pub mod abi;
+mod libcall;
+mod policy;
+mod trap;
+mod vmoffsets;
+
+use std::time::Duration;
+
+pub use libcall::{Libcall, LibcallType};
+pub use policy::{
+    BUDGET_COST_CALL, BUDGET_COST_LOOP_BACKEDGE, CallCountPolicy, TierUpDecision, TierUpPolicy,
+};
+pub use rung_decoder::{FunctionBody, ModuleEnv};
+pub use trap::TrapCode;
+pub use vmoffsets::{
+    Definition, FUNCREF_SIZE, FUNCREF_SLOT, FUNCREF_TYPE_ID, FUNCREF_VMCTX, FuncRefLayout,
+    GLOBAL_SIZE, HOST_POINTER_SIZE, MAX_VMCTX_SIZE, MemoryLayout, TABLE_ELEMENT_LAZY_BIT,
+    TableLayout, VMCTX_MAGIC, VmOffsets, VmRegion,
+};
+
+/// A compiler tier: turns one function body into machine code.
+///
+/// A tier is a pure function from a body to bytes: it keeps no global state,
+/// allocates no executable memory and may be called from any thread, for any
+/// functions in any order (hence `Send + Sync`). Everything it needs to know
+/// about the instance it will run in comes from `env` and `offsets`; the
+/// code it returns must follow [`abi`] and reach the outside world only
+/// through the vmctx.
+///
+/// `CompileError::Unsupported` means "not this tier": the runtime then
+/// compiles the function with the next tier (as V8's Liftoff bails out to
+/// TurboFan), so a tier may ship before it covers every proposal. Any other
+/// error fails the module.
+pub trait Tier: Send + Sync {
+    /// A short name for logs, stats and command-line flags, e.g. `"baseline"`.
+    fn name(&self) -> &'static str;
+
+    /// Compiles function `index` (absolute: imported functions come first,
+    /// so `index >= env.num_imported_functions()`) whose body is `body`.
+    /// `offsets` is the vmctx layout of `env`'s module.
+    fn compile(
+        &self,
+        env: &ModuleEnv,
+        index: u32,
+        body: FunctionBody<'_>,
+        offsets: &VmOffsets,
+    ) -> Result<CompiledFunction, CompileError>;
+}
+
+/// A place in the code that traps, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TrapSite {
+    /// Offset of the trapping instruction (a faulting access, a `ud2`, or
+    /// the call to the `Trap` libcall) in [`CompiledFunction::code`].
+    pub code_offset: u32,
+    /// The trap it raises.
+    pub trap: TrapCode,
+}
+
+/// What compiling one function cost and produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompileStats {
+    /// Bytes of the wasm body (locals and operators).
+    pub wasm_bytes: usize,
+    /// Bytes of machine code produced.
+    pub code_bytes: usize,
+    /// Wall time spent in [`Tier::compile`].
+    pub compile_time: Duration,
+    /// The [`Tier::name`] of the tier that produced it.
+    pub tier: &'static str,
+}
+
+/// One compiled function: machine code and the metadata the runtime needs.
+///
+/// **Invariants** (see [`CompiledFunction::check`]):
+/// - `code` is position independent: it has no relocations; every call and
+///   libcall goes through the vmctx, so the bytes may be copied anywhere,
+///   cached, and shared by instances;
+/// - `trap_sites` is sorted by `code_offset`, without duplicates, each inside
+///   `code`;
+/// - `offset_map` is sorted by code offset, without duplicates, each inside
+///   `code`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompiledFunction {
+    /// The machine code, entered at offset 0 with the [`abi`] convention.
+    pub code: Vec<u8>,
+    /// Every instruction that may trap.
+    pub trap_sites: Vec<TrapSite>,
+    /// `(code offset, wasm byte offset)`: from each code offset on, until
+    /// the next entry, the code belongs to the operator at that absolute
+    /// byte offset in the module.
+    pub offset_map: Vec<(u32, u32)>,
+    /// Bytes of stack the function's frame takes below the return address.
+    pub frame_size: u32,
+    /// Compile statistics.
+    pub stats: CompileStats,
+}
+
+impl CompiledFunction {
+    /// The wasm byte offset of the operator that the instruction at
+    /// `code_offset` belongs to: the last `offset_map` entry at or before
+    /// `code_offset`, or `None` if there is none.
+    pub fn wasm_offset(&self, code_offset: u32) -> Option<u32> {
+        let i = self.offset_map.partition_point(|&(c, _)| c <= code_offset);
+        i.checked_sub(1).map(|i| self.offset_map[i].1)
+    }
+
+    /// The trap raised by the instruction at exactly `code_offset`, if it is
+    /// a trap site (what a signal handler asks).
+    pub fn trap_at(&self, code_offset: u32) -> Option<TrapCode> {
+        self.trap_sites
+            .binary_search_by_key(&code_offset, |s| s.code_offset)
+            .ok()
+            .map(|i| self.trap_sites[i].trap)
+    }
+
+    /// Checks the invariants above; the runtime runs it before it trusts
+    /// code from a cache.
+    ///
+    /// # Errors
+    ///
+    /// `Internal` naming the first broken invariant.
+    pub fn check(&self) -> Result<(), CompileError> {
+        let len = self.code.len();
+        let inside = |off: u32| (off as usize) < len;
+        let sorted_inside = |offsets: &mut dyn Iterator<Item = u32>, what: &str| {
+            let mut prev: Option<u32> = None;
+            for off in offsets {
+                if !inside(off) {
+                    return Err(CompileError::Internal(format!(
+                        "{what} at code offset {off} is outside {len} bytes of code"
+                    )));
+                }
+                if prev.is_some_and(|p| p >= off) {
+                    return Err(CompileError::Internal(format!(
+                        "{what} are not strictly sorted at code offset {off}"
+                    )));
+                }
+                prev = Some(off);
+            }
+            Ok(())
+        };
+        sorted_inside(
+            &mut self.trap_sites.iter().map(|s| s.code_offset),
+            "trap sites",
+        )?;
+        sorted_inside(
+            &mut self.offset_map.iter().map(|&(c, _)| c),
+            "offset map entries",
+        )
+    }
+}
+
+/// Why a tier could not compile a function.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    /// Not this tier: the function uses something the tier does not
+    /// implement. The runtime falls back to the next tier.
+    #[error("unsupported: {feature} (at offset {offset:#x})")]
+    Unsupported {
+        /// What is missing, e.g. `"simd"` or `"operator i8x16.swizzle"`.
+        feature: String,
+        /// Absolute byte offset in the module of the first use.
+        offset: u64,
+    },
+    /// The function is invalid; found while compiling (a tier that validates
+    /// in the same pass, like the baseline, reports validation errors here).
+    #[error("function {func}: {message} (at offset {offset:#x})")]
+    Invalid {
+        /// The validator's message.
+        message: String,
+        /// Absolute byte offset in the module.
+        offset: u64,
+        /// The function's absolute index.
+        func: u32,
+    },
+    /// A limit of the implementation, not of wasm (code too large, too many
+    /// locals for a frame, a vmctx over 2 GiB, …).
+    #[error("implementation limit: {message} (at offset {offset:#x})")]
+    ImplLimit {
+        /// What was exceeded.
+        message: String,
+        /// Absolute byte offset in the module (0 for the module as a whole).
+        offset: u64,
+    },
+    /// A bug in the tier or its caller.
+    #[error("internal compiler error: {0}")]
+    Internal(String),
+}
+
+impl CompileError {
+    /// An `Invalid` error from wasmparser's error while reading function
+    /// `func` (a malformed or invalid operator).
+    pub fn invalid(func: u32, e: &rung_decoder::wasmparser::BinaryReaderError) -> CompileError {
+        CompileError::Invalid {
+            message: e.message().to_string(),
+            offset: e.offset(),
+            func,
+        }
+    }
+
+    /// Whether the runtime should try the next tier instead of failing.
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, CompileError::Unsupported { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// A tier that "compiles" every function to a `ret` and bails out on
+    /// function 1, to show the trait is usable as an object from threads.
+    struct Stub;
+
+    impl Tier for Stub {
+        fn name(&self) -> &'static str {
+            "stub"
+        }
+
+        fn compile(
+            &self,
+            _env: &ModuleEnv,
+            index: u32,
+            body: FunctionBody<'_>,
+            _offsets: &VmOffsets,
+        ) -> Result<CompiledFunction, CompileError> {
+            let start = Instant::now();
+            if index == 1 {
+                return Err(CompileError::Unsupported {
+                    feature: "function 1".into(),
+                    offset: body.offset,
+                });
+            }
+            let code = vec![0xc3];
+            Ok(CompiledFunction {
+                stats: CompileStats {
+                    wasm_bytes: body.bytes.len(),
+                    code_bytes: code.len(),
+                    compile_time: start.elapsed(),
+                    tier: self.name(),
+                },
+                code,
+                trap_sites: vec![],
+                offset_map: vec![(0, body.offset as u32)],
+                frame_size: 0,
+            })
+        }
+    }
+
+    #[test]
+    fn tiers_are_objects_usable_from_any_thread() {
+        let tier: std::sync::Arc<dyn Tier> = std::sync::Arc::new(Stub);
+        let env = ModuleEnv::default();
+        let offsets = VmOffsets::for_host(&env).expect("layout");
+        let body = FunctionBody {
+            index: 0,
+            offset: 40,
+            bytes: &[0x00, 0x0b],
+        };
+        let f = std::thread::scope(|s| {
+            s.spawn(|| tier.compile(&env, 0, body, &offsets))
+                .join()
+                .expect("thread")
+        })
+        .expect("compiles");
+        f.check().expect("invariants");
+        assert_eq!(f.stats.tier, "stub");
+        assert_eq!(f.wasm_offset(0), Some(40));
+        let err = tier.compile(&env, 1, body, &offsets).expect_err("bails");
+        assert!(err.is_unsupported());
+        assert_eq!(err.to_string(), "unsupported: function 1 (at offset 0x28)");
+    }
+
+    fn function(code_len: usize, offset_map: Vec<(u32, u32)>) -> CompiledFunction {
+        CompiledFunction {
+            code: vec![0x90; code_len],
+            trap_sites: vec![
+                TrapSite {
+                    code_offset: 3,
+                    trap: TrapCode::IntegerDivisionByZero,
+                },
+                TrapSite {
+                    code_offset: 9,
+                    trap: TrapCode::MemoryOutOfBounds,
+                },
+            ],
+            offset_map,
+            frame_size: 16,
+            stats: CompileStats {
+                wasm_bytes: 0,
+                code_bytes: code_len,
+                compile_time: Duration::ZERO,
+                tier: "test",
+            },
+        }
+    }
+
+    #[test]
+    fn wasm_offset_is_the_entry_at_or_before() {
+        let f = function(20, vec![(2, 100), (5, 104), (12, 110)]);
+        f.check().expect("invariants");
+        assert_eq!(f.wasm_offset(0), None);
+        assert_eq!(f.wasm_offset(1), None);
+        assert_eq!(f.wasm_offset(2), Some(100));
+        assert_eq!(f.wasm_offset(4), Some(100));
+        assert_eq!(f.wasm_offset(5), Some(104));
+        assert_eq!(f.wasm_offset(11), Some(104));
+        assert_eq!(f.wasm_offset(12), Some(110));
+        assert_eq!(f.wasm_offset(u32::MAX), Some(110));
+        assert_eq!(function(20, vec![]).wasm_offset(3), None);
+        assert_eq!(f.trap_at(3), Some(TrapCode::IntegerDivisionByZero));
+        assert_eq!(f.trap_at(4), None);
+        assert_eq!(f.trap_at(9), Some(TrapCode::MemoryOutOfBounds));
+    }
+
+    #[test]
+    fn check_rejects_unsorted_or_out_of_range_metadata() {
+        assert!(function(20, vec![(5, 1), (2, 0)]).check().is_err());
+        assert!(function(20, vec![(2, 1), (2, 0)]).check().is_err());
+        assert!(function(20, vec![(20, 1)]).check().is_err());
+        // A trap site past the end of the code.
+        assert!(function(9, vec![]).check().is_err());
+    }
+
+    #[test]
+    fn errors_say_where() {
+        let e = CompileError::Invalid {
+            message: "type mismatch".into(),
+            offset: 0x1f,
+            func: 3,
+        };
+        assert_eq!(e.to_string(), "function 3: type mismatch (at offset 0x1f)");
+        assert!(!e.is_unsupported());
+    }
+}

@@ -1,0 +1,273 @@
+//! `Libcall`: the runtime functions compiled code may call, and their
+//! signatures.
+//!
+//! Compiled code never calls the runtime by address: it loads the table
+//! pointer from [`VmOffsets::libcalls`](crate::VmOffsets::libcalls), then the
+//! entry at `Libcall::index() * pointer_size`, and calls it. That is what
+//! keeps code position independent.
+//!
+//! **Calling convention:** libcalls are ordinary host functions, so they use
+//! the platform C convention — System V on x86-64 (`extern "sysv64"`), *not*
+//! the wasm convention of [`abi`](crate::abi). The callee-saved registers of
+//! both are the same (rbx, rbp, r12–r15), so wasm code keeps its pinned values
+//! across a libcall.
+//!
+//! **Invariants:**
+//! - `Libcall::ALL[l.index()] == l`; indices are dense from 0 to
+//!   `Libcall::COUNT - 1` and a variant keeps its index once it has one (the
+//!   table layout is part of the vmctx contract).
+//! - The first parameter of every libcall is the calling instance's vmctx.
+//! - A libcall that traps does not return: it unwinds to the host entry
+//!   trampoline (DESIGN.md, "Memory, traps, stacks"). Compiled code therefore
+//!   needs no error check after a call.
+//!
+//! Index operands (memory, table, data or element segment, function) are the
+//! module's absolute indices (imports first). Addresses, lengths and deltas
+//! are passed as `i64` whatever the index type of the memory or table:
+//! compiled code zero-extends an `i32` operand of a 32-bit memory or table, so
+//! the runtime has one entry point for both (memory64 and table64 included).
+
+use std::fmt;
+
+/// A parameter or result type of a libcall, as the caller must pass it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LibcallType {
+    /// A 32-bit integer (in a 64-bit register, upper half ignored).
+    I32,
+    /// A 64-bit integer.
+    I64,
+    /// A pointer-sized value: the vmctx, or a reference (a pointer to a
+    /// funcref record, an externref, or null).
+    Ptr,
+}
+
+impl fmt::Display for LibcallType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LibcallType::I32 => "i32",
+            LibcallType::I64 => "i64",
+            LibcallType::Ptr => "ptr",
+        })
+    }
+}
+
+/// A runtime function compiled code may call through the vmctx's libcall
+/// table. Each variant documents its signature as
+/// `(params) -> results`; [`Libcall::params`] and [`Libcall::results`] give
+/// the same as data.
+///
+/// Memory size and table size are *not* libcalls: they are read inline from
+/// the vmctx ([`VmOffsets::memory_length`](crate::VmOffsets::memory_length),
+/// [`VmOffsets::table_len`](crate::VmOffsets::table_len)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Libcall {
+    /// `(vmctx: ptr, memory: i32, delta_pages: i64) -> i64`: `memory.grow`.
+    /// Returns the old size in pages, or -1 if the memory could not grow.
+    /// The base never moves (DESIGN.md: memory is reserved once), but the
+    /// length in the vmctx changes, so code must reload it after this call.
+    MemoryGrow = 0,
+    /// `(vmctx: ptr, memory: i32, dst: i64, value: i32, len: i64)`:
+    /// `memory.fill`. Traps with `MemoryOutOfBounds`.
+    MemoryFill = 1,
+    /// `(vmctx: ptr, dst_memory: i32, src_memory: i32, dst: i64, src: i64,
+    /// len: i64)`: `memory.copy`. Traps with `MemoryOutOfBounds`.
+    MemoryCopy = 2,
+    /// `(vmctx: ptr, memory: i32, data: i32, dst: i64, src: i32, len: i32)`:
+    /// `memory.init`. Traps with `MemoryOutOfBounds`.
+    MemoryInit = 3,
+    /// `(vmctx: ptr, data: i32)`: `data.drop`.
+    DataDrop = 4,
+    /// `(vmctx: ptr, table: i32, delta: i64, init: ptr) -> i64`:
+    /// `table.grow`. Returns the old length, or -1. The table's base may
+    /// move, so code must reload base and length after this call.
+    TableGrow = 5,
+    /// `(vmctx: ptr, table: i32, dst: i64, value: ptr, len: i64)`:
+    /// `table.fill`. Traps with `TableOutOfBounds`.
+    TableFill = 6,
+    /// `(vmctx: ptr, dst_table: i32, src_table: i32, dst: i64, src: i64,
+    /// len: i64)`: `table.copy`. Traps with `TableOutOfBounds`.
+    TableCopy = 7,
+    /// `(vmctx: ptr, table: i32, elem: i32, dst: i64, src: i32, len: i32)`:
+    /// `table.init`. Traps with `TableOutOfBounds`.
+    TableInit = 8,
+    /// `(vmctx: ptr, elem: i32)`: `elem.drop`.
+    ElemDrop = 9,
+    /// `(vmctx: ptr, table: i32, index: i64) -> ptr`: `table.get` (and the
+    /// slow path of `call_indirect`) on a table whose entries are created
+    /// lazily: the runtime materializes the entry and returns it. Traps with
+    /// `TableOutOfBounds`.
+    TableGet = 10,
+    /// `(vmctx: ptr, table: i32, index: i64, value: ptr)`: `table.set` on a
+    /// table the runtime manages (lazily initialized or needing a barrier).
+    /// Traps with `TableOutOfBounds`.
+    TableSet = 11,
+    /// `(vmctx: ptr, func: i32) -> ptr`: `ref.func` when the funcref record
+    /// is not known to be initialized; returns a pointer to the record.
+    RefFunc = 12,
+    /// `(vmctx: ptr, code: i32) -> !`: raise a trap; `code` is
+    /// [`TrapCode::as_u8`](crate::TrapCode::as_u8). Never returns. Stack
+    /// overflow is `Trap(StackOverflow)`, called after the prologue's
+    /// `sp < stack_limit` check failed: the runtime sets `stack_limit` far
+    /// enough above the real end of the stack that any libcall still runs.
+    Trap = 13,
+    /// `(vmctx: ptr, func: i32)`: a baseline function's tier-up budget
+    /// reached zero (see [`TierUpPolicy`](crate::TierUpPolicy)). The runtime
+    /// asks the policy, resets the budget in memory and returns; the running
+    /// frame continues in the code it started in.
+    TierUp = 14,
+}
+
+use LibcallType::{I32, I64, Ptr};
+
+impl Libcall {
+    /// How many libcalls there are: the length of the vmctx's libcall table.
+    pub const COUNT: usize = 15;
+
+    /// Every libcall, in `index()` order.
+    pub const ALL: [Libcall; Libcall::COUNT] = [
+        Libcall::MemoryGrow,
+        Libcall::MemoryFill,
+        Libcall::MemoryCopy,
+        Libcall::MemoryInit,
+        Libcall::DataDrop,
+        Libcall::TableGrow,
+        Libcall::TableFill,
+        Libcall::TableCopy,
+        Libcall::TableInit,
+        Libcall::ElemDrop,
+        Libcall::TableGet,
+        Libcall::TableSet,
+        Libcall::RefFunc,
+        Libcall::Trap,
+        Libcall::TierUp,
+    ];
+
+    /// The libcall's slot in the vmctx's libcall table.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The libcall in slot `index`, if there is one.
+    pub const fn from_index(index: usize) -> Option<Libcall> {
+        if index < Libcall::COUNT {
+            Some(Libcall::ALL[index])
+        } else {
+            None
+        }
+    }
+
+    /// A short snake_case name, for disassembly comments and profiles.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Libcall::MemoryGrow => "memory_grow",
+            Libcall::MemoryFill => "memory_fill",
+            Libcall::MemoryCopy => "memory_copy",
+            Libcall::MemoryInit => "memory_init",
+            Libcall::DataDrop => "data_drop",
+            Libcall::TableGrow => "table_grow",
+            Libcall::TableFill => "table_fill",
+            Libcall::TableCopy => "table_copy",
+            Libcall::TableInit => "table_init",
+            Libcall::ElemDrop => "elem_drop",
+            Libcall::TableGet => "table_get",
+            Libcall::TableSet => "table_set",
+            Libcall::RefFunc => "ref_func",
+            Libcall::Trap => "trap",
+            Libcall::TierUp => "tier_up",
+        }
+    }
+
+    /// The parameters, vmctx first.
+    pub const fn params(self) -> &'static [LibcallType] {
+        match self {
+            Libcall::MemoryGrow => &[Ptr, I32, I64],
+            Libcall::MemoryFill => &[Ptr, I32, I64, I32, I64],
+            Libcall::MemoryCopy => &[Ptr, I32, I32, I64, I64, I64],
+            Libcall::MemoryInit => &[Ptr, I32, I32, I64, I32, I32],
+            Libcall::DataDrop => &[Ptr, I32],
+            Libcall::TableGrow => &[Ptr, I32, I64, Ptr],
+            Libcall::TableFill => &[Ptr, I32, I64, Ptr, I64],
+            Libcall::TableCopy => &[Ptr, I32, I32, I64, I64, I64],
+            Libcall::TableInit => &[Ptr, I32, I32, I64, I32, I32],
+            Libcall::ElemDrop => &[Ptr, I32],
+            Libcall::TableGet => &[Ptr, I32, I64],
+            Libcall::TableSet => &[Ptr, I32, I64, Ptr],
+            Libcall::RefFunc => &[Ptr, I32],
+            Libcall::Trap => &[Ptr, I32],
+            Libcall::TierUp => &[Ptr, I32],
+        }
+    }
+
+    /// The results (none or one).
+    pub const fn results(self) -> &'static [LibcallType] {
+        match self {
+            Libcall::MemoryGrow | Libcall::TableGrow => &[I64],
+            Libcall::TableGet | Libcall::RefFunc => &[Ptr],
+            _ => &[],
+        }
+    }
+
+    /// Whether the libcall never returns (only [`Libcall::Trap`]).
+    pub const fn never_returns(self) -> bool {
+        matches!(self, Libcall::Trap)
+    }
+}
+
+impl fmt::Display for Libcall {
+    /// The signature, e.g. `memory_grow(ptr, i32, i64) -> i64`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}(", self.name())?;
+        for (i, p) in self.params().iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{p}")?;
+        }
+        f.write_str(")")?;
+        if self.never_returns() {
+            f.write_str(" -> !")?;
+        }
+        if let [r] = self.results() {
+            write!(f, " -> {r}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indices_are_dense_and_stable() {
+        for (i, l) in Libcall::ALL.iter().enumerate() {
+            assert_eq!(l.index(), i);
+            assert_eq!(Libcall::from_index(i), Some(*l));
+        }
+        assert_eq!(Libcall::from_index(Libcall::COUNT), None);
+    }
+
+    #[test]
+    fn every_libcall_takes_vmctx_first_and_fits_in_registers() {
+        for l in Libcall::ALL {
+            assert_eq!(l.params().first(), Some(&LibcallType::Ptr), "{l}");
+            // System V passes six integer arguments in registers.
+            assert!(l.params().len() <= 6, "{l}");
+            assert!(l.results().len() <= 1, "{l}");
+        }
+        let mut names: Vec<_> = Libcall::ALL.iter().map(|l| l.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Libcall::COUNT);
+    }
+
+    #[test]
+    fn display_is_the_signature() {
+        assert_eq!(
+            Libcall::MemoryGrow.to_string(),
+            "memory_grow(ptr, i32, i64) -> i64"
+        );
+        assert_eq!(Libcall::Trap.to_string(), "trap(ptr, i32) -> !");
+    }
+}
