@@ -17,7 +17,8 @@
 //! - [`Libcall`]: the runtime functions compiled code may call;
 //! - [`VmOffsets`]: where everything is in the vmctx;
 //! - [`TierUpPolicy`]: when a baseline function is optimized;
-//! - [`abi`]: the one calling convention of all wasm functions.
+//! - [`abi`]: the one calling convention of all wasm functions;
+//! - [`trampoline`]: how the host enters wasm and wasm calls the host.
 //!
 //! **Invariant:** the arrows only point down: this crate depends on the
 //! decoder alone, and tiers and the runtime depend on it, never the reverse.
@@ -28,6 +29,7 @@ pub mod abi;
 mod libcall;
 mod policy;
 mod trap;
+pub mod trampoline;
 mod vmoffsets;
 
 use std::time::Duration;

@@ -16,7 +16,7 @@
 //!          │ tier_up_budgets: *mut i32                    │ one per defined function
 //!          │ type_ids: *const u32                         │ canonical id per type index
 //!          ├──────────────────────────────────────────────┤ arrays (sized by the module)
-//!          │ imported functions: [(code, vmctx); n]       │ 2 words each
+//!          │ imported functions: [(slot, vmctx); n]       │ 2 words each
 //!          │ imported memories:  [*mut MemoryDef; n]      │ → owner's definition
 //!          │ defined memories:   [MemoryDef; n]           │ {base, length_bytes}
 //!          │ imported tables:    [*mut TableDef; n]       │ → owner's definition
@@ -36,8 +36,8 @@
 //! How code uses it (x86-64, vmctx in `rdi`):
 //! - call of defined function `f`: `mov rax, [rdi + func_slots()]` then
 //!   `call [rax + func_slot(f)]`; the callee gets the caller's vmctx.
-//! - call of imported function `f`: `mov rax, [rdi + imported_function_code(f)]`,
-//!   `mov rdi, [rdi + imported_function_vmctx(f)]`, `call rax`.
+//! - call of imported function `f`: `mov rax, [rdi + imported_function_slot(f)]`,
+//!   `mov rdi, [rdi + imported_function_vmctx(f)]`, `call [rax]`.
 //! - `call_indirect`/`call_ref`: an element or reference is a pointer to a
 //!   funcref record (null is 0). Bounds-check the index against
 //!   `table_len` (`UndefinedElement`), load the element, null-check it
@@ -501,8 +501,11 @@ impl VmOffsets {
         self.counts.functions - self.counts.imported_functions
     }
 
-    /// Imported function `func`'s code pointer (`usize`).
-    pub fn imported_function_code(&self, func: u32) -> Option<u32> {
+    /// Imported function `func`'s slot pointer (`*const usize`): the code
+    /// pointer is loaded from `*slot`, so a call of an import sees the
+    /// exporter's tier-up just as a call through a funcref record does. For a
+    /// host function the slot holds its wasm-to-host trampoline.
+    pub fn imported_function_slot(&self, func: u32) -> Option<u32> {
         (func < self.counts.imported_functions)
             .then(|| self.imported_functions + func * 2 * self.p())
     }
@@ -510,7 +513,7 @@ impl VmOffsets {
     /// Imported function `func`'s vmctx (`usize`), to pass as its first
     /// argument.
     pub fn imported_function_vmctx(&self, func: u32) -> Option<u32> {
-        Some(self.imported_function_code(func)? + self.p())
+        Some(self.imported_function_slot(func)? + self.p())
     }
 
     /// Function `func`'s funcref record (any function, imported or defined);
@@ -744,14 +747,14 @@ mod tests {
         let some = |x: Option<u32>, what: &str| x.unwrap_or_else(|| panic!("{what} is None"));
         for i in 0..c.functions {
             if i < c.imported_functions {
-                let code = some(o.imported_function_code(i), "import code");
+                let code = some(o.imported_function_slot(i), "import code");
                 let vmctx = some(o.imported_function_vmctx(i), "import vmctx");
                 f.push((format!("import {i} code"), code, p, p));
                 f.push((format!("import {i} vmctx"), vmctx, p, p));
                 assert_eq!(o.func_slot(i), None);
                 assert_eq!(o.tier_up_budget(i), None);
             } else {
-                assert_eq!(o.imported_function_code(i), None);
+                assert_eq!(o.imported_function_slot(i), None);
                 assert_eq!(o.imported_function_vmctx(i), None);
                 let d = i - c.imported_functions;
                 assert_eq!(o.func_slot(i), Some(d * p));
@@ -874,7 +877,7 @@ mod tests {
         let o = VmOffsets::new(&env, 8).expect("layout");
         assert_eq!(o.stack_limit(), 8);
         assert_eq!(o.type_ids(), 48);
-        assert_eq!(o.imported_function_code(0), Some(56));
+        assert_eq!(o.imported_function_slot(0), Some(56));
         assert_eq!(o.imported_function_vmctx(1), Some(56 + 16 + 8));
     }
 
