@@ -33,7 +33,7 @@ impl fmt::Debug for DecodeError {
 impl From<wasmparser::BinaryReaderError> for DecodeError {
     fn from(e: wasmparser::BinaryReaderError) -> Self {
         DecodeError {
-            offset: e.offset() as u64,
+            offset: e.offset(),
             message: e.message().to_string(),
         }
     }

@@ -205,9 +205,7 @@ impl StreamingDecoder {
             match self.parser.parse(rest, eof) {
                 Err(e) => return Err(self.fail(e.into())),
                 Ok(Chunk::NeedMoreData(hint)) => {
-                    self.need = rest
-                        .len()
-                        .saturating_add(usize::try_from(hint).unwrap_or(usize::MAX));
+                    self.need = rest.len().saturating_add(hint);
                     break;
                 }
                 Ok(Chunk::Parsed { consumed, payload }) => {
@@ -353,12 +351,11 @@ impl StreamingDecoder {
                 return sink.event(&self.env, event);
             }
             Payload::CustomSection(reader) => {
-                let (data, offset) = (reader.data(), reader.data_offset() as u64);
+                let (data, offset) = (reader.data(), reader.data_offset());
                 if reader.name() == "name" {
                     self.env.add_name_section(data, offset);
                 }
                 let range = reader.range();
-                let range = range.start as u64..range.end as u64;
                 self.env.sections.push(SectionInfo {
                     id: SectionId::Custom,
                     range: range.clone(),
@@ -469,9 +466,9 @@ impl StreamingDecoder {
 }
 
 fn payload_range(payload: &Payload<'_>) -> std::ops::Range<u64> {
-    let r = match payload {
+    match payload {
         Payload::StartSection { range, .. } | Payload::DataCountSection { range, .. } => {
-            return range.clone();
+            range.clone()
         }
         Payload::TypeSection(s) => s.range(),
         Payload::ImportSection(s) => s.range(),
@@ -484,8 +481,7 @@ fn payload_range(payload: &Payload<'_>) -> std::ops::Range<u64> {
         Payload::ElementSection(s) => s.range(),
         Payload::DataSection(s) => s.range(),
         _ => 0..0,
-    };
-    r.start as u64..r.end as u64
+    }
 }
 
 impl Decoder for StreamingDecoder {
