@@ -17,12 +17,14 @@
 //! **Invariant:** a module that either engine rejects shows the error where
 //! its numbers would be; the feature set is never changed to make it pass.
 
+use std::cell::Cell;
+
 use rung_decoder::{DecoderConfig, Event, FunctionBody, ModuleEnv, decode_all};
 use rung_validator::{BodyJob, ModuleValidator, ValidateError};
 use serde::Serialize;
 use wasmparser::{Validator, WasmFeatures};
 
-use super::{CommonArgs, Repeat, Sample, measure};
+use super::{CommonArgs, Repeat, Sample, case, measure};
 use crate::corpus::{Corpus, Module};
 use crate::report::{self, Machine, Table};
 
@@ -169,42 +171,38 @@ fn bench_module(module: &Module, threads: usize, repeat: Repeat) -> Result<Modul
     let size = bytes.len();
     eprintln!("  {} ({:.1} MB)", module.name, size as f64 / 1e6);
     let none = || Ok(());
-
-    let wasmparser = Outcome::new(
-        measure(repeat, none, |()| {
+    let functions = Cell::new(None);
+    let collect = || {
+        let jobs = collect_jobs(bytes).map_err(|e| e.to_string())?;
+        functions.set(Some(jobs.len()));
+        Ok(jobs)
+    };
+    let ours = |threads: usize| {
+        case(none, move |()| {
+            rung_validator::validate(bytes, threads).map_err(|e| e.to_string())
+        })
+    };
+    let stage2 = |threads: usize| {
+        case(collect, move |jobs| {
+            rung_validator::validate_functions(jobs, threads).map_err(|e| e.to_string())
+        })
+    };
+    let cases = vec![
+        case(none, |()| {
             Validator::new_with_features(WasmFeatures::WASM3)
                 .validate_all(bytes)
                 .map_err(|e| format!("{e} (at offset {:#x})", e.offset()))
         }),
-        size,
-    );
-    let ours = |threads: usize| {
-        Outcome::new(
-            measure(repeat, none, |()| {
-                rung_validator::validate(bytes, threads).map_err(|e| e.to_string())
-            }),
-            size,
-        )
-    };
-    let ours_1 = ours(1);
-    let ours_n = ours(threads);
-
-    let mut functions = None;
-    let mut stage2 = |threads: usize| {
-        let setup = || {
-            let jobs = collect_jobs(bytes).map_err(|e| e.to_string())?;
-            functions = Some(jobs.len());
-            Ok(jobs)
-        };
-        Outcome::new(
-            measure(repeat, setup, |jobs| {
-                rung_validator::validate_functions(jobs, threads).map_err(|e| e.to_string())
-            }),
-            size,
-        )
-    };
-    let stage2_1 = stage2(1);
-    let stage2_n = stage2(threads);
+        ours(1),
+        ours(threads),
+        stage2(1),
+        stage2(threads),
+    ];
+    let [wasmparser, ours_1, ours_n, stage2_1, stage2_n] =
+        <[_; 5]>::try_from(measure(repeat, cases))
+            .map_err(|_| "one result per case".to_string())?
+            .map(|result| Outcome::new(result, size));
+    let functions = functions.get();
 
     Ok(ModuleResult {
         module: module.name.clone(),

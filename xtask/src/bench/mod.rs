@@ -4,7 +4,9 @@
 //!
 //! **Invariant:** a measurement times only the work under test: preparing its
 //! input (`setup`) and dropping its output happen outside the timed region,
-//! and the reported figure is the median of the repetitions.
+//! and the reported figure is the median of the repetitions. The numbers a
+//! bench compares are measured in one interleaved group ([`measure`]), never
+//! one after the other, so a change in machine load does not bias a ratio.
 
 pub mod decode;
 
@@ -69,22 +71,23 @@ pub fn run(bench: Bench) -> Result<(), String> {
 pub enum Repeat {
     /// Exactly this many times (`--iters`).
     Fixed(usize),
-    /// [`AUTO_MIN_ITERS`] times and [`AUTO_MIN_TIME`] of measured time,
-    /// whichever takes longer, cut at [`AUTO_MAX_WALL`] (setup included) once
-    /// at least one repetition ran: the 68 MB module gets fewer.
+    /// Until a case has run [`AUTO_MIN_ITERS`] times and for [`AUTO_MIN_TIME`]
+    /// of measured time, whichever takes longer; once it has run at all, a
+    /// case also stops when its group has spent [`AUTO_MAX_WALL`] (setup
+    /// included): the 68 MB module gets fewer repetitions.
     Auto,
 }
 
 pub const AUTO_MIN_ITERS: usize = 3;
 pub const AUTO_MIN_TIME: Duration = Duration::from_secs(1);
-pub const AUTO_MAX_WALL: Duration = Duration::from_secs(10);
+pub const AUTO_MAX_WALL: Duration = Duration::from_secs(15);
 
 impl Repeat {
     pub fn describe(self) -> String {
         match self {
             Repeat::Fixed(n) => format!("{n} iterations"),
             Repeat::Auto => format!(
-                "≥{AUTO_MIN_ITERS} iterations and ≥{} s measured (≤{} s wall)",
+                "≥{AUTO_MIN_ITERS} iterations and ≥{} s measured per number (≤{} s per module)",
                 AUTO_MIN_TIME.as_secs(),
                 AUTO_MAX_WALL.as_secs()
             ),
@@ -134,29 +137,71 @@ impl Sample {
     }
 }
 
-/// Times `run(setup())` as often as `repeat` says. Only `run` is timed; its
-/// output is dropped after the clock stops. The first error, from either
-/// closure, ends the measurement.
-pub fn measure<T, R>(
-    repeat: Repeat,
-    mut setup: impl FnMut() -> Result<T, String>,
-    mut run: impl FnMut(T) -> Result<R, String>,
-) -> Result<Sample, String> {
-    let start = Instant::now();
-    let mut times = Vec::new();
-    let mut measured = Duration::ZERO;
-    loop {
+/// One thing to time: each call prepares its input, runs the work under test
+/// and returns how long the work alone took.
+pub type Case<'a> = Box<dyn FnMut() -> Result<Duration, String> + 'a>;
+
+/// A [`Case`] that times `run(setup())`. Only `run` is timed; its output is
+/// dropped after the clock stops.
+pub fn case<'a, T, R>(
+    mut setup: impl FnMut() -> Result<T, String> + 'a,
+    mut run: impl FnMut(T) -> Result<R, String> + 'a,
+) -> Case<'a> {
+    Box::new(move || {
         let input = setup()?;
         let t0 = Instant::now();
         let output = run(black_box(input));
         let dt = t0.elapsed();
         black_box(output)?;
-        times.push(dt);
-        measured += dt;
-        if repeat.done(times.len(), measured, start.elapsed()) {
-            return Ok(Sample::from_times(times));
+        Ok(dt)
+    })
+}
+
+/// Times a group of cases, interleaved: each round runs every case that is
+/// not done yet once, so a change in machine load hits all of them alike and
+/// their ratios stay meaningful on a shared machine. A case is done when
+/// `repeat` says so or at its first error, which is then its result.
+pub fn measure(repeat: Repeat, mut cases: Vec<Case<'_>>) -> Vec<Result<Sample, String>> {
+    struct State {
+        times: Vec<Duration>,
+        measured: Duration,
+        error: Option<String>,
+        done: bool,
+    }
+    let start = Instant::now();
+    let mut states: Vec<State> = (0..cases.len())
+        .map(|_| State {
+            times: Vec::new(),
+            measured: Duration::ZERO,
+            error: None,
+            done: false,
+        })
+        .collect();
+    while states.iter().any(|s| !s.done) {
+        for (case, state) in cases.iter_mut().zip(&mut states) {
+            if state.done {
+                continue;
+            }
+            match case() {
+                Ok(dt) => {
+                    state.times.push(dt);
+                    state.measured += dt;
+                    state.done = repeat.done(state.times.len(), state.measured, start.elapsed());
+                }
+                Err(e) => {
+                    state.error = Some(e);
+                    state.done = true;
+                }
+            }
         }
     }
+    states
+        .into_iter()
+        .map(|s| match s.error {
+            Some(e) => Err(e),
+            None => Ok(Sample::from_times(s.times)),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -179,23 +224,34 @@ mod tests {
     }
 
     #[test]
-    fn measure_stops_at_the_first_error() {
-        let mut runs = 0;
-        let r = measure(
-            Repeat::Fixed(5),
-            || Ok(()),
-            |()| {
-                runs += 1;
-                if runs == 2 {
-                    Err("boom".to_string())
-                } else {
-                    Ok(())
-                }
-            },
+    fn measure_interleaves_and_stops_a_case_at_its_first_error() {
+        use std::cell::RefCell;
+        let log = RefCell::new(Vec::new());
+        let results = measure(
+            Repeat::Fixed(3),
+            vec![
+                case(
+                    || Ok(()),
+                    |()| {
+                        log.borrow_mut().push('a');
+                        Ok::<_, String>(())
+                    },
+                ),
+                case(
+                    || Ok(()),
+                    |()| {
+                        log.borrow_mut().push('b');
+                        if log.borrow().len() > 2 {
+                            Err("boom".to_string())
+                        } else {
+                            Ok(())
+                        }
+                    },
+                ),
+            ],
         );
-        assert_eq!(r.unwrap_err(), "boom");
-        assert_eq!(runs, 2);
-        let s = measure(Repeat::Fixed(4), || Ok(()), |()| Ok::<_, String>(())).unwrap();
-        assert_eq!(s.iters, 4);
+        assert_eq!(log.into_inner(), vec!['a', 'b', 'a', 'b', 'a']);
+        assert_eq!(results[0].as_ref().map(|s| s.iters), Ok(3));
+        assert_eq!(results[1].as_ref().unwrap_err(), "boom");
     }
 }
