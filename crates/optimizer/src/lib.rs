@@ -1,2 +1,247 @@
-//! rung-optimizer: the optimizing tier on Cranelift. Only its place in the
-//! workspace exists yet; the translator is issue 3.
+//! rung-optimizer: the optimizing tier, a one-pass WebAssembly → Cranelift IR
+//! translator and Cranelift's x86-64 backend behind [`rung_tiering::Tier`].
+//!
+//! ```text
+//! FunctionBody ──► translate (operator walk: value stack, control stack)
+//!                     │  env: vmctx loads at VmOffsets; memory, table, call
+//!                     ▼
+//!                  CLIF (ir::Function, CallConv::Tail, vmctx first)
+//!                     │  cranelift-codegen: egraph opts, regalloc, x64 emission
+//!                     ▼
+//!                  emit: code bytes + trap sites + offset map ──► CompiledFunction
+//! ```
+//!
+//! Modules, one job each:
+//! - [`translate`]: the operator walk (`mod.rs`), with memory, table, call
+//!   and numeric operators in submodules;
+//! - `env`: every load from the vmctx, read off [`VmOffsets`];
+//! - `emit`: compiling the CLIF and turning Cranelift's buffer into a
+//!   [`CompiledFunction`] (no relocations, every trap mapped);
+//! - [`trampoline`]: host ↔ wasm trampolines per signature.
+//!
+//! **Invariants:** code is position independent (every call goes through the
+//! vmctx; a relocation is an `Internal` error); every trap is a native
+//! Cranelift trap (`ud2` or a faulting `div`) recorded as a [`TrapSite`] with
+//! a [`rung_tiering::TrapCode`]; the tier holds no state but the ISA and is
+//! callable from any thread (per-thread Cranelift contexts are reused).
+
+mod emit;
+mod env;
+pub mod trampoline;
+pub mod translate;
+mod traps;
+
+use std::cell::RefCell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Instant;
+
+use cranelift_codegen::Context;
+use cranelift_codegen::isa::{self, TargetIsa};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::FunctionBuilderContext;
+use rung_tiering::{CompileError, CompiledFunction, FunctionBody, ModuleEnv, Tier, VmOffsets};
+use wasmparser::FuncType;
+
+pub use traps::{cranelift_trap, rung_trap};
+
+/// The optimizing tier: holds the target ISA, built once.
+#[derive(Clone)]
+pub struct OptimizingTier {
+    isa: Arc<dyn TargetIsa>,
+}
+
+impl std::fmt::Debug for OptimizingTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OptimizingTier")
+            .field("isa", &self.isa.name())
+            .field("triple", &self.isa.triple().to_string())
+            .finish()
+    }
+}
+
+thread_local! {
+    /// Cranelift's allocations, reused by every compile on this thread.
+    static CONTEXTS: RefCell<(Context, FunctionBuilderContext)> =
+        RefCell::new((Context::new(), FunctionBuilderContext::new()));
+}
+
+/// The shared (target-independent) settings every function is compiled with:
+/// `opt_level=speed`, the verifier in debug builds only, and
+/// [`rung_tiering::abi::CRANELIFT_SETTINGS`].
+///
+/// # Errors
+///
+/// `Internal` if Cranelift rejects a setting.
+pub fn shared_flags() -> Result<settings::Flags, CompileError> {
+    let mut b = settings::builder();
+    let verifier = if cfg!(debug_assertions) {
+        "true"
+    } else {
+        "false"
+    };
+    let ours = [
+        ("opt_level", "speed"),
+        ("preserve_frame_pointers", "true"),
+        ("enable_multi_ret_implicit_sret", "true"),
+        ("enable_verifier", verifier),
+    ];
+    for (name, value) in ours
+        .iter()
+        .chain(rung_tiering::abi::CRANELIFT_SETTINGS.iter())
+    {
+        b.set(name, value).map_err(|e| {
+            CompileError::Internal(format!("cranelift setting {name}={value}: {e}"))
+        })?;
+    }
+    Ok(settings::Flags::new(b))
+}
+
+impl OptimizingTier {
+    /// The tier for the host CPU (its features detected by
+    /// `cranelift_native`).
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` if the host is not x86-64 (the only target the ABI
+    /// defines) or Cranelift cannot target it; `Internal` if a setting is
+    /// rejected.
+    pub fn new() -> Result<OptimizingTier, CompileError> {
+        let builder = cranelift_native::builder().map_err(|e| CompileError::Unsupported {
+            feature: format!("host ISA: {e}"),
+            offset: 0,
+        })?;
+        OptimizingTier::with_isa_builder(builder)
+    }
+
+    /// The tier for an explicit ISA builder (e.g. a fixed feature set, for
+    /// reproducible disassembly in tests), with [`shared_flags`].
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` for a target other than x86-64; `Internal` if Cranelift
+    /// rejects the flags.
+    pub fn with_isa_builder(builder: isa::Builder) -> Result<OptimizingTier, CompileError> {
+        if builder.triple().architecture.to_string() != "x86_64" {
+            return Err(CompileError::Unsupported {
+                feature: format!("target {} (the rung ABI is x86-64 only)", builder.triple()),
+                offset: 0,
+            });
+        }
+        let isa = builder
+            .finish(shared_flags()?)
+            .map_err(|e| CompileError::Internal(format!("building the ISA: {e}")))?;
+        Ok(OptimizingTier { isa })
+    }
+
+    /// The ISA code is generated for.
+    pub fn isa(&self) -> &dyn TargetIsa {
+        &*self.isa
+    }
+
+    /// The host-to-wasm trampoline for `ty` (see
+    /// [`rung_tiering::trampoline`]).
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` for a `v128` in the signature; `Internal` if Cranelift
+    /// fails.
+    pub fn host_to_wasm(&self, ty: &FuncType) -> Result<CompiledFunction, CompileError> {
+        trampoline::host_to_wasm(&*self.isa, ty.params(), ty.results())
+    }
+
+    /// The wasm-to-host trampoline for `ty` (see
+    /// [`rung_tiering::trampoline`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`OptimizingTier::host_to_wasm`].
+    pub fn wasm_to_host(&self, ty: &FuncType) -> Result<CompiledFunction, CompileError> {
+        trampoline::wasm_to_host(&*self.isa, ty.params(), ty.results())
+    }
+
+    /// The CLIF of function `index` right after translation, before any
+    /// optimization (what the snapshot tests and `rung` tools show).
+    ///
+    /// # Errors
+    ///
+    /// As [`Tier::compile`].
+    pub fn translate_to_clif(
+        &self,
+        env: &ModuleEnv,
+        index: u32,
+        body: FunctionBody<'_>,
+        offsets: &VmOffsets,
+    ) -> Result<String, CompileError> {
+        with_contexts(|ctx, fctx| {
+            translate::translate_function(&*self.isa, env, index, body, offsets, ctx, fctx)?;
+            Ok(ctx.func.display().to_string())
+        })
+    }
+}
+
+/// Runs `f` with this thread's Cranelift contexts, turning a panic inside
+/// Cranelift (or the translator) into `Internal` and discarding the contexts
+/// it may have left half-built.
+pub(crate) fn with_contexts<T>(
+    f: impl FnOnce(&mut Context, &mut FunctionBuilderContext) -> Result<T, CompileError>,
+) -> Result<T, CompileError> {
+    CONTEXTS.with(|cell| {
+        let Ok(mut guard) = cell.try_borrow_mut() else {
+            // Re-entered on this thread (cannot happen from the Tier API);
+            // use fresh contexts rather than fail.
+            let mut ctx = Context::new();
+            let mut fctx = FunctionBuilderContext::new();
+            return run_catching(|| f(&mut ctx, &mut fctx));
+        };
+        let (ctx, fctx) = &mut *guard;
+        ctx.clear();
+        let result = run_catching(|| f(ctx, fctx));
+        if result.is_err() {
+            *ctx = Context::new();
+            *fctx = FunctionBuilderContext::new();
+        }
+        result
+    })
+}
+
+fn run_catching<T>(f: impl FnOnce() -> Result<T, CompileError>) -> Result<T, CompileError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(CompileError::Internal(format!(
+                "panic while compiling: {msg}"
+            )))
+        }
+    }
+}
+
+impl Tier for OptimizingTier {
+    fn name(&self) -> &'static str {
+        "optimizer"
+    }
+
+    fn compile(
+        &self,
+        env: &ModuleEnv,
+        index: u32,
+        body: FunctionBody<'_>,
+        offsets: &VmOffsets,
+    ) -> Result<CompiledFunction, CompileError> {
+        let start = Instant::now();
+        let wasm_bytes = body.bytes.len();
+        let mut f = with_contexts(|ctx, fctx| {
+            translate::translate_function(&*self.isa, env, index, body, offsets, ctx, fctx)?;
+            emit::emit(&*self.isa, ctx)
+        })?;
+        f.stats.wasm_bytes = wasm_bytes;
+        f.stats.compile_time = start.elapsed();
+        f.stats.tier = self.name();
+        Ok(f)
+    }
+}

@@ -1,0 +1,226 @@
+//! Linear-memory operators: loads, stores, `memory.size`, `memory.grow` and
+//! the bulk-memory operators.
+//!
+//! Every access is bounds-checked explicitly before it happens:
+//!
+//! ```text
+//! end = zext(addr) + offset + size        (i64: cannot overflow, offset < 2^32)
+//! trapnz end > length, HEAP_OUT_OF_BOUNDS (MemoryOutOfBounds)
+//! access [base + zext(addr) + offset]     (notrap little, heap region)
+//! ```
+//!
+//! `base` never moves (readonly, hoisted by Cranelift); `length` is loaded
+//! at each access and so sees `memory.grow` and calls. Only 32-bit memories
+//! are compiled: memory64 is `Unsupported`. The bulk operators are libcalls
+//! (which trap themselves); their `i32` addresses and lengths are
+//! zero-extended to the libcall's `i64`.
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{InstBuilder, Type, Value, types};
+use rung_tiering::{CompileError, Libcall, TrapCode};
+use wasmparser::{MemArg, MemArgTarget, Operator};
+
+use super::Translator;
+
+use types::{F32, F64, I32, I64};
+
+#[derive(Clone, Copy)]
+enum Ext {
+    None,
+    Signed,
+    Unsigned,
+}
+
+impl Translator<'_, '_> {
+    fn check_memory32(&self, mem: u32) -> Result<(), CompileError> {
+        let ty = self
+            .env
+            .module
+            .memories
+            .get(mem as usize)
+            .ok_or_else(|| self.internal("memory index out of range"))?;
+        if ty.memory64 {
+            return Err(self.unsupported(format!("memory64 (memory {mem})")));
+        }
+        Ok(())
+    }
+
+    /// The memory a plain (non-atomic) access uses.
+    fn memarg_memory(&self, memarg: &MemArg) -> Result<u32, CompileError> {
+        if memarg.ordering.is_some() {
+            return Err(self.unsupported("threads: ordered memory access"));
+        }
+        match memarg.target {
+            MemArgTarget::Memory(mem) => {
+                self.check_memory32(mem)?;
+                Ok(mem)
+            }
+            MemArgTarget::Array(_) => Err(self.unsupported("gc: array memory access")),
+        }
+    }
+
+    /// The bounds-checked address of an access of `size` bytes, and the
+    /// offset to put in the instruction.
+    fn heap_addr(
+        &mut self,
+        memarg: &MemArg,
+        addr: Value,
+        size: u32,
+    ) -> Result<(Value, i32), CompileError> {
+        let mem = self.memarg_memory(memarg)?;
+        let offset = i64::try_from(memarg.offset)
+            .ok()
+            .filter(|&o| o <= i64::from(u32::MAX))
+            .ok_or_else(|| self.internal("offset of a 32-bit memory exceeds 32 bits"))?;
+        let base = self.env.memory_base(&mut self.builder, mem)?;
+        let len = self.env.memory_length(&mut self.builder, mem)?;
+        let addr = self.builder.ins().uextend(I64, addr);
+        let end = self
+            .builder
+            .ins()
+            .iadd_imm_u(addr, offset + i64::from(size));
+        let oob = self
+            .builder
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThan, end, len);
+        self.trapnz(oob, TrapCode::MemoryOutOfBounds);
+        let ptr = self.builder.ins().iadd(base, addr);
+        Ok(match i32::try_from(offset) {
+            Ok(o) => (ptr, o),
+            Err(_) => (self.builder.ins().iadd_imm_u(ptr, offset), 0),
+        })
+    }
+
+    fn load(&mut self, memarg: &MemArg, ty: Type, size: u32, ext: Ext) -> Result<(), CompileError> {
+        let addr = self.pop()?;
+        let (ptr, off) = self.heap_addr(memarg, addr, size)?;
+        let flags = self.env.heap();
+        let ins = self.builder.ins();
+        let v = match (ext, size) {
+            (Ext::None, _) => ins.load(ty, flags, ptr, off),
+            (Ext::Signed, 1) => ins.sload8(ty, flags, ptr, off),
+            (Ext::Unsigned, 1) => ins.uload8(ty, flags, ptr, off),
+            (Ext::Signed, 2) => ins.sload16(ty, flags, ptr, off),
+            (Ext::Unsigned, 2) => ins.uload16(ty, flags, ptr, off),
+            (Ext::Signed, _) => ins.sload32(flags, ptr, off),
+            (Ext::Unsigned, _) => ins.uload32(flags, ptr, off),
+        };
+        self.push(v);
+        Ok(())
+    }
+
+    fn store(&mut self, memarg: &MemArg, size: u32) -> Result<(), CompileError> {
+        let (addr, value) = self.pop2()?;
+        let (ptr, off) = self.heap_addr(memarg, addr, size)?;
+        let flags = self.env.heap();
+        let full = self.builder.func.dfg.value_type(value).bytes() == size;
+        let ins = self.builder.ins();
+        match size {
+            _ if full => ins.store(flags, value, ptr, off),
+            1 => ins.istore8(flags, value, ptr, off),
+            2 => ins.istore16(flags, value, ptr, off),
+            _ => ins.istore32(flags, value, ptr, off),
+        };
+        Ok(())
+    }
+
+    fn uext64(&mut self, v: Value) -> Value {
+        self.builder.ins().uextend(I64, v)
+    }
+
+    /// Translates `op` if it is a memory operator; `Ok(false)` otherwise.
+    pub(crate) fn memory_op(&mut self, op: &Operator<'_>) -> Result<bool, CompileError> {
+        use Operator as O;
+        match op {
+            O::I32Load { memarg } => self.load(memarg, I32, 4, Ext::None)?,
+            O::I64Load { memarg } => self.load(memarg, I64, 8, Ext::None)?,
+            O::F32Load { memarg } => self.load(memarg, F32, 4, Ext::None)?,
+            O::F64Load { memarg } => self.load(memarg, F64, 8, Ext::None)?,
+            O::I32Load8S { memarg } => self.load(memarg, I32, 1, Ext::Signed)?,
+            O::I32Load8U { memarg } => self.load(memarg, I32, 1, Ext::Unsigned)?,
+            O::I32Load16S { memarg } => self.load(memarg, I32, 2, Ext::Signed)?,
+            O::I32Load16U { memarg } => self.load(memarg, I32, 2, Ext::Unsigned)?,
+            O::I64Load8S { memarg } => self.load(memarg, I64, 1, Ext::Signed)?,
+            O::I64Load8U { memarg } => self.load(memarg, I64, 1, Ext::Unsigned)?,
+            O::I64Load16S { memarg } => self.load(memarg, I64, 2, Ext::Signed)?,
+            O::I64Load16U { memarg } => self.load(memarg, I64, 2, Ext::Unsigned)?,
+            O::I64Load32S { memarg } => self.load(memarg, I64, 4, Ext::Signed)?,
+            O::I64Load32U { memarg } => self.load(memarg, I64, 4, Ext::Unsigned)?,
+            O::I32Store { memarg } | O::F32Store { memarg } => self.store(memarg, 4)?,
+            O::I64Store { memarg } | O::F64Store { memarg } => self.store(memarg, 8)?,
+            O::I32Store8 { memarg } | O::I64Store8 { memarg } => self.store(memarg, 1)?,
+            O::I32Store16 { memarg } | O::I64Store16 { memarg } => self.store(memarg, 2)?,
+            O::I64Store32 { memarg } => self.store(memarg, 4)?,
+            O::MemorySize { mem } => {
+                self.check_memory32(*mem)?;
+                let len = self.env.memory_length(&mut self.builder, *mem)?;
+                let pages = self.builder.ins().ushr_imm_u(len, 16);
+                let v = self.builder.ins().ireduce(I32, pages);
+                self.push(v);
+            }
+            O::MemoryGrow { mem } => {
+                self.check_memory32(*mem)?;
+                let delta = self.pop()?;
+                let delta = self.uext64(delta);
+                let m = self.iconst(I32, i64::from(*mem));
+                let old = self.libcall_result(Libcall::MemoryGrow, &[m, delta])?;
+                let v = self.builder.ins().ireduce(I32, old);
+                self.push(v);
+            }
+            O::MemoryFill { mem } => {
+                self.check_memory32(*mem)?;
+                let (dst, val, len) = self.pop3()?;
+                let m = self.iconst(I32, i64::from(*mem));
+                let dst = self.uext64(dst);
+                let len = self.uext64(len);
+                self.env
+                    .libcall(&mut self.builder, Libcall::MemoryFill, &[m, dst, val, len])?;
+            }
+            O::MemoryCopy { dst_mem, src_mem } => {
+                self.check_memory32(*dst_mem)?;
+                self.check_memory32(*src_mem)?;
+                let (dst, src, len) = self.pop3()?;
+                let d = self.iconst(I32, i64::from(*dst_mem));
+                let s = self.iconst(I32, i64::from(*src_mem));
+                let dst = self.uext64(dst);
+                let src = self.uext64(src);
+                let len = self.uext64(len);
+                self.env.libcall(
+                    &mut self.builder,
+                    Libcall::MemoryCopy,
+                    &[d, s, dst, src, len],
+                )?;
+            }
+            O::MemoryInit { data_index, mem } => {
+                self.check_memory32(*mem)?;
+                let (dst, src, len) = self.pop3()?;
+                let m = self.iconst(I32, i64::from(*mem));
+                let d = self.iconst(I32, i64::from(*data_index));
+                let dst = self.uext64(dst);
+                self.env.libcall(
+                    &mut self.builder,
+                    Libcall::MemoryInit,
+                    &[m, d, dst, src, len],
+                )?;
+            }
+            O::DataDrop { data_index } => {
+                let d = self.iconst(I32, i64::from(*data_index));
+                self.env
+                    .libcall(&mut self.builder, Libcall::DataDrop, &[d])?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Calls a libcall that has a result.
+    pub(crate) fn libcall_result(
+        &mut self,
+        libcall: Libcall,
+        args: &[Value],
+    ) -> Result<Value, CompileError> {
+        self.env
+            .libcall(&mut self.builder, libcall, args)?
+            .ok_or_else(|| self.internal("libcall without a result"))
+    }
+}

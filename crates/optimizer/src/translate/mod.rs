@@ -1,0 +1,800 @@
+//! The operator walk: one pass over a validated function body, building CLIF
+//! with a value stack (SSA values) and a control stack (one frame per
+//! `block`/`loop`/`if`).
+//!
+//! ```text
+//! block:  values on entry stay on the stack (they dominate the body);
+//!         `dest` (after `end`) has one block parameter per result.
+//! loop:   `header` has one block parameter per loop parameter (back edges
+//!         carry new values); branches to a loop go to `header`.
+//! if:     `brif cond, then, else`; both arms start with the if's parameters
+//!         (kept in the frame); without `else`, the else arm jumps to `dest`
+//!         with the parameters (validation makes them the results).
+//! ```
+//!
+//! **Invariants** (the hazards Wasmtime's translator warns about):
+//! - values only flow between CLIF blocks as block arguments, or as values
+//!   defined in a dominating block (a block's parameters, an `if`'s
+//!   parameters): never "jump into the middle" of a block;
+//! - a block is sealed as soon as all its predecessors are known (`then`,
+//!   `else`, the fall-through of `br_if` at once; `dest` and a loop header at
+//!   `end`);
+//! - after `br`, `br_table`, `return`, `unreachable` and tail calls the walk
+//!   is unreachable: it emits nothing and only counts nested blocks until the
+//!   `else`/`end` of the current frame, whose `dest` is reachable only if
+//!   something branched to it;
+//! - every operator gets its absolute byte offset as source location, which
+//!   `emit` turns into the offset map.
+//!
+//! Input is validated; anything impossible (a stack underflow, a bad index)
+//! is `CompileError::Internal`, never a panic. Operators of proposals this
+//! tier does not implement are `CompileError::Unsupported` naming them.
+
+mod call;
+mod memory;
+mod numeric;
+mod table;
+
+use cranelift_codegen::Context;
+use cranelift_codegen::ir::{
+    self, BlockArg, Function, InstBuilder, SourceLoc, Type, UserFuncName, Value, types,
+};
+use cranelift_codegen::isa::TargetIsa;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use rung_tiering::{CompileError, FunctionBody, ModuleEnv, TrapCode, VmOffsets};
+use wasmparser::{BlockType, Operator};
+
+use crate::env::{FuncEnv, clif_type, wasm_signature, zero};
+use crate::traps::cranelift_trap;
+
+/// Translates function `index` into `ctx.func` (CLIF, not yet optimized).
+pub(crate) fn translate_function(
+    isa: &dyn TargetIsa,
+    env: &ModuleEnv,
+    index: u32,
+    body: FunctionBody<'_>,
+    offsets: &VmOffsets,
+    ctx: &mut Context,
+    fctx: &mut FunctionBuilderContext,
+) -> Result<(), CompileError> {
+    if offsets.pointer_size() != 8 || isa.pointer_bytes() != 8 {
+        return Err(CompileError::Internal(format!(
+            "the optimizer targets 64-bit pointers; vmctx layout has {}",
+            offsets.pointer_size()
+        )));
+    }
+    if index < env.num_imported_functions() {
+        return Err(CompileError::Internal(format!(
+            "function {index} is imported and has no body"
+        )));
+    }
+    let ty = env
+        .func_type(index)
+        .ok_or_else(|| CompileError::Internal(format!("function {index} has no function type")))?;
+    let sig = wasm_signature(ty, body.offset)?;
+    ctx.func = Function::with_name_signature(UserFuncName::user(0, index), sig);
+    let mut builder = FunctionBuilder::new(&mut ctx.func, fctx);
+
+    let entry = builder.create_block();
+    builder.append_block_params_for_function_params(entry);
+    builder.switch_to_block(entry);
+    builder.seal_block(entry);
+    builder.set_srcloc(srcloc(body.offset));
+    let params = builder.block_params(entry).to_vec();
+    let vmctx = *params
+        .first()
+        .ok_or_else(|| CompileError::Internal("signature without vmctx".into()))?;
+    let fenv = FuncEnv::new(&mut builder, env, offsets, vmctx)?;
+
+    let reader = body.reader();
+    let mut t = Translator {
+        builder,
+        env: fenv,
+        stack: Vec::new(),
+        control: Vec::new(),
+        locals: Vec::new(),
+        reachable: true,
+        unreachable_depth: 0,
+        offset: body.offset,
+        func: index,
+    };
+
+    // Locals: parameters first, then the declared ones, zeroed.
+    for (&ty, &value) in ty.params().iter().zip(&params[1..]) {
+        let var = t.builder.declare_var(clif_type(ty, body.offset)?);
+        t.builder.def_var(var, value);
+        t.locals.push(var);
+    }
+    let mut locals = reader
+        .get_locals_reader()
+        .map_err(|e| read_error(index, &e))?;
+    for _ in 0..locals.get_count() {
+        let (count, ty) = locals.read().map_err(|e| read_error(index, &e))?;
+        let cty = clif_type(ty, locals.original_position())?;
+        for _ in 0..count {
+            let var = t.builder.declare_var(cty);
+            let z = zero(&mut t.builder, cty);
+            t.builder.def_var(var, z);
+            t.locals.push(var);
+        }
+    }
+
+    // The function body is a block whose `dest` returns.
+    let exit = t.builder.create_block();
+    let mut result_types = Vec::with_capacity(ty.results().len());
+    for &r in ty.results() {
+        result_types.push(clif_type(r, body.offset)?);
+    }
+    for &r in &result_types {
+        t.builder.append_block_param(exit, r);
+    }
+    t.control.push(Frame {
+        kind: FrameKind::Block,
+        dest: exit,
+        num_params: 0,
+        num_results: result_types.len(),
+        height: 0,
+        exit_reached: false,
+    });
+
+    let mut ops = reader
+        .get_operators_reader()
+        .map_err(|e| read_error(index, &e))?;
+    while !ops.eof() {
+        let offset = ops.original_position();
+        let op = ops.read().map_err(|e| read_error(index, &e))?;
+        t.offset = offset;
+        t.builder.set_srcloc(srcloc(offset));
+        if t.control.is_empty() {
+            return Err(CompileError::Internal(format!(
+                "operator after the function's end at {offset:#x}"
+            )));
+        }
+        if t.reachable {
+            t.op(op)?;
+        } else {
+            t.unreachable_op(&op)?;
+        }
+    }
+    if !t.control.is_empty() {
+        return Err(CompileError::Internal(
+            "function body ends inside a block".into(),
+        ));
+    }
+    t.builder.finalize(isa.frontend_config());
+    Ok(())
+}
+
+fn srcloc(offset: u64) -> SourceLoc {
+    // Modules are below 4 GiB (wasmparser's limits); saturate otherwise.
+    SourceLoc::new(u32::try_from(offset).unwrap_or(u32::MAX - 1))
+}
+
+fn read_error(func: u32, e: &wasmparser::BinaryReaderError) -> CompileError {
+    // The body was validated, so a read error is a caller bug.
+    CompileError::Internal(format!(
+        "function {func}: reading a validated body failed: {} at {:#x}",
+        e.message(),
+        e.offset()
+    ))
+}
+
+pub(crate) enum FrameKind {
+    Block,
+    Loop {
+        header: ir::Block,
+    },
+    If {
+        else_block: ir::Block,
+        else_seen: bool,
+        params: Vec<Value>,
+    },
+}
+
+pub(crate) struct Frame {
+    kind: FrameKind,
+    /// The block after `end`, with one parameter per result.
+    dest: ir::Block,
+    num_params: usize,
+    num_results: usize,
+    /// Stack height below the frame's parameters.
+    height: usize,
+    /// Whether anything jumps to `dest`.
+    exit_reached: bool,
+}
+
+/// The state of one function's translation.
+pub(crate) struct Translator<'a, 'b> {
+    pub(crate) builder: FunctionBuilder<'b>,
+    pub(crate) env: FuncEnv<'a>,
+    pub(crate) stack: Vec<Value>,
+    control: Vec<Frame>,
+    locals: Vec<Variable>,
+    reachable: bool,
+    /// Blocks opened inside unreachable code, not yet closed.
+    unreachable_depth: u32,
+    /// Absolute offset of the operator being translated.
+    pub(crate) offset: u64,
+    func: u32,
+}
+
+fn block_args(values: &[Value]) -> Vec<BlockArg> {
+    values.iter().map(|&v| BlockArg::Value(v)).collect()
+}
+
+impl Translator<'_, '_> {
+    // ---- stack ------------------------------------------------------------
+
+    pub(crate) fn internal(&self, what: &str) -> CompileError {
+        CompileError::Internal(format!(
+            "function {}: {what} at offset {:#x}",
+            self.func, self.offset
+        ))
+    }
+
+    pub(crate) fn pop(&mut self) -> Result<Value, CompileError> {
+        let floor = self.control.last().map_or(0, |f| f.height);
+        if self.stack.len() <= floor {
+            return Err(self.internal("value stack underflow"));
+        }
+        self.stack
+            .pop()
+            .ok_or_else(|| self.internal("value stack underflow"))
+    }
+
+    pub(crate) fn pop2(&mut self) -> Result<(Value, Value), CompileError> {
+        let b = self.pop()?;
+        let a = self.pop()?;
+        Ok((a, b))
+    }
+
+    pub(crate) fn pop3(&mut self) -> Result<(Value, Value, Value), CompileError> {
+        let c = self.pop()?;
+        let (a, b) = self.pop2()?;
+        Ok((a, b, c))
+    }
+
+    /// Removes and returns the top `n` values, bottom first.
+    pub(crate) fn popn(&mut self, n: usize) -> Result<Vec<Value>, CompileError> {
+        let args = self.peekn(n)?.to_vec();
+        self.stack.truncate(self.stack.len() - n);
+        Ok(args)
+    }
+
+    pub(crate) fn peekn(&self, n: usize) -> Result<&[Value], CompileError> {
+        let len = self.stack.len();
+        if n > len {
+            return Err(self.internal("value stack underflow"));
+        }
+        Ok(&self.stack[len - n..])
+    }
+
+    pub(crate) fn push(&mut self, v: Value) {
+        self.stack.push(v);
+    }
+
+    pub(crate) fn unsupported(&self, feature: impl Into<String>) -> CompileError {
+        CompileError::Unsupported {
+            feature: feature.into(),
+            offset: self.offset,
+        }
+    }
+
+    pub(crate) fn trap(&mut self, code: TrapCode) {
+        self.builder.ins().trap(cranelift_trap(code));
+    }
+
+    pub(crate) fn trapnz(&mut self, cond: Value, code: TrapCode) {
+        self.builder.ins().trapnz(cond, cranelift_trap(code));
+    }
+
+    pub(crate) fn trapz(&mut self, cond: Value, code: TrapCode) {
+        self.builder.ins().trapz(cond, cranelift_trap(code));
+    }
+
+    /// Marks the rest of the current block unreachable.
+    pub(crate) fn set_unreachable(&mut self) {
+        self.reachable = false;
+        self.unreachable_depth = 0;
+    }
+
+    /// `i32.const`-style constant, with the immediate zero-extended as the
+    /// verifier wants it.
+    pub(crate) fn iconst(&mut self, ty: Type, value: i64) -> Value {
+        let v = if ty == types::I32 {
+            i64::from(value as u32)
+        } else {
+            value
+        };
+        self.builder.ins().iconst(ty, v)
+    }
+
+    // ---- block types ------------------------------------------------------
+
+    fn block_types(&self, bt: BlockType) -> Result<(Vec<Type>, Vec<Type>), CompileError> {
+        match bt {
+            BlockType::Empty => Ok((vec![], vec![])),
+            BlockType::Type(t) => Ok((vec![], vec![clif_type(t, self.offset)?])),
+            BlockType::FuncType(idx) => {
+                let f = self.env.func_type(idx)?;
+                let p = f
+                    .params()
+                    .iter()
+                    .map(|&t| clif_type(t, self.offset))
+                    .collect::<Result<_, _>>()?;
+                let r = f
+                    .results()
+                    .iter()
+                    .map(|&t| clif_type(t, self.offset))
+                    .collect::<Result<_, _>>()?;
+                Ok((p, r))
+            }
+        }
+    }
+
+    fn new_dest(&mut self, results: &[Type]) -> ir::Block {
+        let dest = self.builder.create_block();
+        for &r in results {
+            self.builder.append_block_param(dest, r);
+        }
+        dest
+    }
+
+    fn frame_at(&mut self, depth: u32) -> Result<&mut Frame, CompileError> {
+        let len = self.control.len();
+        let i = len
+            .checked_sub(1 + depth as usize)
+            .ok_or_else(|| self.internal("branch depth out of range"))?;
+        Ok(&mut self.control[i])
+    }
+
+    /// The target of a branch to `depth` and how many values it takes; marks
+    /// a block's `dest` as reached.
+    fn branch_target(&mut self, depth: u32) -> Result<(ir::Block, usize), CompileError> {
+        let frame = self.frame_at(depth)?;
+        Ok(match frame.kind {
+            FrameKind::Loop { header } => (header, frame.num_params),
+            _ => {
+                frame.exit_reached = true;
+                (frame.dest, frame.num_results)
+            }
+        })
+    }
+
+    // ---- control ----------------------------------------------------------
+
+    fn op_block(&mut self, bt: BlockType) -> Result<(), CompileError> {
+        let (params, results) = self.block_types(bt)?;
+        let dest = self.new_dest(&results);
+        let height = self
+            .stack
+            .len()
+            .checked_sub(params.len())
+            .ok_or_else(|| self.internal("block parameters underflow"))?;
+        self.control.push(Frame {
+            kind: FrameKind::Block,
+            dest,
+            num_params: params.len(),
+            num_results: results.len(),
+            height,
+            exit_reached: false,
+        });
+        Ok(())
+    }
+
+    fn op_loop(&mut self, bt: BlockType) -> Result<(), CompileError> {
+        let (params, results) = self.block_types(bt)?;
+        let dest = self.new_dest(&results);
+        let header = self.new_dest(&params);
+        let args = self.popn(params.len())?;
+        let height = self.stack.len();
+        self.builder.ins().jump(header, &block_args(&args));
+        self.builder.switch_to_block(header);
+        let header_params = self.builder.block_params(header).to_vec();
+        self.stack.extend(header_params);
+        self.control.push(Frame {
+            kind: FrameKind::Loop { header },
+            dest,
+            num_params: params.len(),
+            num_results: results.len(),
+            height,
+            exit_reached: false,
+        });
+        Ok(())
+    }
+
+    fn op_if(&mut self, bt: BlockType) -> Result<(), CompileError> {
+        let cond = self.pop()?;
+        let (params, results) = self.block_types(bt)?;
+        let dest = self.new_dest(&results);
+        let then_block = self.builder.create_block();
+        let else_block = self.builder.create_block();
+        self.builder
+            .ins()
+            .brif(cond, then_block, &[], else_block, &[]);
+        self.builder.seal_block(then_block);
+        self.builder.seal_block(else_block);
+        self.builder.switch_to_block(then_block);
+        let saved = self.peekn(params.len())?.to_vec();
+        self.control.push(Frame {
+            kind: FrameKind::If {
+                else_block,
+                else_seen: false,
+                params: saved,
+            },
+            dest,
+            num_params: params.len(),
+            num_results: results.len(),
+            height: self.stack.len() - params.len(),
+            exit_reached: false,
+        });
+        Ok(())
+    }
+
+    fn op_else(&mut self) -> Result<(), CompileError> {
+        let reachable = self.reachable;
+        let results = if reachable {
+            let n = self
+                .control
+                .last()
+                .ok_or_else(|| self.internal("else without if"))?
+                .num_results;
+            self.popn(n)?
+        } else {
+            Vec::new()
+        };
+        let frame = self
+            .control
+            .last_mut()
+            .ok_or_else(|| CompileError::Internal("else without if".into()))?;
+        let FrameKind::If {
+            else_block,
+            else_seen,
+            params,
+        } = &mut frame.kind
+        else {
+            return Err(CompileError::Internal("else outside an if frame".into()));
+        };
+        if reachable {
+            frame.exit_reached = true;
+        }
+        *else_seen = true;
+        let else_block = *else_block;
+        let params = params.clone();
+        let (dest, height) = (frame.dest, frame.height);
+        if reachable {
+            self.builder.ins().jump(dest, &block_args(&results));
+        }
+        self.stack.truncate(height);
+        self.stack.extend(params);
+        self.builder.switch_to_block(else_block);
+        self.reachable = true;
+        Ok(())
+    }
+
+    fn op_end(&mut self) -> Result<(), CompileError> {
+        let n = self
+            .control
+            .last()
+            .ok_or_else(|| self.internal("end without a block"))?
+            .num_results;
+        let results = if self.reachable {
+            self.popn(n)?
+        } else {
+            Vec::new()
+        };
+        let mut frame = self
+            .control
+            .pop()
+            .ok_or_else(|| self.internal("end without a block"))?;
+        if self.reachable {
+            self.builder.ins().jump(frame.dest, &block_args(&results));
+            frame.exit_reached = true;
+        }
+        match &frame.kind {
+            FrameKind::If {
+                else_block,
+                else_seen: false,
+                params,
+            } => {
+                // The implicit else passes the parameters through.
+                self.builder.switch_to_block(*else_block);
+                self.builder.ins().jump(frame.dest, &block_args(params));
+                frame.exit_reached = true;
+            }
+            FrameKind::Loop { header } => self.builder.seal_block(*header),
+            _ => {}
+        }
+        self.stack.truncate(frame.height);
+        self.builder.seal_block(frame.dest);
+        if !frame.exit_reached {
+            self.set_unreachable();
+            return Ok(());
+        }
+        self.builder.switch_to_block(frame.dest);
+        let values = self.builder.block_params(frame.dest).to_vec();
+        if self.control.is_empty() {
+            // The function's end: return the results.
+            self.builder.ins().return_(&values);
+            self.set_unreachable();
+        } else {
+            self.stack.extend(values);
+            self.reachable = true;
+        }
+        Ok(())
+    }
+
+    fn op_br(&mut self, depth: u32) -> Result<(), CompileError> {
+        let (target, n) = self.branch_target(depth)?;
+        let args = self.peekn(n)?.to_vec();
+        self.builder.ins().jump(target, &block_args(&args));
+        self.set_unreachable();
+        Ok(())
+    }
+
+    fn op_br_if(&mut self, depth: u32) -> Result<(), CompileError> {
+        let cond = self.pop()?;
+        let (target, n) = self.branch_target(depth)?;
+        let args = self.peekn(n)?.to_vec();
+        let next = self.builder.create_block();
+        self.builder
+            .ins()
+            .brif(cond, target, &block_args(&args), next, &[]);
+        self.builder.seal_block(next);
+        self.builder.switch_to_block(next);
+        Ok(())
+    }
+
+    fn op_br_table(&mut self, targets: &wasmparser::BrTable<'_>) -> Result<(), CompileError> {
+        let index = self.pop()?;
+        let (default, n) = self.branch_target(targets.default())?;
+        let args = block_args(self.peekn(n)?);
+        let mut calls = Vec::with_capacity(targets.len() as usize);
+        for depth in targets.targets() {
+            let depth = depth.map_err(|e| read_error(self.func, &e))?;
+            let (block, m) = self.branch_target(depth)?;
+            if m != n {
+                return Err(self.internal("br_table targets of different arity"));
+            }
+            calls.push(self.builder.func.dfg.block_call(block, &args));
+        }
+        let default = self.builder.func.dfg.block_call(default, &args);
+        let jt = self
+            .builder
+            .create_jump_table(ir::JumpTableData::new(default, &calls));
+        self.builder.ins().br_table(index, jt);
+        self.set_unreachable();
+        Ok(())
+    }
+
+    fn op_return(&mut self) -> Result<(), CompileError> {
+        let n = self
+            .control
+            .first()
+            .ok_or_else(|| self.internal("return outside the function"))?
+            .num_results;
+        let values = self.peekn(n)?.to_vec();
+        self.builder.ins().return_(&values);
+        self.set_unreachable();
+        Ok(())
+    }
+
+    /// An operator in unreachable code: only the block structure matters.
+    fn unreachable_op(&mut self, op: &Operator<'_>) -> Result<(), CompileError> {
+        match op {
+            Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
+                self.unreachable_depth += 1;
+            }
+            Operator::Else if self.unreachable_depth == 0 => self.op_else()?,
+            Operator::End if self.unreachable_depth == 0 => self.op_end()?,
+            Operator::End => self.unreachable_depth -= 1,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn local(&self, index: u32) -> Result<Variable, CompileError> {
+        self.locals
+            .get(index as usize)
+            .copied()
+            .ok_or_else(|| self.internal("local index out of range"))
+    }
+
+    fn global_type(&self, index: u32) -> Result<(Type, bool), CompileError> {
+        let g = self
+            .env
+            .module
+            .globals
+            .get(index as usize)
+            .ok_or_else(|| self.internal("global index out of range"))?;
+        Ok((clif_type(g.ty.content_type, self.offset)?, g.ty.mutable))
+    }
+
+    /// One reachable operator.
+    fn op(&mut self, op: Operator<'_>) -> Result<(), CompileError> {
+        use Operator as O;
+        match op {
+            O::Nop => {}
+            O::Unreachable => {
+                self.trap(TrapCode::UnreachableCodeReached);
+                self.set_unreachable();
+            }
+            O::Block { blockty } => self.op_block(blockty)?,
+            O::Loop { blockty } => self.op_loop(blockty)?,
+            O::If { blockty } => self.op_if(blockty)?,
+            O::Else => self.op_else()?,
+            O::End => self.op_end()?,
+            O::Br { relative_depth } => self.op_br(relative_depth)?,
+            O::BrIf { relative_depth } => self.op_br_if(relative_depth)?,
+            O::BrTable { targets } => self.op_br_table(&targets)?,
+            O::Return => self.op_return()?,
+            O::Drop => {
+                self.pop()?;
+            }
+            O::Select | O::TypedSelect { .. } => {
+                let (a, b, c) = self.pop3()?;
+                let v = self.builder.ins().select(c, a, b);
+                self.push(v);
+            }
+            O::LocalGet { local_index } => {
+                let var = self.local(local_index)?;
+                let v = self.builder.use_var(var);
+                self.push(v);
+            }
+            O::LocalSet { local_index } => {
+                let var = self.local(local_index)?;
+                let v = self.pop()?;
+                self.builder.def_var(var, v);
+            }
+            O::LocalTee { local_index } => {
+                let var = self.local(local_index)?;
+                let v = self.pop()?;
+                self.builder.def_var(var, v);
+                self.push(v);
+            }
+            O::GlobalGet { global_index } => {
+                let (ty, mutable) = self.global_type(global_index)?;
+                let addr = self.env.global_addr(&mut self.builder, global_index)?;
+                let flags = if mutable {
+                    self.env.mutable()
+                } else {
+                    FuncEnv::readonly()
+                };
+                let v = self.builder.ins().load(ty, flags, addr.ptr, addr.offset);
+                self.push(v);
+            }
+            O::GlobalSet { global_index } => {
+                let v = self.pop()?;
+                let addr = self.env.global_addr(&mut self.builder, global_index)?;
+                let flags = self.env.mutable();
+                self.builder.ins().store(flags, v, addr.ptr, addr.offset);
+            }
+            O::I32Const { value } => {
+                let v = self.iconst(types::I32, i64::from(value));
+                self.push(v);
+            }
+            O::I64Const { value } => {
+                let v = self.iconst(types::I64, value);
+                self.push(v);
+            }
+            O::F32Const { value } => {
+                let v = self
+                    .builder
+                    .ins()
+                    .f32const(ir::immediates::Ieee32::with_bits(value.bits()));
+                self.push(v);
+            }
+            O::F64Const { value } => {
+                let v = self
+                    .builder
+                    .ins()
+                    .f64const(ir::immediates::Ieee64::with_bits(value.bits()));
+                self.push(v);
+            }
+            // Reference types.
+            O::RefNull { .. } => {
+                let v = self.iconst(types::I64, 0);
+                self.push(v);
+            }
+            O::RefIsNull => {
+                let r = self.pop()?;
+                let c = self
+                    .builder
+                    .ins()
+                    .icmp_imm_u(ir::condcodes::IntCC::Equal, r, 0);
+                let v = self.builder.ins().uextend(types::I32, c);
+                self.push(v);
+            }
+            O::RefFunc { function_index } => {
+                let v = self.env.funcref(&mut self.builder, function_index)?;
+                self.push(v);
+            }
+            O::RefAsNonNull => {
+                let r = self.pop()?;
+                self.trapz(r, TrapCode::NullReference);
+                self.push(r);
+            }
+            O::BrOnNull { relative_depth } => {
+                let r = self.pop()?;
+                let (target, n) = self.branch_target(relative_depth)?;
+                let args = block_args(self.peekn(n)?);
+                let next = self.builder.create_block();
+                self.builder.ins().brif(r, next, &[], target, &args);
+                self.builder.seal_block(next);
+                self.builder.switch_to_block(next);
+                self.push(r);
+            }
+            O::BrOnNonNull { relative_depth } => {
+                let (target, n) = self.branch_target(relative_depth)?;
+                // The reference is the last of the target's values.
+                let args = block_args(self.peekn(n)?);
+                let r = self.pop()?;
+                let next = self.builder.create_block();
+                self.builder.ins().brif(r, target, &args, next, &[]);
+                self.builder.seal_block(next);
+                self.builder.switch_to_block(next);
+            }
+            // Calls.
+            O::Call { function_index } => self.op_call(function_index, false)?,
+            O::ReturnCall { function_index } => self.op_call(function_index, true)?,
+            O::CallIndirect {
+                type_index,
+                table_index,
+            } => self.op_call_indirect(type_index, table_index, false)?,
+            O::ReturnCallIndirect {
+                type_index,
+                table_index,
+            } => self.op_call_indirect(type_index, table_index, true)?,
+            O::CallRef { type_index } => self.op_call_ref(type_index, false)?,
+            O::ReturnCallRef { type_index } => self.op_call_ref(type_index, true)?,
+            op => {
+                if !self.memory_op(&op)? && !self.table_op(&op)? && !self.numeric_op(&op)? {
+                    return Err(self.unsupported(describe_unsupported(&op)));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A name for an operator this tier does not compile, with its proposal.
+fn describe_unsupported(op: &Operator<'_>) -> String {
+    let debug = format!("{op:?}");
+    let name = debug
+        .split([' ', '{', '('])
+        .next()
+        .unwrap_or("unknown")
+        .to_string();
+    let proposal = if ["V128", "I8x16", "I16x8", "I32x4", "I64x2", "F32x4", "F64x2"]
+        .iter()
+        .any(|p| name.starts_with(p))
+    {
+        "simd"
+    } else if name.contains("Atomic") {
+        "threads"
+    } else if ["Try", "Catch", "Throw", "Rethrow", "Delegate"]
+        .iter()
+        .any(|p| name.starts_with(p))
+    {
+        "exceptions"
+    } else if [
+        "Struct",
+        "Array",
+        "RefI31",
+        "I31",
+        "RefTest",
+        "RefCast",
+        "BrOnCast",
+        "AnyConvert",
+        "ExternConvert",
+        "RefEq",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
+    {
+        "gc"
+    } else {
+        "operator"
+    };
+    format!("{proposal}: {name}")
+}
