@@ -45,6 +45,8 @@ pub struct StreamingDecoder {
     done: bool,
     failed: Option<DecodeError>,
     replay: ReplayState,
+    /// The size of the last pushed chunk, to size the buffer for the next.
+    last_chunk: usize,
 }
 
 /// What a fresh `Parser` must be told again after a skipped section.
@@ -117,6 +119,7 @@ impl StreamingDecoder {
             done: false,
             failed: None,
             replay: ReplayState::default(),
+            last_chunk: 0,
         }
     }
 
@@ -484,13 +487,36 @@ fn payload_range(payload: &Payload<'_>) -> std::ops::Range<u64> {
     }
 }
 
+impl StreamingDecoder {
+    /// Makes room for `more` bytes. The buffer is sized once for the whole
+    /// unfinished item (`need`) plus one chunk like the last, instead of
+    /// doubling, so it stays within one item plus one chunk. A size field
+    /// that promises more than has arrived is believed only up to
+    /// `MAX_RESERVE_AHEAD` beyond what is there: a lying header cannot make
+    /// the decoder allocate memory the input never fills.
+    fn reserve_for_item(&mut self, more: usize) {
+        const MAX_RESERVE_AHEAD: usize = 64 << 20;
+        let len = self.buf.len();
+        let want = (len + more).max(self.need.min(len + MAX_RESERVE_AHEAD)) + self.last_chunk;
+        if self.buf.capacity() < len + more {
+            self.buf.reserve_exact(want - len);
+        }
+    }
+}
+
 impl Decoder for StreamingDecoder {
     fn push<S: EventSink>(&mut self, chunk: &[u8], sink: &mut S) -> Result<(), S::Error> {
         self.check_usable()?;
+        self.last_chunk = chunk.len();
         if self.buf.is_empty() {
             let used = self.run(chunk, false, sink)?;
-            self.buf.extend_from_slice(&chunk[used..]);
+            let tail = &chunk[used..];
+            if !tail.is_empty() {
+                self.reserve_for_item(tail.len());
+                self.buf.extend_from_slice(tail);
+            }
         } else {
+            self.reserve_for_item(chunk.len());
             self.buf.extend_from_slice(chunk);
             if self.buf.len() >= self.need {
                 let mut buf = std::mem::take(&mut self.buf);

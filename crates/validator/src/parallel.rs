@@ -10,11 +10,11 @@
 //! byte offset is reported, as a one-thread walk in binary order finds it.
 
 use parking_lot::Mutex;
-use rung_decoder::{decode_all, DecoderConfig, Event, FunctionBody, ModuleEnv};
+use rung_decoder::{DecoderConfig, Event, FunctionBody, ModuleEnv, decode_all};
 use wasmparser::{FuncValidatorAllocations, WasmFeatures};
 
 use crate::{
-    Discard, FuncJob, FunctionValidator, ModuleValidator, ValidateError, Validating, FEATURES,
+    Discard, FEATURES, FuncJob, FunctionValidator, ModuleValidator, ValidateError, Validating,
 };
 
 /// A body together with its stage-2 job.
@@ -75,7 +75,8 @@ pub fn validate_with(
     match (decoded, func_error) {
         (Ok(env), None) => Ok(env),
         (Ok(_), Some(e)) | (Err(e), None) => Err(e),
-        (Err(a), Some(b)) => Err(if b.offset < a.offset { b } else { a }),
+        // A tie goes to the function: a one-thread walk meets it first.
+        (Err(a), Some(b)) => Err(if b.offset <= a.offset { b } else { a }),
     }
 }
 
@@ -106,7 +107,10 @@ pub fn validate_functions(jobs: Vec<BodyJob<'_>>, threads: usize) -> Result<(), 
 
 /// Validates jobs until they run out, keeping the error with the smallest
 /// offset in `first_error`.
-fn run_worker<'a>(jobs: impl Iterator<Item = BodyJob<'a>>, first_error: &Mutex<Option<ValidateError>>) {
+fn run_worker<'a>(
+    jobs: impl Iterator<Item = BodyJob<'a>>,
+    first_error: &Mutex<Option<ValidateError>>,
+) {
     let mut allocs = FuncValidatorAllocations::default();
     for BodyJob { job, body } in jobs {
         let mut func = job.into_validator(allocs);
