@@ -13,6 +13,8 @@ pub use rung_runtime as runtime;
 pub use rung_tiering as tiering;
 pub use rung_validator as validator;
 
+pub mod wast;
+
 use std::path::Path;
 
 /// Why a file could not be read as a module.

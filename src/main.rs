@@ -25,6 +25,18 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Run `.wast` scripts against the `spectest` host module; print each
+    /// file's verdict and exit 1 if any check failed or could not run.
+    Wast {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// Which tier compiles the scripts' modules.
+        #[arg(long, value_enum, default_value_t = Tier::Optimized)]
+        tier: Tier,
+        /// Also list the checks that need a feature no tier supports yet.
+        #[arg(long, short)]
+        verbose: bool,
+    },
     /// Print a module's sections, counts and sizes, imports and exports, and
     /// its largest functions.
     Inspect {
@@ -35,10 +47,26 @@ enum Command {
     },
 }
 
+/// The tiers `--tier` names.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Tier {
+    Optimized,
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     match args.command {
         Command::Validate { files, threads } => cli::validate::run(&files, threads),
         Command::Inspect { file, top } => cli::inspect::run(&file, top),
+        Command::Wast {
+            files,
+            tier,
+            verbose,
+        } => {
+            let tier = match tier {
+                Tier::Optimized => rung::runtime::TierChoice::Optimized,
+            };
+            cli::wast::run(&files, tier, verbose)
+        }
     }
 }

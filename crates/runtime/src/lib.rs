@@ -1,4 +1,162 @@
-//! rung-runtime: engine, modules, instances, traps and tier-up. Only its
-//! place in the workspace exists yet; it is issue 3.
+//! rung-runtime: the engine, modules, stores and instances; linear memory,
+//! tables and globals; traps; code memory; calls across the host boundary.
+//!
+//! ```text
+//! Engine (tiers, type registry, trampolines, libcall table)
+//!   └─ Module::new(bytes): decode + validate + compile → code table
+//!        └─ Linker::instantiate(store, module) → Instance (a vmctx in a Store)
+//!             └─ Func::call(store, args) → catch_traps → trampoline → wasm
+//! ```
+//!
+//! Code map: `engine.rs` (Engine, Config), `module.rs` (Module: compile,
+//! code table), `store.rs` (Store and handles), `instance.rs`
+//! (instantiation, constant expressions), `linker.rs`, `func.rs` (host ↔
+//! wasm calls), `libcalls.rs`, `memory.rs` (linear memory), `code_memory.rs`
+//! (W^X code, trap-site registry), `traps.rs` (setjmp/longjmp to the host
+//! entry), `signals.rs` (SIGILL → trap).
 
+mod code_memory;
+mod engine;
+mod func;
+mod instance;
+mod libcalls;
+mod linker;
+mod memory;
+mod module;
+mod signals;
+mod store;
+mod traps;
+mod values;
+
+pub use engine::{Config, Engine, TierChoice};
+pub use linker::Linker;
+pub use memory::WASM_PAGE;
+pub use module::Module;
 pub use rung_tiering as tiering;
+pub use store::{Caller, Extern, Func, Global, HostCallback, Instance, Memory, Store, Table};
+pub use traps::{Trap, TrapReason};
+pub use values::Val;
+pub use wasmparser::{FuncType, ValType};
+
+use rung_tiering::CompileError;
+use rung_validator::ValidateError;
+
+/// Why a module could not be compiled or instantiated.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The bytes are malformed or the module is invalid.
+    #[error("{0}")]
+    Invalid(ValidateError),
+    /// A tier could not compile a function.
+    #[error("compiling {}: {error}", func.map_or("the module".to_string(), |f| format!("function {f}")))]
+    Compile {
+        func: Option<u32>,
+        error: CompileError,
+    },
+    /// A feature no tier supports yet.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// Imports could not be resolved or do not match.
+    #[error("{0}")]
+    Link(String),
+    /// Instantiation trapped (a segment out of bounds, or the start function).
+    #[error("{0}")]
+    Trap(Trap),
+    /// The host could not provide memory or another resource.
+    #[error("{0}")]
+    Resource(String),
+}
+
+impl Error {
+    /// Whether the error is "a tier does not support this yet".
+    pub fn is_unsupported(&self) -> bool {
+        match self {
+            Error::Unsupported(_) => true,
+            Error::Compile { error, .. } => error.is_unsupported(),
+            _ => false,
+        }
+    }
+}
+
+impl Memory {
+    /// The memory's bytes.
+    pub fn data<'a>(&self, store: &'a Store) -> &'a [u8] {
+        store.inner.memories[self.index as usize].data()
+    }
+
+    pub fn data_mut<'a>(&self, store: &'a mut Store) -> &'a mut [u8] {
+        store.inner.memories[self.index as usize].data_mut()
+    }
+
+    /// The size in pages.
+    pub fn size(&self, store: &Store) -> u64 {
+        store.inner.memories[self.index as usize].pages()
+    }
+
+    /// A host memory of `initial` pages, growing to at most `maximum`.
+    pub fn new(store: &mut Store, initial: u64, maximum: Option<u64>) -> Result<Memory, Error> {
+        let m = memory::LinearMemory::new(initial, maximum, 65536).map_err(Error::Resource)?;
+        let index = store.inner.memories.len() as u32;
+        store.inner.memories.push(m);
+        Ok(Memory {
+            store: store.inner.id,
+            index,
+        })
+    }
+}
+
+impl Global {
+    /// A host global.
+    pub fn new(store: &mut Store, ty: wasmparser::GlobalType, value: Val) -> Result<Global, Error> {
+        if !values::val_matches(&value, ty.content_type) {
+            return Err(Error::Link("global value does not match its type".into()));
+        }
+        let mut own = Box::new(0u128);
+        let ptr: *mut u8 = (&mut *own as *mut u128).cast();
+        // SAFETY: `ptr` is the 16 bytes of `own`.
+        unsafe { instance::write_val(&store.inner, ptr, &value) };
+        let index = store.inner.globals.len() as u32;
+        store.inner.globals.push(store::GlobalData {
+            ty,
+            ptr,
+            _own: Some(own),
+        });
+        Ok(Global {
+            store: store.inner.id,
+            index,
+        })
+    }
+
+    pub fn get(&self, store: &Store) -> Val {
+        let g = &store.inner.globals[self.index as usize];
+        // SAFETY: the global's live 16-byte storage.
+        unsafe { instance::read_val(&store.inner, g.ptr, g.ty.content_type) }
+    }
+}
+
+impl Table {
+    /// A host table of `initial` null elements.
+    pub fn new(store: &mut Store, ty: wasmparser::TableType) -> Result<Table, Error> {
+        let initial = usize::try_from(ty.initial)
+            .ok()
+            .filter(|&n| n <= 10_000_000)
+            .ok_or_else(|| Error::Resource("table too large".into()))?;
+        let mut own = Box::new(store::TableDef {
+            base: std::ptr::null_mut(),
+            len: 0,
+        });
+        let mut data = store::TableData {
+            ty,
+            elements: vec![0; initial],
+            def: &mut *own,
+            _own_def: Some(own),
+        };
+        data.sync_def();
+        let index = store.inner.tables.len() as u32;
+        store.inner.tables.push(data);
+        Ok(Table {
+            store: store.inner.id,
+            index,
+        })
+    }
+}

@@ -1,0 +1,132 @@
+//! `Engine` and `Config`: what is shared by every module and store — the
+//! tiers, the canonical function-type registry, the trampoline cache and
+//! the libcall table.
+//!
+//! **Invariant:** canonical type ids are engine-wide: two function types get
+//! the same id iff they are structurally equal, so `call_indirect`'s check is
+//! one integer compare across modules and instances.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rung_optimizer::OptimizingTier;
+use rung_tiering::{CompileError, CompiledFunction};
+use wasmparser::FuncType;
+
+use crate::code_memory::CodeMemory;
+use crate::libcalls;
+
+/// Which tier compiles a module's functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TierChoice {
+    /// The optimizing tier (Cranelift) for every function.
+    #[default]
+    Optimized,
+}
+
+/// How an engine compiles and runs code.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub tier: TierChoice,
+    /// Bytes of native stack wasm may use below the host's entry point before
+    /// a call traps with "call stack exhausted".
+    pub max_wasm_stack: usize,
+    /// Threads that compile a module's functions (1 = the calling thread).
+    pub compile_threads: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            tier: TierChoice::Optimized,
+            max_wasm_stack: 1 << 20,
+            compile_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+/// A trampoline published in code memory.
+pub(crate) struct Trampoline {
+    _code: Arc<CodeMemory>,
+    pub ptr: *const u8,
+}
+
+// SAFETY: the code is immutable and kept alive by `_code`.
+unsafe impl Send for Trampoline {}
+// SAFETY: see `Send`.
+unsafe impl Sync for Trampoline {}
+
+pub(crate) struct EngineInner {
+    pub config: Config,
+    pub optimizer: OptimizingTier,
+    types: Mutex<HashMap<FuncType, u32>>,
+    host_to_wasm: Mutex<HashMap<FuncType, Arc<Trampoline>>>,
+    wasm_to_host: Mutex<HashMap<FuncType, Arc<Trampoline>>>,
+    /// The table every vmctx's `libcalls` field points to.
+    pub libcalls: Box<[usize]>,
+}
+
+/// The compilation and execution environment shared by modules and stores.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<EngineInner>,
+}
+
+impl Engine {
+    pub fn new(config: Config) -> Result<Engine, String> {
+        crate::signals::install();
+        let optimizer = OptimizingTier::new().map_err(|e| e.to_string())?;
+        Ok(Engine {
+            inner: Arc::new(EngineInner {
+                config,
+                optimizer,
+                types: Mutex::new(HashMap::new()),
+                host_to_wasm: Mutex::new(HashMap::new()),
+                wasm_to_host: Mutex::new(HashMap::new()),
+                libcalls: libcalls::table(),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The canonical id of a function type.
+    pub(crate) fn type_id(&self, ty: &FuncType) -> u32 {
+        let mut types = self.inner.types.lock();
+        let next = types.len() as u32;
+        *types.entry(ty.clone()).or_insert(next)
+    }
+
+    pub(crate) fn host_to_wasm(&self, ty: &FuncType) -> Result<Arc<Trampoline>, CompileError> {
+        self.trampoline(ty, &self.inner.host_to_wasm, |t| {
+            self.inner.optimizer.host_to_wasm(t)
+        })
+    }
+
+    pub(crate) fn wasm_to_host(&self, ty: &FuncType) -> Result<Arc<Trampoline>, CompileError> {
+        self.trampoline(ty, &self.inner.wasm_to_host, |t| {
+            self.inner.optimizer.wasm_to_host(t)
+        })
+    }
+
+    fn trampoline(
+        &self,
+        ty: &FuncType,
+        cache: &Mutex<HashMap<FuncType, Arc<Trampoline>>>,
+        compile: impl FnOnce(&FuncType) -> Result<CompiledFunction, CompileError>,
+    ) -> Result<Arc<Trampoline>, CompileError> {
+        if let Some(t) = cache.lock().get(ty) {
+            return Ok(t.clone());
+        }
+        let compiled = compile(ty)?;
+        let code = CodeMemory::publish([(u32::MAX, &compiled)])
+            .map_err(|e| CompileError::Internal(format!("cannot map code: {e}")))?;
+        let ptr = code.function_ptr(0);
+        let t = Arc::new(Trampoline { _code: code, ptr });
+        cache.lock().insert(ty.clone(), t.clone());
+        Ok(t)
+    }
+}

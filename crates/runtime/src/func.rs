@@ -1,0 +1,250 @@
+//! Calls across the host boundary.
+//!
+//! ```text
+//! host ─► Func::call ─► catch_traps ─► host-to-wasm trampoline ─► wasm code
+//! wasm ─► import slot ─► wasm-to-host trampoline ─► host_entry ─► closure
+//! ```
+//!
+//! Every function, wasm or host, is called through its funcref record:
+//! `code = *record.slot`, `vmctx = record.vmctx`. A host function's record
+//! points at its own context, whose slot word holds its wasm-to-host
+//! trampoline, so the host calls host functions the same way wasm does.
+//!
+//! **Invariant:** a host closure's panic or error never unwinds through wasm
+//! frames: `host_entry` catches it and raises a trap instead.
+
+use std::panic::AssertUnwindSafe;
+
+use wasmparser::FuncType;
+
+use crate::Error;
+use crate::instance::{read_val, write_val};
+use crate::store::{Caller, Func, FuncData, FuncKind, FuncRefRecord, HostFunc, Store, StoreInner};
+use crate::traps::{Trap, catch_traps, in_wasm_call, raise};
+use crate::values::{Val, val_matches};
+
+/// The signature of a host-to-wasm trampoline (`rung_tiering::trampoline`).
+type HostToWasm = unsafe extern "sysv64" fn(*mut u8, *const u8, *mut u128);
+
+impl Func {
+    /// A host function of type `ty`.
+    pub fn new(
+        store: &mut Store,
+        ty: FuncType,
+        f: impl Fn(&mut Caller<'_>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync + 'static,
+    ) -> Result<Func, Error> {
+        let store = &mut *store.inner;
+        let trampoline = store
+            .engine
+            .wasm_to_host(&ty)
+            .map_err(|error| Error::Compile { func: None, error })?;
+        let host = Box::new(HostFunc {
+            magic: rung_tiering::trampoline::HOST_CONTEXT_MAGIC,
+            _pad: 0,
+            entry: host_entry,
+            trampoline: trampoline.ptr as usize,
+            store,
+            caller: None,
+            ty,
+            callback: std::sync::Arc::new(f),
+            _trampoline_code: trampoline,
+        });
+        let index = push_host_func(store, host);
+        Ok(Func {
+            store: store.id,
+            index,
+        })
+    }
+
+    /// The function's type.
+    pub fn ty<'a>(&self, store: &'a Store) -> &'a FuncType {
+        &store.inner.funcs[self.index as usize].ty
+    }
+
+    /// Calls the function with `args`; a trap anywhere below returns `Err`.
+    pub fn call(&self, store: &mut Store, args: &[Val]) -> Result<Vec<Val>, Trap> {
+        store
+            .inner
+            .check(self.store)
+            .map_err(|e| Trap::host(e.to_string()))?;
+        call_raw(&mut store.inner, *self, args)
+    }
+}
+
+/// Registers a host-function context in the store; returns its index.
+pub(crate) fn push_host_func(store: &mut StoreInner, mut host: Box<HostFunc>) -> u32 {
+    let type_id = store.engine.type_id(&host.ty);
+    let ctx: *mut HostFunc = &mut *host;
+    let record = Box::new(FuncRefRecord {
+        slot: &host.trampoline,
+        vmctx: ctx.cast(),
+        type_id,
+    });
+    let index = store.funcs.len() as u32;
+    store
+        .func_by_record
+        .insert(&*record as *const _ as usize, index);
+    store.funcs.push(FuncData {
+        ty: host.ty.clone(),
+        record: &*record,
+        _own_record: Some(record),
+        kind: FuncKind::Host(host),
+    });
+    index
+}
+
+/// Calls `f` from the host.
+pub(crate) fn call_raw(store: &mut StoreInner, f: Func, args: &[Val]) -> Result<Vec<Val>, Trap> {
+    let FuncData { ty, record, .. } = &store.funcs[f.index as usize];
+    let (ty, record) = (ty.clone(), *record);
+    if args.len() != ty.params().len()
+        || !args
+            .iter()
+            .zip(ty.params())
+            .all(|(a, t)| val_matches(a, *t))
+    {
+        return Err(Trap::host(format!(
+            "argument type mismatch: {ty} called with {args:?}"
+        )));
+    }
+    let trampoline = store
+        .engine
+        .host_to_wasm(&ty)
+        .map_err(|e| Trap::host(format!("cannot compile a trampoline: {e}")))?;
+    let mut values = vec![0u128; ty.params().len().max(ty.results().len()).max(1)];
+    for (slot, arg) in values.iter_mut().zip(args) {
+        // SAFETY: each slot is 16 writable bytes.
+        unsafe { write_val(store, (slot as *mut u128).cast(), arg) };
+    }
+    // SAFETY: `record` is a live funcref record of this store.
+    let (code, vmctx) = unsafe { (*(*record).slot, (*record).vmctx) };
+    if !in_wasm_call() {
+        set_stack_limits(store);
+    }
+    // SAFETY: the trampoline has the `HostToWasm` signature (its contract).
+    let entry: HostToWasm = unsafe { std::mem::transmute::<*const u8, HostToWasm>(trampoline.ptr) };
+    let values_ptr = values.as_mut_ptr();
+    // SAFETY: `vmctx` and `code` belong to a live function whose type is
+    // `ty`, and `values` has room for its parameters and results. The
+    // closure captures only `Copy` values, so a trap's jump skips no drop.
+    catch_traps(|| unsafe { entry(vmctx, code as *const u8, values_ptr) })?;
+    let results = ty
+        .results()
+        .iter()
+        .zip(&values)
+        // SAFETY: each slot is 16 readable bytes written by the trampoline.
+        .map(|(t, slot)| unsafe { read_val(store, (slot as *const u128).cast(), *t) })
+        .collect();
+    Ok(results)
+}
+
+/// Writes this thread's stack limit into every vmctx of the store: wasm may
+/// use `max_wasm_stack` bytes below here, and never the last part of the
+/// thread's stack, which the trap handler and libcalls need.
+fn set_stack_limits(store: &StoreInner) {
+    let here = {
+        let marker = 0u8;
+        std::hint::black_box(&marker) as *const u8 as usize
+    };
+    let reserve = 128 * 1024;
+    let limit = here
+        .saturating_sub(store.engine.config().max_wasm_stack)
+        .max(thread_stack_low().saturating_add(reserve));
+    for inst in &store.instances {
+        let offset = inst.module.inner.offsets.stack_limit() as usize;
+        // SAFETY: the stack-limit field of a live vmctx.
+        unsafe { inst.vmctx_ptr().add(offset).cast::<usize>().write(limit) };
+    }
+}
+
+/// The lowest address of the current thread's stack.
+fn thread_stack_low() -> usize {
+    thread_local! {
+        static LOW: usize = {
+            // SAFETY: querying the calling thread's attributes into a zeroed
+            // `pthread_attr_t`, destroyed after use.
+            unsafe {
+                let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+                let mut low = 0usize;
+                if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) == 0 {
+                    let mut addr: *mut libc::c_void = std::ptr::null_mut();
+                    let mut size = 0usize;
+                    if libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0 {
+                        low = addr as usize;
+                    }
+                    libc::pthread_attr_destroy(&mut attr);
+                }
+                low
+            }
+        };
+    }
+    LOW.with(|l| *l)
+}
+
+/// Where a wasm-to-host trampoline lands (`HOST_CONTEXT_ENTRY`).
+unsafe extern "sysv64" fn host_entry(ctx: *mut HostFunc, values: *mut u128) {
+    // SAFETY: the trampoline passes its own context and a value array sized
+    // for the function's type.
+    if let Some(trap) = unsafe { host_call(ctx, values) } {
+        // SAFETY: we are below `catch_traps` (wasm called us) and this frame
+        // owns nothing but `trap`.
+        unsafe { raise(trap) }
+    }
+}
+
+/// Runs a host closure; returns the trap to raise, if any.
+///
+/// # Safety
+///
+/// As `host_entry`.
+unsafe fn host_call(ctx: *mut HostFunc, values: *mut u128) -> Option<Trap> {
+    // SAFETY: `ctx` is a live host-function context of its store.
+    let host = unsafe { &*ctx };
+    // SAFETY: the store outlives its functions; the host thread that entered
+    // wasm is not using it while wasm runs.
+    let store = unsafe { &mut *host.store };
+    let ty = &host.ty;
+    let params: Vec<Val> = ty
+        .params()
+        .iter()
+        .enumerate()
+        // SAFETY: slot `i` of the array holds parameter `i`.
+        .map(|(i, t)| unsafe { read_val(store, values.add(i).cast(), *t) })
+        .collect();
+    let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
+    let callback = host.callback.clone();
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut caller = Caller {
+            store,
+            instance: host.caller,
+        };
+        callback(&mut caller, &params, &mut results)
+    }));
+    match outcome {
+        Ok(Ok(())) => {
+            if !results
+                .iter()
+                .zip(ty.results())
+                .all(|(v, t)| val_matches(v, *t))
+            {
+                return Some(Trap::host(
+                    "host function returned a value of the wrong type",
+                ));
+            }
+            for (i, v) in results.iter().enumerate() {
+                // SAFETY: slot `i` receives result `i`.
+                unsafe { write_val(store, values.add(i).cast(), v) };
+            }
+            None
+        }
+        Ok(Err(trap)) => Some(trap),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Some(Trap::host(format!("host function panicked: {message}")))
+        }
+    }
+}

@@ -1,0 +1,627 @@
+//! Instantiation: a module plus its imports become an instance — a vmctx laid
+//! out by `VmOffsets`, with its memories, tables, globals and funcref records
+//! filled in, element and data segments applied, and the start function run.
+//!
+//! The order is the spec's: imports are checked first ("incompatible import
+//! type"), then everything is allocated, then active element segments and
+//! active data segments are applied in order (a segment out of bounds traps,
+//! and what earlier segments wrote stays written), then `start` runs.
+
+use std::collections::HashMap;
+
+use rung_decoder::{ConstExprBytes, ElementItemsOwned, ElementMode};
+use rung_tiering::{TrapCode, VMCTX_MAGIC};
+use wasmparser::{ExternalKind, Operator, TypeRef, ValType};
+
+use crate::Error;
+use crate::memory::{LinearMemory, MemoryDef};
+use crate::module::{DataMode, Module};
+use crate::store::{
+    Extern, Func, FuncData, FuncKind, FuncRefRecord, Global, GlobalData, HostFunc, Instance,
+    Memory, StoreInner, Table, TableData, TableDef,
+};
+use crate::traps::Trap;
+use crate::values::Val;
+
+/// An instance's state; boxed in the store, pointed to by its vmctx's
+/// `runtime_data`.
+pub(crate) struct InstanceData {
+    pub module: Module,
+    /// The vmctx, 16-byte aligned, `VmOffsets::size()` bytes.
+    pub vmctx: Box<[u128]>,
+    pub store: *mut StoreInner,
+    /// Store indices of the instance's functions, memories, tables, globals,
+    /// by the module's index spaces.
+    pub funcs: Vec<u32>,
+    pub memories: Vec<u32>,
+    pub tables: Vec<u32>,
+    pub globals: Vec<u32>,
+    pub exports: HashMap<String, Extern>,
+    /// Element segments resolved to table words; `None` once dropped.
+    pub elements: Vec<Option<Vec<usize>>>,
+    pub data_dropped: Vec<bool>,
+}
+
+impl InstanceData {
+    pub fn vmctx_ptr(&self) -> *mut u8 {
+        self.vmctx.as_ptr().cast_mut().cast()
+    }
+
+    /// Writes `value` at `offset` in the vmctx.
+    fn put<T>(&self, offset: u32, value: T) {
+        debug_assert!(offset as usize + std::mem::size_of::<T>() <= self.vmctx.len() * 16);
+        // SAFETY: `offset` comes from `VmOffsets` for this module, so it is
+        // inside the vmctx and aligned for `T`.
+        unsafe {
+            self.vmctx_ptr()
+                .add(offset as usize)
+                .cast::<T>()
+                .write(value)
+        }
+    }
+
+    fn at<T>(&self, offset: u32) -> *mut T {
+        // SAFETY: as `put`.
+        unsafe { self.vmctx_ptr().add(offset as usize).cast::<T>() }
+    }
+}
+
+fn incompatible(what: &str) -> Error {
+    Error::Link(format!("incompatible import type ({what})"))
+}
+
+/// Checks that `ext` may satisfy an import of type `ty`.
+fn check_import(
+    store: &StoreInner,
+    module: &Module,
+    ty: &TypeRef,
+    ext: &Extern,
+) -> Result<(), Error> {
+    let env = module.env();
+    match (ty, ext) {
+        (TypeRef::Func(t) | TypeRef::FuncExact(t), Extern::Func(f)) => {
+            let expected = env
+                .types
+                .get(*t as usize)
+                .and_then(|s| match &s.composite_type.inner {
+                    wasmparser::CompositeInnerType::Func(f) => Some(f),
+                    _ => None,
+                });
+            if expected != Some(&store.funcs[f.index as usize].ty) {
+                return Err(incompatible("function signature"));
+            }
+        }
+        (TypeRef::Memory(m), Extern::Memory(mem)) => {
+            let actual = &store.memories[mem.index as usize];
+            if m.memory64 || actual.pages() < m.initial {
+                return Err(incompatible("memory size"));
+            }
+            if let Some(max) = m.maximum
+                && (actual.declared_maximum().is_none_or(|a| a > max))
+            {
+                return Err(incompatible("memory maximum"));
+            }
+        }
+        (TypeRef::Table(t), Extern::Table(table)) => {
+            let actual = &store.tables[table.index as usize];
+            if actual.ty.element_type != t.element_type
+                || (actual.elements.len() as u64) < t.initial
+            {
+                return Err(incompatible("table"));
+            }
+            if let Some(max) = t.maximum
+                && actual.ty.maximum.is_none_or(|a| a > max)
+            {
+                return Err(incompatible("table maximum"));
+            }
+        }
+        (TypeRef::Global(g), Extern::Global(global)) => {
+            let actual = &store.globals[global.index as usize].ty;
+            if actual.content_type != g.content_type || actual.mutable != g.mutable {
+                return Err(incompatible("global"));
+            }
+        }
+        _ => return Err(incompatible("kind")),
+    }
+    Ok(())
+}
+
+/// Creates an instance of `module` in `store` with `imports` in import order.
+pub(crate) fn instantiate(
+    store: &mut StoreInner,
+    module: &Module,
+    imports: &[Extern],
+) -> Result<Instance, Error> {
+    let env = module.env();
+    if imports.len() != env.imports.len() {
+        return Err(Error::Link(format!(
+            "expected {} imports, got {}",
+            env.imports.len(),
+            imports.len()
+        )));
+    }
+    for (import, ext) in env.imports.iter().zip(imports) {
+        let id = match ext {
+            Extern::Func(f) => f.store,
+            Extern::Memory(m) => m.store,
+            Extern::Table(t) => t.store,
+            Extern::Global(g) => g.store,
+        };
+        store.check(id)?;
+        check_import(store, module, &import.ty, ext)
+            .map_err(|e| Error::Link(format!("{}.{}: {e}", import.module, import.name)))?;
+    }
+    for m in &env.memories {
+        if m.memory64 {
+            return Err(Error::Unsupported("memory64".into()));
+        }
+    }
+
+    let offsets = &module.inner.offsets;
+    let words = (offsets.size() as usize).div_ceil(16);
+    let store_ptr: *mut StoreInner = store;
+    let instance_index = store.instances.len() as u32;
+    let mut inst = Box::new(InstanceData {
+        module: module.clone(),
+        vmctx: vec![0u128; words.max(1)].into_boxed_slice(),
+        store: store_ptr,
+        funcs: Vec::with_capacity(env.functions.len()),
+        memories: Vec::new(),
+        tables: Vec::new(),
+        globals: Vec::new(),
+        exports: HashMap::new(),
+        elements: Vec::new(),
+        data_dropped: vec![false; module.inner.data.len()],
+    });
+    let vmctx = inst.vmctx_ptr();
+    let inst_ptr: *const InstanceData = &*inst;
+    inst.put(offsets.magic(), VMCTX_MAGIC);
+    inst.put(offsets.runtime_data(), inst_ptr as usize);
+    inst.put(
+        offsets.libcalls(),
+        store.engine.inner.libcalls.as_ptr() as usize,
+    );
+    inst.put(offsets.func_slots(), module.inner.slots.as_ptr() as usize);
+    inst.put(
+        offsets.tier_up_budgets(),
+        module.inner.budgets.as_ptr() as usize,
+    );
+    inst.put(offsets.type_ids(), module.inner.type_ids.as_ptr() as usize);
+
+    // Functions: imports first (bound host copies for host functions), then
+    // the module's own, each with its funcref record in the vmctx.
+    let imported_funcs: Vec<u32> = imports
+        .iter()
+        .filter_map(|e| match e {
+            Extern::Func(f) => Some(f.index),
+            _ => None,
+        })
+        .collect();
+    for (i, &f) in imported_funcs.iter().enumerate() {
+        let i = i as u32;
+        let f = bind_host_func(store, f, instance_index);
+        // SAFETY: `record` points at a live funcref record of the store.
+        let record = unsafe { &*store.funcs[f as usize].record };
+        let (slot, callee, type_id) = (record.slot, record.vmctx, record.type_id);
+        let rec_off = offsets.funcref(i).ok_or_else(internal)?;
+        inst.put(
+            offsets.imported_function_slot(i).ok_or_else(internal)?,
+            slot as usize,
+        );
+        inst.put(
+            offsets.imported_function_vmctx(i).ok_or_else(internal)?,
+            callee as usize,
+        );
+        inst.put(
+            rec_off,
+            FuncRefRecord {
+                slot,
+                vmctx: callee,
+                type_id,
+            },
+        );
+        store
+            .func_by_record
+            .insert(vmctx as usize + rec_off as usize, f);
+        inst.funcs.push(f);
+    }
+    for f in env.num_imported_functions()..env.functions.len() as u32 {
+        let ty = module.func_type(f).cloned().ok_or_else(internal)?;
+        let type_id = module.inner.type_ids[env.functions[f as usize] as usize];
+        let rec_off = offsets.funcref(f).ok_or_else(internal)?;
+        let slot: *const usize = module.slot(f).as_ptr();
+        inst.put(
+            rec_off,
+            FuncRefRecord {
+                slot,
+                vmctx,
+                type_id,
+            },
+        );
+        let index = store.funcs.len() as u32;
+        store.funcs.push(FuncData {
+            ty,
+            record: inst.at::<FuncRefRecord>(rec_off),
+            _own_record: None,
+            kind: FuncKind::Wasm,
+        });
+        store
+            .func_by_record
+            .insert(vmctx as usize + rec_off as usize, index);
+        inst.funcs.push(index);
+    }
+
+    // Memories.
+    let imported_memories = imports.iter().filter_map(|e| match e {
+        Extern::Memory(m) => Some(m.index),
+        _ => None,
+    });
+    for (m, idx) in imported_memories.enumerate() {
+        let def = store.memories[idx as usize].def_ptr();
+        inst.put(
+            offsets.imported_memory_ptr(m as u32).ok_or_else(internal)?,
+            def as usize,
+        );
+        inst.memories.push(idx);
+    }
+    for m in env.counts.imported_memories..env.memories.len() as u32 {
+        let ty = &env.memories[m as usize];
+        let mut memory =
+            LinearMemory::new(ty.initial, ty.maximum, 65536).map_err(Error::Resource)?;
+        let at = inst.at::<MemoryDef>(offsets.memory_base(m).ok_or_else(internal)?);
+        // SAFETY: `at` is this memory's definition inside the vmctx, which
+        // the store keeps alive as long as the memory.
+        unsafe { memory.place_def_at(at) };
+        inst.memories.push(store.memories.len() as u32);
+        store.memories.push(memory);
+    }
+
+    // Globals (before tables: table initializers may read them).
+    let imported_globals = imports.iter().filter_map(|e| match e {
+        Extern::Global(g) => Some(g.index),
+        _ => None,
+    });
+    for (g, idx) in imported_globals.enumerate() {
+        let ptr = store.globals[idx as usize].ptr;
+        inst.put(
+            offsets.imported_global_ptr(g as u32).ok_or_else(internal)?,
+            ptr as usize,
+        );
+        inst.globals.push(idx);
+    }
+    for g in env.counts.imported_globals..env.globals.len() as u32 {
+        let global = &env.globals[g as usize];
+        let ptr = inst.at::<u8>(offsets.global(g).ok_or_else(internal)?);
+        let init = global.init.as_ref().ok_or_else(internal)?;
+        let value = eval_const(store, &inst, init)?;
+        // SAFETY: `ptr` is this global's 16 bytes inside the vmctx.
+        unsafe { write_val(store, ptr, &value) };
+        inst.globals.push(store.globals.len() as u32);
+        store.globals.push(GlobalData {
+            ty: global.ty,
+            ptr,
+            _own: None,
+        });
+    }
+
+    // Tables.
+    let imported_tables = imports.iter().filter_map(|e| match e {
+        Extern::Table(t) => Some(t.index),
+        _ => None,
+    });
+    for (t, idx) in imported_tables.enumerate() {
+        let def = store.tables[idx as usize].def;
+        inst.put(
+            offsets.imported_table_ptr(t as u32).ok_or_else(internal)?,
+            def as usize,
+        );
+        inst.tables.push(idx);
+    }
+    for t in env.counts.imported_tables..env.tables.len() as u32 {
+        let table = &env.tables[t as usize];
+        if table.ty.table64 {
+            return Err(Error::Unsupported("table64".into()));
+        }
+        let init = match &table.init {
+            Some(expr) => {
+                let v = eval_const(store, &inst, expr)?;
+                store.ref_word(&v)
+            }
+            None => 0,
+        };
+        let initial = usize::try_from(table.ty.initial)
+            .ok()
+            .filter(|&n| n <= 10_000_000)
+            .ok_or_else(|| Error::Resource("table too large".into()))?;
+        let mut data = TableData {
+            ty: table.ty,
+            elements: vec![init; initial],
+            def: inst.at::<TableDef>(offsets.table_base(t).ok_or_else(internal)?),
+            _own_def: None,
+        };
+        data.sync_def();
+        inst.tables.push(store.tables.len() as u32);
+        store.tables.push(data);
+    }
+
+    // Exports.
+    for export in &env.exports {
+        let i = export.index as usize;
+        let handle = |index: u32| (store.id, index);
+        let ext = match export.kind {
+            ExternalKind::Func | ExternalKind::FuncExact => {
+                let (store, index) = handle(inst.funcs[i]);
+                Extern::Func(Func { store, index })
+            }
+            ExternalKind::Memory => {
+                let (store, index) = handle(inst.memories[i]);
+                Extern::Memory(Memory { store, index })
+            }
+            ExternalKind::Table => {
+                let (store, index) = handle(inst.tables[i]);
+                Extern::Table(Table { store, index })
+            }
+            ExternalKind::Global => {
+                let (store, index) = handle(inst.globals[i]);
+                Extern::Global(Global { store, index })
+            }
+            ExternalKind::Tag => return Err(Error::Unsupported("exception tags".into())),
+        };
+        inst.exports.insert(export.name.clone(), ext);
+    }
+
+    // Element segments, resolved to words.
+    for segment in &env.elements {
+        let words = match &segment.items {
+            ElementItemsOwned::Functions(funcs) => funcs
+                .iter()
+                .map(|&f| vmctx as usize + offsets.funcref(f).unwrap_or(0) as usize)
+                .collect(),
+            ElementItemsOwned::Expressions(_, exprs) => {
+                let mut words = Vec::with_capacity(exprs.len());
+                for e in exprs {
+                    let v = eval_const(store, &inst, e)?;
+                    words.push(store.ref_word(&v));
+                }
+                words
+            }
+        };
+        inst.elements.push(Some(words));
+    }
+
+    store.instances.push(inst);
+    let handle = Instance {
+        store: store.id,
+        index: instance_index,
+    };
+
+    // Active element segments, then active data segments, in order.
+    for (e, segment) in env.elements.iter().enumerate() {
+        match &segment.mode {
+            ElementMode::Active { table, offset } => {
+                let inst = &store.instances[instance_index as usize];
+                let at = eval_const(store, inst, offset)?;
+                let at = const_index(&at)?;
+                let table_idx = inst.tables[*table as usize];
+                let words = inst.elements[e].clone().unwrap_or_default();
+                let table = &mut store.tables[table_idx as usize];
+                let end = at.checked_add(words.len() as u64);
+                if end.is_none_or(|end| end > table.elements.len() as u64) {
+                    return Err(Error::Trap(Trap::wasm(TrapCode::TableOutOfBounds)));
+                }
+                table.elements[at as usize..at as usize + words.len()].copy_from_slice(&words);
+                store.instances[instance_index as usize].elements[e] = None;
+            }
+            ElementMode::Declared => store.instances[instance_index as usize].elements[e] = None,
+            ElementMode::Passive => {}
+        }
+    }
+    for (d, segment) in module.inner.data.iter().enumerate() {
+        if let DataMode::Active { memory, offset } = &segment.mode {
+            let inst = &store.instances[instance_index as usize];
+            let at = const_index(&eval_const(store, inst, offset)?)?;
+            let mem_idx = inst.memories[*memory as usize];
+            let mem = store.memories[mem_idx as usize].data_mut();
+            let end = at.checked_add(segment.bytes.len() as u64);
+            if end.is_none_or(|end| end > mem.len() as u64) {
+                return Err(Error::Trap(Trap::wasm(TrapCode::MemoryOutOfBounds)));
+            }
+            mem[at as usize..at as usize + segment.bytes.len()].copy_from_slice(&segment.bytes);
+            store.instances[instance_index as usize].data_dropped[d] = true;
+        }
+    }
+
+    if let Some(start) = env.start {
+        let f = Func {
+            store: store.id,
+            index: store.instances[instance_index as usize].funcs[start as usize],
+        };
+        crate::func::call_raw(store, f, &[]).map_err(Error::Trap)?;
+    }
+    Ok(handle)
+}
+
+fn internal() -> Error {
+    Error::Link("internal error: index out of the module's vmctx layout".into())
+}
+
+fn const_index(v: &Val) -> Result<u64, Error> {
+    match v {
+        Val::I32(i) => Ok(*i as u32 as u64),
+        Val::I64(i) => Ok(*i as u64),
+        _ => Err(Error::Link("segment offset is not an integer".into())),
+    }
+}
+
+/// For a host function imported by instance `instance`, a copy bound to it
+/// (so that its `Caller` knows the instance); wasm functions are shared.
+fn bind_host_func(store: &mut StoreInner, f: u32, instance: u32) -> u32 {
+    let FuncKind::Host(host) = &store.funcs[f as usize].kind else {
+        return f;
+    };
+    let bound = Box::new(HostFunc {
+        magic: host.magic,
+        _pad: 0,
+        entry: host.entry,
+        trampoline: host.trampoline,
+        store: host.store,
+        caller: Some(instance),
+        ty: host.ty.clone(),
+        callback: host.callback.clone(),
+        _trampoline_code: host._trampoline_code.clone(),
+    });
+    crate::func::push_host_func(store, bound)
+}
+
+/// Evaluates a constant expression in an instance under construction.
+pub(crate) fn eval_const(
+    store: &StoreInner,
+    inst: &InstanceData,
+    expr: &ConstExprBytes,
+) -> Result<Val, Error> {
+    let mut stack: Vec<Val> = Vec::new();
+    let mut ops = expr.expr().get_operators_reader();
+    let bad = || Error::Link("unsupported constant expression".into());
+    loop {
+        let op = ops
+            .read()
+            .map_err(|e| Error::Link(e.message().to_string()))?;
+        let v = match op {
+            Operator::End => break,
+            Operator::I32Const { value } => Val::I32(value),
+            Operator::I64Const { value } => Val::I64(value),
+            Operator::F32Const { value } => Val::F32(value.bits()),
+            Operator::F64Const { value } => Val::F64(value.bits()),
+            Operator::V128Const { value } => Val::V128(u128::from_le_bytes(*value.bytes())),
+            Operator::RefNull { hty } => {
+                if wasmparser::RefType::new(true, hty).is_some_and(|r| r.is_func_ref()) {
+                    Val::FuncRef(None)
+                } else {
+                    Val::ExternRef(None)
+                }
+            }
+            Operator::RefFunc { function_index } => {
+                let f = *inst.funcs.get(function_index as usize).ok_or_else(bad)?;
+                Val::FuncRef(Some(Func {
+                    store: store.id,
+                    index: f,
+                }))
+            }
+            Operator::GlobalGet { global_index } => {
+                let g = *inst.globals.get(global_index as usize).ok_or_else(bad)?;
+                let g = &store.globals[g as usize];
+                // SAFETY: `g.ptr` is the global's live 16-byte storage.
+                unsafe { read_val(store, g.ptr, g.ty.content_type) }
+            }
+            Operator::I32Add | Operator::I32Sub | Operator::I32Mul => {
+                let (Some(Val::I32(b)), Some(Val::I32(a))) = (stack.pop(), stack.pop()) else {
+                    return Err(bad());
+                };
+                Val::I32(match op {
+                    Operator::I32Add => a.wrapping_add(b),
+                    Operator::I32Sub => a.wrapping_sub(b),
+                    _ => a.wrapping_mul(b),
+                })
+            }
+            Operator::I64Add | Operator::I64Sub | Operator::I64Mul => {
+                let (Some(Val::I64(b)), Some(Val::I64(a))) = (stack.pop(), stack.pop()) else {
+                    return Err(bad());
+                };
+                Val::I64(match op {
+                    Operator::I64Add => a.wrapping_add(b),
+                    Operator::I64Sub => a.wrapping_sub(b),
+                    _ => a.wrapping_mul(b),
+                })
+            }
+            _ => {
+                return Err(Error::Unsupported(format!(
+                    "constant expression operator {op:?}"
+                )));
+            }
+        };
+        stack.push(v);
+    }
+    stack.pop().ok_or_else(bad)
+}
+
+/// Reads a value of type `ty` from 16-byte storage.
+///
+/// # Safety
+///
+/// `ptr` must be valid for reads of 16 bytes.
+pub(crate) unsafe fn read_val(store: &StoreInner, ptr: *const u8, ty: ValType) -> Val {
+    // SAFETY: the caller vouches for `ptr`.
+    unsafe {
+        match ty {
+            ValType::I32 => Val::I32(ptr.cast::<i32>().read_unaligned()),
+            ValType::I64 => Val::I64(ptr.cast::<i64>().read_unaligned()),
+            ValType::F32 => Val::F32(ptr.cast::<u32>().read_unaligned()),
+            ValType::F64 => Val::F64(ptr.cast::<u64>().read_unaligned()),
+            ValType::V128 => Val::V128(ptr.cast::<u128>().read_unaligned()),
+            ValType::Ref(r) => store.word_ref(ptr.cast::<usize>().read_unaligned(), r),
+        }
+    }
+}
+
+/// Writes a value into 16-byte storage.
+///
+/// # Safety
+///
+/// `ptr` must be valid for writes of 16 bytes.
+pub(crate) unsafe fn write_val(store: &StoreInner, ptr: *mut u8, val: &Val) {
+    // SAFETY: the caller vouches for `ptr`.
+    unsafe {
+        ptr.cast::<u128>().write_unaligned(0);
+        match val {
+            Val::I32(v) => ptr.cast::<i32>().write_unaligned(*v),
+            Val::I64(v) => ptr.cast::<i64>().write_unaligned(*v),
+            Val::F32(v) => ptr.cast::<u32>().write_unaligned(*v),
+            Val::F64(v) => ptr.cast::<u64>().write_unaligned(*v),
+            Val::V128(v) => ptr.cast::<u128>().write_unaligned(*v),
+            Val::FuncRef(_) | Val::ExternRef(_) => {
+                ptr.cast::<usize>().write_unaligned(store.ref_word(val))
+            }
+        }
+    }
+}
+
+impl Instance {
+    /// An export by name.
+    pub fn get_export(&self, store: &crate::Store, name: &str) -> Option<Extern> {
+        store.inner.check(self.store).ok()?;
+        store.inner.instances[self.index as usize]
+            .exports
+            .get(name)
+            .copied()
+    }
+
+    pub fn get_func(&self, store: &crate::Store, name: &str) -> Option<Func> {
+        match self.get_export(store, name)? {
+            Extern::Func(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    pub fn get_memory(&self, store: &crate::Store, name: &str) -> Option<Memory> {
+        match self.get_export(store, name)? {
+            Extern::Memory(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn get_global(&self, store: &crate::Store, name: &str) -> Option<Global> {
+        match self.get_export(store, name)? {
+            Extern::Global(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// Every export, in no particular order.
+    pub fn exports(&self, store: &crate::Store) -> Vec<(String, Extern)> {
+        store.inner.instances[self.index as usize]
+            .exports
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+}

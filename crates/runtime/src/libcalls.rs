@@ -1,0 +1,292 @@
+//! The libcalls: runtime functions compiled code calls through the vmctx's
+//! libcall table, with the signatures `rung_tiering::Libcall` documents.
+//!
+//! Each entry point finds its instance through the vmctx's `runtime_data`
+//! word, does the work in a helper that returns `Result<_, TrapCode>`, and
+//! raises the trap (if any) from a frame that owns nothing.
+
+use std::sync::LazyLock;
+
+use rung_decoder::ModuleEnv;
+use rung_tiering::{Libcall, TrapCode, VmOffsets};
+
+use crate::instance::InstanceData;
+use crate::store::StoreInner;
+use crate::traps::{Trap, raise};
+
+/// Offsets of the vmctx header, which do not depend on the module.
+static HEADER: LazyLock<Option<VmOffsets>> =
+    LazyLock::new(|| VmOffsets::for_host(&ModuleEnv::default()).ok());
+
+/// The libcall table, in `Libcall::index()` order.
+pub(crate) fn table() -> Box<[usize]> {
+    Libcall::ALL
+        .iter()
+        .map(|l| match l {
+            Libcall::MemoryGrow => memory_grow as *const () as usize,
+            Libcall::MemoryFill => memory_fill as *const () as usize,
+            Libcall::MemoryCopy => memory_copy as *const () as usize,
+            Libcall::MemoryInit => memory_init as *const () as usize,
+            Libcall::DataDrop => data_drop as *const () as usize,
+            Libcall::TableGrow => table_grow as *const () as usize,
+            Libcall::TableFill => table_fill as *const () as usize,
+            Libcall::TableCopy => table_copy as *const () as usize,
+            Libcall::TableInit => table_init as *const () as usize,
+            Libcall::ElemDrop => elem_drop as *const () as usize,
+            Libcall::TableGet => table_get as *const () as usize,
+            Libcall::TableSet => table_set as *const () as usize,
+            Libcall::RefFunc => ref_func as *const () as usize,
+            Libcall::Trap => trap as *const () as usize,
+            Libcall::TierUp => tier_up as *const () as usize,
+        })
+        .collect()
+}
+
+/// The instance and store behind a vmctx.
+///
+/// # Safety
+///
+/// `vmctx` must be the vmctx of a live instance, passed by compiled code.
+unsafe fn context<'a>(vmctx: *mut u8) -> (&'a mut InstanceData, &'a mut StoreInner) {
+    let offset = HEADER.as_ref().map_or(0, |o| o.runtime_data()) as usize;
+    // SAFETY: the instance wrote its own address at `runtime_data`, and its
+    // store pointer; both outlive any call into its code.
+    unsafe {
+        let inst = &mut *vmctx.add(offset).cast::<*mut InstanceData>().read();
+        let store = &mut *inst.store;
+        (inst, store)
+    }
+}
+
+fn check(result: Result<(), TrapCode>) {
+    if let Err(code) = result {
+        // SAFETY: libcalls run below `catch_traps`, in frames that own
+        // nothing when they get here.
+        unsafe { raise(Trap::wasm(code)) }
+    }
+}
+
+/// `base..base + len` within `size`, as a `usize` range.
+fn range(base: u64, len: u64, size: usize) -> Option<std::ops::Range<usize>> {
+    let end = base.checked_add(len)?;
+    (end <= size as u64).then_some(base as usize..end as usize)
+}
+
+unsafe extern "sysv64" fn memory_grow(vmctx: *mut u8, memory: u32, delta: u64) -> u64 {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, store) = unsafe { context(vmctx) };
+    let m = inst.memories[memory as usize] as usize;
+    store.memories[m].grow(delta).unwrap_or(u64::MAX)
+}
+
+unsafe extern "sysv64" fn memory_fill(vmctx: *mut u8, memory: u32, dst: u64, value: u32, len: u64) {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, store) = unsafe { context(vmctx) };
+    let m = inst.memories[memory as usize] as usize;
+    let data = store.memories[m].data_mut();
+    check(match range(dst, len, data.len()) {
+        Some(r) => {
+            data[r].fill(value as u8);
+            Ok(())
+        }
+        None => Err(TrapCode::MemoryOutOfBounds),
+    })
+}
+
+unsafe extern "sysv64" fn memory_copy(
+    vmctx: *mut u8,
+    dst_memory: u32,
+    src_memory: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, store) = unsafe { context(vmctx) };
+    let d = inst.memories[dst_memory as usize] as usize;
+    let s = inst.memories[src_memory as usize] as usize;
+    let src_len = store.memories[s].len();
+    let dst_len = store.memories[d].len();
+    check(match (range(src, len, src_len), range(dst, len, dst_len)) {
+        (Some(sr), Some(dr)) => {
+            let from = store.memories[s].data()[sr].as_ptr();
+            let to = store.memories[d].data_mut()[dr].as_mut_ptr();
+            // SAFETY: both ranges were checked against their memories;
+            // `copy` allows overlap.
+            unsafe { std::ptr::copy(from, to, len as usize) };
+            Ok(())
+        }
+        _ => Err(TrapCode::MemoryOutOfBounds),
+    })
+}
+
+unsafe extern "sysv64" fn memory_init(
+    vmctx: *mut u8,
+    memory: u32,
+    data: u32,
+    dst: u64,
+    src: u32,
+    len: u32,
+) {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, store) = unsafe { context(vmctx) };
+    let m = inst.memories[memory as usize] as usize;
+    let segment: &[u8] = if inst.data_dropped[data as usize] {
+        &[]
+    } else {
+        &inst.module.inner.data[data as usize].bytes
+    };
+    let mem = store.memories[m].data_mut();
+    check(
+        match (
+            range(src as u64, len as u64, segment.len()),
+            range(dst, len as u64, mem.len()),
+        ) {
+            (Some(sr), Some(dr)) => {
+                mem[dr].copy_from_slice(&segment[sr]);
+                Ok(())
+            }
+            _ => Err(TrapCode::MemoryOutOfBounds),
+        },
+    )
+}
+
+unsafe extern "sysv64" fn data_drop(vmctx: *mut u8, data: u32) {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, _) = unsafe { context(vmctx) };
+    inst.data_dropped[data as usize] = true;
+}
+
+unsafe extern "sysv64" fn table_grow(vmctx: *mut u8, table: u32, delta: u64, init: usize) -> u64 {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, store) = unsafe { context(vmctx) };
+    let t = inst.tables[table as usize] as usize;
+    store.tables[t]
+        .grow(delta, init)
+        .map_or(u64::MAX, u64::from)
+}
+
+unsafe extern "sysv64" fn table_fill(vmctx: *mut u8, table: u32, dst: u64, value: usize, len: u64) {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, store) = unsafe { context(vmctx) };
+    let t = &mut store.tables[inst.tables[table as usize] as usize];
+    check(match range(dst, len, t.elements.len()) {
+        Some(r) => {
+            t.elements[r].fill(value);
+            Ok(())
+        }
+        None => Err(TrapCode::TableOutOfBounds),
+    })
+}
+
+unsafe extern "sysv64" fn table_copy(
+    vmctx: *mut u8,
+    dst_table: u32,
+    src_table: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, store) = unsafe { context(vmctx) };
+    let d = inst.tables[dst_table as usize] as usize;
+    let s = inst.tables[src_table as usize] as usize;
+    let src_len = store.tables[s].elements.len();
+    let dst_len = store.tables[d].elements.len();
+    check(match (range(src, len, src_len), range(dst, len, dst_len)) {
+        (Some(sr), Some(dr)) => {
+            if d == s {
+                store.tables[d].elements.copy_within(sr, dr.start);
+            } else {
+                let words: Vec<usize> = store.tables[s].elements[sr].to_vec();
+                store.tables[d].elements[dr].copy_from_slice(&words);
+            }
+            Ok(())
+        }
+        _ => Err(TrapCode::TableOutOfBounds),
+    })
+}
+
+unsafe extern "sysv64" fn table_init(
+    vmctx: *mut u8,
+    table: u32,
+    elem: u32,
+    dst: u64,
+    src: u32,
+    len: u32,
+) {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, store) = unsafe { context(vmctx) };
+    let t = &mut store.tables[inst.tables[table as usize] as usize];
+    let segment: &[usize] = inst.elements[elem as usize].as_deref().unwrap_or(&[]);
+    let tlen = t.elements.len();
+    check(
+        match (
+            range(src as u64, len as u64, segment.len()),
+            range(dst, len as u64, tlen),
+        ) {
+            (Some(sr), Some(dr)) => {
+                t.elements[dr].copy_from_slice(&segment[sr]);
+                Ok(())
+            }
+            _ => Err(TrapCode::TableOutOfBounds),
+        },
+    )
+}
+
+unsafe extern "sysv64" fn elem_drop(vmctx: *mut u8, elem: u32) {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, _) = unsafe { context(vmctx) };
+    inst.elements[elem as usize] = None;
+}
+
+unsafe extern "sysv64" fn table_get(vmctx: *mut u8, table: u32, index: u64) -> usize {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, store) = unsafe { context(vmctx) };
+    let t = &store.tables[inst.tables[table as usize] as usize];
+    match t.elements.get(index as usize) {
+        Some(&w) if index <= usize::MAX as u64 => w,
+        _ => {
+            check(Err(TrapCode::TableOutOfBounds));
+            0
+        }
+    }
+}
+
+unsafe extern "sysv64" fn table_set(vmctx: *mut u8, table: u32, index: u64, value: usize) {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, store) = unsafe { context(vmctx) };
+    let t = &mut store.tables[inst.tables[table as usize] as usize];
+    check(match t.elements.get_mut(index as usize) {
+        Some(w) => {
+            *w = value;
+            Ok(())
+        }
+        None => Err(TrapCode::TableOutOfBounds),
+    })
+}
+
+unsafe extern "sysv64" fn ref_func(vmctx: *mut u8, func: u32) -> usize {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, _) = unsafe { context(vmctx) };
+    let offset = inst.module.inner.offsets.funcref(func).unwrap_or(0);
+    vmctx as usize + offset as usize
+}
+
+unsafe extern "sysv64" fn trap(_vmctx: *mut u8, code: u32) {
+    let code = u8::try_from(code)
+        .ok()
+        .and_then(TrapCode::from_u8)
+        .unwrap_or(TrapCode::UnreachableCodeReached);
+    check(Err(code))
+}
+
+unsafe extern "sysv64" fn tier_up(vmctx: *mut u8, func: u32) {
+    // No tier-up yet (issue 4 wires it): give the function an endless budget.
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, _) = unsafe { context(vmctx) };
+    if let Some(defined) = inst.module.inner.offsets.defined_func_index(func) {
+        inst.module.inner.budgets[defined as usize]
+            .store(i32::MAX, std::sync::atomic::Ordering::Relaxed);
+    }
+}

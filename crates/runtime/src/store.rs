@@ -1,0 +1,276 @@
+//! `Store`: owns every instance, memory, table, global and function created
+//! in it, until it is dropped. Handles (`Func`, `Memory`, `Table`, `Global`,
+//! `Instance`) are small copyable indices into one store.
+//!
+//! **Invariant:** everything compiled code may point at (vmctxs, memory and
+//! table definitions, global storage, funcref records, host-function
+//! contexts) is boxed and never moves or dies before the store, so raw
+//! pointers between instances stay valid however instances link.
+//!
+//! **Invariant:** a store is used by one thread at a time (`Store` is `Send`,
+//! not `Sync`); the stack limit written into every vmctx at the outermost
+//! entry is that thread's.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use wasmparser::{FuncType, GlobalType, RefType, TableType};
+
+use crate::engine::{Engine, Trampoline};
+use crate::instance::InstanceData;
+use crate::memory::LinearMemory;
+use crate::traps::Trap;
+use crate::values::Val;
+
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A function handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Func {
+    pub(crate) store: u64,
+    pub(crate) index: u32,
+}
+
+/// A linear memory handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Memory {
+    pub(crate) store: u64,
+    pub(crate) index: u32,
+}
+
+/// A table handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Table {
+    pub(crate) store: u64,
+    pub(crate) index: u32,
+}
+
+/// A global handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Global {
+    pub(crate) store: u64,
+    pub(crate) index: u32,
+}
+
+/// An instance handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Instance {
+    pub(crate) store: u64,
+    pub(crate) index: u32,
+}
+
+/// Something an instance exports or a linker provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extern {
+    Func(Func),
+    Memory(Memory),
+    Table(Table),
+    Global(Global),
+}
+
+/// A funcref record, as `VmOffsets::funcref_layout` describes it.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct FuncRefRecord {
+    pub slot: *const usize,
+    pub vmctx: *mut u8,
+    pub type_id: u32,
+}
+
+/// A host function's callback.
+pub type HostCallback =
+    dyn Fn(&mut Caller<'_>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync;
+
+/// A host-function context: the vmctx its wasm-to-host trampoline receives
+/// (layout: `rung_tiering::trampoline`).
+#[repr(C)]
+pub(crate) struct HostFunc {
+    pub magic: u32,
+    pub _pad: u32,
+    pub entry: unsafe extern "sysv64" fn(*mut HostFunc, *mut u128),
+    /// The wasm-to-host trampoline; funcref records' `slot` points here.
+    pub trampoline: usize,
+    pub store: *mut StoreInner,
+    /// The instance that imported this copy of the function, if any.
+    pub caller: Option<u32>,
+    pub ty: FuncType,
+    pub callback: Arc<HostCallback>,
+    pub _trampoline_code: Arc<Trampoline>,
+}
+
+pub(crate) enum FuncKind {
+    Wasm,
+    Host(Box<HostFunc>),
+}
+
+pub(crate) struct FuncData {
+    pub ty: FuncType,
+    /// The function's funcref record: in its instance's vmctx for a wasm
+    /// function, in `_own_record` for a host function.
+    pub record: *const FuncRefRecord,
+    pub _own_record: Option<Box<FuncRefRecord>>,
+    pub kind: FuncKind,
+}
+
+/// What compiled code sees of a table: `VmOffsets::table_layout`.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct TableDef {
+    pub base: *mut usize,
+    pub len: u32,
+}
+
+pub(crate) struct TableData {
+    pub ty: TableType,
+    pub elements: Vec<usize>,
+    /// Where compiled code reads `{base, len}`: the owner's vmctx, or
+    /// `_own_def` for a table made by the host.
+    pub def: *mut TableDef,
+    pub _own_def: Option<Box<TableDef>>,
+}
+
+impl TableData {
+    pub fn sync_def(&mut self) {
+        // SAFETY: `def` points at a live definition (see the type's docs).
+        unsafe {
+            (*self.def).base = self.elements.as_mut_ptr();
+            (*self.def).len = self.elements.len() as u32;
+        }
+    }
+
+    pub fn maximum(&self) -> u64 {
+        self.ty
+            .maximum
+            .unwrap_or(u32::MAX as u64)
+            .min(u32::MAX as u64)
+    }
+
+    /// Grows by `delta` elements set to `init`; returns the old size, or
+    /// `None` when the table cannot grow that far.
+    pub fn grow(&mut self, delta: u64, init: usize) -> Option<u32> {
+        let old = self.elements.len() as u64;
+        let new = old.checked_add(delta)?;
+        if new > self.maximum() || new > 10_000_000 {
+            return None;
+        }
+        self.elements.resize(new as usize, init);
+        self.sync_def();
+        Some(old as u32)
+    }
+}
+
+pub(crate) struct GlobalData {
+    pub ty: GlobalType,
+    /// 16 bytes of storage: in the owner's vmctx, or `own` for a host global.
+    pub ptr: *mut u8,
+    pub _own: Option<Box<u128>>,
+}
+
+pub(crate) struct StoreInner {
+    pub id: u64,
+    pub engine: Engine,
+    /// Boxed: each vmctx's `runtime_data` points at its instance.
+    #[allow(clippy::vec_box)]
+    pub instances: Vec<Box<InstanceData>>,
+    pub memories: Vec<LinearMemory>,
+    pub tables: Vec<TableData>,
+    pub globals: Vec<GlobalData>,
+    pub funcs: Vec<FuncData>,
+    /// Funcref record address → function, to turn references into handles.
+    pub func_by_record: HashMap<usize, u32>,
+}
+
+/// Owns everything instantiated in it.
+pub struct Store {
+    pub(crate) inner: Box<StoreInner>,
+}
+
+// SAFETY: the raw pointers inside point at data the store owns; a store moves
+// between threads whole, and is never shared (it is not `Sync`).
+unsafe impl Send for StoreInner {}
+
+impl Store {
+    pub fn new(engine: &Engine) -> Store {
+        Store {
+            inner: Box::new(StoreInner {
+                id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
+                engine: engine.clone(),
+                instances: Vec::new(),
+                memories: Vec::new(),
+                tables: Vec::new(),
+                globals: Vec::new(),
+                funcs: Vec::new(),
+                func_by_record: HashMap::new(),
+            }),
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+}
+
+impl StoreInner {
+    pub fn check(&self, store: u64) -> Result<(), crate::Error> {
+        if store == self.id {
+            Ok(())
+        } else {
+            Err(crate::Error::Link("handle used with another store".into()))
+        }
+    }
+
+    pub fn func_from_record(&self, record: usize) -> Option<Func> {
+        if record == 0 {
+            return None;
+        }
+        self.func_by_record.get(&record).map(|&index| Func {
+            store: self.id,
+            index,
+        })
+    }
+
+    pub fn record_of(&self, func: Option<Func>) -> usize {
+        match func {
+            Some(f) => self.funcs[f.index as usize].record as usize,
+            None => 0,
+        }
+    }
+
+    /// The word that represents a reference value in tables and globals.
+    pub fn ref_word(&self, val: &Val) -> usize {
+        match val {
+            Val::FuncRef(f) => self.record_of(*f),
+            Val::ExternRef(e) => e.map_or(0, |e| e as usize),
+            _ => 0,
+        }
+    }
+
+    /// The reference value a word stands for, for a table or global of type `ty`.
+    pub fn word_ref(&self, word: usize, ty: RefType) -> Val {
+        if ty.is_func_ref() {
+            Val::FuncRef(self.func_from_record(word))
+        } else {
+            Val::ExternRef((word != 0).then_some(word as u64))
+        }
+    }
+}
+
+/// What a host function sees of its caller.
+pub struct Caller<'a> {
+    pub(crate) store: &'a mut StoreInner,
+    pub(crate) instance: Option<u32>,
+}
+
+impl Caller<'_> {
+    /// An export of the calling instance (e.g. its `memory`).
+    pub fn get_export(&self, name: &str) -> Option<Extern> {
+        let i = self.instance?;
+        self.store.instances[i as usize].exports.get(name).copied()
+    }
+
+    /// The bytes of a memory.
+    pub fn memory_data_mut(&mut self, memory: Memory) -> &mut [u8] {
+        self.store.memories[memory.index as usize].data_mut()
+    }
+}
