@@ -1,0 +1,506 @@
+//! Compile-only tests: every function of modules covering each operator
+//! family compiles to position-independent code whose metadata keeps
+//! `CompiledFunction`'s invariants, with the trap sites each operator needs;
+//! operators of unsupported proposals are `Unsupported`, never a panic.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Module, tier};
+use rung_optimizer::OptimizingTier;
+use rung_tiering::{CompileError, CompiledFunction, TrapCode};
+use wasmparser::{FuncType, ValType};
+
+fn traps(f: &CompiledFunction) -> BTreeSet<TrapCode> {
+    f.trap_sites.iter().map(|s| s.trap).collect()
+}
+
+/// Compiles every function, checks the invariants, and returns them by name.
+fn compile_all(wat: &str) -> Vec<(String, CompiledFunction)> {
+    let m = Module::from_wat(wat);
+    let t = tier();
+    (0..m.bodies.len())
+        .map(|i| {
+            let name = m.name(i);
+            let f = m
+                .compile(&t, i)
+                .unwrap_or_else(|e| panic!("{name} does not compile: {e}"));
+            f.check().unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!f.code.is_empty(), "{name}: no code");
+            assert_eq!(f.stats.code_bytes, f.code.len());
+            assert_eq!(f.stats.tier, "optimizer");
+            assert!(!f.offset_map.is_empty(), "{name}: no offset map");
+            let (start, end) = (m.bodies[i].1, m.bodies[i].1 + m.bodies[i].2.len() as u64);
+            for &(_, w) in &f.offset_map {
+                assert!(
+                    (start..end).contains(&u64::from(w)),
+                    "{name}: wasm offset {w:#x} outside its body {start:#x}..{end:#x}"
+                );
+            }
+            (name, f)
+        })
+        .collect()
+}
+
+fn find<'a>(fs: &'a [(String, CompiledFunction)], name: &str) -> &'a CompiledFunction {
+    &fs.iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no function {name}"))
+        .1
+}
+
+/// (wasm operator, parameter types, result type)
+const NUMERIC: &[(&str, &str, &str)] = &[
+    ("i32.eqz", "i32", "i32"),
+    ("i32.eq", "i32 i32", "i32"),
+    ("i32.ne", "i32 i32", "i32"),
+    ("i32.lt_s", "i32 i32", "i32"),
+    ("i32.lt_u", "i32 i32", "i32"),
+    ("i32.gt_s", "i32 i32", "i32"),
+    ("i32.gt_u", "i32 i32", "i32"),
+    ("i32.le_s", "i32 i32", "i32"),
+    ("i32.le_u", "i32 i32", "i32"),
+    ("i32.ge_s", "i32 i32", "i32"),
+    ("i32.ge_u", "i32 i32", "i32"),
+    ("i64.eqz", "i64", "i32"),
+    ("i64.eq", "i64 i64", "i32"),
+    ("i64.ne", "i64 i64", "i32"),
+    ("i64.lt_s", "i64 i64", "i32"),
+    ("i64.lt_u", "i64 i64", "i32"),
+    ("i64.gt_s", "i64 i64", "i32"),
+    ("i64.gt_u", "i64 i64", "i32"),
+    ("i64.le_s", "i64 i64", "i32"),
+    ("i64.le_u", "i64 i64", "i32"),
+    ("i64.ge_s", "i64 i64", "i32"),
+    ("i64.ge_u", "i64 i64", "i32"),
+    ("f32.eq", "f32 f32", "i32"),
+    ("f32.ne", "f32 f32", "i32"),
+    ("f32.lt", "f32 f32", "i32"),
+    ("f32.gt", "f32 f32", "i32"),
+    ("f32.le", "f32 f32", "i32"),
+    ("f32.ge", "f32 f32", "i32"),
+    ("f64.eq", "f64 f64", "i32"),
+    ("f64.ne", "f64 f64", "i32"),
+    ("f64.lt", "f64 f64", "i32"),
+    ("f64.gt", "f64 f64", "i32"),
+    ("f64.le", "f64 f64", "i32"),
+    ("f64.ge", "f64 f64", "i32"),
+    ("i32.clz", "i32", "i32"),
+    ("i32.ctz", "i32", "i32"),
+    ("i32.popcnt", "i32", "i32"),
+    ("i32.add", "i32 i32", "i32"),
+    ("i32.sub", "i32 i32", "i32"),
+    ("i32.mul", "i32 i32", "i32"),
+    ("i32.div_s", "i32 i32", "i32"),
+    ("i32.div_u", "i32 i32", "i32"),
+    ("i32.rem_s", "i32 i32", "i32"),
+    ("i32.rem_u", "i32 i32", "i32"),
+    ("i32.and", "i32 i32", "i32"),
+    ("i32.or", "i32 i32", "i32"),
+    ("i32.xor", "i32 i32", "i32"),
+    ("i32.shl", "i32 i32", "i32"),
+    ("i32.shr_s", "i32 i32", "i32"),
+    ("i32.shr_u", "i32 i32", "i32"),
+    ("i32.rotl", "i32 i32", "i32"),
+    ("i32.rotr", "i32 i32", "i32"),
+    ("i64.clz", "i64", "i64"),
+    ("i64.ctz", "i64", "i64"),
+    ("i64.popcnt", "i64", "i64"),
+    ("i64.add", "i64 i64", "i64"),
+    ("i64.sub", "i64 i64", "i64"),
+    ("i64.mul", "i64 i64", "i64"),
+    ("i64.div_s", "i64 i64", "i64"),
+    ("i64.div_u", "i64 i64", "i64"),
+    ("i64.rem_s", "i64 i64", "i64"),
+    ("i64.rem_u", "i64 i64", "i64"),
+    ("i64.and", "i64 i64", "i64"),
+    ("i64.or", "i64 i64", "i64"),
+    ("i64.xor", "i64 i64", "i64"),
+    ("i64.shl", "i64 i64", "i64"),
+    ("i64.shr_s", "i64 i64", "i64"),
+    ("i64.shr_u", "i64 i64", "i64"),
+    ("i64.rotl", "i64 i64", "i64"),
+    ("i64.rotr", "i64 i64", "i64"),
+    ("f32.abs", "f32", "f32"),
+    ("f32.neg", "f32", "f32"),
+    ("f32.ceil", "f32", "f32"),
+    ("f32.floor", "f32", "f32"),
+    ("f32.trunc", "f32", "f32"),
+    ("f32.nearest", "f32", "f32"),
+    ("f32.sqrt", "f32", "f32"),
+    ("f32.add", "f32 f32", "f32"),
+    ("f32.sub", "f32 f32", "f32"),
+    ("f32.mul", "f32 f32", "f32"),
+    ("f32.div", "f32 f32", "f32"),
+    ("f32.min", "f32 f32", "f32"),
+    ("f32.max", "f32 f32", "f32"),
+    ("f32.copysign", "f32 f32", "f32"),
+    ("f64.abs", "f64", "f64"),
+    ("f64.neg", "f64", "f64"),
+    ("f64.ceil", "f64", "f64"),
+    ("f64.floor", "f64", "f64"),
+    ("f64.trunc", "f64", "f64"),
+    ("f64.nearest", "f64", "f64"),
+    ("f64.sqrt", "f64", "f64"),
+    ("f64.add", "f64 f64", "f64"),
+    ("f64.sub", "f64 f64", "f64"),
+    ("f64.mul", "f64 f64", "f64"),
+    ("f64.div", "f64 f64", "f64"),
+    ("f64.min", "f64 f64", "f64"),
+    ("f64.max", "f64 f64", "f64"),
+    ("f64.copysign", "f64 f64", "f64"),
+    ("i32.wrap_i64", "i64", "i32"),
+    ("i32.trunc_f32_s", "f32", "i32"),
+    ("i32.trunc_f32_u", "f32", "i32"),
+    ("i32.trunc_f64_s", "f64", "i32"),
+    ("i32.trunc_f64_u", "f64", "i32"),
+    ("i64.extend_i32_s", "i32", "i64"),
+    ("i64.extend_i32_u", "i32", "i64"),
+    ("i64.trunc_f32_s", "f32", "i64"),
+    ("i64.trunc_f32_u", "f32", "i64"),
+    ("i64.trunc_f64_s", "f64", "i64"),
+    ("i64.trunc_f64_u", "f64", "i64"),
+    ("f32.convert_i32_s", "i32", "f32"),
+    ("f32.convert_i32_u", "i32", "f32"),
+    ("f32.convert_i64_s", "i64", "f32"),
+    ("f32.convert_i64_u", "i64", "f32"),
+    ("f32.demote_f64", "f64", "f32"),
+    ("f64.convert_i32_s", "i32", "f64"),
+    ("f64.convert_i32_u", "i32", "f64"),
+    ("f64.convert_i64_s", "i64", "f64"),
+    ("f64.convert_i64_u", "i64", "f64"),
+    ("f64.promote_f32", "f32", "f64"),
+    ("i32.reinterpret_f32", "f32", "i32"),
+    ("i64.reinterpret_f64", "f64", "i64"),
+    ("f32.reinterpret_i32", "i32", "f32"),
+    ("f64.reinterpret_i64", "i64", "f64"),
+    ("i32.extend8_s", "i32", "i32"),
+    ("i32.extend16_s", "i32", "i32"),
+    ("i64.extend8_s", "i64", "i64"),
+    ("i64.extend16_s", "i64", "i64"),
+    ("i64.extend32_s", "i64", "i64"),
+    ("i32.trunc_sat_f32_s", "f32", "i32"),
+    ("i32.trunc_sat_f32_u", "f32", "i32"),
+    ("i32.trunc_sat_f64_s", "f64", "i32"),
+    ("i32.trunc_sat_f64_u", "f64", "i32"),
+    ("i64.trunc_sat_f32_s", "f32", "i64"),
+    ("i64.trunc_sat_f32_u", "f32", "i64"),
+    ("i64.trunc_sat_f64_s", "f64", "i64"),
+    ("i64.trunc_sat_f64_u", "f64", "i64"),
+];
+
+#[test]
+fn every_numeric_operator_compiles_with_its_traps() {
+    let mut wat = String::from("(module\n");
+    for (op, params, result) in NUMERIC {
+        let gets: String = (0..params.split(' ').count())
+            .map(|i| format!("local.get {i} "))
+            .collect();
+        wat.push_str(&format!(
+            "(func ${op} (param {params}) (result {result}) {gets}{op})\n"
+        ));
+    }
+    wat.push_str(
+        "(func $div_by_const (param i32) (result i32) local.get 0 i32.const 7 i32.div_s)\n\
+         (func $consts (result i32 i64 f32 f64) i32.const -1 i64.const -9 f32.const -0.5 f64.const nan)\n)",
+    );
+    let fs = compile_all(&wat);
+    assert_eq!(fs.len(), NUMERIC.len() + 2);
+    use TrapCode::*;
+    for (op, _, _) in NUMERIC {
+        let t = traps(find(&fs, op));
+        let div = op.contains(".div_") || op.contains(".rem_");
+        assert_eq!(t.contains(&IntegerDivisionByZero), div, "{op}: {t:?}");
+        // `div_s` overflows on INT_MIN / -1; `rem_s` does not trap there.
+        if op.contains(".div_s") {
+            assert!(t.contains(&IntegerOverflow), "{op}: {t:?}");
+        }
+        let trapping_trunc = op.contains(".trunc_f");
+        assert_eq!(
+            t.contains(&BadConversionToInteger),
+            trapping_trunc,
+            "{op}: {t:?}"
+        );
+        if trapping_trunc {
+            assert!(t.contains(&IntegerOverflow), "{op}: {t:?}");
+        }
+        // Nothing else traps: no memory, no stack check in a leaf.
+        assert!(!t.contains(&MemoryOutOfBounds), "{op}: {t:?}");
+    }
+    // A constant nonzero divisor other than -1 needs no check at all.
+    let t = traps(find(&fs, "div_by_const"));
+    assert!(t.is_empty(), "{t:?}");
+}
+
+const CONTROL: &str = r#"
+(module
+  (type $pair (func (param i32 i64) (result i64 i32)))
+  (func $if_else (param i32) (result i32)
+    local.get 0 (if (result i32) (then i32.const 1) (else i32.const 2)))
+  (func $if_no_else (param i32 i32) (result i32)
+    local.get 1 local.get 0 (if (param i32) (result i32) (then i32.const 5 i32.add)))
+  (func $multi_block (param i32 i64) (result i64 i32)
+    local.get 0 local.get 1 (block (type $pair) drop drop local.get 1 local.get 0 local.get 0 br_if 0 drop drop local.get 1 i32.const 3))
+  (func $loop_params (param i32) (result i32)
+    i32.const 0 local.get 0
+    (loop (param i32 i32) (result i32)
+      local.tee 0 i32.add local.get 0
+      i32.const 1 i32.sub local.tee 0
+      local.get 0 br_if 0 drop))
+  (func $br_table (param i32) (result i32)
+    (block (result i32) (block (result i32) (block (result i32)
+      i32.const 10 local.get 0 br_table 0 1 2)
+      i32.const 1 i32.add) i32.const 2 i32.add))
+  (func $br_table_empty (param i32)
+    (block (block local.get 0 br_table 1 0 1)))
+  (func $unreachable_tail (param i32) (result i32)
+    (block (result i32) i32.const 1 br 0 i32.const 2 i32.add (if (then unreachable) (else nop)) i32.const 0)
+    return
+    (block (loop (if (i32.const 0) (then) (else))))
+    i32.const 9)
+  (func $trap (unreachable))
+  (func $select (param i32 f64 f64) (result f64) local.get 1 local.get 2 local.get 0 select)
+  (func $select_typed (param i32 funcref funcref) (result funcref)
+    local.get 1 local.get 2 local.get 0 select (result funcref))
+  (func $many_results (result i32 i64 f32 f64 i32 i64 i32 i64 i32 i64 i32 i64)
+    i32.const 1 i64.const 2 f32.const 3 f64.const 4 i32.const 5 i64.const 6
+    i32.const 7 i64.const 8 i32.const 9 i64.const 10 i32.const 11 i64.const 12)
+  (func $nested_unreachable (result i32)
+    (block (result i32) (if (result i32) (i32.const 1) (then (br 1 (i32.const 4))) (else (br 1 (i32.const 3))))))
+  (global $g (mut i64) (i64.const 0))
+  (global $c f32 (f32.const 1))
+  (func $globals (result f32) global.get $g i64.const 1 i64.add global.set $g global.get $c)
+)"#;
+
+#[test]
+fn control_flow_compiles() {
+    let fs = compile_all(CONTROL);
+    assert!(traps(find(&fs, "trap")).contains(&TrapCode::UnreachableCodeReached));
+    // Dead code (after `br`, `return`) emits nothing, its `unreachable` too.
+    assert!(traps(find(&fs, "unreachable_tail")).is_empty());
+    assert!(traps(find(&fs, "if_else")).is_empty());
+}
+
+const MEMORY: &str = r#"
+(module
+  (import "env" "mem" (memory 1))
+  (memory $m2 1 2)
+  (data $d "hello")
+  (func $loads (param i32) (result i64)
+    local.get 0 i32.load drop local.get 0 i64.load offset=4 drop
+    local.get 0 f32.load drop local.get 0 f64.load drop
+    local.get 0 i32.load8_s drop local.get 0 i32.load8_u drop
+    local.get 0 i32.load16_s drop local.get 0 i32.load16_u drop
+    local.get 0 i64.load8_s drop local.get 0 i64.load8_u drop
+    local.get 0 i64.load16_s drop local.get 0 i64.load16_u drop
+    local.get 0 i64.load32_s drop
+    local.get 0 i64.load32_u offset=4294967295)
+  (func $stores (param i32 i64 f32 f64)
+    local.get 0 local.get 1 i64.store local.get 0 local.get 1 i64.store8
+    local.get 0 local.get 1 i64.store16 local.get 0 local.get 1 i64.store32
+    local.get 0 i32.const 7 i32.store local.get 0 i32.const 7 i32.store8
+    local.get 0 i32.const 7 i32.store16 local.get 0 local.get 2 f32.store
+    local.get 0 local.get 3 f64.store)
+  (func $second_memory (param i32) (result i32) local.get 0 i32.load $m2 offset=16)
+  (func $size_grow (result i32) memory.size i32.const 1 memory.grow i32.add memory.size $m2 i32.add)
+  (func $bulk (param i32 i32 i32)
+    local.get 0 local.get 1 local.get 2 memory.fill
+    local.get 0 local.get 1 local.get 2 memory.copy
+    local.get 0 local.get 1 local.get 2 memory.copy $m2 0
+    local.get 0 local.get 1 local.get 2 memory.init $d
+    data.drop $d)
+)"#;
+
+#[test]
+fn memory_operators_compile_with_bounds_checks() {
+    let fs = compile_all(MEMORY);
+    for name in ["loads", "stores", "second_memory"] {
+        let t = traps(find(&fs, name));
+        assert!(t.contains(&TrapCode::MemoryOutOfBounds), "{name}: {t:?}");
+    }
+    // Bulk operators and memory.grow are libcalls: the stack check is
+    // there (not a leaf), bounds are the runtime's.
+    for name in ["size_grow", "bulk"] {
+        let t = traps(find(&fs, name));
+        assert!(t.contains(&TrapCode::StackOverflow), "{name}: {t:?}");
+        assert!(!t.contains(&TrapCode::MemoryOutOfBounds), "{name}: {t:?}");
+    }
+}
+
+const CALLS_TABLES: &str = r#"
+(module
+  (type $t (func (param i32) (result i32)))
+  (import "env" "f" (func $imported (type $t)))
+  (import "env" "tab" (table $it 1 funcref))
+  (import "env" "g" (global $ig (mut i32)))
+  (table $ft 4 funcref)
+  (table $et 2 externref)
+  (elem $e func $direct $imported)
+  (elem declare func $tail)
+  (func $direct (type $t) local.get 0 call $imported)
+  (func $indirect (param i32 i32) (result i32) local.get 0 local.get 1 call_indirect $ft (type $t))
+  (func $indirect_imported_table (param i32) (result i32)
+    local.get 0 local.get 0 call_indirect $it (type $t))
+  (func $tail (type $t) local.get 0 return_call $direct)
+  (func $tail_indirect (type $t) local.get 0 local.get 0 return_call_indirect $ft (type $t))
+  (func $tail_imported (type $t) local.get 0 return_call $imported)
+  (func $call_ref (param i32) (result i32) local.get 0 ref.func $tail call_ref $t)
+  (func $return_call_ref (param i32) (result i32) local.get 0 ref.func $tail return_call_ref $t)
+  (func $refs (param externref) (result i32)
+    local.get 0 ref.is_null ref.null func ref.is_null i32.add
+    ref.func $direct ref.is_null i32.add)
+  (func $as_non_null (result funcref) ref.func $direct ref.as_non_null)
+  (func $br_on_null (param funcref) (result i32)
+    (block (local.get 0) (br_on_null 0) drop (return (i32.const 1))) i32.const 0)
+  (func $br_on_non_null (param funcref) (result funcref)
+    (block (result (ref func)) (local.get 0) (br_on_non_null 0) (return (ref.func $direct))))
+  (func $table_get_set (param i32 externref) (result externref)
+    local.get 0 local.get 1 table.set $et local.get 0 table.get $et)
+  (func $table_imported (param i32) (result funcref) local.get 0 table.get $it)
+  (func $table_ops (param i32) (result i32)
+    ref.null func local.get 0 table.grow $ft
+    table.size $ft i32.add
+    local.get 0 ref.null func local.get 0 table.fill $ft
+    local.get 0 local.get 0 local.get 0 table.copy $ft $it
+    local.get 0 local.get 0 local.get 0 table.init $ft $e
+    elem.drop $e)
+  (func $global_import (result i32) global.get $ig i32.const 1 i32.add global.set $ig global.get $ig)
+)"#;
+
+#[test]
+fn calls_and_tables_compile_with_their_traps() {
+    use TrapCode::*;
+    let fs = compile_all(CALLS_TABLES);
+    for (name, f) in &fs {
+        let t = traps(f);
+        // Anything that calls has a prologue stack check.
+        let calls = ![
+            "refs",
+            "as_non_null",
+            "br_on_null",
+            "br_on_non_null",
+            "table_get_set",
+            "table_imported",
+            "global_import",
+        ]
+        .contains(&name.as_str());
+        if calls {
+            assert!(t.contains(&StackOverflow), "{name}: {t:?}");
+        }
+    }
+    for name in ["indirect", "indirect_imported_table", "tail_indirect"] {
+        let t = traps(find(&fs, name));
+        for code in [UndefinedElement, IndirectCallToNull, BadSignature] {
+            assert!(t.contains(&code), "{name} lacks {code:?}: {t:?}");
+        }
+    }
+    assert!(traps(find(&fs, "call_ref")).contains(&NullFunctionReference));
+    assert!(traps(find(&fs, "as_non_null")).contains(&NullReference));
+    assert!(traps(find(&fs, "table_get_set")).contains(&TableOutOfBounds));
+    assert!(traps(find(&fs, "table_imported")).contains(&TableOutOfBounds));
+}
+
+fn unsupported(wat: &str) -> (String, u64) {
+    let m = Module::from_wat(wat);
+    match m.compile(&tier(), 0) {
+        Err(CompileError::Unsupported { feature, offset }) => (feature, offset),
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+}
+
+#[test]
+fn simd_and_other_proposals_are_unsupported() {
+    let (feature, offset) = unsupported(
+        "(module (func (param i32) (result i32) local.get 0 i32.const 1 i32.add \
+         i32x4.splat i32x4.extract_lane 0))",
+    );
+    assert!(feature.starts_with("simd"), "{feature}");
+    assert!(feature.contains("I32x4Splat"), "{feature}");
+    assert!(offset > 0);
+    let (feature, _) = unsupported("(module (func (param v128)))");
+    assert!(feature.contains("simd"), "{feature}");
+    let (feature, _) = unsupported("(module (func (local v128)))");
+    assert!(feature.contains("simd"), "{feature}");
+    let (feature, _) =
+        unsupported("(module (memory i64 1) (func (param i64) (result i32) local.get 0 i32.load))");
+    assert!(feature.contains("memory64"), "{feature}");
+    let (feature, _) = unsupported(
+        "(module (memory 1 1 shared) (func (param i32) (result i32) local.get 0 i32.atomic.load))",
+    );
+    assert!(feature.starts_with("threads"), "{feature}");
+    let (feature, _) = unsupported("(module (tag $e) (func throw $e))");
+    assert!(feature.starts_with("exceptions"), "{feature}");
+    let (feature, _) =
+        unsupported("(module (type $s (struct)) (func (result (ref $s)) struct.new $s))");
+    assert!(feature.starts_with("gc"), "{feature}");
+}
+
+#[test]
+fn the_srcloc_of_a_trap_is_its_operator() {
+    let wat = "(module (memory 1) (func (param i32) (result i32) local.get 0 i32.load offset=4))";
+    let m = Module::from_wat(wat);
+    let f = m.compile(&tier(), 0).expect("compiles");
+    let body_start = m.bodies[0].1;
+    let load = f
+        .trap_sites
+        .iter()
+        .find(|s| s.trap == TrapCode::MemoryOutOfBounds)
+        .expect("a bounds check");
+    // Body: size-less bytes [locals=0] [local.get 0: 2 bytes] [i32.load ...]
+    assert_eq!(f.wasm_offset(load.code_offset), Some(body_start as u32 + 3));
+}
+
+#[test]
+fn trampolines_compile_for_many_signatures() {
+    let t = OptimizingTier::new().expect("host ISA");
+    let all = [
+        ValType::I32,
+        ValType::I64,
+        ValType::F32,
+        ValType::F64,
+        ValType::FUNCREF,
+    ];
+    for n in [0usize, 1, 3, 9, 20] {
+        let params: Vec<ValType> = (0..n).map(|i| all[i % all.len()]).collect();
+        let results: Vec<ValType> = (0..n).rev().map(|i| all[(i * 3) % all.len()]).collect();
+        let ty = FuncType::new(params.clone(), results.clone());
+        for f in [t.host_to_wasm(&ty), t.wasm_to_host(&ty)] {
+            let f = f.unwrap_or_else(|e| panic!("{n}: {e}"));
+            f.check().expect("invariants");
+            assert!(f.trap_sites.is_empty());
+        }
+    }
+    let simd = FuncType::new([ValType::V128], []);
+    assert!(matches!(
+        t.host_to_wasm(&simd),
+        Err(CompileError::Unsupported { .. })
+    ));
+    assert!(matches!(
+        t.wasm_to_host(&simd),
+        Err(CompileError::Unsupported { .. })
+    ));
+}
+
+#[test]
+fn compiling_is_deterministic_and_thread_safe() {
+    let m = Module::from_wat(CONTROL);
+    let t = tier();
+    let first: Vec<_> = (0..m.bodies.len())
+        .map(|i| m.compile(&t, i).expect("compiles").code)
+        .collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..m.bodies.len())
+                        .map(|i| m.compile(&t, i).expect("compiles").code)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().expect("thread"), first);
+        }
+    });
+}

@@ -1,0 +1,52 @@
+//! Compiles every function of a real-world module (sql.js's `sql-wasm.wasm`)
+//! and reports how many compiled, were unsupported, or failed.
+//!
+//! Runs only with `RUNG_CORPUS_TESTS=1` (it is slow in debug builds and needs
+//! the file at `/tmp/wasm-corpus/sql-wasm.wasm`, or `RUNG_CORPUS_FILE`);
+//! otherwise it returns at once with a message.
+
+mod common;
+
+use std::time::Instant;
+
+use common::{Module, tier};
+use rung_tiering::CompileError;
+
+#[test]
+fn sql_wasm_compiles() {
+    if std::env::var("RUNG_CORPUS_TESTS").as_deref() != Ok("1") {
+        eprintln!("corpus test skipped: set RUNG_CORPUS_TESTS=1 to run it");
+        return;
+    }
+    let path = std::env::var("RUNG_CORPUS_FILE")
+        .unwrap_or_else(|_| "/tmp/wasm-corpus/sql-wasm.wasm".to_string());
+    let Ok(bytes) = std::fs::read(&path) else {
+        eprintln!("corpus test skipped: {path} is not there");
+        return;
+    };
+    let m = Module::from_bytes(&bytes);
+    let t = tier();
+    let start = Instant::now();
+    let (mut ok, mut unsupported, mut failed) = (0, 0, Vec::new());
+    let mut code_bytes = 0;
+    for i in 0..m.bodies.len() {
+        match m.compile(&t, i) {
+            Ok(f) => {
+                ok += 1;
+                code_bytes += f.code.len();
+            }
+            Err(CompileError::Unsupported { .. }) => unsupported += 1,
+            Err(e) => failed.push((m.bodies[i].0, e)),
+        }
+    }
+    let elapsed = start.elapsed();
+    eprintln!(
+        "{path}: {} functions: {ok} compiled ({code_bytes} bytes of code), {unsupported} unsupported, {} failed, in {elapsed:.2?}",
+        m.bodies.len(),
+        failed.len()
+    );
+    for (index, e) in failed.iter().take(10) {
+        eprintln!("  function {index}: {e}");
+    }
+    assert!(failed.is_empty(), "{} functions failed", failed.len());
+}
