@@ -14,9 +14,11 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
-/// `<root>/../shared`, where the corpus and the design documents live.
+/// `<root>/../shared`, where the corpus and the design documents live
+/// (canonical when it exists, for readable messages).
 pub fn shared_dir() -> PathBuf {
-    workspace_root().join("..").join("shared")
+    let dir = workspace_root().join("..").join("shared");
+    std::fs::canonicalize(&dir).unwrap_or(dir)
 }
 
 /// `CARGO_TARGET_DIR` when set (relative to the current directory, as cargo
