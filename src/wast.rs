@@ -51,7 +51,10 @@ use Outcome::{Fail, Pass, Unsupported};
 /// Runs a script; never panics on a bad script (a parse error is one failure).
 pub fn run_script(engine: &Engine, text: &str) -> Report {
     let mut report = Report::default();
-    let buf = match ParseBuffer::new(text) {
+    // Spec scripts (names.wast) use bidirectional-text characters in names.
+    let mut lexer = wast::lexer::Lexer::new(text);
+    lexer.allow_confusing_unicode(true);
+    let buf = match ParseBuffer::new_with_lexer(lexer) {
         Ok(buf) => buf,
         Err(e) => {
             report.failed.push(Failure {

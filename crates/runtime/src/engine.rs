@@ -12,10 +12,11 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rung_optimizer::OptimizingTier;
 use rung_tiering::{CompileError, CompiledFunction};
-use wasmparser::FuncType;
+use wasmparser::{FuncType, SubType};
 
 use crate::code_memory::CodeMemory;
 use crate::libcalls;
+use crate::types::TypeRegistry;
 
 /// Which tier compiles a module's functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,7 +61,7 @@ unsafe impl Sync for Trampoline {}
 pub(crate) struct EngineInner {
     pub config: Config,
     pub optimizer: OptimizingTier,
-    types: Mutex<HashMap<FuncType, u32>>,
+    types: Mutex<TypeRegistry>,
     host_to_wasm: Mutex<HashMap<FuncType, Arc<Trampoline>>>,
     wasm_to_host: Mutex<HashMap<FuncType, Arc<Trampoline>>>,
     /// The table every vmctx's `libcalls` field points to.
@@ -81,7 +82,7 @@ impl Engine {
             inner: Arc::new(EngineInner {
                 config,
                 optimizer,
-                types: Mutex::new(HashMap::new()),
+                types: Mutex::new(TypeRegistry::default()),
                 host_to_wasm: Mutex::new(HashMap::new()),
                 wasm_to_host: Mutex::new(HashMap::new()),
                 libcalls: libcalls::table(),
@@ -93,11 +94,17 @@ impl Engine {
         &self.inner.config
     }
 
-    /// The canonical id of a function type.
+    /// The canonical id of a function type standing alone (a host function's).
     pub(crate) fn type_id(&self, ty: &FuncType) -> u32 {
-        let mut types = self.inner.types.lock();
-        let next = types.len() as u32;
-        *types.entry(ty.clone()).or_insert(next)
+        self.inner.types.lock().canonicalize_func(ty)
+    }
+
+    /// The canonical ids of a module's types.
+    pub(crate) fn module_type_ids(&self, types: &[SubType], rec_group_starts: &[u32]) -> Vec<u32> {
+        self.inner
+            .types
+            .lock()
+            .canonicalize_module(types, rec_group_starts)
     }
 
     pub(crate) fn host_to_wasm(&self, ty: &FuncType) -> Result<Arc<Trampoline>, CompileError> {

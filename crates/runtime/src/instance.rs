@@ -18,9 +18,10 @@ use crate::memory::{LinearMemory, MemoryDef};
 use crate::module::{DataMode, Module};
 use crate::store::{
     Extern, Func, FuncData, FuncKind, FuncRefRecord, Global, GlobalData, HostFunc, Instance,
-    Memory, StoreInner, Table, TableData, TableDef,
+    Memory, StoreInner, Table, TableData, TableDef, Tag,
 };
 use crate::traps::Trap;
+use crate::types::val_subtype;
 use crate::values::Val;
 
 /// An instance's state; boxed in the store, pointed to by its vmctx's
@@ -36,6 +37,7 @@ pub(crate) struct InstanceData {
     pub memories: Vec<u32>,
     pub tables: Vec<u32>,
     pub globals: Vec<u32>,
+    pub tags: Vec<u32>,
     pub exports: HashMap<String, Extern>,
     /// Element segments resolved to table words; `None` once dropped.
     pub elements: Vec<Option<Vec<usize>>>,
@@ -77,18 +79,19 @@ fn check_import(
     ty: &TypeRef,
     ext: &Extern,
 ) -> Result<(), Error> {
-    let env = module.env();
     match (ty, ext) {
         (TypeRef::Func(t) | TypeRef::FuncExact(t), Extern::Func(f)) => {
-            let expected = env
-                .types
-                .get(*t as usize)
-                .and_then(|s| match &s.composite_type.inner {
-                    wasmparser::CompositeInnerType::Func(f) => Some(f),
-                    _ => None,
-                });
-            if expected != Some(&store.funcs[f.index as usize].ty) {
+            let expected = module.inner.type_ids.get(*t as usize).copied();
+            // SAFETY: every function's record is live while its store is.
+            let actual = unsafe { (*store.funcs[f.index as usize].record).type_id };
+            if expected != Some(actual) {
                 return Err(incompatible("function signature"));
+            }
+        }
+        (TypeRef::Tag(t), Extern::Tag(tag)) => {
+            let expected = module.inner.type_ids.get(t.func_type_idx as usize).copied();
+            if expected != Some(store.tags[tag.index as usize]) {
+                return Err(incompatible("tag"));
             }
         }
         (TypeRef::Memory(m), Extern::Memory(mem)) => {
@@ -104,7 +107,7 @@ fn check_import(
         }
         (TypeRef::Table(t), Extern::Table(table)) => {
             let actual = &store.tables[table.index as usize];
-            if actual.ty.element_type != t.element_type
+            if actual.canon != module.canon(ValType::Ref(t.element_type))
                 || (actual.elements.len() as u64) < t.initial
             {
                 return Err(incompatible("table"));
@@ -116,8 +119,14 @@ fn check_import(
             }
         }
         (TypeRef::Global(g), Extern::Global(global)) => {
-            let actual = &store.globals[global.index as usize].ty;
-            if actual.content_type != g.content_type || actual.mutable != g.mutable {
+            let actual = &store.globals[global.index as usize];
+            let expected = module.canon(g.content_type);
+            let fits = if g.mutable {
+                actual.canon == expected
+            } else {
+                val_subtype(actual.canon, expected)
+            };
+            if actual.ty.mutable != g.mutable || !fits {
                 return Err(incompatible("global"));
             }
         }
@@ -146,6 +155,7 @@ pub(crate) fn instantiate(
             Extern::Memory(m) => m.store,
             Extern::Table(t) => t.store,
             Extern::Global(g) => g.store,
+            Extern::Tag(t) => t.store,
         };
         store.check(id)?;
         check_import(store, module, &import.ty, ext)
@@ -169,6 +179,7 @@ pub(crate) fn instantiate(
         memories: Vec::new(),
         tables: Vec::new(),
         globals: Vec::new(),
+        tags: Vec::new(),
         exports: HashMap::new(),
         elements: Vec::new(),
         data_dropped: vec![false; module.inner.data.len()],
@@ -299,6 +310,7 @@ pub(crate) fn instantiate(
         inst.globals.push(store.globals.len() as u32);
         store.globals.push(GlobalData {
             ty: global.ty,
+            canon: module.canon(global.ty.content_type),
             ptr,
             _own: None,
         });
@@ -335,6 +347,7 @@ pub(crate) fn instantiate(
             .ok_or_else(|| Error::Resource("table too large".into()))?;
         let mut data = TableData {
             ty: table.ty,
+            canon: module.canon(ValType::Ref(table.ty.element_type)),
             elements: vec![init; initial],
             def: inst.at::<TableDef>(offsets.table_base(t).ok_or_else(internal)?),
             _own_def: None,
@@ -342,6 +355,23 @@ pub(crate) fn instantiate(
         data.sync_def();
         inst.tables.push(store.tables.len() as u32);
         store.tables.push(data);
+    }
+
+    // Tags: identities with a function type (exceptions are not compiled yet).
+    for ext in imports {
+        if let Extern::Tag(t) = ext {
+            inst.tags.push(t.index);
+        }
+    }
+    for tag in &env.tags[env.counts.imported_tags as usize..] {
+        let id = module
+            .inner
+            .type_ids
+            .get(tag.func_type_idx as usize)
+            .copied()
+            .ok_or_else(internal)?;
+        inst.tags.push(store.tags.len() as u32);
+        store.tags.push(id);
     }
 
     // Exports.
@@ -365,7 +395,10 @@ pub(crate) fn instantiate(
                 let (store, index) = handle(inst.globals[i]);
                 Extern::Global(Global { store, index })
             }
-            ExternalKind::Tag => return Err(Error::Unsupported("exception tags".into())),
+            ExternalKind::Tag => {
+                let (store, index) = handle(inst.tags[i]);
+                Extern::Tag(Tag { store, index })
+            }
         };
         inst.exports.insert(export.name.clone(), ext);
     }

@@ -26,6 +26,7 @@ mod module;
 mod signals;
 mod store;
 mod traps;
+mod types;
 mod values;
 
 pub use engine::{Config, Engine, TierChoice};
@@ -33,7 +34,7 @@ pub use linker::Linker;
 pub use memory::WASM_PAGE;
 pub use module::Module;
 pub use rung_tiering as tiering;
-pub use store::{Caller, Extern, Func, Global, HostCallback, Instance, Memory, Store, Table};
+pub use store::{Caller, Extern, Func, Global, HostCallback, Instance, Memory, Store, Table, Tag};
 pub use traps::{Trap, TrapReason};
 pub use values::Val;
 pub use wasmparser::{FuncType, ValType};
@@ -78,6 +79,15 @@ impl Error {
     }
 }
 
+/// Host-made globals and tables have no module: only abstract reference
+/// types can be named.
+fn host_types() -> types::ModuleTypes<'static> {
+    types::ModuleTypes {
+        types: &[],
+        ids: &[],
+    }
+}
+
 impl Memory {
     /// The memory's bytes.
     pub fn data<'a>(&self, store: &'a Store) -> &'a [u8] {
@@ -116,8 +126,10 @@ impl Global {
         // SAFETY: `ptr` is the 16 bytes of `own`.
         unsafe { instance::write_val(&store.inner, ptr, &value) };
         let index = store.inner.globals.len() as u32;
+        let canon = host_types().canon(ty.content_type);
         store.inner.globals.push(store::GlobalData {
             ty,
+            canon,
             ptr,
             _own: Some(own),
         });
@@ -147,6 +159,7 @@ impl Table {
         });
         let mut data = store::TableData {
             ty,
+            canon: host_types().canon(ValType::Ref(ty.element_type)),
             elements: vec![0; initial],
             def: &mut *own,
             _own_def: Some(own),

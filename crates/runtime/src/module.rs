@@ -15,11 +15,12 @@ use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use rung_decoder::{ConstExprBytes, DecoderConfig, Event, ModuleEnv, decode_all};
 use rung_tiering::{CompileError, CompiledFunction, Tier, VmOffsets};
 use rung_validator::{FEATURES, ValidateError, Validating};
-use wasmparser::{CompositeInnerType, DataKind, FuncType};
+use wasmparser::{DataKind, FuncType, ValType};
 
 use crate::Error;
 use crate::code_memory::CodeMemory;
 use crate::engine::Engine;
+use crate::types::{CanonVal, ModuleTypes};
 
 /// Where a data segment goes.
 #[derive(Debug, Clone)]
@@ -42,7 +43,7 @@ pub(crate) struct ModuleInner {
     pub slots: Box<[AtomicUsize]>,
     /// Tier-up budgets, one per defined function (decremented by baseline code).
     pub budgets: Box<[AtomicI32]>,
-    /// Canonical type id per type index (`u32::MAX` for non-function types).
+    /// Canonical type id per type index.
     pub type_ids: Box<[u32]>,
     pub data: Vec<DataSegment>,
 }
@@ -121,14 +122,9 @@ impl Module {
         let budgets = (0..compiled.len())
             .map(|_| AtomicI32::new(i32::MAX))
             .collect();
-        let type_ids = env
-            .types
-            .iter()
-            .map(|t| match &t.composite_type.inner {
-                CompositeInnerType::Func(f) => engine.type_id(f),
-                _ => u32::MAX,
-            })
-            .collect();
+        let type_ids = engine
+            .module_type_ids(&env.types, &env.rec_group_starts)
+            .into_boxed_slice();
         Ok(Module {
             inner: Arc::new(ModuleInner {
                 env,
@@ -145,6 +141,15 @@ impl Module {
     /// What the module declares.
     pub fn env(&self) -> &ModuleEnv {
         &self.inner.env
+    }
+
+    /// A value type of this module in canonical form.
+    pub(crate) fn canon(&self, ty: ValType) -> CanonVal {
+        ModuleTypes {
+            types: &self.inner.env.types,
+            ids: &self.inner.type_ids,
+        }
+        .canon(ty)
     }
 
     /// The type of function `index`.

@@ -21,6 +21,7 @@ use crate::engine::{Engine, Trampoline};
 use crate::instance::InstanceData;
 use crate::memory::LinearMemory;
 use crate::traps::Trap;
+use crate::types::CanonVal;
 use crate::values::Val;
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
@@ -60,6 +61,13 @@ pub struct Instance {
     pub(crate) index: u32,
 }
 
+/// An exception tag handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tag {
+    pub(crate) store: u64,
+    pub(crate) index: u32,
+}
+
 /// Something an instance exports or a linker provides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Extern {
@@ -67,6 +75,7 @@ pub enum Extern {
     Memory(Memory),
     Table(Table),
     Global(Global),
+    Tag(Tag),
 }
 
 /// A funcref record, as `VmOffsets::funcref_layout` describes it.
@@ -123,6 +132,8 @@ pub(crate) struct TableDef {
 
 pub(crate) struct TableData {
     pub ty: TableType,
+    /// The element type in canonical form (for import checks).
+    pub canon: CanonVal,
     pub elements: Vec<usize>,
     /// Where compiled code reads `{base, len}`: the owner's vmctx, or
     /// `_own_def` for a table made by the host.
@@ -162,6 +173,8 @@ impl TableData {
 
 pub(crate) struct GlobalData {
     pub ty: GlobalType,
+    /// The content type in canonical form (for import checks).
+    pub canon: CanonVal,
     /// 16 bytes of storage: in the owner's vmctx, or `own` for a host global.
     pub ptr: *mut u8,
     pub _own: Option<Box<u128>>,
@@ -177,6 +190,8 @@ pub(crate) struct StoreInner {
     pub tables: Vec<TableData>,
     pub globals: Vec<GlobalData>,
     pub funcs: Vec<FuncData>,
+    /// Exception tags, by the canonical id of their function type.
+    pub tags: Vec<u32>,
     /// Funcref record address → function, to turn references into handles.
     pub func_by_record: HashMap<usize, u32>,
 }
@@ -201,6 +216,7 @@ impl Store {
                 tables: Vec::new(),
                 globals: Vec::new(),
                 funcs: Vec::new(),
+                tags: Vec::new(),
                 func_by_record: HashMap::new(),
             }),
         }

