@@ -246,44 +246,54 @@ fn heap_subtype(a: CanonHeap, b: CanonHeap) -> bool {
     if a == b {
         return true;
     }
-    match (a, b) {
-        (
-            Concrete {
-                kind: Kind::Func, ..
-            },
-            Abstract(A::Func),
-        ) => true,
-        (
-            Concrete {
-                kind: Kind::Struct, ..
-            },
-            Abstract(A::Struct | A::Eq | A::Any),
-        ) => true,
-        (
-            Concrete {
-                kind: Kind::Array, ..
-            },
-            Abstract(A::Array | A::Eq | A::Any),
-        ) => true,
-        (
-            Abstract(A::NoFunc),
-            Abstract(A::Func)
-            | Concrete {
-                kind: Kind::Func, ..
-            },
-        ) => true,
-        (Abstract(A::NoExtern), Abstract(A::Extern)) => true,
-        (Abstract(A::NoExn), Abstract(A::Exn)) => true,
-        (
-            Abstract(A::None),
-            Abstract(A::Any | A::Eq | A::Struct | A::Array | A::I31)
-            | Concrete {
-                kind: Kind::Struct | Kind::Array,
-                ..
-            },
-        ) => true,
-        (Abstract(A::I31 | A::Struct | A::Array), Abstract(A::Eq | A::Any)) => true,
-        (Abstract(A::Eq), Abstract(A::Any)) => true,
-        _ => false,
+    match a {
+        Abstract(A::NoFunc) => {
+            return matches!(
+                b,
+                Abstract(A::Func)
+                    | Concrete {
+                        kind: Kind::Func,
+                        ..
+                    }
+            );
+        }
+        Abstract(A::None) => {
+            return matches!(
+                b,
+                Abstract(A::Any | A::Eq | A::Struct | A::Array | A::I31)
+                    | Concrete {
+                        kind: Kind::Struct | Kind::Array,
+                        ..
+                    }
+            );
+        }
+        _ => {}
     }
+    // The abstract type a concrete type sits directly under.
+    let a = match a {
+        Abstract(t) => t,
+        Concrete {
+            kind: Kind::Func, ..
+        } => A::Func,
+        Concrete {
+            kind: Kind::Struct, ..
+        } => A::Struct,
+        Concrete {
+            kind: Kind::Array, ..
+        } => A::Array,
+        Concrete {
+            kind: Kind::Other, ..
+        } => return false,
+    };
+    let Abstract(b) = b else {
+        return false;
+    };
+    a == b
+        || matches!(
+            (a, b),
+            (A::NoExtern, A::Extern)
+                | (A::NoExn, A::Exn)
+                | (A::I31 | A::Struct | A::Array, A::Eq | A::Any)
+                | (A::Eq, A::Any)
+        )
 }
