@@ -24,6 +24,11 @@
 //! Cranelift trap (`ud2` or a faulting `div`) recorded as a [`TrapSite`] with
 //! a [`rung_tiering::TrapCode`]; the tier holds no state but the ISA and is
 //! callable from any thread (per-thread Cranelift contexts are reused).
+//!
+//! The stack check is Cranelift's `stack_limit` prologue check against
+//! `vmctx.stack_limit` (trapping `StackOverflow`). Cranelift omits it in a
+//! leaf function whose frame is empty (it only pushes `rbp`): such a function
+//! cannot recurse, and the runtime's limit leaves room for it.
 
 mod emit;
 mod env;

@@ -10,6 +10,11 @@
 //! constants, and a load from `[vmctx register + global offset]`; the `ret`
 //! immediate must be the callee-popped stack-argument size. A return area,
 //! when the layout has one, is the entry value of rdi.
+//!
+//! The trampolines are run the same way up to their `call`: host-to-wasm
+//! must put `values[i]` where `call_layout` puts parameter `i`, wasm-to-host
+//! must store each parameter location to `values[i]` and pass the host
+//! context and the array to `[host_ctx + HOST_CONTEXT_ENTRY]`.
 
 mod common;
 
@@ -30,6 +35,8 @@ enum Sym {
     Const(u64),
     /// A load from `[entry value of reg + disp]`.
     Load(Register, i64),
+    /// The address `rsp + disp` (after the prologue).
+    StackAddr(i64),
     Unknown,
 }
 
@@ -83,16 +90,23 @@ struct Sim {
     ret_area: HashMap<i64, Sym>,
     spills: HashMap<i64, Sym>,
     ret_pop: Option<u32>,
+    /// The target of the first `call`, when run with `stop_at_call`.
+    call_target: Option<Sym>,
     code: Vec<u8>,
 }
 
 impl Sim {
     fn run(code: &[u8], ret_area: bool) -> Sim {
+        Sim::run_until(code, ret_area, false)
+    }
+
+    fn run_until(code: &[u8], ret_area: bool, stop_at_call: bool) -> Sim {
         let mut s = Sim {
             regs: HashMap::new(),
             ret_area: HashMap::new(),
             spills: HashMap::new(),
             ret_pop: None,
+            call_target: None,
             code: code.to_vec(),
         };
         if ret_area {
@@ -107,6 +121,14 @@ impl Sim {
                     u32::from(ins.immediate16())
                 } else {
                     0
+                });
+                break;
+            }
+            if stop_at_call && ins.mnemonic() == Mnemonic::Call {
+                s.call_target = Some(match ins.op_kind(0) {
+                    OpKind::Register => s.get(ins.op_register(0)),
+                    OpKind::Memory => s.read_mem(&ins),
+                    _ => Sym::Unknown,
                 });
                 break;
             }
@@ -134,6 +156,11 @@ impl Sim {
             Register::RSP => self.spills.get(&disp).cloned().unwrap_or(Sym::Unknown),
             base if ins.memory_index() == Register::None => match self.get(base) {
                 Sym::In(r) => Sym::Load(r, disp),
+                Sym::StackAddr(b) => self
+                    .spills
+                    .get(&(b + disp))
+                    .cloned()
+                    .unwrap_or(Sym::Unknown),
                 _ => Sym::Unknown,
             },
             _ => Sym::Unknown,
@@ -160,6 +187,11 @@ impl Sim {
     fn step(&mut self, ins: &Instruction) {
         use Mnemonic::*;
         match ins.mnemonic() {
+            Lea if ins.memory_base() == Register::RSP && ins.memory_index() == Register::None => {
+                let disp = ins.memory_displacement64() as i64;
+                self.regs
+                    .insert(ins.op_register(0).full_register(), Sym::StackAddr(disp));
+            }
             Push | Nop | Cmp | Test | Ucomiss | Ucomisd | Jmp | Ja | Jae | Jb | Jbe | Je | Jne
             | Jg | Jge | Jl | Jle => {}
             Xor | Xorps | Xorpd | Pxor | Vxorps | Vxorpd | Vpxor
@@ -189,12 +221,17 @@ impl Sim {
                     }
                     OpKind::Memory => {
                         let disp = ins.memory_displacement64() as i64;
-                        if ins.memory_base() == Register::RSP {
-                            self.spills.insert(disp, v);
-                        } else if self.get(ins.memory_base()) == Sym::RetArea {
-                            self.ret_area.insert(disp, v);
-                        } else {
-                            panic!("store outside the frame and return area: {ins}");
+                        match (ins.memory_base(), self.get(ins.memory_base())) {
+                            (Register::RSP, _) => {
+                                self.spills.insert(disp, v);
+                            }
+                            (_, Sym::StackAddr(b)) => {
+                                self.spills.insert(b + disp, v);
+                            }
+                            (_, Sym::RetArea) => {
+                                self.ret_area.insert(disp, v);
+                            }
+                            _ => panic!("store outside the frame and return area: {ins}"),
                         }
                     }
                     k => panic!("destination {k:?} in {ins}"),
@@ -342,4 +379,106 @@ fn compiled_code_follows_call_layout() {
         checked += 1;
     }
     assert!(checked > 2000, "only {checked} locations checked");
+}
+
+/// The symbol a parameter location holds on entry.
+fn entry_sym(loc: Location) -> Sym {
+    match loc {
+        Location::Reg(r) => Sym::In(hw(r)),
+        Location::Stack(o) => Sym::Stack(i64::from(o)),
+    }
+}
+
+fn random_signature(rng: &mut Lcg) -> Vec<(wasmparser::ValType, AbiType)> {
+    use wasmparser::ValType as V;
+    let all = [
+        (V::I32, AbiType::I32),
+        (V::I64, AbiType::I64),
+        (V::F32, AbiType::F32),
+        (V::F64, AbiType::F64),
+        (V::FUNCREF, AbiType::I64),
+    ];
+    (0..rng.next() % 22).map(|_| all[rng.next() % 5]).collect()
+}
+
+/// host_to_wasm loads parameter `i` from `values + 16 i` (values in rdx)
+/// into the `Tail` location `call_layout` gives it, passes the callee vmctx
+/// (rdi) first, and calls `code` (rsi).
+#[test]
+fn host_to_wasm_trampolines_follow_call_layout() {
+    let t = tier();
+    let mut rng = Lcg(0x7a3b);
+    for round in 0..100 {
+        let params = random_signature(&mut rng);
+        let results = random_signature(&mut rng);
+        let ty = wasmparser::FuncType::new(params.iter().map(|p| p.0), results.iter().map(|r| r.0));
+        let f = t.host_to_wasm(&ty).expect("trampoline");
+        let mut abi_params = vec![AbiType::I64];
+        abi_params.extend(params.iter().map(|p| p.1));
+        let abi_results: Vec<AbiType> = results.iter().map(|r| r.1).collect();
+        let layout = abi::call_layout(&abi_params, &abi_results);
+        let sim = Sim::run_until(&f.code, false, true);
+        let ctx = format!("round {round}: {ty}\n{layout:?}");
+        assert_eq!(sim.call_target, Some(Sym::In(Register::RSI)), "{ctx}");
+        let at = |loc: Location| match loc {
+            Location::Reg(r) => sim.get(hw(r)),
+            Location::Stack(o) => sim
+                .spills
+                .get(&i64::from(o))
+                .cloned()
+                .unwrap_or(Sym::Unknown),
+        };
+        assert_eq!(at(layout.params[0]), Sym::In(Register::RDI), "vmctx: {ctx}");
+        for i in 0..params.len() {
+            assert_eq!(
+                at(layout.params[i + 1]),
+                Sym::Load(Register::RDX, 16 * i as i64),
+                "param {i}: {ctx}"
+            );
+        }
+    }
+}
+
+/// wasm_to_host stores parameter `i` from its `Tail` location to
+/// `values + 16 i` on its stack and calls `[host_ctx + 8](host_ctx, values)`.
+#[test]
+fn wasm_to_host_trampolines_follow_call_layout() {
+    use rung_tiering::trampoline::HOST_CONTEXT_ENTRY;
+    let t = tier();
+    let mut rng = Lcg(0x91c2);
+    for round in 0..100 {
+        let params = random_signature(&mut rng);
+        let results = random_signature(&mut rng);
+        let ty = wasmparser::FuncType::new(params.iter().map(|p| p.0), results.iter().map(|r| r.0));
+        let f = t.wasm_to_host(&ty).expect("trampoline");
+        let mut abi_params = vec![AbiType::I64];
+        abi_params.extend(params.iter().map(|p| p.1));
+        let abi_results: Vec<AbiType> = results.iter().map(|r| r.1).collect();
+        let layout = abi::call_layout(&abi_params, &abi_results);
+        let sim = Sim::run_until(&f.code, layout.has_ret_area(), true);
+        let ctx = format!("round {round}: {ty}\n{layout:?}");
+        let Some(Location::Reg(vmctx)) = layout.params.first().copied() else {
+            panic!("vmctx not in a register: {ctx}");
+        };
+        let host_ctx = hw(vmctx);
+        assert_eq!(
+            sim.call_target,
+            Some(Sym::Load(host_ctx, i64::from(HOST_CONTEXT_ENTRY))),
+            "{ctx}"
+        );
+        assert_eq!(sim.get(Register::RDI), Sym::In(host_ctx), "{ctx}");
+        let Sym::StackAddr(base) = sim.get(Register::RSI) else {
+            panic!(
+                "values is not a stack address: {:?}: {ctx}",
+                sim.get(Register::RSI)
+            );
+        };
+        for i in 0..params.len() {
+            assert_eq!(
+                sim.spills.get(&(base + 16 * i as i64)).cloned(),
+                Some(entry_sym(layout.params[i + 1])),
+                "param {i}: {ctx}"
+            );
+        }
+    }
 }
