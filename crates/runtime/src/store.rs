@@ -285,6 +285,15 @@ impl Caller<'_> {
         self.store.instances[i as usize].exports.get(name).copied()
     }
 
+    /// Calls a function of the store from inside a host function; a trap in
+    /// it returns here as `Err` and the host function may go on.
+    pub fn call(&mut self, func: Func, args: &[Val]) -> Result<Vec<Val>, Trap> {
+        self.store
+            .check(func.store)
+            .map_err(|e| Trap::host(e.to_string()))?;
+        crate::func::call_raw(self.store, func, args)
+    }
+
     /// The bytes of a memory.
     pub fn memory_data_mut(&mut self, memory: Memory) -> &mut [u8] {
         self.store.memories[memory.index as usize].data_mut()

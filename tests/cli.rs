@@ -1,0 +1,88 @@
+//! The `rung` command, run as a user runs it: exit codes and what it prints.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn rung(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rung"))
+        .args(args)
+        .output()
+        .expect("run rung");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn scratch(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rung-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn wast_passes_a_good_script_and_fails_a_wrong_assert_return() {
+    let good = scratch(
+        "good.wast",
+        r#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))
+           (assert_return (invoke "add" (i32.const 2) (i32.const 3)) (i32.const 5))"#,
+    );
+    let (code, out) = rung(&["wast", good.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 passed, 0 failed, 0 unsupported"), "{out}");
+
+    let bad = scratch(
+        "bad.wast",
+        r#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))
+           (assert_return (invoke "add" (i32.const 2) (i32.const 3)) (i32.const 5))
+           (assert_return (invoke "add" (i32.const 2) (i32.const 2)) (i32.const 5))"#,
+    );
+    let (code, out) = rung(&["wast", bad.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("bad.wast:3: result 0: expected I32(5), got I32(4)"),
+        "{out}"
+    );
+    assert!(out.contains("2 passed, 1 failed, 0 unsupported"), "{out}");
+}
+
+#[test]
+fn wast_reports_runaway_recursion_and_wild_loads_as_traps() {
+    let script = scratch(
+        "traps.wast",
+        r#"(module
+             (memory 1)
+             (func $f (export "forever") (call $f))
+             (func (export "wild") (result i32) (i32.load (i32.const 70000))))
+           (invoke "forever")
+           (invoke "wild")
+           (assert_exhaustion (invoke "forever") "call stack exhausted")
+           (assert_trap (invoke "wild") "out of bounds memory access")"#,
+    );
+    let (code, out) = rung(&["wast", script.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("traps.wast:5: unexpected trap: call stack exhausted (function 0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("traps.wast:6: unexpected trap: out of bounds memory access (function 1"),
+        "{out}"
+    );
+    assert!(out.contains("3 passed, 2 failed, 0 unsupported"), "{out}");
+}
+
+#[test]
+fn validate_reports_file_offset_function_and_message() {
+    let bad = scratch("bad.wat", r#"(module (func (result i32) i64.const 1))"#);
+    let (code, out) = rung(&["validate", bad.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("bad.wat:0x1a: function 0: type mismatch: expected i32, found i64"),
+        "{out}"
+    );
+    let good = scratch("good.wat", r#"(module (func (result i32) i32.const 1))"#);
+    let (code, out) = rung(&["validate", good.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+}
