@@ -48,6 +48,11 @@ pub struct DecoderConfig {
     /// false (the default), only the `name` section is held and decoded; the
     /// others are skipped as they stream past and reported with `data: None`.
     pub retain_custom_sections: bool,
+    /// Hold and decode the `name` section into the env's function names
+    /// (the default). When false it is skipped like any other custom
+    /// section: validation alone has no use for names, and a large module's
+    /// name section costs more to decode than its sections before the code.
+    pub decode_names: bool,
 }
 
 impl Default for DecoderConfig {
@@ -55,6 +60,7 @@ impl Default for DecoderConfig {
         DecoderConfig {
             features: wasmparser::WasmFeatures::WASM3,
             retain_custom_sections: false,
+            decode_names: true,
         }
     }
 }

@@ -257,7 +257,9 @@ impl StreamingDecoder {
             }
             Err(_) => return Peek::Parse,
         };
-        if r.current_position() as u64 > header + size || name == "name" {
+        if r.current_position() as u64 > header + size
+            || (name == "name" && self.config.decode_names)
+        {
             return Peek::Parse;
         }
         let start = self.consumed + header;
@@ -355,7 +357,7 @@ impl StreamingDecoder {
             }
             Payload::CustomSection(reader) => {
                 let (data, offset) = (reader.data(), reader.data_offset());
-                if reader.name() == "name" {
+                if reader.name() == "name" && self.config.decode_names {
                     self.env.add_name_section(data, offset);
                 }
                 let range = reader.range();

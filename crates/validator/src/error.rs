@@ -38,7 +38,11 @@ impl ValidateError {
 impl fmt::Display for ValidateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.func {
-            Some(func) => write!(f, "function {func}: {} (at offset {:#x})", self.message, self.offset),
+            Some(func) => write!(
+                f,
+                "function {func}: {} (at offset {:#x})",
+                self.message, self.offset
+            ),
             None => write!(f, "{} (at offset {:#x})", self.message, self.offset),
         }
     }

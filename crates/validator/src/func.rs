@@ -94,7 +94,8 @@ impl WasmFunctionValidator {
     pub fn visitor<'this, 'a: 'this>(
         &'this mut self,
         offset: u64,
-    ) -> impl VisitOperator<'a, Output = wasmparser::Result<()>> + wasmparser::FrameStack + 'this {
+    ) -> impl VisitOperator<'a, Output = wasmparser::Result<()>> + wasmparser::FrameStack + 'this
+    {
         self.inner.visitor(offset)
     }
 

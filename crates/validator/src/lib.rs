@@ -29,7 +29,7 @@ mod parallel;
 
 pub use error::ValidateError;
 pub use func::{FuncJob, FunctionValidator, WasmFunctionValidator};
-pub use parallel::{validate, validate_functions, validate_with, BodyJob};
+pub use parallel::{BodyJob, validate, validate_functions, validate_with};
 pub use wasmparser::FuncValidatorAllocations;
 
 use rung_decoder::{Event, EventSink, ModuleEnv};

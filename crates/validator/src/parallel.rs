@@ -37,6 +37,7 @@ pub fn validate_with(
 ) -> Result<ModuleEnv, ValidateError> {
     let config = DecoderConfig {
         features,
+        decode_names: false,
         ..DecoderConfig::default()
     };
     if threads <= 1 {
