@@ -26,6 +26,7 @@ mod module;
 mod signals;
 mod store;
 mod traps;
+mod typed;
 mod types;
 mod values;
 
@@ -36,6 +37,7 @@ pub use module::Module;
 pub use rung_tiering as tiering;
 pub use store::{Caller, Extern, Func, Global, HostCallback, Instance, Memory, Store, Table, Tag};
 pub use traps::{Trap, TrapReason};
+pub use typed::{TypedFunc, WasmParams, WasmResults, WasmTy};
 pub use values::Val;
 pub use wasmparser::{FuncType, ValType};
 
@@ -98,6 +100,11 @@ impl Memory {
         store.inner.memories[self.index as usize].data_mut()
     }
 
+    /// Grows by `delta` pages; returns the old size, or `None` if it cannot.
+    pub fn grow(&self, store: &mut Store, delta: u64) -> Option<u64> {
+        store.inner.memories[self.index as usize].grow(delta)
+    }
+
     /// The size in pages.
     pub fn size(&self, store: &Store) -> u64 {
         store.inner.memories[self.index as usize].pages()
@@ -139,6 +146,19 @@ impl Global {
         })
     }
 
+    /// Sets a mutable global.
+    pub fn set(&self, store: &mut Store, value: Val) -> Result<(), Error> {
+        let g = &store.inner.globals[self.index as usize];
+        if !g.ty.mutable || !values::val_matches(&value, g.ty.content_type) {
+            return Err(Error::Link(
+                "the global is immutable or of another type".into(),
+            ));
+        }
+        // SAFETY: the global's live 16-byte storage.
+        unsafe { instance::write_val(&store.inner, g.ptr, &value) };
+        Ok(())
+    }
+
     pub fn get(&self, store: &Store) -> Val {
         let g = &store.inner.globals[self.index as usize];
         // SAFETY: the global's live 16-byte storage.
@@ -147,6 +167,33 @@ impl Global {
 }
 
 impl Table {
+    /// The number of elements.
+    pub fn size(&self, store: &Store) -> u32 {
+        store.inner.tables[self.index as usize].elements.len() as u32
+    }
+
+    /// Element `index`, if in bounds.
+    pub fn get(&self, store: &Store, index: u32) -> Option<Val> {
+        let t = &store.inner.tables[self.index as usize];
+        let word = *t.elements.get(index as usize)?;
+        Some(store.inner.word_ref(word, t.ty.element_type))
+    }
+
+    /// Sets element `index` to a reference of the table's type.
+    pub fn set(&self, store: &mut Store, index: u32, value: Val) -> Result<(), Error> {
+        let word = store.inner.ref_word(&value);
+        let t = &mut store.inner.tables[self.index as usize];
+        if !values::val_matches(&value, ValType::Ref(t.ty.element_type)) {
+            return Err(Error::Link("value does not match the table's type".into()));
+        }
+        let slot = t
+            .elements
+            .get_mut(index as usize)
+            .ok_or_else(|| Error::Link("table index out of bounds".into()))?;
+        *slot = word;
+        Ok(())
+    }
+
     /// A host table of `initial` null elements.
     pub fn new(store: &mut Store, ty: wasmparser::TableType) -> Result<Table, Error> {
         let initial = usize::try_from(ty.initial)

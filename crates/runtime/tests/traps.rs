@@ -209,3 +209,19 @@ fn host_to_wasm_to_host_to_wasm_nests_and_traps_unwind_to_the_right_level() {
     let f = outer_instance.get_func(&store, "outer").unwrap();
     assert_eq!(f.call(&mut store, &[]).unwrap(), vec![Val::I32(100)]);
 }
+
+#[test]
+fn typed_calls_check_the_signature_once() {
+    let wat = r#"(module
+        (func (export "mix") (param i32 i64 f32 f64) (result f64 i32)
+            local.get 3 local.get 2 f64.promote_f32 f64.add
+            local.get 0 local.get 1 i32.wrap_i64 i32.add))"#;
+    let (mut store, instance, _) = setup(wat, &Linker::new());
+    let f = instance.get_func(&store, "mix").unwrap();
+    let typed = f.typed::<(i32, i64, f32, f64), (f64, i32)>(&store).unwrap();
+    assert_eq!(
+        typed.call(&mut store, (1, 2, 0.5, 0.25)).unwrap(),
+        (0.75, 3)
+    );
+    assert!(f.typed::<(i32, i64), f64>(&store).is_err());
+}
