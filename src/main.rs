@@ -16,6 +16,20 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Compile and instantiate a module and call one of its exports (`_start`
+    /// unless --invoke names another) with ARGS; print the results.
+    Run {
+        file: std::path::PathBuf,
+        /// The export to call.
+        #[arg(long)]
+        invoke: Option<String>,
+        /// Which tier compiles the module.
+        #[arg(long, value_enum, default_value_t = Tier::Optimized)]
+        tier: Tier,
+        /// Arguments, one per parameter (integers or floats).
+        #[arg(allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Validate modules (.wasm or .wat); print `FILE:OFFSET: function N: message`
     /// for each invalid one and exit 1 if any is invalid.
     Validate {
@@ -53,20 +67,29 @@ enum Tier {
     Optimized,
 }
 
+impl Tier {
+    fn choice(self) -> rung::runtime::TierChoice {
+        match self {
+            Tier::Optimized => rung::runtime::TierChoice::Optimized,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     match args.command {
+        Command::Run {
+            file,
+            invoke,
+            tier,
+            args,
+        } => cli::run::run(&file, invoke.as_deref(), &args, tier.choice()),
         Command::Validate { files, threads } => cli::validate::run(&files, threads),
         Command::Inspect { file, top } => cli::inspect::run(&file, top),
         Command::Wast {
             files,
             tier,
             verbose,
-        } => {
-            let tier = match tier {
-                Tier::Optimized => rung::runtime::TierChoice::Optimized,
-            };
-            cli::wast::run(&files, tier, verbose)
-        }
+        } => cli::wast::run(&files, tier.choice(), verbose),
     }
 }

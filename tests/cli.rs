@@ -86,3 +86,18 @@ fn validate_reports_file_offset_function_and_message() {
     let (code, out) = rung(&["validate", good.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+fn run_calls_an_export_with_arguments_and_reports_traps() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fib.wat");
+    let (code, out) = rung(&["run", example, "--invoke", "fib_iter", "50"]);
+    assert_eq!((code, out.as_str()), (0, "12586269025\n"));
+    let (code, out) = rung(&["run", example, "--invoke", "sieve", "65536"]);
+    assert_eq!((code, out.as_str()), (0, "6542\n"));
+    let (code, out) = rung(&["run", example, "--invoke", "sieve", "65537"]);
+    assert_eq!(code, 1);
+    assert_eq!(out, "rung: trap: out of bounds memory access\n");
+    let (code, out) = rung(&["run", example]);
+    assert_eq!(code, 1);
+    assert!(out.contains("no exported function `_start`"), "{out}");
+}
