@@ -10,11 +10,13 @@
 //! patched on tier-up is seen by all of them at once.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize};
 
 use rung_decoder::{ConstExprBytes, DecoderConfig, Event, ModuleEnv, decode_all};
 use rung_tiering::{CompileError, CompiledFunction, Tier, VmOffsets};
-use rung_validator::{FEATURES, ValidateError, Validating};
+use rung_validator::{
+    FEATURES, FuncJob, FuncValidatorAllocations, FunctionValidator, ModuleValidator, ValidateError,
+};
 use wasmparser::{DataKind, FuncType, ValType};
 
 use crate::Error;
@@ -54,46 +56,58 @@ pub struct Module {
     pub(crate) inner: Arc<ModuleInner>,
 }
 
-/// The sink that keeps what compilation and instantiation need.
-#[derive(Default)]
+/// One function body waiting for stage 2 and a tier.
+struct Pending {
+    job: FuncJob,
+    offset: u64,
+    len: usize,
+}
+
+/// The sink that runs stage 1 and keeps what compilation and instantiation
+/// need: each body's stage-2 job (validation happens in the compile phase, on
+/// the compile threads, or inside a single-pass tier's own walk) and the data
+/// segments.
 struct Collect {
-    bodies: Vec<(u32, u64, usize)>,
+    stage1: ModuleValidator,
+    bodies: Vec<Pending>,
     data: Vec<DataSegment>,
 }
 
 impl rung_decoder::EventSink for Collect {
     type Error = ValidateError;
     fn event(&mut self, _: &ModuleEnv, event: Event<'_>) -> Result<(), ValidateError> {
-        match event {
-            Event::FunctionBody(body) => {
-                self.bodies
-                    .push((body.index, body.offset, body.bytes.len()))
-            }
-            Event::DataSegment { data, .. } => {
-                let mode = match &data.kind {
-                    DataKind::Passive => DataMode::Passive,
-                    DataKind::Active {
-                        memory_index,
-                        offset_expr,
-                    } => {
-                        let mut r = offset_expr.get_binary_reader();
-                        let offset = r.original_position();
-                        let bytes = r.read_bytes(r.bytes_remaining()).unwrap_or_default();
-                        DataMode::Active {
-                            memory: *memory_index,
-                            offset: ConstExprBytes {
-                                offset,
-                                bytes: bytes.into(),
-                            },
-                        }
-                    }
-                };
-                self.data.push(DataSegment {
-                    mode,
-                    bytes: data.data.into(),
+        if let Some(job) = self.stage1.event(&event)? {
+            if let Event::FunctionBody(body) = &event {
+                self.bodies.push(Pending {
+                    job,
+                    offset: body.offset,
+                    len: body.bytes.len(),
                 });
             }
-            _ => {}
+        }
+        if let Event::DataSegment { data, .. } = event {
+            let mode = match &data.kind {
+                DataKind::Passive => DataMode::Passive,
+                DataKind::Active {
+                    memory_index,
+                    offset_expr,
+                } => {
+                    let mut r = offset_expr.get_binary_reader();
+                    let offset = r.original_position();
+                    let bytes = r.read_bytes(r.bytes_remaining()).unwrap_or_default();
+                    DataMode::Active {
+                        memory: *memory_index,
+                        offset: ConstExprBytes {
+                            offset,
+                            bytes: bytes.into(),
+                        },
+                    }
+                }
+            };
+            self.data.push(DataSegment {
+                mode,
+                bytes: data.data.into(),
+            });
         }
         Ok(())
     }
@@ -102,14 +116,21 @@ impl rung_decoder::EventSink for Collect {
 impl Module {
     /// Decodes, validates and compiles `bytes` (the binary format).
     pub fn new(engine: &Engine, bytes: &[u8]) -> Result<Module, Error> {
-        let mut sink = Validating::new(FEATURES, Collect::default());
-        let config = DecoderConfig::default();
+        let mut sink = Collect {
+            stage1: ModuleValidator::new(FEATURES),
+            bodies: Vec::new(),
+            data: Vec::new(),
+        };
+        let config = DecoderConfig {
+            decode_names: false,
+            ..DecoderConfig::default()
+        };
         let env = decode_all(bytes, config, &mut sink).map_err(Error::Invalid)?;
-        let Collect { bodies, data } = sink.inner;
+        let Collect { bodies, data, .. } = sink;
         let offsets =
             VmOffsets::for_host(&env).map_err(|error| Error::Compile { func: None, error })?;
 
-        let compiled = compile_all(engine, &env, &offsets, bytes, &bodies)?;
+        let compiled = compile_all(engine, &env, &offsets, bytes, bodies)?;
         let code = CodeMemory::publish(compiled.iter().map(|(i, c)| (*i, c))).map_err(|e| {
             Error::Compile {
                 func: None,
@@ -166,59 +187,75 @@ impl Module {
 
 type Compiled = Result<(u32, CompiledFunction), Error>;
 
-/// Compiles every body, on `compile_threads` threads; the first error in
-/// function order wins.
+/// Validates (stage 2) and compiles one body.
+fn compile_one(
+    engine: &Engine,
+    env: &ModuleEnv,
+    offsets: &VmOffsets,
+    bytes: &[u8],
+    pending: Pending,
+    allocs: &mut FuncValidatorAllocations,
+) -> Compiled {
+    let index = pending.job.index();
+    let start = pending.offset as usize;
+    let body = rung_decoder::FunctionBody {
+        index,
+        offset: pending.offset,
+        bytes: &bytes[start..start + pending.len],
+    };
+    let mut validator = pending.job.into_validator(std::mem::take(allocs));
+    let valid = validator.validate_body(&body);
+    *allocs = validator.into_allocations();
+    valid.map_err(Error::Invalid)?;
+    engine
+        .inner
+        .optimizer
+        .compile(env, index, body, offsets)
+        .map(|c| (index, c))
+        .map_err(|error| Error::Compile {
+            func: Some(index),
+            error,
+        })
+}
+
+/// Validates and compiles every body on `compile_threads` threads. When
+/// several functions fail, the first in function order wins, as a
+/// one-thread walk would report.
 fn compile_all(
     engine: &Engine,
     env: &ModuleEnv,
     offsets: &VmOffsets,
     bytes: &[u8],
-    bodies: &[(u32, u64, usize)],
+    bodies: Vec<Pending>,
 ) -> Result<Vec<(u32, CompiledFunction)>, Error> {
-    let tier = &engine.inner.optimizer;
-    let compile_one = |&(index, offset, len): &(u32, u64, usize)| {
-        let start = offset as usize;
-        let body = rung_decoder::FunctionBody {
-            index,
-            offset,
-            bytes: &bytes[start..start + len],
-        };
-        tier.compile(env, index, body, offsets)
-            .map(|c| (index, c))
-            .map_err(|error| Error::Compile {
-                func: Some(index),
-                error,
-            })
+    let count = bodies.len();
+    let threads = engine.config().compile_threads.clamp(1, count.max(1));
+    let queue = parking_lot::Mutex::new(bodies.into_iter().enumerate());
+    let work = || {
+        let mut allocs = FuncValidatorAllocations::default();
+        let mut done = Vec::new();
+        loop {
+            let next = queue.lock().next();
+            let Some((i, pending)) = next else { break };
+            done.push((
+                i,
+                compile_one(engine, env, offsets, bytes, pending, &mut allocs),
+            ));
+        }
+        done
     };
-    let threads = engine
-        .config()
-        .compile_threads
-        .max(1)
-        .min(bodies.len().max(1));
-    if threads == 1 {
-        return bodies.iter().map(compile_one).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut results: Vec<Option<Compiled>> = (0..bodies.len()).map(|_| None).collect();
-    let chunks: Vec<Vec<(usize, Compiled)>> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(body) = bodies.get(i) else { break };
-                        done.push((i, compile_one(body)));
-                    }
-                    done
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().unwrap_or_default())
-            .collect()
-    });
+    let chunks: Vec<Vec<(usize, Compiled)>> = if threads == 1 {
+        vec![work()]
+    } else {
+        std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_default())
+                .collect()
+        })
+    };
+    let mut results: Vec<Option<Compiled>> = (0..count).map(|_| None).collect();
     for (i, r) in chunks.into_iter().flatten() {
         results[i] = Some(r);
     }
