@@ -76,14 +76,14 @@ struct Collect {
 impl rung_decoder::EventSink for Collect {
     type Error = ValidateError;
     fn event(&mut self, _: &ModuleEnv, event: Event<'_>) -> Result<(), ValidateError> {
-        if let Some(job) = self.stage1.event(&event)? {
-            if let Event::FunctionBody(body) = &event {
-                self.bodies.push(Pending {
-                    job,
-                    offset: body.offset,
-                    len: body.bytes.len(),
-                });
-            }
+        if let Some(job) = self.stage1.event(&event)?
+            && let Event::FunctionBody(body) = &event
+        {
+            self.bodies.push(Pending {
+                job,
+                offset: body.offset,
+                len: body.bytes.len(),
+            });
         }
         if let Event::DataSegment { data, .. } = event {
             let mode = match &data.kind {
