@@ -9,10 +9,12 @@
 //! - [`runtime`]: engine, modules, instances (in progress).
 
 pub use rung_decoder as decoder;
+pub use rung_optimizer as optimizer;
 pub use rung_runtime as runtime;
 pub use rung_tiering as tiering;
 pub use rung_validator as validator;
 
+pub mod disas;
 pub mod wast;
 
 use std::path::Path;

@@ -51,6 +51,17 @@ enum Command {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Compile functions with the optimizing tier and print their machine
+    /// code (with wasm offsets and trap sites), and with --clif the CLIF.
+    Disas {
+        file: std::path::PathBuf,
+        /// Functions to show, by index or name (default: all).
+        #[arg(long = "func")]
+        funcs: Vec<String>,
+        /// Also print the CLIF each function translates to.
+        #[arg(long)]
+        clif: bool,
+    },
     /// Print a module's sections, counts and sizes, imports and exports, and
     /// its largest functions.
     Inspect {
@@ -86,6 +97,7 @@ fn main() -> ExitCode {
         } => cli::run::run(&file, invoke.as_deref(), &args, tier.choice()),
         Command::Validate { files, threads } => cli::validate::run(&files, threads),
         Command::Inspect { file, top } => cli::inspect::run(&file, top),
+        Command::Disas { file, funcs, clif } => cli::disas::run(&file, &funcs, clif),
         Command::Wast {
             files,
             tier,

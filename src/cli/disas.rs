@@ -1,0 +1,75 @@
+//! `rung disas FILE [--func F]...`: compile functions with a tier and print
+//! their machine code (and, for the optimizer, the CLIF it translated to).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use rung::decoder::{DecodeError, DecoderConfig, Event, ModuleEnv, decode_all};
+use rung::tiering::{Tier, VmOffsets};
+
+pub fn run(file: &Path, funcs: &[String], clif: bool) -> ExitCode {
+    let fail = |m: String| {
+        eprintln!("rung: {m}");
+        ExitCode::from(1)
+    };
+    let bytes = match rung::read_module(file) {
+        Ok(b) => b,
+        Err(e) => return fail(format!("{}: {e}", file.display())),
+    };
+    if let Err(e) = rung::validator::validate(&bytes, 1) {
+        return fail(format!("{}: {e}", file.display()));
+    }
+    let mut bodies = Vec::new();
+    let mut sink = |_: &ModuleEnv, e: Event<'_>| {
+        if let Event::FunctionBody(b) = e {
+            bodies.push((b.index, b.offset, b.bytes.len()));
+        }
+        Ok::<_, DecodeError>(())
+    };
+    let env = match decode_all(&bytes, DecoderConfig::default(), &mut sink) {
+        Ok(env) => env,
+        Err(e) => return fail(format!("{}: {e}", file.display())),
+    };
+    let offsets = match VmOffsets::for_host(&env) {
+        Ok(o) => o,
+        Err(e) => return fail(e.to_string()),
+    };
+    let tier = match rung::optimizer::OptimizingTier::new() {
+        Ok(t) => t,
+        Err(e) => return fail(e.to_string()),
+    };
+    let wanted = |index: u32| {
+        funcs.is_empty()
+            || funcs.iter().any(|f| {
+                f.parse::<u32>().ok() == Some(index) || env.function_name(index) == Some(f.as_str())
+            })
+    };
+    for &(index, offset, len) in &bodies {
+        if !wanted(index) {
+            continue;
+        }
+        let start = offset as usize;
+        let body = rung::decoder::FunctionBody {
+            index,
+            offset,
+            bytes: &bytes[start..start + len],
+        };
+        let name = env.function_name(index).unwrap_or("");
+        println!(";; function {index} {name} ({len} bytes of wasm at {offset:#x})");
+        if clif {
+            match tier.translate_to_clif(&env, index, body, &offsets) {
+                Ok(text) => println!("{text}"),
+                Err(e) => println!(";; {e}"),
+            }
+        }
+        match tier.compile(&env, index, body, &offsets) {
+            Ok(f) => {
+                println!(";; {} bytes of code, frame {}", f.code.len(), f.frame_size);
+                print!("{}", rung::disas::disassemble(&f));
+            }
+            Err(e) => println!(";; {e}"),
+        }
+        println!();
+    }
+    ExitCode::SUCCESS
+}
