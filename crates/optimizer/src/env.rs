@@ -10,8 +10,9 @@
 //! - fields that change while code runs (memory length, table base and
 //!   length, mutable globals): `notrap aligned` in the `vmctx` alias
 //!   region, reloaded after any call since calls clobber every region;
-//! - linear memory: `notrap little` in the `heap` region (the explicit bounds
-//!   check runs first, so the access cannot fault);
+//! - linear memory: `little` in the `heap` region, trapping with
+//!   `HEAP_OUT_OF_BOUNDS`: there is no bounds check, an out-of-bounds access
+//!   faults in the runtime's guard region and the access is its trap site;
 //! - table elements: `notrap aligned` in the `table` region.
 //!
 //! **Invariant:** no two alias regions name the same byte, which is what
@@ -26,7 +27,9 @@ use cranelift_codegen::ir::{
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
-use rung_tiering::{CompileError, Definition, Libcall, LibcallType, ModuleEnv, VmOffsets};
+use rung_tiering::{
+    CompileError, Definition, Libcall, LibcallType, ModuleEnv, TrapCode, VmOffsets,
+};
 use wasmparser::{FuncType, ValType};
 
 /// The CLIF type a wasm value travels as (references are one word).
@@ -159,10 +162,14 @@ impl<'a> FuncEnv<'a> {
         MemFlagsData::trusted().with_alias_region(Some(self.vmctx_region))
     }
 
-    /// A linear-memory access after its explicit bounds check.
+    /// A linear-memory access without a bounds check: an out-of-bounds
+    /// address faults in the guard region the runtime reserves
+    /// (`MEMORY32_RESERVATION`), and the fault is this access's trap site.
     pub fn heap(&self) -> MemFlagsData {
         MemFlagsData::new()
-            .with_notrap()
+            .with_trap_code(Some(crate::traps::cranelift_trap(
+                TrapCode::MemoryOutOfBounds,
+            )))
             .with_endianness(Endianness::Little)
             .with_alias_region(Some(self.heap_region))
     }

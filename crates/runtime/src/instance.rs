@@ -277,8 +277,7 @@ pub(crate) fn instantiate(
     }
     for m in env.counts.imported_memories..env.memories.len() as u32 {
         let ty = &env.memories[m as usize];
-        let mut memory =
-            LinearMemory::new(ty.initial, ty.maximum, 65536).map_err(Error::Resource)?;
+        let mut memory = LinearMemory::new(ty.initial, ty.maximum).map_err(Error::Resource)?;
         let at = inst.at::<MemoryDef>(offsets.memory_base(m).ok_or_else(internal)?);
         // SAFETY: `at` is this memory's definition inside the vmctx, which
         // the store keeps alive as long as the memory.

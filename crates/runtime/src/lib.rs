@@ -112,7 +112,7 @@ impl Memory {
 
     /// A host memory of `initial` pages, growing to at most `maximum`.
     pub fn new(store: &mut Store, initial: u64, maximum: Option<u64>) -> Result<Memory, Error> {
-        let m = memory::LinearMemory::new(initial, maximum, 65536).map_err(Error::Resource)?;
+        let m = memory::LinearMemory::new(initial, maximum).map_err(Error::Resource)?;
         let index = store.inner.memories.len() as u32;
         store.inner.memories.push(m);
         Ok(Memory {

@@ -1,6 +1,9 @@
-//! Linear memory: the whole addressable range is reserved once with
-//! `PROT_NONE` and pages are committed (made read-write) as the memory grows,
-//! so the base never moves and code may keep it in a register across calls.
+//! Linear memory: the whole addressable range plus a guard is reserved once
+//! (`rung_tiering::MEMORY32_RESERVATION`, 8 GiB of address space) with
+//! `PROT_NONE`, and pages are committed (made read-write) as the memory
+//! grows, so the base never moves and code may keep it in a register across
+//! calls. Every access beyond the length faults, which lets compiled code
+//! skip bounds checks (the fault at a recorded trap site is the trap).
 //!
 //! **Invariant:** `def.base` never changes after creation; `def.length` is
 //! the committed size in bytes, a multiple of the page size, and only grows.
@@ -42,21 +45,15 @@ unsafe impl Send for LinearMemory {}
 unsafe impl Sync for LinearMemory {}
 
 impl LinearMemory {
-    /// Reserves room for `maximum` pages (or 4 GiB worth for a 32-bit memory
-    /// without a maximum, capped at `reserve_limit_pages`) and commits `initial`.
-    pub fn new(
-        initial: u64,
-        maximum: Option<u64>,
-        reserve_limit_pages: u64,
-    ) -> Result<Self, String> {
-        let maximum_pages = maximum
-            .unwrap_or(65536)
-            .min(65536)
-            .min(reserve_limit_pages.max(initial));
+    /// Reserves `MEMORY32_RESERVATION` bytes of address space and commits
+    /// `initial` pages; the memory may grow to `maximum` pages (at most 4 GiB).
+    pub fn new(initial: u64, maximum: Option<u64>) -> Result<Self, String> {
+        let maximum_pages = maximum.unwrap_or(65536).min(65536);
         if initial > maximum_pages {
             return Err(format!("memory of {initial} pages is too large"));
         }
-        let reserved = (maximum_pages * WASM_PAGE).max(WASM_PAGE) as usize;
+        let reserved = usize::try_from(rung_tiering::MEMORY32_RESERVATION)
+            .map_err(|_| "the host's address space is too small".to_string())?;
         // SAFETY: a fresh anonymous mapping, inaccessible until committed.
         let base = unsafe {
             rustix::mm::mmap_anonymous(

@@ -1,16 +1,20 @@
-//! The SIGILL handler: turns a trapping instruction (`ud2`) of compiled code
-//! into a [`Trap`] raised to the host entry.
+//! The signal handlers: turn a trapping instruction of compiled code into a
+//! [`Trap`] raised to the host entry.
 //!
-//! Tiers emit their trap conditions as conditional jumps to `ud2` and record
-//! each one in `CompiledFunction::trap_sites` (Cranelift does this natively,
-//! including the prologue's stack-limit check). The handler looks the
+//! Tiers emit their trap conditions as conditional jumps to `ud2` (SIGILL)
+//! and record each one in `CompiledFunction::trap_sites` (Cranelift does this
+//! natively, including the prologue's stack-limit check). A linear-memory
+//! access whose bounds check was left out (the guard region of
+//! `MEMORY32_RESERVATION` makes it safe) is a trap site too, and faults with
+//! SIGSEGV or SIGBUS. The handler looks the
 //! faulting address up in the code registry; if it is a trap site and the
 //! thread is inside `catch_traps`, it stores the trap in a thread-local and
 //! rewrites the interrupted context so that, when the handler returns, the
 //! thread resumes in [`trap_stub`] on a realigned stack. The stub raises the
-//! trap from ordinary (non-signal) context. Anything else is not ours: the
-//! previous handler's disposition is restored and the instruction re-runs,
-//! so a crash stays a crash.
+//! trap from ordinary (non-signal) context. Anything else is not ours: it
+//! goes to the handler that was installed before (Rust's own SIGSEGV handler
+//! reports stack overflows of host code), or the default disposition is
+//! restored and the instruction re-runs, so a crash stays a crash.
 //!
 //! **Invariant:** the handler allocates nothing and takes only the code
 //! registry's read lock, which no code running JIT code can hold.
@@ -28,31 +32,40 @@ thread_local! {
 }
 
 static INSTALL: Once = Once::new();
-static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
 
-/// Installs the handler once per process.
+/// The signals we handle, and what was installed for them before us.
+const SIGNALS: [libc::c_int; 3] = [libc::SIGILL, libc::SIGSEGV, libc::SIGBUS];
+static PREVIOUS: [OnceLock<libc::sigaction>; 3] =
+    [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+
+/// Installs the handlers once per process.
 pub fn install() {
     INSTALL.call_once(|| {
-        // SAFETY: a zeroed `sigaction` is a valid starting point; we fill the
-        // handler, flags and an empty mask, and keep the previous action.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = handler as *const () as usize;
-            action.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER;
-            libc::sigemptyset(&mut action.sa_mask);
-            let mut previous: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(libc::SIGILL, &action, &mut previous) == 0 {
-                let _ = PREVIOUS.set(previous);
+        for (signal, previous_slot) in SIGNALS.iter().zip(&PREVIOUS) {
+            // SAFETY: a zeroed `sigaction` is a valid starting point; we fill
+            // the handler, flags and an empty mask, and keep the previous
+            // action. SA_ONSTACK: a stack overflow of host code is reported
+            // on the alternate stack Rust's runtime set up.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = handler as *const () as usize;
+                action.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER | libc::SA_ONSTACK;
+                libc::sigemptyset(&mut action.sa_mask);
+                let mut previous: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(*signal, &action, &mut previous) == 0 {
+                    let _ = previous_slot.set(previous);
+                }
             }
         }
     });
 }
 
 unsafe extern "C" fn handler(
-    _signal: libc::c_int,
-    _info: *mut libc::siginfo_t,
+    signal: libc::c_int,
+    info: *mut libc::siginfo_t,
     context: *mut libc::c_void,
 ) {
+    let raw_context = context;
     // SAFETY: the kernel passes a valid `ucontext_t` to an SA_SIGINFO handler.
     let context = unsafe { &mut *context.cast::<libc::ucontext_t>() };
     let gregs = &mut context.uc_mcontext.gregs;
@@ -67,16 +80,42 @@ unsafe extern "C" fn handler(
         gregs[libc::REG_RIP as usize] = trap_stub as *const () as usize as i64;
         return;
     }
-    // Not a trap of ours: restore the previous disposition and let the
-    // instruction fault again.
-    // SAFETY: restoring a disposition the kernel gave us (or the default).
-    unsafe {
-        let previous = PREVIOUS.get().copied().unwrap_or_else(|| {
-            let mut d: libc::sigaction = std::mem::zeroed();
-            d.sa_sigaction = libc::SIG_DFL;
-            d
-        });
-        libc::sigaction(libc::SIGILL, &previous, std::ptr::null_mut());
+    // Not a trap of ours: hand it to whoever handled it before us, or
+    // restore the default and let the instruction fault again.
+    let slot = SIGNALS
+        .iter()
+        .position(|&s| s == signal)
+        .map(|i| &PREVIOUS[i]);
+    let previous = slot.and_then(|p| p.get().copied());
+    match previous {
+        Some(p)
+            if p.sa_sigaction != libc::SIG_DFL
+                && p.sa_sigaction != libc::SIG_IGN
+                && p.sa_flags & libc::SA_SIGINFO != 0 =>
+        {
+            // SAFETY: the previous handler was installed for this signal
+            // with SA_SIGINFO, so it takes these three arguments.
+            unsafe {
+                let f: unsafe extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    std::mem::transmute(p.sa_sigaction);
+                f(signal, info, raw_context);
+            }
+        }
+        Some(p) if p.sa_sigaction != libc::SIG_DFL && p.sa_sigaction != libc::SIG_IGN => {
+            // SAFETY: a plain handler takes the signal number.
+            unsafe {
+                let f: unsafe extern "C" fn(libc::c_int) = std::mem::transmute(p.sa_sigaction);
+                f(signal);
+            }
+        }
+        _ => {
+            // SAFETY: restoring the default disposition of this signal.
+            unsafe {
+                let mut d: libc::sigaction = std::mem::zeroed();
+                d.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(signal, &d, std::ptr::null_mut());
+            }
+        }
     }
 }
 

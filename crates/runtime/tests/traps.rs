@@ -225,3 +225,33 @@ fn typed_calls_check_the_signature_once() {
     );
     assert!(f.typed::<(i32, i64), f64>(&store).is_err());
 }
+
+#[test]
+fn the_guard_region_catches_every_out_of_bounds_access() {
+    let wat = r#"(module
+        (memory 1 3)
+        (func (export "load_far") (param i32) (result i64)
+            local.get 0
+            i64.load offset=0xffffffff)
+        (func (export "store8") (param i32) (i32.store8 (local.get 0) (i32.const 1)))
+        (func (export "grow") (result i32) (memory.grow (i32.const 1))))"#;
+    let (mut store, instance, _) = setup(wat, &Linker::new());
+    for addr in [0u32, 1, 65535, u32::MAX] {
+        let trap = call(&mut store, instance, "load_far", &[Val::I32(addr as i32)]).unwrap_err();
+        assert_eq!(
+            trap.message(),
+            "out of bounds memory access",
+            "address {addr:#x}"
+        );
+    }
+    assert!(call(&mut store, instance, "store8", &[Val::I32(65535)]).is_ok());
+    let trap = call(&mut store, instance, "store8", &[Val::I32(65536)]).unwrap_err();
+    assert_eq!(trap.message(), "out of bounds memory access");
+    assert_eq!(
+        call(&mut store, instance, "grow", &[]).unwrap(),
+        vec![Val::I32(1)]
+    );
+    assert!(call(&mut store, instance, "store8", &[Val::I32(65536)]).is_ok());
+    let trap = call(&mut store, instance, "store8", &[Val::I32(131072)]).unwrap_err();
+    assert_eq!(trap.message(), "out of bounds memory access");
+}

@@ -28,8 +28,8 @@
 pub mod abi;
 mod libcall;
 mod policy;
-mod trap;
 pub mod trampoline;
+mod trap;
 mod vmoffsets;
 
 use std::time::Duration;
@@ -45,6 +45,19 @@ pub use vmoffsets::{
     GLOBAL_SIZE, HOST_POINTER_SIZE, MAX_VMCTX_SIZE, MemoryLayout, TABLE_ELEMENT_LAZY_BIT,
     TableLayout, VMCTX_MAGIC, VmOffsets, VmRegion,
 };
+
+/// Bytes of address space the runtime reserves for every 32-bit linear
+/// memory: the 4 GiB a 32-bit address can reach, a 4 GiB guard beyond it
+/// (the largest static `offset`), and 64 KiB for the access size. Only the
+/// memory's current length is accessible; every other byte faults.
+///
+/// So an access at `base + zext(addr) + offset` of at most 16 bytes either
+/// touches the memory or faults: a tier may leave out the explicit bounds
+/// check and instead record the access itself as a
+/// [`TrapCode::MemoryOutOfBounds`] trap site. The runtime maps a fault at a
+/// recorded site (SIGSEGV or SIGBUS) to that trap, exactly as it maps a
+/// `ud2` at a trap site. Tiers that keep explicit checks stay correct.
+pub const MEMORY32_RESERVATION: u64 = (8 << 30) + (64 << 10);
 
 /// A compiler tier: turns one function body into machine code.
 ///

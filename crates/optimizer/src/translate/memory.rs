@@ -1,23 +1,23 @@
 //! Linear-memory operators: loads, stores, `memory.size`, `memory.grow` and
 //! the bulk-memory operators.
 //!
-//! Every access is bounds-checked explicitly before it happens:
+//! No access is bounds-checked: the runtime reserves
+//! `rung_tiering::MEMORY32_RESERVATION` (8 GiB) of address space for every
+//! 32-bit memory and only its current length is accessible, so
 //!
 //! ```text
-//! end = zext(addr) + offset + size        (i64: cannot overflow, offset < 2^32)
-//! trapnz end > length, HEAP_OUT_OF_BOUNDS (MemoryOutOfBounds)
-//! access [base + zext(addr) + offset]     (notrap little, heap region)
+//! access [base + zext(addr) + offset]     (little, heap region, traps HEAP_OUT_OF_BOUNDS)
 //! ```
 //!
-//! `base` never moves (readonly, hoisted by Cranelift); `length` is loaded
-//! at each access and so sees `memory.grow` and calls. Only 32-bit memories
-//! are compiled: memory64 is `Unsupported`. The bulk operators are libcalls
+//! either touches the memory or faults in the guard; the access itself is
+//! recorded as a `MemoryOutOfBounds` trap site, which the runtime's signal
+//! handler turns into the trap. `base` never moves (readonly, hoisted by
+//! Cranelift). Only 32-bit memories are compiled: memory64 is `Unsupported`. The bulk operators are libcalls
 //! (which trap themselves); their `i32` addresses and lengths are
 //! zero-extended to the libcall's `i64`.
 
-use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{InstBuilder, Type, Value, types};
-use rung_tiering::{CompileError, Libcall, TrapCode};
+use rung_tiering::{CompileError, Libcall};
 use wasmparser::{MemArg, MemArgTarget, Operator};
 
 use super::Translator;
@@ -59,31 +59,16 @@ impl Translator<'_, '_> {
         }
     }
 
-    /// The bounds-checked address of an access of `size` bytes, and the
-    /// offset to put in the instruction.
-    fn heap_addr(
-        &mut self,
-        memarg: &MemArg,
-        addr: Value,
-        size: u32,
-    ) -> Result<(Value, i32), CompileError> {
+    /// The address of an access (its guard region does the bounds check, see
+    /// the module docs), and the offset to put in the instruction.
+    fn heap_addr(&mut self, memarg: &MemArg, addr: Value) -> Result<(Value, i32), CompileError> {
         let mem = self.memarg_memory(memarg)?;
         let offset = i64::try_from(memarg.offset)
             .ok()
             .filter(|&o| o <= i64::from(u32::MAX))
             .ok_or_else(|| self.internal("offset of a 32-bit memory exceeds 32 bits"))?;
         let base = self.env.memory_base(&mut self.builder, mem)?;
-        let len = self.env.memory_length(&mut self.builder, mem)?;
         let addr = self.builder.ins().uextend(I64, addr);
-        let end = self
-            .builder
-            .ins()
-            .iadd_imm_u(addr, offset + i64::from(size));
-        let oob = self
-            .builder
-            .ins()
-            .icmp(IntCC::UnsignedGreaterThan, end, len);
-        self.trapnz(oob, TrapCode::MemoryOutOfBounds);
         let ptr = self.builder.ins().iadd(base, addr);
         Ok(match i32::try_from(offset) {
             Ok(o) => (ptr, o),
@@ -93,7 +78,7 @@ impl Translator<'_, '_> {
 
     fn load(&mut self, memarg: &MemArg, ty: Type, size: u32, ext: Ext) -> Result<(), CompileError> {
         let addr = self.pop()?;
-        let (ptr, off) = self.heap_addr(memarg, addr, size)?;
+        let (ptr, off) = self.heap_addr(memarg, addr)?;
         let flags = self.env.heap();
         let ins = self.builder.ins();
         let v = match (ext, size) {
@@ -111,7 +96,7 @@ impl Translator<'_, '_> {
 
     fn store(&mut self, memarg: &MemArg, size: u32) -> Result<(), CompileError> {
         let (addr, value) = self.pop2()?;
-        let (ptr, off) = self.heap_addr(memarg, addr, size)?;
+        let (ptr, off) = self.heap_addr(memarg, addr)?;
         let flags = self.env.heap();
         let full = self.builder.func.dfg.value_type(value).bytes() == size;
         let ins = self.builder.ins();
