@@ -21,7 +21,7 @@ use serde::Deserialize;
 use crate::paths;
 
 /// Where the corpus is.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Default)]
 pub struct CorpusArgs {
     /// Directory of the unpacked corpus modules; missing modules are unpacked
     /// into it [env: RUNG_CORPUS] [default: <target>/wasm-corpus]

@@ -2,15 +2,30 @@
 //! `.cargo/config.toml` is `run --release --package xtask --`.
 //!
 //! ```text
+//! cargo xtask bench
+//!     decode, compile and kernels in turn, each with its defaults.
 //! cargo xtask bench decode [--modules a,b] [--iters N] [--threads N] [--corpus DIR]
 //!     decode + validate throughput on every corpus module: wasmparser's
 //!     validator (the reference) against rung's decoder and validator on one
-//!     and on N threads, and stage 2 alone on 1 and N threads. A Markdown table
-//!     on stdout, JSON in <target>/bench/decode.json.
+//!     and on N threads, and stage 2 alone on 1 and N threads.
+//! cargo xtask bench compile [--all] [--modules a,b] [--iters N] [--corpus DIR]
+//!                           [--node PATH | --no-node]
+//!     the optimizing tier's compile throughput on one thread, beside V8's
+//!     TurboFan and Liftoff on one thread (node); modules under 5 MB unless
+//!     --all or --modules.
+//! cargo xtask bench kernels [--kernels a,b] [--iters N] [--node PATH | --no-node]
+//!     run time of xtask/kernels/*.wat under rung and V8's TurboFan, with
+//!     compile times; checksums must agree (else the exit code says so).
 //! ```
 //!
-//! Code map: `bench` holds the options every bench shares and the timing loop,
-//! one module per bench beside it (`bench/decode.rs`); `corpus` finds the
+//! Each prints a Markdown table on stdout and writes every number to
+//! `<target>/bench/<bench>.json`.
+//!
+//! Code map: `bench` holds the options every bench shares, the timing loop
+//! and the measurement cell, one module per bench beside it
+//! (`bench/decode.rs`, `bench/compile.rs`, `bench/kernels.rs`) and the V8
+//! peer runner (`bench/node.rs`); `kernels/` holds the kernels' `.wat` and
+//! their node script; `corpus` finds the
 //! modules that `workloads.json` lists and unpacks them when they are missing;
 //! `report` prints Markdown tables and writes JSON with the machine's
 //! description; `paths` knows where the workspace, the shared corpus and the
@@ -38,10 +53,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Measure rung on the corpus of real modules (../shared/corpus).
+    /// Measure rung: decoding and compiling the corpus of real modules
+    /// (../shared/corpus), running the kernels in xtask/kernels.
+    /// With no `<what>`: decode, compile and kernels in turn, with their defaults.
     Bench {
         #[command(subcommand)]
-        what: bench::Bench,
+        what: Option<bench::Bench>,
     },
 }
 

@@ -14,6 +14,11 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
+/// `xtask/kernels`: the compute kernels (`.wat`) and their node runner.
+pub fn kernels_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels")
+}
+
 /// `<root>/../shared`, where the corpus and the design documents live
 /// (canonical when it exists, for readable messages).
 pub fn shared_dir() -> PathBuf {

@@ -24,7 +24,7 @@ use rung_validator::{BodyJob, ModuleValidator, ValidateError};
 use serde::Serialize;
 use wasmparser::{Validator, WasmFeatures};
 
-use super::{CommonArgs, Repeat, Sample, case, measure};
+use super::{DecodeArgs, Outcome, Repeat, case, measure, ratio_cell, time_ratio};
 use crate::corpus::{Corpus, Module};
 use crate::report::{self, Machine, Table};
 
@@ -68,63 +68,11 @@ struct ModuleResult {
     speedup_stage2_n_vs_1: Option<f64>,
 }
 
-/// One measurement: numbers, or why there are none.
-#[derive(Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-enum Outcome {
-    Ok {
-        #[serde(flatten)]
-        sample: Sample,
-        mb_per_s: f64,
-    },
-    Error {
-        message: String,
-    },
-}
-
-impl Outcome {
-    fn new(result: Result<Sample, String>, bytes: usize) -> Outcome {
-        match result {
-            Ok(sample) => Outcome::Ok {
-                mb_per_s: sample.mb_per_s(bytes),
-                sample,
-            },
-            Err(message) => Outcome::Error { message },
-        }
-    }
-
-    fn sample(&self) -> Option<&Sample> {
-        match self {
-            Outcome::Ok { sample, .. } => Some(sample),
-            Outcome::Error { .. } => None,
-        }
-    }
-
-    fn mb_per_s_cell(&self) -> String {
-        match self {
-            Outcome::Ok { mb_per_s, .. } => format!("{mb_per_s:.1}"),
-            Outcome::Error { message } => format!("error: {message}"),
-        }
-    }
-
-    fn ms_cell(&self) -> String {
-        match self {
-            Outcome::Ok { sample, .. } => format!("{:.1}", sample.median_s * 1e3),
-            Outcome::Error { message } => format!("error: {message}"),
-        }
-    }
-}
-
-/// `a`'s median time over `b`'s, when both have one.
-fn time_ratio(a: &Outcome, b: &Outcome) -> Option<f64> {
-    Some(a.sample()?.median_s / b.sample()?.median_s)
-}
-
-pub fn run(args: &CommonArgs) -> Result<(), String> {
-    let corpus = Corpus::locate(&args.corpus);
-    let (modules, skipped) = corpus.prepare(&args.modules)?;
+pub fn run(args: &DecodeArgs) -> Result<(), String> {
+    let corpus = Corpus::locate(&args.common.corpus);
+    let (modules, skipped) = corpus.prepare(&args.common.modules)?;
     let threads = args.threads();
-    let repeat = args.repeat();
+    let repeat = args.common.repeat();
     let machine = Machine::describe();
     eprintln!(
         "bench decode: {} modules from {}, {threads} threads, {}",
@@ -265,7 +213,6 @@ fn print_table(
         (&stage2_n, true),
         (&speedup, true),
     ]);
-    let ratio = |r: Option<f64>| r.map_or_else(|| "—".to_string(), |r| format!("{r:.2}×"));
     for r in results {
         let name = if r.largest {
             format!("**{}** (largest)", r.module)
@@ -277,11 +224,11 @@ fn print_table(
             format!("{:.2}", r.bytes as f64 / 1e6),
             r.wasmparser.mb_per_s_cell(),
             r.ours_1.mb_per_s_cell(),
-            ratio(r.ratio_ours_1_vs_wasmparser),
+            ratio_cell(r.ratio_ours_1_vs_wasmparser),
             r.ours_n.mb_per_s_cell(),
             r.stage2_1.ms_cell(),
             r.stage2_n.ms_cell(),
-            ratio(r.speedup_stage2_n_vs_1),
+            ratio_cell(r.speedup_stage2_n_vs_1),
         ]);
     }
     println!("## bench decode");
@@ -324,6 +271,6 @@ fn print_table(
 fn verdict(outcome: &Outcome) -> &'static str {
     match outcome {
         Outcome::Ok { .. } => "accepts it",
-        Outcome::Error { .. } => "rejects it",
+        Outcome::Error { .. } | Outcome::NotRun { .. } => "rejects it",
     }
 }

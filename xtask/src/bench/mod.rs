@@ -1,6 +1,8 @@
-//! `cargo xtask bench <what>`: the options every bench shares and the one
-//! timing loop they all use. Each bench is a module of its own (`decode`);
-//! adding one means a variant of [`Bench`], a module, and a line in [`run`].
+//! `cargo xtask bench [<what>]`: the options every bench shares, the one
+//! timing loop they all use and the cell a measurement fills. Each bench is a
+//! module of its own (`decode`, `compile`, `kernels`), and `node` runs the V8
+//! peers; adding a bench means a variant of [`Bench`], a module, and a line
+//! in [`run`]. With no `<what>`, every bench runs in turn with its defaults.
 //!
 //! **Invariant:** a measurement times only the work under test: preparing its
 //! input (`setup`) and dropping its output happen outside the timed region,
@@ -8,7 +10,10 @@
 //! bench compares are measured in one interleaved group ([`measure`]), never
 //! one after the other, so a change in machine load does not bias a ratio.
 
+pub mod compile;
 pub mod decode;
+pub mod kernels;
+mod node;
 
 use std::hint::black_box;
 use std::num::NonZeroUsize;
@@ -24,25 +29,38 @@ use crate::corpus::CorpusArgs;
 pub enum Bench {
     /// Decode + validate throughput: wasmparser's validator against rung's
     /// decoder and validator on 1 and N threads, and stage 2 alone.
-    Decode(CommonArgs),
+    Decode(DecodeArgs),
+    /// Optimizing-tier compile throughput on one thread, beside V8's
+    /// TurboFan and Liftoff (node) on one thread.
+    Compile(compile::CompileArgs),
+    /// Run time of the compute kernels in xtask/kernels against V8's
+    /// TurboFan (node), checksums compared.
+    Kernels(kernels::KernelArgs),
 }
 
-/// Options every bench takes.
-#[derive(Args, Debug, Clone)]
+/// Options every corpus bench takes.
+#[derive(Args, Debug, Clone, Default)]
 pub struct CommonArgs {
     /// Only these modules, comma-separated, `.wasm` optional [default: every
     /// module of `compile_modules` in workloads.json]
     #[arg(long, value_delimiter = ',', value_name = "A,B")]
     pub modules: Vec<String>,
     /// Repetitions per measurement [default: at least 3 and at least 1 s of
-    /// measured time, at most 10 s of wall time once one has run]
+    /// measured time, at most 15 s of wall time once one has run]
     #[arg(long, value_name = "N")]
     pub iters: Option<NonZeroUsize>,
+    #[command(flatten)]
+    pub corpus: CorpusArgs,
+}
+
+/// `bench decode`'s options.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DecodeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
     /// Threads for the parallel measurements [default: all available cores]
     #[arg(long, value_name = "N")]
     pub threads: Option<NonZeroUsize>,
-    #[command(flatten)]
-    pub corpus: CorpusArgs,
 }
 
 impl CommonArgs {
@@ -52,16 +70,49 @@ impl CommonArgs {
             None => Repeat::Auto,
         }
     }
+}
 
+impl DecodeArgs {
     pub fn threads(&self) -> usize {
         self.threads
             .map_or_else(crate::report::available_cores, NonZeroUsize::get)
     }
 }
 
-pub fn run(bench: Bench) -> Result<(), String> {
+/// Runs one bench, or every bench in turn with its defaults (`None`). In
+/// turn, a bench that fails does not stop the next; the run fails if any did.
+pub fn run(bench: Option<Bench>) -> Result<(), String> {
     match bench {
-        Bench::Decode(args) => decode::run(&args),
+        Some(Bench::Decode(args)) => decode::run(&args),
+        Some(Bench::Compile(args)) => compile::run(&args),
+        Some(Bench::Kernels(args)) => kernels::run(&args),
+        None => {
+            let all = [
+                Bench::Decode(DecodeArgs::default()),
+                Bench::Compile(compile::CompileArgs::default()),
+                Bench::Kernels(kernels::KernelArgs::default()),
+            ];
+            let mut failed = Vec::new();
+            for (i, bench) in all.into_iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                let name = match &bench {
+                    Bench::Decode(_) => "decode",
+                    Bench::Compile(_) => "compile",
+                    Bench::Kernels(_) => "kernels",
+                };
+                if let Err(e) = run(Some(bench)) {
+                    eprintln!("xtask: bench {name}: {e}");
+                    failed.push(name);
+                }
+            }
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("failed: bench {}", failed.join(", bench ")))
+            }
+        }
     }
 }
 
@@ -115,7 +166,7 @@ pub struct Sample {
 }
 
 impl Sample {
-    fn from_times(mut times: Vec<Duration>) -> Sample {
+    pub fn from_times(mut times: Vec<Duration>) -> Sample {
         times.sort();
         let n = times.len();
         let median = if n % 2 == 1 {
@@ -137,9 +188,155 @@ impl Sample {
     }
 }
 
+/// One measurement: numbers, why there are none, or that it was not run.
+#[derive(Debug, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Ok {
+        #[serde(flatten)]
+        sample: Sample,
+        /// Over the bytes the bench measures throughput of; absent for
+        /// run-time measurements.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mb_per_s: Option<f64>,
+    },
+    /// The work failed; the message is the engine's.
+    Error { message: String },
+    /// Not measured: the peer is missing or was turned off.
+    NotRun { reason: String },
+}
+
+impl Outcome {
+    /// `result` with its throughput over `bytes`.
+    pub fn new(result: Result<Sample, String>, bytes: usize) -> Outcome {
+        Outcome::from_result(result, Some(bytes))
+    }
+
+    /// `result` as a time alone (`bytes` = `None`) or with its throughput.
+    pub fn from_result(result: Result<Sample, String>, bytes: Option<usize>) -> Outcome {
+        match result {
+            Ok(sample) => Outcome::Ok {
+                mb_per_s: bytes.map(|b| sample.mb_per_s(b)),
+                sample,
+            },
+            Err(message) => Outcome::Error { message },
+        }
+    }
+
+    pub fn sample(&self) -> Option<&Sample> {
+        match self {
+            Outcome::Ok { sample, .. } => Some(sample),
+            Outcome::Error { .. } | Outcome::NotRun { .. } => None,
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        matches!(self, Outcome::Error { .. })
+    }
+
+    /// The cell for a number, or what stands where it would be.
+    fn cell(&self, number: impl FnOnce(&Sample) -> String) -> String {
+        match self {
+            Outcome::Ok { sample, .. } => number(sample),
+            Outcome::Error { message } => format!("error: {message}"),
+            Outcome::NotRun { .. } => "n/a".to_string(),
+        }
+    }
+
+    /// Throughput over the bytes given to [`Outcome::new`], one decimal.
+    pub fn mb_per_s_cell(&self) -> String {
+        match self {
+            Outcome::Ok {
+                mb_per_s: Some(m), ..
+            } => format!("{m:.1}"),
+            _ => self.cell(|_| "—".to_string()),
+        }
+    }
+
+    /// The median in milliseconds, one decimal.
+    pub fn ms_cell(&self) -> String {
+        self.cell(|s| format!("{:.1}", s.median_s * 1e3))
+    }
+}
+
+/// Numbered notes below a table, one per distinct text: an error stands in
+/// its cell as `error [n]` and its message in note n, so a long message
+/// does not stretch a column.
+#[derive(Default)]
+pub struct Notes(Vec<String>);
+
+impl Notes {
+    /// `number(outcome)`, or `error [n]` with note n saying `what: message`.
+    pub fn cell(
+        &mut self,
+        outcome: &Outcome,
+        what: &str,
+        number: impl FnOnce(&Outcome) -> String,
+    ) -> String {
+        match outcome {
+            Outcome::Error { message } => {
+                format!("error [{}]", self.add(format!("{what}: {message}")))
+            }
+            _ => number(outcome),
+        }
+    }
+
+    /// Adds `text` unless it is there already; its number.
+    pub fn add(&mut self, text: String) -> usize {
+        match self.0.iter().position(|t| *t == text) {
+            Some(i) => i + 1,
+            None => {
+                self.0.push(text);
+                self.0.len()
+            }
+        }
+    }
+
+    /// The notes as `[n] text` paragraphs, each after an empty line.
+    pub fn print(&self) {
+        for (i, note) in self.0.iter().enumerate() {
+            println!();
+            println!("[{}] {note}", i + 1);
+        }
+    }
+}
+
+/// `a`'s median time over `b`'s, when both have one.
+pub fn time_ratio(a: &Outcome, b: &Outcome) -> Option<f64> {
+    Some(a.sample()?.median_s / b.sample()?.median_s)
+}
+
+/// A ratio cell: `1.23×`, or `—` without one.
+pub fn ratio_cell(r: Option<f64>) -> String {
+    r.map_or_else(|| "—".to_string(), |r| format!("{r:.2}×"))
+}
+
 /// One thing to time: each call prepares its input, runs the work under test
-/// and returns how long the work alone took.
-pub type Case<'a> = Box<dyn FnMut() -> Result<Duration, String> + 'a>;
+/// and returns how long the work alone took. It repeats as [`Repeat`] says,
+/// and at least [`Case::at_least`] times.
+pub struct Case<'a> {
+    run: Box<dyn FnMut() -> Result<Duration, String> + 'a>,
+    min_iters: usize,
+}
+
+impl<'a> Case<'a> {
+    /// A case that measures itself: `run` does one repetition and returns
+    /// the time of the work under test (e.g. a child process that times its
+    /// own compile and reports it).
+    pub fn timed_by(run: impl FnMut() -> Result<Duration, String> + 'a) -> Case<'a> {
+        Case {
+            run: Box::new(run),
+            min_iters: 1,
+        }
+    }
+
+    /// Repeats at least `n` times, whatever [`Repeat`] says (a peer whose
+    /// samples are noisy, such as a fresh process per sample).
+    pub fn at_least(mut self, n: usize) -> Case<'a> {
+        self.min_iters = n.max(1);
+        self
+    }
+}
 
 /// A [`Case`] that times `run(setup())`. Only `run` is timed; its output is
 /// dropped after the clock stops.
@@ -147,7 +344,7 @@ pub fn case<'a, T, R>(
     mut setup: impl FnMut() -> Result<T, String> + 'a,
     mut run: impl FnMut(T) -> Result<R, String> + 'a,
 ) -> Case<'a> {
-    Box::new(move || {
+    Case::timed_by(move || {
         let input = setup()?;
         let t0 = Instant::now();
         let output = run(black_box(input));
@@ -182,11 +379,13 @@ pub fn measure(repeat: Repeat, mut cases: Vec<Case<'_>>) -> Vec<Result<Sample, S
             if state.done {
                 continue;
             }
-            match case() {
+            match (case.run)() {
                 Ok(dt) => {
                     state.times.push(dt);
                     state.measured += dt;
-                    state.done = repeat.done(state.times.len(), state.measured, start.elapsed());
+                    let iters = state.times.len();
+                    state.done = iters >= case.min_iters
+                        && repeat.done(iters, state.measured, start.elapsed());
                 }
                 Err(e) => {
                     state.error = Some(e);
@@ -253,5 +452,18 @@ mod tests {
         assert_eq!(log.into_inner(), vec!['a', 'b', 'a', 'b', 'a']);
         assert_eq!(results[0].as_ref().map(|s| s.iters), Ok(3));
         assert_eq!(results[1].as_ref().unwrap_err(), "boom");
+    }
+
+    #[test]
+    fn at_least_overrides_a_smaller_repeat() {
+        let results = measure(
+            Repeat::Fixed(1),
+            vec![
+                Case::timed_by(|| Ok(Duration::from_millis(1))),
+                Case::timed_by(|| Ok(Duration::from_millis(2))).at_least(3),
+            ],
+        );
+        let iters: Vec<usize> = results.iter().map(|r| r.as_ref().unwrap().iters).collect();
+        assert_eq!(iters, vec![1, 3]);
     }
 }

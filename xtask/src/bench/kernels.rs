@@ -1,0 +1,623 @@
+//! `cargo xtask bench kernels`: how fast code rung compiles runs, against
+//! V8's TurboFan, on the small compute kernels in `xtask/kernels/*.wat`
+//! (each exports `run: [] -> [i32 | i64]`, returning a checksum).
+//!
+//! Each `.wat` becomes `<target>/bench/kernels/NAME.wasm` (the `wat` crate).
+//! Then, interleaved ([`measure`]), `--iters` times (default 5):
+//!
+//! ```text
+//! rung compile   Module::new on an Engine with that tier (default Config)
+//! rung run       one call of `run` on an instance made before the clock,
+//!                after one untimed warm-up call
+//! TurboFan       node --no-liftoff --no-wasm-tier-up --no-wasm-lazy-compilation
+//!                kernels/node_kernel.mjs FILE 1: a fresh process per sample
+//!                (so its samples interleave with ours), which compiles
+//!                (timed), calls `run` once to warm up, then once timed
+//! ```
+//!
+//! Each number is the median. There is one rung column group per tier in
+//! [`RUNG_TIERS`] (today the optimizing tier; the baseline joins it when
+//! `TierChoice` has it).
+//!
+//! **Invariant:** every call's checksum is kept; rung and V8 must agree, and
+//! every call of one engine must agree with its others. A disagreement, or a
+//! kernel rung cannot compile or run, is shown in the table, on stderr, and
+//! in the exit code (after the JSON is written). node missing or failing is
+//! "n/a" or its error in the V8 cells, never a failure.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use rung_runtime::{Config, Engine, Func, Linker, Module, Store, TierChoice, Val};
+use serde::{Deserialize, Serialize};
+
+use super::node::{Node, NodeArgs, TURBOFAN};
+use super::{Case, Notes, Outcome, Repeat, Sample, case, measure, ratio_cell, time_ratio};
+use crate::paths;
+use crate::report::{self, Machine, Table};
+
+/// The rung tiers measured, each with its column label.
+pub const RUNG_TIERS: &[(&str, TierChoice)] = &[("opt", TierChoice::Optimized)];
+
+/// The issue's goal for rung's run time over TurboFan's.
+pub const GOAL_RATIO: f64 = 1.1;
+
+/// Timed calls per engine when `--iters` is not given.
+const DEFAULT_CALLS: usize = 5;
+
+/// `bench kernels`' options.
+#[derive(Args, Debug, Clone, Default)]
+pub struct KernelArgs {
+    /// Only these kernels (names of xtask/kernels/*.wat, `.wat` optional),
+    /// comma-separated [default: all]
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub kernels: Vec<String>,
+    /// Timed calls of `run` (and compiles) per engine; the median is
+    /// reported [default: 5]
+    #[arg(long, value_name = "N")]
+    pub iters: Option<NonZeroUsize>,
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// The JSON document.
+#[derive(Serialize)]
+struct Report {
+    bench: &'static str,
+    machine: Machine,
+    /// Timed calls (and compiles) per engine.
+    calls: usize,
+    node: Option<String>,
+    node_unavailable: Option<String>,
+    turbofan_flags: &'static [&'static str],
+    goal_ratio: f64,
+    kernels: Vec<KernelResult>,
+}
+
+#[derive(Serialize)]
+struct KernelResult {
+    kernel: String,
+    wasm: String,
+    wasm_bytes: usize,
+    rung: Vec<RungResult>,
+    turbofan: V8Result,
+    /// Whether every checksum agrees (`None`: fewer than two engines gave one).
+    checksums_agree: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct RungResult {
+    tier: &'static str,
+    compile: Outcome,
+    run: Outcome,
+    /// Every distinct checksum its calls returned (one, when all is well).
+    checksums: BTreeSet<String>,
+    /// rung's median run time over TurboFan's.
+    ratio_vs_turbofan: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct V8Result {
+    compile: Outcome,
+    run: Outcome,
+    checksums: BTreeSet<String>,
+}
+
+pub fn run(args: &KernelArgs) -> Result<(), String> {
+    let calls = args.iters.map_or(DEFAULT_CALLS, NonZeroUsize::get);
+    let kernels = select(&list_kernels()?, &args.kernels)?;
+    let machine = Machine::describe();
+    let node = args.node.probe();
+    eprintln!(
+        "bench kernels: {} kernels, {calls} calls each; V8: {}",
+        kernels.len(),
+        match &node {
+            Ok(n) => format!("node {}", n.version),
+            Err(e) => format!("n/a ({e})"),
+        }
+    );
+    let out_dir = paths::target_dir().join("bench").join("kernels");
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
+    let script = paths::kernels_dir().join("node_kernel.mjs");
+
+    let mut results = Vec::new();
+    for (name, wat) in &kernels {
+        let bytes = wat::parse_file(wat).map_err(|e| format!("{}: {e}", wat.display()))?;
+        let wasm = out_dir.join(format!("{name}.wasm"));
+        std::fs::write(&wasm, &bytes).map_err(|e| format!("writing {}: {e}", wasm.display()))?;
+        eprintln!("  {name} ({} bytes)", bytes.len());
+        results.push(bench_kernel(
+            name,
+            &bytes,
+            &wasm,
+            node.as_ref(),
+            &script,
+            calls,
+        ));
+    }
+
+    print_table(&machine, node.as_ref(), calls, &results);
+
+    let mut failures = Vec::new();
+    for r in &results {
+        if r.checksums_agree == Some(false) {
+            failures.push(format!("{}: checksums disagree", r.kernel));
+        }
+        for t in &r.rung {
+            if t.compile.is_error() || t.run.is_error() {
+                failures.push(format!("{}: rung ({}) failed", r.kernel, t.tier));
+            }
+        }
+    }
+    let report = Report {
+        bench: "kernels",
+        machine,
+        calls,
+        node: node.as_ref().ok().map(|n| n.version.clone()),
+        node_unavailable: node.as_ref().err().cloned(),
+        turbofan_flags: TURBOFAN,
+        goal_ratio: GOAL_RATIO,
+        kernels: results,
+    };
+    let path = report::write_json("kernels", &report)?;
+    eprintln!("bench kernels: wrote {}", path.display());
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("; "))
+    }
+}
+
+/// Every `xtask/kernels/*.wat`, as (name, path), sorted by name.
+fn list_kernels() -> Result<Vec<(String, PathBuf)>, String> {
+    let dir = paths::kernels_dir();
+    let entries = std::fs::read_dir(&dir).map_err(|e| format!("reading {}: {e}", dir.display()))?;
+    let mut kernels = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("reading {}: {e}", dir.display()))?
+            .path();
+        if path.extension().is_some_and(|x| x == "wat")
+            && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+        {
+            kernels.push((stem.to_string(), path.clone()));
+        }
+    }
+    kernels.sort();
+    Ok(kernels)
+}
+
+/// `all` narrowed to `filter` (empty = all); an unknown name is an error.
+fn select(all: &[(String, PathBuf)], filter: &[String]) -> Result<Vec<(String, PathBuf)>, String> {
+    let wanted: Vec<&str> = filter
+        .iter()
+        .map(|w| w.strip_suffix(".wat").unwrap_or(w))
+        .collect();
+    if let Some(unknown) = wanted.iter().find(|w| !all.iter().any(|(n, _)| n == *w)) {
+        let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+        return Err(format!(
+            "unknown kernel `{unknown}`; xtask/kernels has: {}",
+            names.join(", ")
+        ));
+    }
+    Ok(all
+        .iter()
+        .filter(|(n, _)| wanted.is_empty() || wanted.contains(&n.as_str()))
+        .cloned()
+        .collect())
+}
+
+/// A kernel on one tier: the engine that compiles it, and an instance
+/// with `run` warmed up, or why there is none.
+struct Rig {
+    engine: Result<Engine, String>,
+    ready: Result<Ready, NotReady>,
+}
+
+struct Ready {
+    store: Store,
+    run: Func,
+    /// The warm-up call's checksum.
+    warm: String,
+}
+
+enum NotReady {
+    /// No engine, or the module does not compile (the compile case says why).
+    NoModule,
+    /// Instantiating it or the warm-up call failed.
+    Failed(String),
+}
+
+impl Rig {
+    fn new(tier: TierChoice, bytes: &[u8]) -> Rig {
+        let engine = match Engine::new(Config {
+            tier,
+            ..Config::default()
+        }) {
+            Ok(engine) => engine,
+            Err(e) => {
+                return Rig {
+                    engine: Err(format!("engine: {e}")),
+                    ready: Err(NotReady::NoModule),
+                };
+            }
+        };
+        let ready = match Module::new(&engine, bytes) {
+            Ok(module) => Rig::instantiate(&engine, &module).map_err(NotReady::Failed),
+            Err(_) => Err(NotReady::NoModule),
+        };
+        Rig {
+            engine: Ok(engine),
+            ready,
+        }
+    }
+
+    fn instantiate(engine: &Engine, module: &Module) -> Result<Ready, String> {
+        let mut store = Store::new(engine);
+        let instance = Linker::new()
+            .instantiate(&mut store, module)
+            .map_err(|e| format!("instantiating: {e}"))?;
+        let run = instance
+            .get_func(&store, "run")
+            .ok_or("no exported function `run`")?;
+        let warm = call(&mut store, run)?;
+        Ok(Ready { store, run, warm })
+    }
+}
+
+/// Calls `run` once; its checksum as JavaScript would print it.
+fn call(store: &mut Store, run: Func) -> Result<String, String> {
+    let results = run.call(store, &[]).map_err(|t| format!("trap: {t}"))?;
+    match results.as_slice() {
+        [Val::I32(v)] => Ok(v.to_string()),
+        [Val::I64(v)] => Ok(v.to_string()),
+        other => Err(format!("`run` returned {other:?}, not one i32 or i64")),
+    }
+}
+
+/// What `node_kernel.mjs` prints: numbers, or an error.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NodeKernel {
+    Ok {
+        compile_s: f64,
+        run_s: Vec<f64>,
+        result: String,
+    },
+    Error {
+        error: String,
+    },
+}
+
+fn bench_kernel(
+    name: &str,
+    bytes: &[u8],
+    wasm: &Path,
+    node: Result<&Node, &String>,
+    script: &Path,
+    calls: usize,
+) -> KernelResult {
+    let mut rigs: Vec<Rig> = RUNG_TIERS
+        .iter()
+        .map(|&(_, tier)| Rig::new(tier, bytes))
+        .collect();
+    let checksums: Vec<RefCell<BTreeSet<String>>> = rigs
+        .iter()
+        .map(|r| {
+            RefCell::new(
+                r.ready
+                    .as_ref()
+                    .map(|r| r.warm.clone())
+                    .into_iter()
+                    .collect(),
+            )
+        })
+        .collect();
+    let engines: Vec<Option<Engine>> = rigs.iter().map(|r| r.engine.clone().ok()).collect();
+    let node_compiles = RefCell::new(Vec::new());
+    let node_checksums = RefCell::new(BTreeSet::new());
+
+    let mut cases: Vec<Case<'_>> = Vec::new();
+    for engine in engines.iter().flatten() {
+        cases.push(case(
+            || Ok(()),
+            move |()| Module::new(engine, bytes).map_err(|e| e.to_string()),
+        ));
+    }
+    for (rig, sums) in rigs.iter_mut().zip(&checksums) {
+        if let Ok(ready) = &mut rig.ready {
+            cases.push(Case::timed_by(move || {
+                let t0 = Instant::now();
+                let sum = call(&mut ready.store, ready.run);
+                let dt = t0.elapsed();
+                sums.borrow_mut().insert(sum?);
+                Ok(dt)
+            }));
+        }
+    }
+    if let Ok(node) = node {
+        let (compiles, sums) = (&node_compiles, &node_checksums);
+        cases.push(Case::timed_by(move || {
+            let out = node.run_json(TURBOFAN, script, &[wasm.as_os_str(), "1".as_ref()])?;
+            let (compile_s, run_s, result) = match out {
+                NodeKernel::Ok {
+                    compile_s,
+                    run_s,
+                    result,
+                } => (compile_s, run_s, result),
+                NodeKernel::Error { error } => return Err(error),
+            };
+            let run_s = *run_s.first().ok_or("node_kernel.mjs timed no call")?;
+            compiles
+                .borrow_mut()
+                .push(Duration::from_secs_f64(compile_s.max(0.0)));
+            sums.borrow_mut().insert(result);
+            Ok(Duration::from_secs_f64(run_s.max(0.0)))
+        }));
+    }
+    let mut samples = measure(Repeat::Fixed(calls), cases).into_iter();
+    let mut next = || {
+        samples
+            .next()
+            .unwrap_or_else(|| Err("no result".to_string()))
+    };
+
+    let compiles: Vec<Outcome> = rigs
+        .iter()
+        .map(|rig| match &rig.engine {
+            Ok(_) => Outcome::from_result(next(), None),
+            Err(message) => Outcome::Error {
+                message: message.clone(),
+            },
+        })
+        .collect();
+    let runs: Vec<Outcome> = rigs
+        .iter()
+        .map(|rig| match &rig.ready {
+            Ok(_) => Outcome::from_result(next(), None),
+            Err(NotReady::Failed(message)) => Outcome::Error {
+                message: message.clone(),
+            },
+            Err(NotReady::NoModule) => Outcome::NotRun {
+                reason: "no module".to_string(),
+            },
+        })
+        .collect();
+    let turbofan = match node {
+        Ok(_) => {
+            let run = Outcome::from_result(next(), None);
+            let compiles = node_compiles.into_inner();
+            let compile = if compiles.is_empty() {
+                match &run {
+                    Outcome::Error { message } => Outcome::Error {
+                        message: message.clone(),
+                    },
+                    _ => Outcome::Error {
+                        message: "no compile time".to_string(),
+                    },
+                }
+            } else {
+                Outcome::from_result(Ok(Sample::from_times(compiles)), None)
+            };
+            V8Result {
+                compile,
+                run,
+                checksums: node_checksums.into_inner(),
+            }
+        }
+        Err(reason) => V8Result {
+            compile: Outcome::NotRun {
+                reason: reason.clone(),
+            },
+            run: Outcome::NotRun {
+                reason: reason.clone(),
+            },
+            checksums: BTreeSet::new(),
+        },
+    };
+
+    let rung: Vec<RungResult> = RUNG_TIERS
+        .iter()
+        .zip(compiles.into_iter().zip(runs))
+        .zip(checksums)
+        .map(|((&(tier, _), (compile, run)), sums)| RungResult {
+            tier,
+            ratio_vs_turbofan: time_ratio(&run, &turbofan.run),
+            compile,
+            run,
+            checksums: sums.into_inner(),
+        })
+        .collect();
+    let checksums_agree = agree(
+        rung.iter()
+            .map(|r| &r.checksums)
+            .chain([&turbofan.checksums]),
+    );
+    KernelResult {
+        kernel: name.to_string(),
+        wasm: wasm.display().to_string(),
+        wasm_bytes: bytes.len(),
+        rung,
+        turbofan,
+        checksums_agree,
+    }
+}
+
+/// Whether the engines' checksum sets agree: each engine's calls returned
+/// one checksum, the same for all. `None` when there is nothing to compare
+/// (fewer than two engines answered, and the one that did is consistent).
+fn agree<'a>(sets: impl Iterator<Item = &'a BTreeSet<String>>) -> Option<bool> {
+    let sets: Vec<&BTreeSet<String>> = sets.filter(|s| !s.is_empty()).collect();
+    match sets.as_slice() {
+        [] => None,
+        [one] if one.len() == 1 => None,
+        _ => Some(sets.iter().all(|s| s.len() == 1) && sets.windows(2).all(|w| w[0] == w[1])),
+    }
+}
+
+fn join(set: &BTreeSet<String>) -> String {
+    if set.is_empty() {
+        "—".to_string()
+    } else {
+        set.iter().cloned().collect::<Vec<_>>().join(" / ")
+    }
+}
+
+fn checksum_cell(r: &KernelResult) -> String {
+    let first = r
+        .rung
+        .iter()
+        .map(|t| &t.checksums)
+        .chain([&r.turbofan.checksums])
+        .find(|s| !s.is_empty());
+    match (r.checksums_agree, first) {
+        (Some(false), _) => {
+            let mut parts: Vec<String> = r
+                .rung
+                .iter()
+                .map(|t| format!("rung ({}) {}", t.tier, join(&t.checksums)))
+                .collect();
+            parts.push(format!("TurboFan {}", join(&r.turbofan.checksums)));
+            format!("**MISMATCH**: {}", parts.join(", "))
+        }
+        (Some(true), Some(s)) => join(s),
+        (None, Some(s)) => format!("{} (unchecked)", join(s)),
+        (_, None) => "—".to_string(),
+    }
+}
+
+fn print_table(
+    machine: &Machine,
+    node: Result<&Node, &String>,
+    calls: usize,
+    results: &[KernelResult],
+) {
+    let mut columns: Vec<(String, bool)> =
+        vec![("kernel".into(), false), ("checksum".into(), false)];
+    for (tier, _) in RUNG_TIERS {
+        columns.push((format!("rung ({tier}) ms"), true));
+    }
+    columns.push(("TurboFan ms".into(), true));
+    for (tier, _) in RUNG_TIERS {
+        columns.push((format!("rung ({tier}) / TurboFan"), true));
+    }
+    for (tier, _) in RUNG_TIERS {
+        columns.push((format!("rung ({tier}) compile ms"), true));
+    }
+    columns.push(("TurboFan compile ms".into(), true));
+    let headers: Vec<(&str, bool)> = columns.iter().map(|(h, n)| (h.as_str(), *n)).collect();
+    let mut table = Table::new(&headers);
+    let mut notes = Notes::default();
+    for r in results {
+        let k = &r.kernel;
+        let mut row = vec![k.clone(), checksum_cell(r)];
+        for t in &r.rung {
+            let what = format!("{k}, rung ({}) run", t.tier);
+            row.push(notes.cell(&t.run, &what, Outcome::ms_cell));
+        }
+        let what = format!("{k}, TurboFan");
+        row.push(notes.cell(&r.turbofan.run, &what, Outcome::ms_cell));
+        row.extend(r.rung.iter().map(|t| ratio_cell(t.ratio_vs_turbofan)));
+        for t in &r.rung {
+            let what = format!("{k}, rung ({}) compile", t.tier);
+            row.push(notes.cell(&t.compile, &what, Outcome::ms_cell));
+        }
+        row.push(notes.cell(&r.turbofan.compile, &what, Outcome::ms_cell));
+        table.row(row);
+    }
+    println!("## bench kernels");
+    println!();
+    println!("{}", machine.summary());
+    let v8 = match node {
+        Ok(n) => format!(
+            "TurboFan = node {} (V8) with {}, a fresh process per call",
+            n.version,
+            TURBOFAN.join(" ")
+        ),
+        Err(e) => format!("TurboFan n/a ({e})"),
+    };
+    println!(
+        "median of {calls} calls of `run` after a warm-up call (and of {calls} compiles); \
+         rung (opt) = the optimizing tier, default Config; {v8}; goal: rung / TurboFan ≤ {GOAL_RATIO:.1}×"
+    );
+    println!();
+    print!("{}", table.to_markdown());
+    notes.print();
+    for r in results {
+        for t in &r.rung {
+            if let Some(ratio) = t.ratio_vs_turbofan
+                && ratio > GOAL_RATIO
+            {
+                println!();
+                println!(
+                    "{}: rung ({}) is {ratio:.2}× TurboFan's time, over the {GOAL_RATIO:.1}× goal.",
+                    r.kernel, t.tier
+                );
+            }
+        }
+        if r.checksums_agree == Some(false) {
+            println!();
+            println!("{}: CHECKSUMS DISAGREE: {}", r.kernel, checksum_cell(r));
+            eprintln!("bench kernels: {}: CHECKSUMS DISAGREE", r.kernel);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kernel_parses_and_exports_run() {
+        let kernels = list_kernels().expect("xtask/kernels");
+        assert!(kernels.len() >= 3);
+        for (name, path) in kernels {
+            let bytes = wat::parse_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+            wasmparser::Validator::new()
+                .validate_all(&bytes)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let exports_run = wasmparser::Parser::new(0)
+                .parse_all(&bytes)
+                .filter_map(Result::ok)
+                .any(|p| match p {
+                    wasmparser::Payload::ExportSection(s) => s
+                        .into_iter()
+                        .filter_map(Result::ok)
+                        .any(|e| e.name == "run"),
+                    _ => false,
+                });
+            assert!(exports_run, "{name} exports run");
+        }
+    }
+
+    #[test]
+    fn select_filters_and_rejects_unknown_names() {
+        let all = vec![
+            ("fib".to_string(), PathBuf::from("fib.wat")),
+            ("sieve".to_string(), PathBuf::from("sieve.wat")),
+        ];
+        assert_eq!(select(&all, &[]).unwrap().len(), 2);
+        assert_eq!(select(&all, &["sieve.wat".into()]).unwrap()[0].0, "sieve");
+        assert!(
+            select(&all, &["x".into()])
+                .unwrap_err()
+                .contains("fib, sieve")
+        );
+    }
+
+    #[test]
+    fn checksums_agree_only_when_every_engine_returned_one_and_the_same() {
+        let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        let (a, b, ab, none) = (set(&["1"]), set(&["2"]), set(&["1", "2"]), set(&[]));
+        assert_eq!(agree([&a, &a].into_iter()), Some(true));
+        assert_eq!(agree([&a, &b].into_iter()), Some(false));
+        assert_eq!(agree([&ab, &none].into_iter()), Some(false));
+        assert_eq!(agree([&a, &none].into_iter()), None);
+        assert_eq!(agree([&none, &none].into_iter()), None);
+    }
+}
