@@ -34,7 +34,7 @@ mod stream;
 use std::ops::Range;
 
 pub use env::*;
-pub use error::DecodeError;
+pub use error::{DecodeError, spec_message};
 pub use stream::StreamingDecoder;
 pub use wasmparser;
 

@@ -30,7 +30,7 @@ impl ValidateError {
         ValidateError {
             offset: e.offset(),
             func: Some(func),
-            message: e.message().to_string(),
+            message: rung_decoder::spec_message(e.message()),
         }
     }
 }
@@ -56,7 +56,7 @@ impl fmt::Debug for ValidateError {
 
 impl From<wasmparser::BinaryReaderError> for ValidateError {
     fn from(e: wasmparser::BinaryReaderError) -> Self {
-        ValidateError::new(e.offset(), None, e.message())
+        ValidateError::new(e.offset(), None, rung_decoder::spec_message(e.message()))
     }
 }
 
