@@ -1,2 +1,451 @@
-//! rung-baseline: the single-pass baseline tier. Only its place in the
-//! workspace exists yet; the compiler is issue 4.
+//! rung-baseline: the single-pass baseline tier. It validates and compiles
+//! a function body in one walk over its operators, emitting x86-64 with
+//! dynasmrt as it goes, Liftoff/Winch-style: no IR, no second pass.
+//!
+//! ```text
+//! FunctionBody ─► locals ─► prologue ─► for each operator:
+//!                                         validate (rung-validator, optional)
+//!                                         visitor.rs: one function per operator
+//!                                           │ context.rs: value stack, registers, frame
+//!                                           │ control.rs: blocks, merges, branches
+//!                                           ▼
+//!                                         masm.rs: instruction sequences
+//!                                           ▼
+//!                                         asm.rs: dynasmrt (the only encoder user)
+//!              ─► out-of-line traps and tier-up calls ─► CompiledFunction
+//! ```
+//!
+//! Modules, one job each: `stack` (what a value stack entry is),
+//! `regalloc` (the register cache), `frame` (frame layout and prologue),
+//! `context` (the code generator's state and stack primitives), `moves`
+//! (parallel moves), `control`, `call`, `memory`, `numeric`, `visitor`,
+//! `masm`, `asm`.
+//!
+//! **Contract** ([`rung_tiering`]): code is position independent (every
+//! call goes through the vmctx, every label is PC-relative); functions use
+//! the [`rung_tiering::abi`] `Tail` convention, so baseline and optimized
+//! code call each other directly; every trap is a `ud2` recorded as a
+//! [`rung_tiering::TrapSite`] with the operator's offset in the offset map;
+//! the prologue checks the stack limit and charges the tier-up budget,
+//! loop back-edges charge it again. Everything outside the tier's coverage
+//! (SIMD, threads, exceptions, GC, memory64 and 64-bit tables) is
+//! `CompileError::Unsupported` at the first such operator or type, and the
+//! runtime uses the next tier.
+//!
+//! **Compile speed:** per-function allocations (value and control stacks,
+//! the assembler's buffers and label tables, the validator's stacks) live in
+//! a thread-local pool and are reused; the walk reads each operator once.
+
+mod asm;
+mod call;
+mod context;
+mod control;
+mod frame;
+mod masm;
+mod memory;
+mod moves;
+mod numeric;
+mod regalloc;
+mod stack;
+mod visitor;
+
+use std::cell::RefCell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use rung_tiering::abi::{AbiType, Location, Reg};
+use rung_tiering::{
+    CompileError, CompileStats, CompiledFunction, Definition, FunctionBody, ModuleEnv, Tier,
+    TrapCode, VmOffsets,
+};
+use rung_validator::{FuncJob, FuncValidatorAllocations, FunctionValidator, WasmFunctionValidator};
+use wasmparser::{BinaryReader, OperatorsReader, ValType};
+
+use crate::asm::{Alu, Cc, Mem, Size};
+use crate::context::{CodeGen, Pool};
+use crate::frame::{RET_AREA_SLOT, SAVED_HEAP_BASE, SAVED_VMCTX};
+use crate::masm::TierUpCall;
+use crate::regalloc::{HEAP_BASE, SCRATCH, VMCTX};
+use crate::stack::{Loc, Ty};
+
+pub use masm::Features;
+
+/// The baseline tier. Holds only the CPU features it may use.
+#[derive(Debug, Clone, Copy)]
+pub struct BaselineTier {
+    features: Features,
+}
+
+impl Default for BaselineTier {
+    fn default() -> Self {
+        BaselineTier::new()
+    }
+}
+
+thread_local! {
+    static POOL: RefCell<Option<Pool>> = const { RefCell::new(None) };
+    static VALIDATOR_ALLOCS: RefCell<Option<FuncValidatorAllocations>> = const { RefCell::new(None) };
+}
+
+/// The most locals a function may have (wasmparser's limit).
+const MAX_LOCALS: u64 = 50_000;
+
+impl BaselineTier {
+    /// The tier for the host CPU's features.
+    pub fn new() -> BaselineTier {
+        BaselineTier {
+            features: Features::host(),
+        }
+    }
+
+    /// The tier for a fixed feature set (reproducible code in tests).
+    pub fn with_features(features: Features) -> BaselineTier {
+        BaselineTier { features }
+    }
+
+    pub fn features(&self) -> Features {
+        self.features
+    }
+
+    /// Validates function `index` operator by operator through `job` while
+    /// compiling it: one walk, no second decode. A validation error is
+    /// `CompileError::Invalid` with wasmparser's message and the absolute
+    /// offset; `Unsupported` stops the walk at the first operator the tier
+    /// does not compile (the rest of the body is then not validated here).
+    ///
+    /// # Errors
+    ///
+    /// `Invalid`, `Unsupported`, `ImplLimit` or `Internal`.
+    pub fn compile_validating(
+        &self,
+        env: &ModuleEnv,
+        index: u32,
+        body: FunctionBody<'_>,
+        offsets: &VmOffsets,
+        job: FuncJob,
+    ) -> Result<CompiledFunction, CompileError> {
+        let allocs = VALIDATOR_ALLOCS
+            .with(|a| a.borrow_mut().take())
+            .unwrap_or_default();
+        let mut validator = job.into_validator(allocs);
+        let result = self.compile_with(env, index, body, offsets, Some(&mut validator));
+        VALIDATOR_ALLOCS.with(|a| *a.borrow_mut() = Some(validator.into_allocations()));
+        result
+    }
+
+    fn compile_with(
+        &self,
+        env: &ModuleEnv,
+        index: u32,
+        body: FunctionBody<'_>,
+        offsets: &VmOffsets,
+        validator: Option<&mut WasmFunctionValidator>,
+    ) -> Result<CompiledFunction, CompileError> {
+        let start = Instant::now();
+        let pool = POOL.with(|p| p.borrow_mut().take()).unwrap_or_default();
+        let mut outcome = None;
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            let mut cg = CodeGen::new(pool, env, offsets, index);
+            let r = compile_function(&mut cg, self.features, body, validator);
+            if r.is_err() {
+                cg.masm.asm.reset();
+            }
+            outcome = Some(cg.into_pool());
+            r
+        }));
+        let mut f = match caught {
+            Ok(r) => {
+                if let Some(pool) = outcome {
+                    POOL.with(|p| *p.borrow_mut() = Some(pool));
+                }
+                r?
+            }
+            Err(payload) => {
+                // The pool may be half-updated: drop it.
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_string());
+                return Err(CompileError::Internal(format!(
+                    "baseline: panic while compiling function {index}: {msg}"
+                )));
+            }
+        };
+        f.stats.wasm_bytes = body.bytes.len();
+        f.stats.compile_time = start.elapsed();
+        Ok(f)
+    }
+}
+
+impl Tier for BaselineTier {
+    fn name(&self) -> &'static str {
+        "baseline"
+    }
+
+    /// Compiles a body assumed valid (no validation).
+    fn compile(
+        &self,
+        env: &ModuleEnv,
+        index: u32,
+        body: FunctionBody<'_>,
+        offsets: &VmOffsets,
+    ) -> Result<CompiledFunction, CompileError> {
+        self.compile_with(env, index, body, offsets, None)
+    }
+}
+
+fn invalid(func: u32, e: &wasmparser::BinaryReaderError) -> CompileError {
+    CompileError::invalid(func, e)
+}
+
+fn validate_error(e: rung_validator::ValidateError, func: u32) -> CompileError {
+    CompileError::Invalid {
+        message: e.message,
+        offset: e.offset,
+        func: e.func.unwrap_or(func),
+    }
+}
+
+/// The whole walk of one function.
+fn compile_function(
+    cg: &mut CodeGen<'_>,
+    features: Features,
+    body: FunctionBody<'_>,
+    mut validator: Option<&mut WasmFunctionValidator>,
+) -> Result<CompiledFunction, CompileError> {
+    let env = cg.env;
+    let offsets = cg.offsets;
+    let index = cg.func;
+    cg.offset = body.offset;
+    if offsets.pointer_size() != 8 {
+        return Err(CompileError::Internal(format!(
+            "the baseline targets 64-bit pointers; the vmctx layout has {}",
+            offsets.pointer_size()
+        )));
+    }
+    if index < env.num_imported_functions() {
+        return Err(cg.internal("function is imported and has no body"));
+    }
+    let ty = env
+        .func_type(index)
+        .ok_or_else(|| cg.internal("function has no function type"))?;
+    cg.masm.reset(features, body.bytes.len());
+    cg.masm.begin_op(body.offset as u32);
+
+    // Signature.
+    let mut params = Vec::with_capacity(ty.params().len());
+    let mut abi_params = Vec::with_capacity(ty.params().len() + 1);
+    abi_params.push(AbiType::I64);
+    for &p in ty.params() {
+        params.push(Ty::of(p).ok_or_else(|| cg.unsupported("simd: v128 parameter"))?);
+        abi_params.push(AbiType::of(p));
+    }
+    cg.frame.results.clear();
+    let mut abi_results = Vec::with_capacity(ty.results().len());
+    for &r in ty.results() {
+        let t = Ty::of(r).ok_or_else(|| cg.unsupported("simd: v128 result"))?;
+        cg.frame.results.push(t);
+        abi_results.push(AbiType::of(r));
+    }
+    let layout = rung_tiering::abi::call_layout(&abi_params, &abi_results);
+
+    // Locals.
+    let mut reader = body.reader().get_binary_reader();
+    let declared = read_locals(&mut reader, index, params.len(), &mut validator, cg)?;
+    let (lowest, count) = cg.frame.lay_out(&params, layout, &declared);
+    cg.frame.pins_heap = env.memories.first().is_some_and(|m| !m.memory64);
+
+    emit_prologue(cg, lowest, count)?;
+    let results = cg.frame.results.clone();
+    cg.open_function(&results)?;
+
+    // Operators.
+    let mut ops = OperatorsReader::new(reader);
+    let base = body.offset;
+    while !ops.eof() {
+        let offset = ops.original_position();
+        let op = ops.read().map_err(|e| invalid(index, &e))?;
+        if let Some(v) = validator.as_deref_mut() {
+            v.op(offset, &op).map_err(|e| validate_error(e, index))?;
+        }
+        if cg.control.is_empty() {
+            return Err(cg.internal("operator after the function's end"));
+        }
+        cg.offset = offset;
+        let next = (ops.original_position() - base) as usize;
+        cg.next_byte = body.bytes.get(next).copied().unwrap_or(0);
+        cg.masm.begin_op(offset as u32);
+        if cg.reachable {
+            if matches!(cg.top().map(|v| v.loc), Some(Loc::Flags(_)))
+                && !CodeGen::consumes_flags(&op)
+            {
+                cg.materialize_flags()?;
+            }
+            cg.visit_op(&op)?;
+        } else {
+            cg.visit_unreachable_op(&op)?;
+        }
+    }
+    let end = ops.original_position();
+    if let Some(v) = validator {
+        v.finish(end).map_err(|e| validate_error(e, index))?;
+    }
+    if !cg.control.is_empty() {
+        return Err(cg.internal("function body ends inside a block"));
+    }
+
+    // Out-of-line code, labels, the frame size.
+    let libcalls = i32::try_from(offsets.libcalls()).map_err(|_| cg.internal("vmctx offset"))?;
+    let entry = offsets.libcall(rung_tiering::Libcall::TierUp) as i32;
+    cg.masm.emit_out_of_line(TierUpCall {
+        libcalls,
+        entry,
+        func: index,
+    });
+    let mut code = cg.masm.asm.finish().map_err(|e| cg.internal(&e))?;
+    let frame_bytes = cg.frame.frame_bytes();
+    if frame_bytes > (1 << 30) {
+        return Err(CompileError::ImplLimit {
+            message: format!("frame of {frame_bytes} bytes"),
+            offset: body.offset,
+        });
+    }
+    asm::Assembler::patch_i32(&mut code, cg.frame.frame_patch, -(frame_bytes as i32));
+    let len = code.len() as u32;
+    let mut offset_map = std::mem::take(&mut cg.masm.offset_map);
+    while offset_map.last().is_some_and(|&(c, _)| c >= len) {
+        offset_map.pop();
+    }
+    let trap_sites = std::mem::take(&mut cg.masm.trap_sites);
+    let f = CompiledFunction {
+        stats: CompileStats {
+            wasm_bytes: body.bytes.len(),
+            code_bytes: code.len(),
+            compile_time: std::time::Duration::ZERO,
+            tier: "baseline",
+        },
+        code,
+        trap_sites,
+        offset_map,
+        frame_size: frame_bytes + 8,
+    };
+    f.check()?;
+    Ok(f)
+}
+
+/// Reads (and validates) the local declarations; returns the groups.
+fn read_locals(
+    reader: &mut BinaryReader<'_>,
+    func: u32,
+    num_params: usize,
+    validator: &mut Option<&mut WasmFunctionValidator>,
+    cg: &CodeGen<'_>,
+) -> Result<Vec<(u32, Ty)>, CompileError> {
+    let groups = reader.read_var_u32().map_err(|e| invalid(func, &e))?;
+    let mut declared = Vec::new();
+    let mut total = num_params as u64;
+    for _ in 0..groups {
+        let offset = reader.original_position();
+        let count = reader.read_var_u32().map_err(|e| invalid(func, &e))?;
+        let ty: ValType = reader.read().map_err(|e| invalid(func, &e))?;
+        if let Some(v) = validator.as_deref_mut() {
+            v.define_locals(offset, count, ty)
+                .map_err(|e| validate_error(e, func))?;
+        }
+        total += u64::from(count);
+        if total > MAX_LOCALS {
+            return Err(CompileError::ImplLimit {
+                message: format!("more than {MAX_LOCALS} locals"),
+                offset,
+            });
+        }
+        let t = Ty::of(ty).ok_or_else(|| CompileError::Unsupported {
+            feature: "simd: v128 local".into(),
+            offset,
+        })?;
+        if count > 0 {
+            declared.push((count, t));
+        }
+    }
+    let _ = cg;
+    Ok(declared)
+}
+
+/// The prologue (see `frame.rs` for the picture).
+fn emit_prologue(cg: &mut CodeGen<'_>, lowest: i32, count: u32) -> Result<(), CompileError> {
+    let layout = cg
+        .frame
+        .layout
+        .clone()
+        .ok_or_else(|| cg.internal("no layout"))?;
+    let vmctx_in = layout
+        .vmctx_reg()
+        .ok_or_else(|| cg.internal("vmctx not in a register"))?;
+    let a = &mut cg.masm;
+    a.asm.push(Reg::Rbp);
+    a.asm.mov_rr(Size::S64, Reg::Rbp, Reg::Rsp);
+    cg.frame.frame_patch = a.asm.lea_rsp_minus_patchable(SCRATCH);
+    let limit = cg.offsets.stack_limit() as i32;
+    a.asm
+        .alu_rm(Alu::Cmp, Size::S64, SCRATCH, Mem::new(vmctx_in, limit));
+    a.trap_if(Cc::B, TrapCode::StackOverflow);
+    a.asm.mov_rr(Size::S64, Reg::Rsp, SCRATCH);
+    a.asm
+        .mov_mr(Size::S64, Mem::new(Reg::Rbp, SAVED_VMCTX), VMCTX);
+    if cg.frame.pins_heap {
+        a.asm
+            .mov_mr(Size::S64, Mem::new(Reg::Rbp, SAVED_HEAP_BASE), HEAP_BASE);
+    }
+    a.asm.mov_rr(Size::S64, VMCTX, vmctx_in);
+    if layout.has_ret_area() {
+        a.asm.mov_mr(
+            Size::S64,
+            Mem::new(Reg::Rbp, RET_AREA_SLOT),
+            rung_tiering::abi::RET_AREA_PTR_REG,
+        );
+    }
+    for (i, loc) in layout.params[1..].iter().enumerate() {
+        if let Location::Reg(r) = *loc {
+            let local = cg.frame.locals[i];
+            let m = Mem::new(Reg::Rbp, local.disp);
+            if local.ty.is_float() {
+                cg.masm.asm.movs_mr(local.ty.size(), m, r);
+            } else {
+                cg.masm.asm.mov_mr(local.ty.size(), m, r);
+            }
+        }
+    }
+    // Declared locals start at zero.
+    if count <= 8 {
+        for k in 0..count {
+            let m = Mem::new(Reg::Rbp, lowest + 8 * k as i32);
+            cg.masm.asm.mov_mi(Size::S64, m, 0);
+        }
+    } else {
+        cg.masm.asm.lea(Reg::Rdi, Mem::new(Reg::Rbp, lowest));
+        cg.masm.asm.mov_r32_imm(Reg::Rcx, count);
+        cg.masm.asm.mov_r32_imm(Reg::Rax, 0);
+        cg.masm.asm.rep_stosq();
+    }
+    if cg.frame.pins_heap {
+        let base = cg.offsets.memory_layout().base as i32;
+        match cg.offsets.memory_definition(0) {
+            Some(Definition::Local(off)) => {
+                cg.masm
+                    .asm
+                    .mov_rm(Size::S64, HEAP_BASE, Mem::new(VMCTX, off as i32 + base));
+            }
+            Some(Definition::Imported(off)) => {
+                cg.masm
+                    .asm
+                    .mov_rm(Size::S64, HEAP_BASE, Mem::new(VMCTX, off as i32));
+                cg.masm
+                    .asm
+                    .mov_rm(Size::S64, HEAP_BASE, Mem::new(HEAP_BASE, base));
+            }
+            None => return Err(cg.internal("memory 0 has no definition")),
+        }
+    }
+    cg.emit_entry_budget_check()
+}

@@ -1,0 +1,439 @@
+//! The code generator's state and its value-stack primitives: push and pop,
+//! register allocation with spill on demand, materializing entries, and the
+//! spills at calls and control-flow merges.
+//!
+//! `CodeGen` is one function's compilation: the macro assembler, the value
+//! stack (`stack.rs`), the register cache (`regalloc.rs`), the frame
+//! (`frame.rs`) and the control stack (`control.rs`). The operator
+//! functions (`visitor.rs` and the modules it delegates to) only use the
+//! primitives here to get their operands into registers or operands.
+//!
+//! **Invariants:**
+//! - `stack[..clean]` holds only `Mem` and `Const` entries: nothing below
+//!   the watermark needs spilling, so the spills at calls and block entries
+//!   only look above it;
+//! - every register in use is owned by exactly one stack entry or popped
+//!   operand (`RegAlloc`'s invariant), and a popped operand's register is
+//!   released by the operator that popped it;
+//! - allocation (which may spill, using `r11`) happens before an operator
+//!   loads anything into a scratch register.
+
+use rung_tiering::abi::{Reg, RegClass};
+use rung_tiering::{CompileError, ModuleEnv, VmOffsets};
+
+use crate::asm::{Label, Mem, Size};
+use crate::control::Control;
+use crate::frame::Frame;
+use crate::masm::{MacroAssembler, Operand};
+use crate::moves::Move;
+use crate::regalloc::{RegAlloc, SCRATCH};
+use crate::stack::{Loc, Opnd, Ty, Val};
+
+pub type Result<T> = std::result::Result<T, CompileError>;
+
+/// Allocations kept from one function to the next (per thread).
+#[derive(Default)]
+pub struct Pool {
+    pub masm: MacroAssembler,
+    pub stack: Vec<Val>,
+    pub control: Vec<Control>,
+    pub block_types: Vec<Ty>,
+    pub saved: Vec<Val>,
+    pub moves: Vec<Move>,
+    pub pending: Vec<(Reg, Reg)>,
+    pub frame: Frame,
+    pub labels: Vec<Label>,
+    pub layouts: Vec<Option<rung_tiering::abi::CallLayout>>,
+}
+
+/// One function's compilation.
+pub struct CodeGen<'a> {
+    pub masm: MacroAssembler,
+    pub env: &'a ModuleEnv,
+    pub offsets: &'a VmOffsets,
+    /// The function's absolute index.
+    pub func: u32,
+    pub stack: Vec<Val>,
+    pub regs: RegAlloc,
+    /// `stack[..clean]` is all `Mem`/`Const`.
+    pub clean: usize,
+    pub frame: Frame,
+    pub control: Vec<Control>,
+    /// Parameter and result types of open blocks.
+    pub block_types: Vec<Ty>,
+    /// The parameters of open `if`s, restored at `else`.
+    pub saved: Vec<Val>,
+    pub moves: Vec<Move>,
+    pub pending: Vec<(Reg, Reg)>,
+    pub labels: Vec<Label>,
+    /// Call layouts by type index (computed once per function).
+    pub layouts: Vec<Option<rung_tiering::abi::CallLayout>>,
+    pub reachable: bool,
+    /// Blocks opened in unreachable code and not closed yet.
+    pub unreachable_depth: u32,
+    /// Absolute byte offset of the operator being compiled.
+    pub offset: u64,
+    /// The first byte of the next operator (0 if none): lets a comparison
+    /// see whether a branch consumes it.
+    pub next_byte: u8,
+}
+
+impl<'a> CodeGen<'a> {
+    pub fn new(pool: Pool, env: &'a ModuleEnv, offsets: &'a VmOffsets, func: u32) -> CodeGen<'a> {
+        let Pool {
+            masm,
+            mut stack,
+            mut control,
+            mut block_types,
+            mut saved,
+            mut moves,
+            mut pending,
+            frame,
+            mut labels,
+            mut layouts,
+        } = pool;
+        stack.clear();
+        control.clear();
+        block_types.clear();
+        saved.clear();
+        moves.clear();
+        pending.clear();
+        labels.clear();
+        layouts.clear();
+        CodeGen {
+            masm,
+            env,
+            offsets,
+            func,
+            stack,
+            regs: RegAlloc::default(),
+            clean: 0,
+            frame,
+            control,
+            block_types,
+            saved,
+            moves,
+            pending,
+            labels,
+            layouts,
+            reachable: true,
+            unreachable_depth: 0,
+            offset: 0,
+            next_byte: 0,
+        }
+    }
+
+    /// Gives the allocations back.
+    pub fn into_pool(self) -> Pool {
+        Pool {
+            masm: self.masm,
+            stack: self.stack,
+            control: self.control,
+            block_types: self.block_types,
+            saved: self.saved,
+            moves: self.moves,
+            pending: self.pending,
+            frame: self.frame,
+            labels: self.labels,
+            layouts: self.layouts,
+        }
+    }
+
+    // ---- errors ---------------------------------------------------------------
+
+    pub fn internal(&self, what: &str) -> CompileError {
+        CompileError::Internal(format!(
+            "baseline: function {}: {what} at offset {:#x}",
+            self.func, self.offset
+        ))
+    }
+
+    pub fn unsupported(&self, feature: impl Into<String>) -> CompileError {
+        CompileError::Unsupported {
+            feature: feature.into(),
+            offset: self.offset,
+        }
+    }
+
+    // ---- the value stack ------------------------------------------------------
+
+    pub fn push(&mut self, ty: Ty, loc: Loc) {
+        self.stack.push(Val::new(ty, loc));
+        let depth = self.stack.len() as u32;
+        if depth > self.frame.max_depth {
+            self.frame.max_depth = depth;
+        }
+    }
+
+    pub fn push_reg(&mut self, ty: Ty, r: Reg) {
+        self.push(ty, Loc::Reg(r));
+    }
+
+    /// The height below which the innermost block's values are.
+    fn floor(&self) -> usize {
+        self.control.last().map_or(0, |c| c.height as usize)
+    }
+
+    pub fn pop(&mut self) -> Result<Opnd> {
+        if self.stack.len() <= self.floor() {
+            return Err(self.internal("value stack underflow"));
+        }
+        let v = self
+            .stack
+            .pop()
+            .ok_or_else(|| self.internal("value stack underflow"))?;
+        let pos = self.stack.len();
+        if self.clean > pos {
+            self.clean = pos;
+        }
+        Ok(Opnd {
+            ty: v.ty,
+            loc: v.loc,
+            pos: pos as u32,
+        })
+    }
+
+    /// Pops `rhs` then `lhs`.
+    pub fn pop2(&mut self) -> Result<(Opnd, Opnd)> {
+        let b = self.pop()?;
+        let a = self.pop()?;
+        Ok((a, b))
+    }
+
+    pub fn top(&self) -> Option<Val> {
+        self.stack.last().copied()
+    }
+
+    /// Drops `n` values from the top, releasing their registers.
+    pub fn drop_n(&mut self, n: usize) -> Result<()> {
+        for _ in 0..n {
+            let o = self.pop()?;
+            self.free(&o);
+        }
+        Ok(())
+    }
+
+    pub fn slot(&self, pos: u32) -> Mem {
+        self.frame.slot(pos)
+    }
+
+    /// The memory operand of a `Local` or `Mem` entry.
+    pub fn mem_of(&self, loc: Loc, pos: u32) -> Option<Mem> {
+        match loc {
+            Loc::Local(i) => Some(self.frame.local(i)),
+            Loc::Mem => Some(self.frame.slot(pos)),
+            _ => None,
+        }
+    }
+
+    /// The operand form of a popped value (`Flags` must have been
+    /// materialized).
+    pub fn operand(&self, o: &Opnd) -> Operand {
+        match o.loc {
+            Loc::Const(c) => Operand::Imm(c),
+            Loc::Reg(r) => Operand::Reg(r),
+            Loc::Local(i) => Operand::Mem(self.frame.local(i)),
+            Loc::Mem => Operand::Mem(self.frame.slot(o.pos)),
+            // Never reached: operators materialize flags first.
+            Loc::Flags(_) => Operand::Imm(0),
+        }
+    }
+
+    /// Releases a popped operand's register.
+    pub fn free(&mut self, o: &Opnd) {
+        if let Loc::Reg(r) = o.loc {
+            self.regs.release(r);
+        }
+    }
+
+    pub fn free_reg(&mut self, r: Reg) {
+        self.regs.release(r);
+    }
+
+    // ---- registers --------------------------------------------------------------
+
+    /// A free register of `class`, spilling the deepest stack entry that
+    /// holds one if none is free.
+    pub fn alloc(&mut self, class: RegClass) -> Result<Reg> {
+        if let Some(r) = self.regs.take(class) {
+            return Ok(r);
+        }
+        for i in self.clean..self.stack.len() {
+            if let Loc::Reg(r) = self.stack[i].loc
+                && r.class() == class
+            {
+                self.spill_entry(i);
+                if let Some(r) = self.regs.take(class) {
+                    return Ok(r);
+                }
+            }
+        }
+        Err(self.internal("out of registers"))
+    }
+
+    pub fn alloc_for(&mut self, ty: Ty) -> Result<Reg> {
+        self.alloc(ty.class())
+    }
+
+    /// Makes `r` ours: if a stack entry holds it, that entry moves to
+    /// another register (or its slot).
+    pub fn alloc_specific(&mut self, r: Reg) -> Result<()> {
+        if self.regs.take_specific(r) {
+            return Ok(());
+        }
+        let Some(i) = self.stack.iter().rposition(|v| v.loc == Loc::Reg(r)) else {
+            return Err(self.internal("a fixed register is held by an operand"));
+        };
+        if let Some(n) = self.regs.take(r.class()) {
+            if r.class() == RegClass::Float {
+                self.masm.asm.movaps(n, r);
+            } else {
+                self.masm.asm.mov_rr(Size::S64, n, r);
+            }
+            self.stack[i].loc = Loc::Reg(n);
+        } else {
+            self.spill_entry(i);
+            if !self.regs.take_specific(r) {
+                return Err(self.internal("a fixed register is still in use"));
+            }
+        }
+        Ok(())
+    }
+
+    /// A register holding `o`'s value that the caller owns (and may
+    /// overwrite): `o`'s own register, or a new one loaded with it.
+    pub fn owned_reg(&mut self, o: &Opnd) -> Result<Reg> {
+        if let Loc::Reg(r) = o.loc {
+            return Ok(r);
+        }
+        let r = self.alloc(o.ty.class())?;
+        self.load_into(r, o.ty, o.loc, o.pos);
+        Ok(r)
+    }
+
+    /// Emits a load of the value at (`loc`, `pos`) into `dst`.
+    pub fn load_into(&mut self, dst: Reg, ty: Ty, loc: Loc, pos: u32) {
+        let size = ty.size();
+        if dst.class() == RegClass::Float {
+            match loc {
+                Loc::Const(bits) => self.masm.mov_float_imm(size, dst, bits),
+                Loc::Reg(r) if r == dst => {}
+                Loc::Reg(r) => self.masm.asm.movaps(dst, r),
+                Loc::Local(i) => self.masm.asm.movs_rm(size, dst, self.frame.local(i)),
+                Loc::Mem => self.masm.asm.movs_rm(size, dst, self.frame.slot(pos)),
+                Loc::Flags(_) => {}
+            }
+        } else {
+            match loc {
+                Loc::Const(bits) => self.masm.mov_int_imm(size, dst, bits),
+                Loc::Reg(r) if r == dst => {}
+                Loc::Reg(r) => self.masm.asm.mov_rr(Size::S64, dst, r),
+                Loc::Local(i) => self.masm.asm.mov_rm(size, dst, self.frame.local(i)),
+                Loc::Mem => self.masm.asm.mov_rm(size, dst, self.frame.slot(pos)),
+                Loc::Flags(cc) => self.masm.set_bool(cc, dst),
+            }
+        }
+    }
+
+    /// Emits a store of the value at (`loc`, `pos`) to `m`, using `scratch`
+    /// (an integer register other than `m`'s) for memory-to-memory copies
+    /// and large constants.
+    pub fn store_to(&mut self, m: Mem, ty: Ty, loc: Loc, pos: u32, scratch: Reg) {
+        let size = ty.size();
+        match loc {
+            Loc::Reg(r) if r.class() == RegClass::Float => self.masm.asm.movs_mr(size, m, r),
+            Loc::Reg(r) => self.masm.asm.mov_mr(size, m, r),
+            Loc::Const(bits) => {
+                let v = match size {
+                    Size::S32 => i64::from(bits as u32 as i32),
+                    Size::S64 => bits as i64,
+                };
+                if let Ok(v) = i32::try_from(v) {
+                    self.masm.asm.mov_mi(size, m, v);
+                } else {
+                    self.masm.asm.mov_r64_imm(scratch, v);
+                    self.masm.asm.mov_mr(size, m, scratch);
+                }
+            }
+            Loc::Local(_) | Loc::Mem => {
+                let src = self.mem_of(loc, pos).unwrap_or(m);
+                if src != m {
+                    self.masm.asm.mov_rm(size, scratch, src);
+                    self.masm.asm.mov_mr(size, m, scratch);
+                }
+            }
+            Loc::Flags(cc) => {
+                self.masm.set_bool(cc, scratch);
+                self.masm.asm.mov_mr(Size::S32, m, scratch);
+            }
+        }
+    }
+
+    // ---- spilling -----------------------------------------------------------------
+
+    /// Moves stack entry `i` to its slot (registers, locals and flags; a
+    /// constant stays a constant).
+    pub fn spill_entry(&mut self, i: usize) {
+        let v = self.stack[i];
+        match v.loc {
+            Loc::Const(_) | Loc::Mem => return,
+            Loc::Reg(r) => {
+                let m = self.frame.slot(i as u32);
+                self.store_to(m, v.ty, v.loc, i as u32, SCRATCH);
+                self.regs.release(r);
+            }
+            Loc::Local(_) | Loc::Flags(_) => {
+                let m = self.frame.slot(i as u32);
+                self.store_to(m, v.ty, v.loc, i as u32, SCRATCH);
+            }
+        }
+        self.stack[i].loc = Loc::Mem;
+    }
+
+    /// Spills every entry but the top `keep`: what calls and block entries
+    /// do, so that nothing below lives in a register or reads a local.
+    pub fn spill_below(&mut self, keep: usize) {
+        let end = self.stack.len().saturating_sub(keep);
+        for i in self.clean..end {
+            self.spill_entry(i);
+        }
+        if end > self.clean {
+            self.clean = end;
+        }
+    }
+
+    /// If the top entry is a pending comparison, puts it in a register.
+    pub fn materialize_flags(&mut self) -> Result<()> {
+        if let Some(Val {
+            loc: Loc::Flags(cc),
+            ..
+        }) = self.top()
+        {
+            // `set_bool` needs a register; allocation only moves (never
+            // touches the flags).
+            let r = self.alloc(RegClass::Int)?;
+            self.masm.set_bool(cc, r);
+            if let Some(top) = self.stack.last_mut() {
+                top.loc = Loc::Reg(r);
+            }
+        }
+        Ok(())
+    }
+
+    /// Materializes every entry that reads local `i` (before it changes).
+    pub fn materialize_local(&mut self, i: u32) -> Result<()> {
+        for p in self.clean..self.stack.len() {
+            let v = self.stack[p];
+            if v.loc == Loc::Local(i) {
+                match self.regs.take(v.ty.class()) {
+                    Some(r) => {
+                        self.load_into(r, v.ty, v.loc, p as u32);
+                        self.stack[p].loc = Loc::Reg(r);
+                    }
+                    None => self.spill_entry(p),
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,662 @@
+//! Control flow: blocks, loops, `if`/`else`, branches, `br_table`, returns,
+//! and the merge discipline that makes a single pass possible.
+//!
+//! ```text
+//! block/if entry:  spill everything below the block's parameters (an `if`
+//!                  spills its parameters too): below a block's height,
+//!                  every entry is Mem or Const on every path through it.
+//! loop entry:      the same, and the parameters go to their canonical
+//!                  locations, where every back-edge puts them again.
+//! branch to a block's end (br, br_if, br_table, fall-through at end):
+//!                  the top n values go to the block's canonical result
+//!                  locations; nothing else is live at the label.
+//! canonical:       value i of a merge goes to the next free register of its
+//!                  class in merge order (rax rcx rdx rsi rdi r8 r9 /
+//!                  xmm0…xmm14); past those, to the slot of position
+//!                  height + i.
+//! ```
+//!
+//! So at a label the whole state is known without looking at the paths that
+//! reach it: entries below the height as they were at entry (memory or
+//! constants), then the merged values in canonical registers/slots. A block
+//! whose end no branch reaches keeps its fall-through state (no merge).
+//!
+//! A branch to the function's own frame is a return: the results go to the
+//! ABI's result locations and the epilogue follows inline. A back-edge
+//! subtracts `BUDGET_COST_LOOP_BACKEDGE` from the tier-up budget first.
+//!
+//! In unreachable code (after `br`, `br_table`, `return`, `unreachable`,
+//! tail calls) nothing is emitted; only nested blocks are counted until the
+//! current frame's `else`/`end`.
+
+use rung_tiering::abi::{Location, Reg};
+use rung_tiering::{BUDGET_COST_CALL, BUDGET_COST_LOOP_BACKEDGE, Libcall};
+use wasmparser::{BlockType, BrTable};
+
+use crate::asm::{Alu, Cc, Label, Mem, Size};
+use crate::context::{CodeGen, Result};
+use crate::frame::{RET_AREA_SLOT, SAVED_HEAP_BASE, SAVED_VMCTX};
+use crate::moves::{Dst, Move};
+use crate::regalloc::{FLOAT_REGS, INT_REGS, RegSet, SCRATCH, SCRATCH2, VMCTX};
+use crate::stack::{Loc, Opnd, Ty};
+
+/// What kind of frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The function body; a branch to it returns.
+    Func,
+    Block,
+    /// `label` is the loop header.
+    Loop,
+    /// An `if` before its `else`; `saved` indexes its parameters.
+    If {
+        else_label: Label,
+        saved: u32,
+    },
+    Else,
+}
+
+/// One open control frame.
+#[derive(Debug, Clone, Copy)]
+pub struct Control {
+    pub kind: Kind,
+    /// Where branches go: the end (blocks, ifs) or the header (loops).
+    pub label: Label,
+    /// Value-stack height below the frame's parameters.
+    pub height: u32,
+    /// `block_types[types..types + params]` are the parameter types, the
+    /// results follow.
+    pub types: u32,
+    pub params: u32,
+    pub results: u32,
+    /// Whether a branch (or the end of the then-arm) jumps to the label.
+    pub end_reached: bool,
+}
+
+impl Control {
+    fn result_types(&self) -> std::ops::Range<usize> {
+        let start = (self.types + self.params) as usize;
+        start..start + self.results as usize
+    }
+
+    fn param_types(&self) -> std::ops::Range<usize> {
+        let start = self.types as usize;
+        start..start + self.params as usize
+    }
+
+    /// The types a branch to this frame carries.
+    fn branch_types(&self) -> std::ops::Range<usize> {
+        if self.kind == Kind::Loop {
+            self.param_types()
+        } else {
+            self.result_types()
+        }
+    }
+}
+
+impl CodeGen<'_> {
+    /// Pushes a block type's parameter and result types; returns (start,
+    /// params, results).
+    fn block_sig(&mut self, bt: BlockType) -> Result<(u32, u32, u32)> {
+        let start = self.block_types.len() as u32;
+        match bt {
+            BlockType::Empty => Ok((start, 0, 0)),
+            BlockType::Type(t) => {
+                let ty = Ty::of(t).ok_or_else(|| self.unsupported("simd: v128 block type"))?;
+                self.block_types.push(ty);
+                Ok((start, 0, 1))
+            }
+            BlockType::FuncType(idx) => {
+                let env = self.env;
+                let f = match env.types.get(idx as usize).map(|t| &t.composite_type.inner) {
+                    Some(wasmparser::CompositeInnerType::Func(f)) => f,
+                    _ => return Err(self.internal("block type is not a function type")),
+                };
+                for &t in f.params().iter().chain(f.results()) {
+                    let ty = Ty::of(t).ok_or_else(|| self.unsupported("simd: v128 block type"))?;
+                    self.block_types.push(ty);
+                }
+                Ok((start, f.params().len() as u32, f.results().len() as u32))
+            }
+        }
+    }
+
+    fn open(&mut self, kind: Kind, label: Label, sig: (u32, u32, u32)) -> Result<()> {
+        let (types, params, results) = sig;
+        let height = (self.stack.len() as u32)
+            .checked_sub(params)
+            .ok_or_else(|| self.internal("block parameters underflow"))?;
+        self.control.push(Control {
+            kind,
+            label,
+            height,
+            types,
+            params,
+            results,
+            end_reached: false,
+        });
+        Ok(())
+    }
+
+    /// Opens the function's own frame.
+    pub fn open_function(&mut self, results: &[Ty]) -> Result<()> {
+        let start = self.block_types.len() as u32;
+        self.block_types.extend_from_slice(results);
+        let label = self.masm.asm.new_label();
+        self.open(Kind::Func, label, (start, 0, results.len() as u32))
+    }
+
+    /// Fills `self.moves` with the top `types.len()` values going to the
+    /// canonical locations of a merge at `height`.
+    fn merge_moves(&mut self, types: std::ops::Range<usize>, height: u32) -> Result<()> {
+        self.moves.clear();
+        let n = types.len();
+        let base = self
+            .stack
+            .len()
+            .checked_sub(n)
+            .ok_or_else(|| self.internal("branch values underflow"))?;
+        let (mut ki, mut kf) = (0, 0);
+        for (i, t) in types.enumerate() {
+            let ty = self.block_types[t];
+            let dst = canonical(ty, &mut ki, &mut kf)
+                .unwrap_or_else(|| Dst::Mem(self.frame.slot(height + (i as u32))));
+            let v = self.stack[base + i];
+            self.moves.push(Move {
+                ty: v.ty,
+                loc: v.loc,
+                pos: (base + i) as u32,
+                dst,
+            });
+        }
+        Ok(())
+    }
+
+    /// Replaces the top values by their canonical locations after a merge
+    /// (everything below is memory, so the register cache holds exactly the
+    /// merged values).
+    fn settle_canonical(&mut self, types: std::ops::Range<usize>, height: u32) {
+        self.stack.truncate(height as usize);
+        if self.clean > height as usize {
+            self.clean = height as usize;
+        }
+        self.regs.reset();
+        let (mut ki, mut kf) = (0, 0);
+        for t in types {
+            let ty = self.block_types[t];
+            match canonical(ty, &mut ki, &mut kf) {
+                Some(Dst::Reg(r)) => {
+                    self.regs.take_specific(r);
+                    self.push(ty, Loc::Reg(r));
+                }
+                _ => self.push(ty, Loc::Mem),
+            }
+        }
+    }
+
+    /// The registers a merge into `types` leaves live.
+    fn canonical_regs(&self, types: std::ops::Range<usize>) -> RegSet {
+        let mut set = RegSet::EMPTY;
+        let (mut ki, mut kf) = (0, 0);
+        for t in types {
+            if let Some(Dst::Reg(r)) = canonical(self.block_types[t], &mut ki, &mut kf) {
+                set.insert(r);
+            }
+        }
+        set
+    }
+
+    // ---- blocks -------------------------------------------------------------------
+
+    pub fn visit_block(&mut self, bt: BlockType) -> Result<()> {
+        let sig = self.block_sig(bt)?;
+        self.spill_below(sig.1 as usize);
+        let label = self.masm.asm.new_label();
+        self.open(Kind::Block, label, sig)
+    }
+
+    pub fn visit_loop(&mut self, bt: BlockType) -> Result<()> {
+        let sig = self.block_sig(bt)?;
+        let (start, params, _) = sig;
+        self.spill_below(params as usize);
+        let height = self.stack.len() as u32 - params;
+        let types = start as usize..(start + params) as usize;
+        self.merge_moves(types.clone(), height)?;
+        self.emit_moves(true);
+        self.settle_canonical(types, height);
+        let header = self.masm.asm.new_label();
+        self.masm.asm.bind(header);
+        self.open(Kind::Loop, header, sig)
+    }
+
+    pub fn visit_if(&mut self, bt: BlockType) -> Result<()> {
+        let cond = self.pop()?;
+        let sig = self.block_sig(bt)?;
+        // Spilling only moves, so a pending comparison survives it.
+        self.spill_below(0);
+        let else_label = self.masm.asm.new_label();
+        let end = self.masm.asm.new_label();
+        let dead_then = self.branch_unless(&cond, else_label)?;
+        let saved = self.saved.len() as u32;
+        let n = sig.1 as usize;
+        let from = self.stack.len() - n;
+        for i in from..self.stack.len() {
+            let v = self.stack[i];
+            self.saved.push(v);
+        }
+        self.open(Kind::If { else_label, saved }, end, sig)?;
+        if dead_then {
+            self.set_unreachable();
+        }
+        Ok(())
+    }
+
+    /// Jumps to `target` when `cond` is zero; returns whether the jump is
+    /// unconditional.
+    fn branch_unless(&mut self, cond: &Opnd, target: Label) -> Result<bool> {
+        match cond.loc {
+            Loc::Flags(cc) => self.masm.asm.jcc(cc.invert(), target),
+            Loc::Const(c) => {
+                if c as u32 == 0 {
+                    self.masm.asm.jmp(target);
+                    return Ok(true);
+                }
+            }
+            _ => {
+                let op = self.operand(cond);
+                self.masm.test_zero(Size::S32, op);
+                self.free(cond);
+                self.masm.asm.jcc(Cc::E, target);
+            }
+        }
+        Ok(false)
+    }
+
+    pub fn visit_else(&mut self) -> Result<()> {
+        let frame = *self
+            .control
+            .last()
+            .ok_or_else(|| self.internal("else without if"))?;
+        let Kind::If { else_label, saved } = frame.kind else {
+            return Err(self.internal("else outside an if"));
+        };
+        if self.reachable {
+            self.merge_moves(frame.result_types(), frame.height)?;
+            self.emit_moves(true);
+            self.masm.asm.jmp(frame.label);
+        }
+        let end_reached = frame.end_reached || self.reachable;
+        self.masm.asm.bind(else_label);
+        self.restore_if_params(frame.height, saved, frame.params);
+        self.saved.truncate(saved as usize);
+        if let Some(f) = self.control.last_mut() {
+            f.kind = Kind::Else;
+            f.end_reached = end_reached;
+        }
+        self.reachable = true;
+        self.unreachable_depth = 0;
+        Ok(())
+    }
+
+    /// The state at an `if`'s entry: memory below, the saved parameters.
+    fn restore_if_params(&mut self, height: u32, saved: u32, params: u32) {
+        self.stack.truncate(height as usize);
+        if self.clean > height as usize {
+            self.clean = height as usize;
+        }
+        self.regs.reset();
+        for i in 0..params {
+            let v = self.saved[(saved + i) as usize];
+            self.push(v.ty, v.loc);
+        }
+        self.clean = self.stack.len();
+    }
+
+    pub fn visit_end(&mut self) -> Result<()> {
+        let frame = *self
+            .control
+            .last()
+            .ok_or_else(|| self.internal("end without a block"))?;
+        match frame.kind {
+            Kind::Func => {
+                if self.reachable {
+                    self.emit_return()?;
+                }
+                self.control.pop();
+                self.reachable = false;
+                return Ok(());
+            }
+            Kind::Loop => {
+                // Nothing branches to a loop's end: the fall-through state
+                // stands.
+                self.control.pop();
+                self.block_types.truncate(frame.types as usize);
+                return Ok(());
+            }
+            Kind::Block | Kind::Else => {
+                if !frame.end_reached {
+                    // Only the fall-through (if anything) reaches the end.
+                    self.control.pop();
+                    self.block_types.truncate(frame.types as usize);
+                    return Ok(());
+                }
+                if self.reachable {
+                    self.merge_moves(frame.result_types(), frame.height)?;
+                    self.emit_moves(true);
+                }
+            }
+            Kind::If { else_label, saved } => {
+                // No else: the parameters flow to the results.
+                if self.reachable {
+                    self.merge_moves(frame.result_types(), frame.height)?;
+                    self.emit_moves(true);
+                    if frame.results > 0 {
+                        self.masm.asm.jmp(frame.label);
+                    }
+                }
+                self.masm.asm.bind(else_label);
+                self.restore_if_params(frame.height, saved, frame.params);
+                self.saved.truncate(saved as usize);
+                self.merge_moves(frame.result_types(), frame.height)?;
+                self.emit_moves(true);
+            }
+        }
+        self.masm.asm.bind(frame.label);
+        self.control.pop();
+        let results = frame.result_types();
+        self.settle_canonical(results, frame.height);
+        self.block_types.truncate(frame.types as usize);
+        self.reachable = true;
+        Ok(())
+    }
+
+    // ---- branches -------------------------------------------------------------------
+
+    fn frame_index(&self, depth: u32) -> Result<usize> {
+        self.control
+            .len()
+            .checked_sub(1 + depth as usize)
+            .ok_or_else(|| self.internal("branch depth out of range"))
+    }
+
+    /// Emits a branch to frame `depth` with the values on top of the stack
+    /// (the state is not changed, so a conditional branch can use it).
+    fn emit_branch(&mut self, depth: u32) -> Result<()> {
+        let i = self.frame_index(depth)?;
+        let frame = self.control[i];
+        match frame.kind {
+            Kind::Func => self.emit_return(),
+            Kind::Loop => {
+                let types = frame.branch_types();
+                self.merge_moves(types.clone(), frame.height)?;
+                self.emit_moves(true);
+                let live = self.canonical_regs(types);
+                self.emit_budget_check(BUDGET_COST_LOOP_BACKEDGE, live, frame.label)?;
+                self.masm.asm.jmp(frame.label);
+                Ok(())
+            }
+            _ => {
+                self.merge_moves(frame.branch_types(), frame.height)?;
+                self.emit_moves(true);
+                self.masm.asm.jmp(frame.label);
+                self.control[i].end_reached = true;
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether a branch to `depth` is a bare jump (no moves, no budget).
+    fn branch_is_jump(&mut self, depth: u32) -> Result<Option<Label>> {
+        let i = self.frame_index(depth)?;
+        let frame = self.control[i];
+        if matches!(frame.kind, Kind::Func | Kind::Loop) {
+            return Ok(None);
+        }
+        self.merge_moves(frame.branch_types(), frame.height)?;
+        let bare = self.moves_are_noops();
+        self.moves.clear();
+        if bare {
+            self.control[i].end_reached = true;
+            Ok(Some(frame.label))
+        } else {
+            Ok(None)
+        }
+    }
+
+    pub fn visit_br(&mut self, depth: u32) -> Result<()> {
+        self.emit_branch(depth)?;
+        self.set_unreachable();
+        Ok(())
+    }
+
+    pub fn visit_br_if(&mut self, depth: u32) -> Result<()> {
+        let cond = self.pop()?;
+        let cc = match cond.loc {
+            Loc::Const(c) => {
+                if c as u32 != 0 {
+                    self.emit_branch(depth)?;
+                    self.set_unreachable();
+                }
+                return Ok(());
+            }
+            Loc::Flags(cc) => cc,
+            _ => {
+                let op = self.operand(&cond);
+                self.masm.test_zero(Size::S32, op);
+                self.free(&cond);
+                Cc::Ne
+            }
+        };
+        if let Some(label) = self.branch_is_jump(depth)? {
+            self.masm.asm.jcc(cc, label);
+            return Ok(());
+        }
+        let skip = self.masm.asm.new_label();
+        self.masm.asm.jcc(cc.invert(), skip);
+        self.emit_branch(depth)?;
+        self.masm.asm.bind(skip);
+        Ok(())
+    }
+
+    /// `br_on_null` (`on_null`) and `br_on_non_null`.
+    pub fn visit_br_on_null(&mut self, depth: u32, on_null: bool) -> Result<()> {
+        let r = self.pop()?;
+        let reg = self.owned_reg(&r)?;
+        if !on_null {
+            // The reference travels with the branch.
+            self.push_reg(r.ty, reg);
+        }
+        self.masm.asm.test_rr(Size::S64, reg, reg);
+        let taken = if on_null { Cc::E } else { Cc::Ne };
+        if let Some(label) = self.branch_is_jump(depth)? {
+            self.masm.asm.jcc(taken, label);
+        } else {
+            let skip = self.masm.asm.new_label();
+            self.masm.asm.jcc(taken.invert(), skip);
+            self.emit_branch(depth)?;
+            self.masm.asm.bind(skip);
+        }
+        if on_null {
+            self.push_reg(r.ty, reg);
+        } else {
+            let top = self.pop()?;
+            self.free(&top);
+        }
+        Ok(())
+    }
+
+    pub fn visit_br_table(&mut self, table: &BrTable<'_>) -> Result<()> {
+        let index = self.pop()?;
+        if let Loc::Const(c) = index.loc {
+            let c = c as u32;
+            let depth = if c < table.len() {
+                table
+                    .targets()
+                    .nth(c as usize)
+                    .ok_or_else(|| self.internal("br_table target"))?
+                    .map_err(|e| self.internal(&e.to_string()))?
+            } else {
+                table.default()
+            };
+            return self.visit_br(depth);
+        }
+        // One stub per distinct target depth (the moves depend only on it).
+        let n = table.len();
+        let mut labels = std::mem::take(&mut self.labels);
+        labels.clear();
+        let mut depths: Vec<(u32, Label)> = Vec::new();
+        let mut stub_for = |cg: &mut CodeGen<'_>, depth: u32| -> Label {
+            if let Some(&(_, l)) = depths.iter().find(|(d, _)| *d == depth) {
+                return l;
+            }
+            let l = cg.masm.asm.new_label();
+            depths.push((depth, l));
+            l
+        };
+        for t in table.targets() {
+            let depth = t.map_err(|e| self.internal(&e.to_string()))?;
+            let l = stub_for(self, depth);
+            labels.push(l);
+        }
+        let default = stub_for(self, table.default());
+        // index → r11 (zero-extended); out of range → default.
+        let op = self.operand(&index);
+        self.masm.mov_int(Size::S32, SCRATCH, op);
+        self.free(&index);
+        self.masm.asm.alu_ri(Alu::Cmp, Size::S32, SCRATCH, n as i32);
+        self.masm.asm.jcc(Cc::Ae, default);
+        // Jump table of 5-byte `jmp rel32`s: r10 = table + index * 5.
+        let jt = self.masm.asm.new_label();
+        self.masm.asm.lea_label(SCRATCH2, jt);
+        self.masm.asm.lea_scaled(SCRATCH, SCRATCH, SCRATCH, 4);
+        self.masm.asm.alu_rr(Alu::Add, Size::S64, SCRATCH2, SCRATCH);
+        self.masm.asm.jmp_r(SCRATCH2);
+        self.masm.asm.bind(jt);
+        for &l in &labels {
+            self.masm.asm.jmp(l);
+        }
+        for &(depth, l) in &depths {
+            self.masm.asm.bind(l);
+            self.emit_branch(depth)?;
+        }
+        self.labels = labels;
+        self.set_unreachable();
+        Ok(())
+    }
+
+    pub fn visit_return(&mut self) -> Result<()> {
+        self.emit_return()?;
+        self.set_unreachable();
+        Ok(())
+    }
+
+    pub fn set_unreachable(&mut self) {
+        self.reachable = false;
+        self.unreachable_depth = 0;
+    }
+
+    /// Moves the results to the ABI's locations and leaves.
+    pub fn emit_return(&mut self) -> Result<()> {
+        let n = self.frame.results.len();
+        let base = self
+            .stack
+            .len()
+            .checked_sub(n)
+            .ok_or_else(|| self.internal("return values underflow"))?;
+        let layout = self
+            .frame
+            .layout
+            .take()
+            .ok_or_else(|| self.internal("no signature layout"))?;
+        if layout.has_ret_area() {
+            self.masm
+                .asm
+                .mov_rm(Size::S64, SCRATCH2, Mem::new(Reg::Rbp, RET_AREA_SLOT));
+        }
+        self.moves.clear();
+        for (i, loc) in layout.results.iter().enumerate() {
+            let v = self.stack[base + i];
+            let dst = match *loc {
+                Location::Reg(r) => Dst::Reg(r),
+                Location::Stack(off) => Dst::Mem(Mem::new(SCRATCH2, off as i32)),
+            };
+            self.moves.push(Move {
+                ty: v.ty,
+                loc: v.loc,
+                pos: (base + i) as u32,
+                dst,
+            });
+        }
+        let pop = layout.stack_args_size;
+        self.frame.layout = Some(layout);
+        self.emit_moves(false);
+        self.emit_epilogue();
+        let pop = u16::try_from(pop).map_err(|_| self.internal("stack arguments over 64 KiB"))?;
+        self.masm.asm.ret(pop);
+        Ok(())
+    }
+
+    /// Restores the callee-saved registers and the caller's frame (all but
+    /// the `ret`).
+    pub fn emit_epilogue(&mut self) {
+        self.restore_pinned();
+        self.masm.asm.mov_rr(Size::S64, Reg::Rsp, Reg::Rbp);
+        self.masm.asm.pop(Reg::Rbp);
+    }
+
+    pub fn restore_pinned(&mut self) {
+        self.masm
+            .asm
+            .mov_rm(Size::S64, VMCTX, Mem::new(Reg::Rbp, SAVED_VMCTX));
+        if self.frame.pins_heap {
+            self.masm.asm.mov_rm(
+                Size::S64,
+                crate::regalloc::HEAP_BASE,
+                Mem::new(Reg::Rbp, SAVED_HEAP_BASE),
+            );
+        }
+    }
+
+    /// Subtracts `cost` from this function's tier-up budget and calls the
+    /// `TierUp` libcall out of line when it reaches zero; `live` registers
+    /// are saved around the call, which resumes at `resume`.
+    pub fn emit_budget_check(&mut self, cost: i32, live: RegSet, resume: Label) -> Result<()> {
+        let budget = self
+            .offsets
+            .tier_up_budget(self.func)
+            .ok_or_else(|| self.internal("no tier-up budget for the function"))?;
+        let budgets = self.offsets.tier_up_budgets();
+        self.masm
+            .asm
+            .mov_rm(Size::S64, SCRATCH, Mem::new(VMCTX, budgets as i32));
+        self.masm
+            .asm
+            .alu_mi(Alu::Sub, Size::S32, Mem::new(SCRATCH, budget as i32), cost);
+        let stub = self.masm.tier_up_label(live, resume);
+        self.masm.asm.jcc(Cc::Le, stub);
+        Ok(())
+    }
+
+    /// The prologue's tier-up check (nothing live).
+    pub fn emit_entry_budget_check(&mut self) -> Result<()> {
+        let resume = self.masm.asm.new_label();
+        self.emit_budget_check(BUDGET_COST_CALL, RegSet::EMPTY, resume)?;
+        self.masm.asm.bind(resume);
+        let _ = Libcall::TierUp;
+        Ok(())
+    }
+}
+
+/// The canonical location of the next merged value of type `ty`, given how
+/// many of each class came before; `None` means its own slot.
+fn canonical(ty: Ty, ki: &mut usize, kf: &mut usize) -> Option<Dst> {
+    if ty.is_float() {
+        let r = FLOAT_REGS.get(*kf).copied();
+        *kf += 1;
+        r.map(Dst::Reg)
+    } else {
+        let r = INT_REGS.get(*ki).copied();
+        *ki += 1;
+        r.map(Dst::Reg)
+    }
+}

@@ -1,0 +1,142 @@
+//! The stack frame of a baseline function, and its prologue and epilogue.
+//!
+//! ```text
+//!            ┌─────────────────────────────┐
+//!  rbp+16+o  │ stack parameter at offset o │  the caller's outgoing area; we
+//!            │ …                           │  pop it (`ret stack_args_size`)
+//!  rbp+8     │ return address              │
+//!  rbp ───►  │ caller's rbp                │  push rbp; mov rbp, rsp
+//!  rbp-8     │ saved r14                   │  r14 = vmctx for the whole body
+//!  rbp-16    │ saved r15                   │  r15 = memory 0's base (if any)
+//!  rbp-24    │ return-area pointer         │  only if the signature has one
+//!            ├─────────────────────────────┤
+//!            │ locals: register parameters │  8 bytes each, in index order;
+//!            │ then declared locals        │  stack parameters stay in the
+//!            │                             │  caller's area above
+//!            ├─────────────────────────────┤  stack_base
+//!            │ slot of value-stack pos 0   │  [rbp - stack_base - 8]
+//!            │ slot of pos 1 …             │  each position owns one slot
+//!  rsp ───►  └─────────────────────────────┘  16-aligned; rbp - frame_bytes
+//!            outgoing call area (sub rsp, args + return area) during calls
+//! ```
+//!
+//! The frame size is known only after the body (the value stack's deepest
+//! point), so the prologue reserves it with a `lea r11, [rsp - disp32]`
+//! whose displacement is patched at the end, followed by the stack-limit
+//! check on that value:
+//!
+//! ```text
+//!   push rbp ; mov rbp, rsp
+//!   lea  r11, [rsp - frame]        ; patched
+//!   cmp  r11, [vmctx + stack_limit]
+//!   jb   trap(StackOverflow)
+//!   mov  rsp, r11
+//!   mov  [rbp-8], r14 ; (mov [rbp-16], r15) ; mov r14, vmctx
+//!   parameters → local slots ; zero the declared locals
+//!   (mov r15, memory 0 base)
+//!   tier-up check: sub dword [budgets + f], BUDGET_COST_CALL ; jle out-of-line TierUp
+//! ```
+//!
+//! **Invariants:** `rsp` is 16-aligned between operators (so calls need no
+//! realignment); `r14`/`r15` hold the vmctx and the heap base from the end
+//! of the prologue to every exit, and are restored before every return and
+//! tail call; every slot is 8 bytes and 8-aligned.
+
+use rung_tiering::abi::{CallLayout, Location, Reg};
+
+use crate::asm::Mem;
+use crate::stack::Ty;
+
+/// Where r14 is saved.
+pub const SAVED_VMCTX: i32 = -8;
+/// Where r15 is saved.
+pub const SAVED_HEAP_BASE: i32 = -16;
+/// The return-area pointer's slot (when the signature has one).
+pub const RET_AREA_SLOT: i32 = -24;
+
+/// One local: its type and its slot, as an rbp-relative displacement.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalSlot {
+    pub ty: Ty,
+    pub disp: i32,
+}
+
+/// The frame of the function being compiled.
+#[derive(Debug, Default)]
+pub struct Frame {
+    pub locals: Vec<LocalSlot>,
+    /// Bytes below rbp before the first value-stack slot.
+    pub stack_base: i32,
+    /// The deepest value stack seen.
+    pub max_depth: u32,
+    /// The function's own signature.
+    pub layout: Option<CallLayout>,
+    /// Result types of the function.
+    pub results: Vec<Ty>,
+    /// Whether r15 holds memory 0's base.
+    pub pins_heap: bool,
+    /// Code offset of the frame-size displacement to patch.
+    pub frame_patch: u32,
+    /// Bytes of locals below the fixed part.
+    pub locals_bytes: i32,
+}
+
+impl Frame {
+    /// The slot of value-stack position `pos`.
+    pub fn slot(&self, pos: u32) -> Mem {
+        Mem::new(Reg::Rbp, -(self.stack_base + 8 * (pos as i32 + 1)))
+    }
+
+    /// Local `i`'s slot.
+    pub fn local(&self, i: u32) -> Mem {
+        Mem::new(Reg::Rbp, self.locals[i as usize].disp)
+    }
+
+    /// Bytes from rsp to rbp: fixed part, locals and value-stack slots,
+    /// rounded up to 16.
+    pub fn frame_bytes(&self) -> u32 {
+        (self.stack_base as u32 + 8 * self.max_depth).next_multiple_of(16)
+    }
+
+    /// The stack bytes the caller pushed for us (popped by our `ret`).
+    pub fn stack_args_size(&self) -> u32 {
+        self.layout.as_ref().map_or(0, |l| l.stack_args_size)
+    }
+
+    /// Lays out `params` (with `layout`, the function's own) and
+    /// `declared` more locals. Returns the slots of the declared locals
+    /// (contiguous, descending) as `(lowest displacement, count)`.
+    pub fn lay_out(
+        &mut self,
+        params: &[Ty],
+        layout: CallLayout,
+        declared: &[(u32, Ty)],
+    ) -> (i32, u32) {
+        self.locals.clear();
+        let fixed = if layout.has_ret_area() { 24 } else { 16 };
+        let mut next = fixed;
+        for (i, &ty) in params.iter().enumerate() {
+            let disp = match layout.params[i + 1] {
+                Location::Stack(off) => 16 + off as i32,
+                Location::Reg(_) => {
+                    next += 8;
+                    -next
+                }
+            };
+            self.locals.push(LocalSlot { ty, disp });
+        }
+        let mut count = 0u32;
+        for &(n, ty) in declared {
+            for _ in 0..n {
+                next += 8;
+                self.locals.push(LocalSlot { ty, disp: -next });
+                count += 1;
+            }
+        }
+        self.locals_bytes = next - fixed;
+        self.stack_base = next;
+        self.max_depth = 0;
+        self.layout = Some(layout);
+        (-next, count)
+    }
+}

@@ -1,0 +1,556 @@
+//! Numeric operators: the operand handling shared by each family (binary,
+//! compare, shift, divide, unary, convert), with constant folding where it
+//! is free and cannot trap.
+//!
+//! Operands: the left operand ends up in a register the operator owns (its
+//! own, or a new one), the right one is folded into the instruction as an
+//! immediate or a memory operand when the instruction has that form. An
+//! `i32` in a register has undefined upper bits: every `i32` operation uses
+//! 32-bit instructions, and `i64.extend_i32_u` and addresses zero-extend
+//! explicitly.
+//!
+//! Fixed registers: a shift count not known at compile time goes to `cl`;
+//! division takes its dividend in `rax` and clobbers `rdx`. Both are taken
+//! from the allocator before the operands are popped, so a stack entry that
+//! held them is moved elsewhere first.
+//!
+//! Comparisons followed by `br_if`, `if`, `select` or `i32.eqz` (peeked
+//! from the next opcode byte) leave their result in the flags
+//! (`Loc::Flags`), which the consumer branches or selects on directly.
+
+use rung_tiering::abi::{Reg, RegClass};
+
+use crate::asm::{Alu, Cc, FOp, Shift, Size};
+use crate::context::{CodeGen, Result};
+use crate::masm::{FCmp, Operand};
+use crate::stack::{Loc, Opnd, Ty};
+
+/// Opcodes that consume a comparison's flags.
+const BR_IF: u8 = 0x0d;
+const IF: u8 = 0x04;
+const SELECT: u8 = 0x1b;
+const SELECT_T: u8 = 0x1c;
+const I32_EQZ: u8 = 0x45;
+
+/// Constant folding of integer binary operators on raw bits.
+pub type Fold = fn(u64, u64) -> u64;
+
+/// Truncates `bits` to the type's width (i32 results are zero-extended).
+pub fn norm(ty: Ty, bits: u64) -> u64 {
+    if ty == Ty::I32 {
+        bits as u32 as u64
+    } else {
+        bits
+    }
+}
+
+/// Which bit count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BitCount {
+    Clz,
+    Ctz,
+    Popcnt,
+}
+
+/// Float unary operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FUnary {
+    Abs,
+    Neg,
+    Sqrt,
+    Ceil,
+    Floor,
+    Trunc,
+    Nearest,
+}
+
+impl CodeGen<'_> {
+    fn flags_consumed_next(&self) -> bool {
+        matches!(self.next_byte, BR_IF | IF | SELECT | SELECT_T | I32_EQZ)
+    }
+
+    /// `add`, `sub`, `and`, `or`, `xor`.
+    pub fn int_binop(&mut self, ty: Ty, op: Alu, fold: Fold) -> Result<()> {
+        let (mut lhs, mut rhs) = self.pop2()?;
+        if let (Some(a), Some(b)) = (lhs.konst(), rhs.konst()) {
+            self.push(ty, Loc::Const(norm(ty, fold(a, b))));
+            return Ok(());
+        }
+        // A commutative operator takes its register operand (or the
+        // non-constant one) on the left.
+        let commutative = op != Alu::Sub;
+        if commutative && (lhs.konst().is_some() || (lhs.reg().is_none() && rhs.reg().is_some())) {
+            std::mem::swap(&mut lhs, &mut rhs);
+        }
+        let dst = self.owned_reg(&lhs)?;
+        let src = self.operand(&rhs);
+        self.masm.int_alu(op, ty.size(), dst, src);
+        self.free(&rhs);
+        self.push_reg(ty, dst);
+        Ok(())
+    }
+
+    pub fn int_mul(&mut self, ty: Ty) -> Result<()> {
+        let (mut lhs, mut rhs) = self.pop2()?;
+        if let (Some(a), Some(b)) = (lhs.konst(), rhs.konst()) {
+            self.push(ty, Loc::Const(norm(ty, a.wrapping_mul(b))));
+            return Ok(());
+        }
+        if lhs.konst().is_some() || (lhs.reg().is_none() && rhs.reg().is_some()) {
+            std::mem::swap(&mut lhs, &mut rhs);
+        }
+        let dst = self.owned_reg(&lhs)?;
+        let src = self.operand(&rhs);
+        self.masm.int_mul(ty.size(), dst, src);
+        self.free(&rhs);
+        self.push_reg(ty, dst);
+        Ok(())
+    }
+
+    /// Integer comparison with condition `cc` (for `lhs cc rhs`).
+    pub fn int_cmp(&mut self, ty: Ty, cc: Cc) -> Result<()> {
+        let (lhs, rhs) = self.pop2()?;
+        if let (Some(a), Some(b)) = (lhs.konst(), rhs.konst()) {
+            let r = eval_cc(ty, cc, a, b);
+            self.push(Ty::I32, Loc::Const(u64::from(r)));
+            return Ok(());
+        }
+        let (l, r, cc) = if lhs.konst().is_some() || (lhs.reg().is_none() && rhs.reg().is_some()) {
+            (rhs, lhs, cc.swap())
+        } else {
+            (lhs, rhs, cc)
+        };
+        let fuse = self.flags_consumed_next();
+        let dst = if fuse {
+            None
+        } else {
+            Some(match (l.reg(), r.reg()) {
+                (Some(x), _) | (None, Some(x)) => x,
+                _ => self.alloc(RegClass::Int)?,
+            })
+        };
+        let (lop, rop) = (self.operand(&l), self.operand(&r));
+        self.masm.int_cmp(ty.size(), lop, rop);
+        for o in [l, r] {
+            if o.reg().is_some() && o.reg() != dst {
+                self.free(&o);
+            }
+        }
+        match dst {
+            None => self.push(Ty::I32, Loc::Flags(cc)),
+            Some(d) => {
+                self.masm.set_bool(cc, d);
+                self.push_reg(Ty::I32, d);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn int_eqz(&mut self, ty: Ty) -> Result<()> {
+        let a = self.pop()?;
+        let fuse = self.flags_consumed_next();
+        let cc = match a.loc {
+            Loc::Const(c) => {
+                self.push(Ty::I32, Loc::Const(u64::from(norm(ty, c) == 0)));
+                return Ok(());
+            }
+            Loc::Flags(cc) => cc.invert(),
+            _ => {
+                let op = self.operand(&a);
+                self.masm.test_zero(ty.size(), op);
+                if fuse {
+                    self.free(&a);
+                }
+                Cc::E
+            }
+        };
+        if fuse {
+            self.push(Ty::I32, Loc::Flags(cc));
+        } else {
+            // Allocation only moves, so the flags survive it.
+            let d = match a.reg() {
+                Some(r) => r,
+                None => self.alloc(RegClass::Int)?,
+            };
+            self.masm.set_bool(cc, d);
+            self.push_reg(Ty::I32, d);
+        }
+        Ok(())
+    }
+
+    pub fn int_shift(&mut self, ty: Ty, op: Shift) -> Result<()> {
+        let size = ty.size();
+        if let Some(Loc::Const(count)) = self.top().map(|v| v.loc) {
+            let (lhs, _) = self.pop2()?;
+            if let Some(a) = lhs.konst() {
+                self.push(ty, Loc::Const(fold_shift(ty, op, a, count)));
+                return Ok(());
+            }
+            let dst = self.owned_reg(&lhs)?;
+            self.masm.shift_imm(op, size, dst, count);
+            self.push_reg(ty, dst);
+            return Ok(());
+        }
+        // The count goes to cl.
+        let count_in_rcx = self.top().map(|v| v.loc) == Some(Loc::Reg(Reg::Rcx));
+        if !count_in_rcx {
+            self.alloc_specific(Reg::Rcx)?;
+        }
+        let count = self.pop()?;
+        if !count_in_rcx {
+            self.load_into(Reg::Rcx, count.ty, count.loc, count.pos);
+            self.free(&count);
+        }
+        let lhs = self.pop()?;
+        let dst = self.owned_reg(&lhs)?;
+        self.masm.asm.shift_cl(op, size, dst);
+        self.free_reg(Reg::Rcx);
+        self.push_reg(ty, dst);
+        Ok(())
+    }
+
+    pub fn int_div_rem(&mut self, ty: Ty, signed: bool, rem: bool) -> Result<()> {
+        let size = ty.size();
+        let n = self.stack.len();
+        if n < 2 {
+            return Err(self.internal("value stack underflow"));
+        }
+        let lhs_in_rax = self.stack[n - 2].loc == Loc::Reg(Reg::Rax);
+        self.alloc_specific(Reg::Rdx)?;
+        if !lhs_in_rax {
+            self.alloc_specific(Reg::Rax)?;
+        }
+        let rhs = self.pop()?;
+        let lhs = self.pop()?;
+        if !lhs_in_rax {
+            self.load_into(Reg::Rax, lhs.ty, lhs.loc, lhs.pos);
+            self.free(&lhs);
+        }
+        let rop = self.operand(&rhs);
+        self.masm.div_rem(signed, rem, size, rop);
+        self.free(&rhs);
+        let (result, other) = if rem {
+            (Reg::Rdx, Reg::Rax)
+        } else {
+            (Reg::Rax, Reg::Rdx)
+        };
+        self.free_reg(other);
+        self.push_reg(ty, result);
+        Ok(())
+    }
+
+    pub fn int_bitcount(&mut self, ty: Ty, which: BitCount) -> Result<()> {
+        let a = self.pop()?;
+        if let Some(c) = a.konst() {
+            let c = norm(ty, c);
+            let v = match (which, ty) {
+                (BitCount::Clz, Ty::I32) => (c as u32).leading_zeros(),
+                (BitCount::Clz, _) => c.leading_zeros(),
+                (BitCount::Ctz, Ty::I32) => (c as u32).trailing_zeros(),
+                (BitCount::Ctz, _) => c.trailing_zeros(),
+                (BitCount::Popcnt, _) => c.count_ones(),
+            };
+            self.push(ty, Loc::Const(u64::from(v)));
+            return Ok(());
+        }
+        let r = self.owned_reg(&a)?;
+        let size = ty.size();
+        match which {
+            BitCount::Clz => self.masm.clz(size, r, r),
+            BitCount::Ctz => self.masm.ctz(size, r, r),
+            BitCount::Popcnt => self.masm.popcnt(size, r, r),
+        }
+        self.push_reg(ty, r);
+        Ok(())
+    }
+
+    /// Sign extension of the low `from_bytes` of a value to `ty`.
+    pub fn sign_extend(&mut self, ty: Ty, from_bytes: u32) -> Result<()> {
+        let a = self.pop()?;
+        if let Some(c) = a.konst() {
+            let v = match from_bytes {
+                1 => c as u8 as i8 as i64,
+                2 => c as u16 as i16 as i64,
+                _ => c as u32 as i32 as i64,
+            };
+            self.push(ty, Loc::Const(norm(ty, v as u64)));
+            return Ok(());
+        }
+        let r = self.owned_reg(&a)?;
+        self.masm.asm.sext_rr(r, r, from_bytes, ty.size());
+        self.push_reg(ty, r);
+        Ok(())
+    }
+
+    pub fn i64_extend_i32_u(&mut self) -> Result<()> {
+        let a = self.pop()?;
+        if let Some(c) = a.konst() {
+            self.push(Ty::I64, Loc::Const(c as u32 as u64));
+            return Ok(());
+        }
+        let r = self.owned_reg(&a)?;
+        self.masm.asm.mov_rr(Size::S32, r, r);
+        self.push_reg(Ty::I64, r);
+        Ok(())
+    }
+
+    /// A value whose bits stay as they are but whose type changes (wrap,
+    /// reinterpret): constants, locals and slots just change type; a
+    /// register value moves to the other class if needed.
+    pub fn retype(&mut self, to: Ty) -> Result<()> {
+        let a = self.pop()?;
+        match a.loc {
+            Loc::Const(c) => self.push(to, Loc::Const(norm(to, c))),
+            Loc::Reg(r) if r.class() == to.class() => self.push_reg(to, r),
+            Loc::Reg(r) => {
+                let d = self.alloc_for(to)?;
+                if to.is_float() {
+                    self.masm.asm.mov_xr(to.size(), d, r);
+                } else {
+                    self.masm.asm.mov_rx(to.size(), d, r);
+                }
+                self.free_reg(r);
+                self.push_reg(to, d);
+            }
+            // A slot holds raw bits; reading it as another type of the same
+            // width (or the low half, for wrap) is the conversion.
+            Loc::Local(_) | Loc::Mem => self.push(to, a.loc),
+            Loc::Flags(_) => return Err(self.internal("flags not materialized")),
+        }
+        Ok(())
+    }
+
+    // ---- floats ---------------------------------------------------------------------
+
+    pub fn float_binop(&mut self, ty: Ty, op: FOp) -> Result<()> {
+        let (lhs, rhs) = self.pop2()?;
+        let dst = self.owned_reg(&lhs)?;
+        let src = self.operand(&rhs);
+        self.masm.fop(op, ty.size(), dst, src);
+        self.free(&rhs);
+        self.push_reg(ty, dst);
+        Ok(())
+    }
+
+    pub fn float_min_max(&mut self, ty: Ty, is_min: bool) -> Result<()> {
+        let (lhs, rhs) = self.pop2()?;
+        let dst = self.owned_reg(&lhs)?;
+        let src = self.operand(&rhs);
+        self.masm.fmin_max(is_min, ty.size(), dst, src);
+        self.free(&rhs);
+        self.push_reg(ty, dst);
+        Ok(())
+    }
+
+    pub fn float_copysign(&mut self, ty: Ty) -> Result<()> {
+        let (lhs, rhs) = self.pop2()?;
+        let dst = self.owned_reg(&lhs)?;
+        let src = self.operand(&rhs);
+        self.masm.fcopysign(ty.size(), dst, src);
+        self.free(&rhs);
+        self.push_reg(ty, dst);
+        Ok(())
+    }
+
+    pub fn float_unary(&mut self, ty: Ty, op: FUnary) -> Result<()> {
+        let size = ty.size();
+        let a = self.pop()?;
+        if let Some(c) = a.konst() {
+            let sign = if ty == Ty::F32 {
+                1u64 << 31
+            } else {
+                1u64 << 63
+            };
+            match op {
+                FUnary::Abs => {
+                    self.push(ty, Loc::Const(c & !sign));
+                    return Ok(());
+                }
+                FUnary::Neg => {
+                    self.push(ty, Loc::Const(c ^ sign));
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+        if matches!(
+            op,
+            FUnary::Ceil | FUnary::Floor | FUnary::Trunc | FUnary::Nearest
+        ) && !self.masm.features.sse41
+        {
+            return Err(self.unsupported("float rounding without SSE4.1"));
+        }
+        let r = self.owned_reg(&a)?;
+        match op {
+            FUnary::Abs => self.masm.fabs(size, r),
+            FUnary::Neg => self.masm.fneg(size, r),
+            FUnary::Sqrt => self.masm.fop(FOp::Sqrt, size, r, Operand::Reg(r)),
+            FUnary::Ceil => self.masm.fround(size, r, 2),
+            FUnary::Floor => self.masm.fround(size, r, 1),
+            FUnary::Trunc => self.masm.fround(size, r, 3),
+            FUnary::Nearest => self.masm.fround(size, r, 0),
+        }
+        self.push_reg(ty, r);
+        Ok(())
+    }
+
+    pub fn float_cmp(&mut self, ty: Ty, cmp: FCmp) -> Result<()> {
+        let (lhs, rhs) = self.pop2()?;
+        let dst = self.alloc(RegClass::Int)?;
+        let a = self.owned_reg(&lhs)?;
+        let b = self.operand(&rhs);
+        self.masm.fcmp(cmp, ty.size(), dst, a, b);
+        self.free_reg(a);
+        self.free(&rhs);
+        self.push_reg(Ty::I32, dst);
+        Ok(())
+    }
+
+    /// `iN.trunc_fM_*` (trapping) and `iN.trunc_sat_fM_*`.
+    pub fn float_to_int(&mut self, to: Ty, signed: bool, sat: bool) -> Result<()> {
+        let a = self.pop()?;
+        let src = self.owned_reg(&a)?;
+        let dst = self.alloc(RegClass::Int)?;
+        if sat {
+            self.masm
+                .trunc_sat(a.ty.size(), to.size(), signed, dst, src);
+        } else {
+            self.masm.trunc(a.ty.size(), to.size(), signed, dst, src);
+        }
+        self.free_reg(src);
+        self.push_reg(to, dst);
+        Ok(())
+    }
+
+    /// `fN.convert_iM_*`.
+    pub fn int_to_float(&mut self, to: Ty, signed: bool) -> Result<()> {
+        let a = self.pop()?;
+        let src = self.owned_reg(&a)?;
+        let dst = self.alloc(RegClass::Float)?;
+        self.masm.convert(to.size(), a.ty.size(), signed, dst, src);
+        self.free_reg(src);
+        self.push_reg(to, dst);
+        Ok(())
+    }
+
+    /// `f32.demote_f64` / `f64.promote_f32`.
+    pub fn float_to_float(&mut self, to: Ty) -> Result<()> {
+        let a = self.pop()?;
+        let r = self.owned_reg(&a)?;
+        self.masm.asm.cvt_float_to_float(to.size(), r, r);
+        self.push_reg(to, r);
+        Ok(())
+    }
+
+    // ---- select --------------------------------------------------------------------
+
+    pub fn visit_select(&mut self) -> Result<()> {
+        let cond = self.pop()?;
+        let (a, b) = self.pop2()?;
+        if let Loc::Const(c) = cond.loc {
+            let (keep, drop) = if c as u32 != 0 { (a, b) } else { (b, a) };
+            self.free(&drop);
+            // `a` keeps its position; `b`'s slot is not the result's.
+            let loc = match keep.loc {
+                Loc::Mem if keep.pos != a.pos => Loc::Reg(self.owned_reg(&keep)?),
+                other => other,
+            };
+            self.push(a.ty, loc);
+            return Ok(());
+        }
+        let ty = a.ty;
+        let size = ty.size();
+        let dst = self.owned_reg(&a)?;
+        let bop = self.operand(&b);
+        if ty.is_float() {
+            let skip = self.masm.asm.new_label();
+            self.jump_if_true(&cond, skip);
+            self.masm.mov_float(size, dst, bop);
+            self.masm.asm.bind(skip);
+        } else {
+            // cmov takes a register or memory source.
+            let bop = match bop {
+                Operand::Imm(bits) => {
+                    self.masm.mov_int_imm(size, crate::regalloc::SCRATCH, bits);
+                    Operand::Reg(crate::regalloc::SCRATCH)
+                }
+                other => other,
+            };
+            let cc = match cond.loc {
+                Loc::Flags(cc) => cc.invert(),
+                _ => {
+                    let c = self.operand(&cond);
+                    self.masm.test_zero(Size::S32, c);
+                    Cc::E
+                }
+            };
+            match bop {
+                Operand::Reg(r) => self.masm.asm.cmov_rr(cc, size, dst, r),
+                Operand::Mem(m) => self.masm.asm.cmov_rm(cc, size, dst, m),
+                Operand::Imm(_) => {}
+            }
+        }
+        self.free(&b);
+        self.free(&cond);
+        self.push_reg(ty, dst);
+        Ok(())
+    }
+
+    /// Jumps to `target` if `cond` (an i32 or flags) is nonzero.
+    fn jump_if_true(&mut self, cond: &Opnd, target: crate::asm::Label) {
+        match cond.loc {
+            Loc::Flags(cc) => self.masm.asm.jcc(cc, target),
+            _ => {
+                let c = self.operand(cond);
+                self.masm.test_zero(Size::S32, c);
+                self.masm.asm.jcc(Cc::Ne, target);
+            }
+        }
+    }
+}
+
+fn eval_cc(ty: Ty, cc: Cc, a: u64, b: u64) -> bool {
+    let (a, b) = (norm(ty, a), norm(ty, b));
+    let (sa, sb) = if ty == Ty::I32 {
+        (i64::from(a as u32 as i32), i64::from(b as u32 as i32))
+    } else {
+        (a as i64, b as i64)
+    };
+    match cc {
+        Cc::E => a == b,
+        Cc::Ne => a != b,
+        Cc::L => sa < sb,
+        Cc::Le => sa <= sb,
+        Cc::G => sa > sb,
+        Cc::Ge => sa >= sb,
+        Cc::B => a < b,
+        Cc::Be => a <= b,
+        Cc::A => a > b,
+        Cc::Ae => a >= b,
+        _ => false,
+    }
+}
+
+fn fold_shift(ty: Ty, op: Shift, a: u64, count: u64) -> u64 {
+    if ty == Ty::I32 {
+        let a = a as u32;
+        let c = (count & 31) as u32;
+        let r = match op {
+            Shift::Shl => a.wrapping_shl(c),
+            Shift::Shr => a.wrapping_shr(c),
+            Shift::Sar => (a as i32).wrapping_shr(c) as u32,
+            Shift::Rol => a.rotate_left(c),
+            Shift::Ror => a.rotate_right(c),
+        };
+        u64::from(r)
+    } else {
+        let c = (count & 63) as u32;
+        match op {
+            Shift::Shl => a.wrapping_shl(c),
+            Shift::Shr => a.wrapping_shr(c),
+            Shift::Sar => (a as i64).wrapping_shr(c) as u64,
+            Shift::Rol => a.rotate_left(c),
+            Shift::Ror => a.rotate_right(c),
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! One function per operator: what each wasm operator compiles to, in terms
+//! of the code generator's primitives. Reading this file top to bottom
+//! should tell which machine instructions each operator emits (Winch's
+//! principle); the families' shared operand handling is in `numeric.rs`,
+//! `memory.rs`, `call.rs` and `control.rs`.
+//!
+//! Operators outside the baseline's coverage (SIMD, atomics, exceptions,
+//! GC, memory64, …) return `CompileError::Unsupported` naming the operator
+//! and its proposal; the runtime then compiles the function with the next
+//! tier.
+
+use rung_tiering::TrapCode;
+use rung_tiering::abi::RegClass;
+use wasmparser::Operator;
+
+use crate::asm::{Alu, Cc, FOp, Shift, Size};
+use crate::context::{CodeGen, Result};
+use crate::masm::FCmp;
+use crate::memory::Ext;
+use crate::numeric::{BitCount, FUnary};
+use crate::regalloc::{SCRATCH, VMCTX};
+use crate::stack::{Loc, Ty};
+
+use Ty::{F32, F64, I32, I64};
+
+impl CodeGen<'_> {
+    /// Whether `op` consumes a comparison left in the flags.
+    pub fn consumes_flags(op: &Operator<'_>) -> bool {
+        matches!(
+            op,
+            Operator::BrIf { .. }
+                | Operator::If { .. }
+                | Operator::Select
+                | Operator::TypedSelect { .. }
+                | Operator::I32Eqz
+        )
+    }
+
+    /// An operator in unreachable code: only the block structure matters.
+    pub fn visit_unreachable_op(&mut self, op: &Operator<'_>) -> Result<()> {
+        match op {
+            Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
+                self.unreachable_depth += 1;
+            }
+            Operator::Else if self.unreachable_depth == 0 => self.visit_else()?,
+            Operator::End if self.unreachable_depth == 0 => self.visit_end()?,
+            Operator::End => self.unreachable_depth -= 1,
+            Operator::Try { .. }
+            | Operator::TryTable { .. }
+            | Operator::Delegate { .. }
+            | Operator::Catch { .. }
+            | Operator::CatchAll => return Err(self.unsupported(describe_unsupported(op))),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// One reachable operator.
+    pub fn visit_op(&mut self, op: &Operator<'_>) -> Result<()> {
+        use Operator as O;
+        match *op {
+            // ---- control ----
+            O::Nop => Ok(()),
+            O::Unreachable => self.visit_unreachable(),
+            O::Block { blockty } => self.visit_block(blockty),
+            O::Loop { blockty } => self.visit_loop(blockty),
+            O::If { blockty } => self.visit_if(blockty),
+            O::Else => self.visit_else(),
+            O::End => self.visit_end(),
+            O::Br { relative_depth } => self.visit_br(relative_depth),
+            O::BrIf { relative_depth } => self.visit_br_if(relative_depth),
+            O::BrTable { ref targets } => self.visit_br_table(targets),
+            O::Return => self.visit_return(),
+            O::BrOnNull { relative_depth } => self.visit_br_on_null(relative_depth, true),
+            O::BrOnNonNull { relative_depth } => self.visit_br_on_null(relative_depth, false),
+
+            // ---- calls ----
+            O::Call { function_index } => self.visit_call(function_index, false),
+            O::ReturnCall { function_index } => self.visit_call(function_index, true),
+            O::CallIndirect {
+                type_index,
+                table_index,
+            } => self.visit_call_indirect(type_index, table_index, false),
+            O::ReturnCallIndirect {
+                type_index,
+                table_index,
+            } => self.visit_call_indirect(type_index, table_index, true),
+            O::CallRef { type_index } => self.visit_call_ref(type_index, false),
+            O::ReturnCallRef { type_index } => self.visit_call_ref(type_index, true),
+
+            // ---- parametric, locals, globals ----
+            O::Drop => self.visit_drop(),
+            O::Select => self.visit_select(),
+            O::TypedSelect { ty } => {
+                Ty::of(ty).ok_or_else(|| self.unsupported("simd: v128 select"))?;
+                self.visit_select()
+            }
+            O::LocalGet { local_index } => self.visit_local_get(local_index),
+            O::LocalSet { local_index } => self.visit_local_set(local_index, false),
+            O::LocalTee { local_index } => self.visit_local_set(local_index, true),
+            O::GlobalGet { global_index } => self.visit_global_get(global_index),
+            O::GlobalSet { global_index } => self.visit_global_set(global_index),
+
+            // ---- constants ----
+            O::I32Const { value } => self.konst(I32, u64::from(value as u32)),
+            O::I64Const { value } => self.konst(I64, value as u64),
+            O::F32Const { value } => self.konst(F32, u64::from(value.bits())),
+            O::F64Const { value } => self.konst(F64, value.bits()),
+
+            // ---- references ----
+            O::RefNull { .. } => self.konst(Ty::Ref, 0),
+            O::RefIsNull => self.int_eqz(Ty::Ref),
+            O::RefFunc { function_index } => self.visit_ref_func(function_index),
+            O::RefAsNonNull => self.visit_ref_as_non_null(),
+
+            // ---- memory ----
+            O::I32Load { ref memarg } => self.visit_load(memarg, I32, 4, Ext::None),
+            O::I64Load { ref memarg } => self.visit_load(memarg, I64, 8, Ext::None),
+            O::F32Load { ref memarg } => self.visit_load(memarg, F32, 4, Ext::None),
+            O::F64Load { ref memarg } => self.visit_load(memarg, F64, 8, Ext::None),
+            O::I32Load8S { ref memarg } => self.visit_load(memarg, I32, 1, Ext::Signed),
+            O::I32Load8U { ref memarg } => self.visit_load(memarg, I32, 1, Ext::Unsigned),
+            O::I32Load16S { ref memarg } => self.visit_load(memarg, I32, 2, Ext::Signed),
+            O::I32Load16U { ref memarg } => self.visit_load(memarg, I32, 2, Ext::Unsigned),
+            O::I64Load8S { ref memarg } => self.visit_load(memarg, I64, 1, Ext::Signed),
+            O::I64Load8U { ref memarg } => self.visit_load(memarg, I64, 1, Ext::Unsigned),
+            O::I64Load16S { ref memarg } => self.visit_load(memarg, I64, 2, Ext::Signed),
+            O::I64Load16U { ref memarg } => self.visit_load(memarg, I64, 2, Ext::Unsigned),
+            O::I64Load32S { ref memarg } => self.visit_load(memarg, I64, 4, Ext::Signed),
+            O::I64Load32U { ref memarg } => self.visit_load(memarg, I64, 4, Ext::Unsigned),
+            O::I32Store { ref memarg } | O::F32Store { ref memarg } => self.visit_store(memarg, 4),
+            O::I64Store { ref memarg } | O::F64Store { ref memarg } => self.visit_store(memarg, 8),
+            O::I32Store8 { ref memarg } | O::I64Store8 { ref memarg } => {
+                self.visit_store(memarg, 1)
+            }
+            O::I32Store16 { ref memarg } | O::I64Store16 { ref memarg } => {
+                self.visit_store(memarg, 2)
+            }
+            O::I64Store32 { ref memarg } => self.visit_store(memarg, 4),
+            O::MemorySize { mem } => self.visit_memory_size(mem),
+            O::MemoryGrow { mem } => self.visit_memory_grow(mem),
+            O::MemoryFill { mem } => self.visit_memory_fill(mem),
+            O::MemoryCopy { dst_mem, src_mem } => self.visit_memory_copy(dst_mem, src_mem),
+            O::MemoryInit { data_index, mem } => self.visit_memory_init(data_index, mem),
+            O::DataDrop { data_index } => self.visit_data_drop(data_index),
+
+            // ---- tables ----
+            O::TableGet { table } => self.visit_table_get(table),
+            O::TableSet { table } => self.visit_table_set(table),
+            O::TableSize { table } => self.visit_table_size(table),
+            O::TableGrow { table } => self.visit_table_grow(table),
+            O::TableFill { table } => self.visit_table_fill(table),
+            O::TableCopy {
+                dst_table,
+                src_table,
+            } => self.visit_table_copy(dst_table, src_table),
+            O::TableInit { elem_index, table } => self.visit_table_init(elem_index, table),
+            O::ElemDrop { elem_index } => self.visit_elem_drop(elem_index),
+
+            // ---- integer comparison ----
+            O::I32Eqz => self.int_eqz(I32),
+            O::I64Eqz => self.int_eqz(I64),
+            O::I32Eq => self.int_cmp(I32, Cc::E),
+            O::I32Ne => self.int_cmp(I32, Cc::Ne),
+            O::I32LtS => self.int_cmp(I32, Cc::L),
+            O::I32LtU => self.int_cmp(I32, Cc::B),
+            O::I32GtS => self.int_cmp(I32, Cc::G),
+            O::I32GtU => self.int_cmp(I32, Cc::A),
+            O::I32LeS => self.int_cmp(I32, Cc::Le),
+            O::I32LeU => self.int_cmp(I32, Cc::Be),
+            O::I32GeS => self.int_cmp(I32, Cc::Ge),
+            O::I32GeU => self.int_cmp(I32, Cc::Ae),
+            O::I64Eq => self.int_cmp(I64, Cc::E),
+            O::I64Ne => self.int_cmp(I64, Cc::Ne),
+            O::I64LtS => self.int_cmp(I64, Cc::L),
+            O::I64LtU => self.int_cmp(I64, Cc::B),
+            O::I64GtS => self.int_cmp(I64, Cc::G),
+            O::I64GtU => self.int_cmp(I64, Cc::A),
+            O::I64LeS => self.int_cmp(I64, Cc::Le),
+            O::I64LeU => self.int_cmp(I64, Cc::Be),
+            O::I64GeS => self.int_cmp(I64, Cc::Ge),
+            O::I64GeU => self.int_cmp(I64, Cc::Ae),
+
+            // ---- float comparison ----
+            O::F32Eq => self.float_cmp(F32, FCmp::Eq),
+            O::F32Ne => self.float_cmp(F32, FCmp::Ne),
+            O::F32Lt => self.float_cmp(F32, FCmp::Lt),
+            O::F32Gt => self.float_cmp(F32, FCmp::Gt),
+            O::F32Le => self.float_cmp(F32, FCmp::Le),
+            O::F32Ge => self.float_cmp(F32, FCmp::Ge),
+            O::F64Eq => self.float_cmp(F64, FCmp::Eq),
+            O::F64Ne => self.float_cmp(F64, FCmp::Ne),
+            O::F64Lt => self.float_cmp(F64, FCmp::Lt),
+            O::F64Gt => self.float_cmp(F64, FCmp::Gt),
+            O::F64Le => self.float_cmp(F64, FCmp::Le),
+            O::F64Ge => self.float_cmp(F64, FCmp::Ge),
+
+            // ---- integer arithmetic ----
+            O::I32Clz => self.int_bitcount(I32, BitCount::Clz),
+            O::I32Ctz => self.int_bitcount(I32, BitCount::Ctz),
+            O::I32Popcnt => self.int_bitcount(I32, BitCount::Popcnt),
+            O::I64Clz => self.int_bitcount(I64, BitCount::Clz),
+            O::I64Ctz => self.int_bitcount(I64, BitCount::Ctz),
+            O::I64Popcnt => self.int_bitcount(I64, BitCount::Popcnt),
+            O::I32Add => self.int_binop(I32, Alu::Add, u64::wrapping_add),
+            O::I32Sub => self.int_binop(I32, Alu::Sub, u64::wrapping_sub),
+            O::I32Mul => self.int_mul(I32),
+            O::I32DivS => self.int_div_rem(I32, true, false),
+            O::I32DivU => self.int_div_rem(I32, false, false),
+            O::I32RemS => self.int_div_rem(I32, true, true),
+            O::I32RemU => self.int_div_rem(I32, false, true),
+            O::I32And => self.int_binop(I32, Alu::And, |a, b| a & b),
+            O::I32Or => self.int_binop(I32, Alu::Or, |a, b| a | b),
+            O::I32Xor => self.int_binop(I32, Alu::Xor, |a, b| a ^ b),
+            O::I32Shl => self.int_shift(I32, Shift::Shl),
+            O::I32ShrS => self.int_shift(I32, Shift::Sar),
+            O::I32ShrU => self.int_shift(I32, Shift::Shr),
+            O::I32Rotl => self.int_shift(I32, Shift::Rol),
+            O::I32Rotr => self.int_shift(I32, Shift::Ror),
+            O::I64Add => self.int_binop(I64, Alu::Add, u64::wrapping_add),
+            O::I64Sub => self.int_binop(I64, Alu::Sub, u64::wrapping_sub),
+            O::I64Mul => self.int_mul(I64),
+            O::I64DivS => self.int_div_rem(I64, true, false),
+            O::I64DivU => self.int_div_rem(I64, false, false),
+            O::I64RemS => self.int_div_rem(I64, true, true),
+            O::I64RemU => self.int_div_rem(I64, false, true),
+            O::I64And => self.int_binop(I64, Alu::And, |a, b| a & b),
+            O::I64Or => self.int_binop(I64, Alu::Or, |a, b| a | b),
+            O::I64Xor => self.int_binop(I64, Alu::Xor, |a, b| a ^ b),
+            O::I64Shl => self.int_shift(I64, Shift::Shl),
+            O::I64ShrS => self.int_shift(I64, Shift::Sar),
+            O::I64ShrU => self.int_shift(I64, Shift::Shr),
+            O::I64Rotl => self.int_shift(I64, Shift::Rol),
+            O::I64Rotr => self.int_shift(I64, Shift::Ror),
+
+            // ---- float arithmetic ----
+            O::F32Abs => self.float_unary(F32, FUnary::Abs),
+            O::F32Neg => self.float_unary(F32, FUnary::Neg),
+            O::F32Ceil => self.float_unary(F32, FUnary::Ceil),
+            O::F32Floor => self.float_unary(F32, FUnary::Floor),
+            O::F32Trunc => self.float_unary(F32, FUnary::Trunc),
+            O::F32Nearest => self.float_unary(F32, FUnary::Nearest),
+            O::F32Sqrt => self.float_unary(F32, FUnary::Sqrt),
+            O::F32Add => self.float_binop(F32, FOp::Add),
+            O::F32Sub => self.float_binop(F32, FOp::Sub),
+            O::F32Mul => self.float_binop(F32, FOp::Mul),
+            O::F32Div => self.float_binop(F32, FOp::Div),
+            O::F32Min => self.float_min_max(F32, true),
+            O::F32Max => self.float_min_max(F32, false),
+            O::F32Copysign => self.float_copysign(F32),
+            O::F64Abs => self.float_unary(F64, FUnary::Abs),
+            O::F64Neg => self.float_unary(F64, FUnary::Neg),
+            O::F64Ceil => self.float_unary(F64, FUnary::Ceil),
+            O::F64Floor => self.float_unary(F64, FUnary::Floor),
+            O::F64Trunc => self.float_unary(F64, FUnary::Trunc),
+            O::F64Nearest => self.float_unary(F64, FUnary::Nearest),
+            O::F64Sqrt => self.float_unary(F64, FUnary::Sqrt),
+            O::F64Add => self.float_binop(F64, FOp::Add),
+            O::F64Sub => self.float_binop(F64, FOp::Sub),
+            O::F64Mul => self.float_binop(F64, FOp::Mul),
+            O::F64Div => self.float_binop(F64, FOp::Div),
+            O::F64Min => self.float_min_max(F64, true),
+            O::F64Max => self.float_min_max(F64, false),
+            O::F64Copysign => self.float_copysign(F64),
+
+            // ---- conversions ----
+            O::I32WrapI64 => self.retype(I32),
+            O::I64ExtendI32S => self.sign_extend(I64, 4),
+            O::I64ExtendI32U => self.i64_extend_i32_u(),
+            O::I32Extend8S => self.sign_extend(I32, 1),
+            O::I32Extend16S => self.sign_extend(I32, 2),
+            O::I64Extend8S => self.sign_extend(I64, 1),
+            O::I64Extend16S => self.sign_extend(I64, 2),
+            O::I64Extend32S => self.sign_extend(I64, 4),
+            O::I32TruncF32S | O::I32TruncF64S => self.float_to_int(I32, true, false),
+            O::I32TruncF32U | O::I32TruncF64U => self.float_to_int(I32, false, false),
+            O::I64TruncF32S | O::I64TruncF64S => self.float_to_int(I64, true, false),
+            O::I64TruncF32U | O::I64TruncF64U => self.float_to_int(I64, false, false),
+            O::I32TruncSatF32S | O::I32TruncSatF64S => self.float_to_int(I32, true, true),
+            O::I32TruncSatF32U | O::I32TruncSatF64U => self.float_to_int(I32, false, true),
+            O::I64TruncSatF32S | O::I64TruncSatF64S => self.float_to_int(I64, true, true),
+            O::I64TruncSatF32U | O::I64TruncSatF64U => self.float_to_int(I64, false, true),
+            O::F32ConvertI32S | O::F32ConvertI64S => self.int_to_float(F32, true),
+            O::F32ConvertI32U | O::F32ConvertI64U => self.int_to_float(F32, false),
+            O::F64ConvertI32S | O::F64ConvertI64S => self.int_to_float(F64, true),
+            O::F64ConvertI32U | O::F64ConvertI64U => self.int_to_float(F64, false),
+            O::F32DemoteF64 => self.float_to_float(F32),
+            O::F64PromoteF32 => self.float_to_float(F64),
+            O::I32ReinterpretF32 => self.retype(I32),
+            O::I64ReinterpretF64 => self.retype(I64),
+            O::F32ReinterpretI32 => self.retype(F32),
+            O::F64ReinterpretI64 => self.retype(F64),
+
+            ref other => Err(self.unsupported(describe_unsupported(other))),
+        }
+    }
+
+    fn konst(&mut self, ty: Ty, bits: u64) -> Result<()> {
+        self.push(ty, Loc::Const(bits));
+        Ok(())
+    }
+
+    /// `unreachable`: an inline `ud2`.
+    fn visit_unreachable(&mut self) -> Result<()> {
+        self.masm.trap_here(TrapCode::UnreachableCodeReached);
+        self.set_unreachable();
+        Ok(())
+    }
+
+    fn visit_drop(&mut self) -> Result<()> {
+        self.drop_n(1)
+    }
+
+    /// `local.get`: nothing is emitted; the entry reads the slot when used.
+    fn visit_local_get(&mut self, i: u32) -> Result<()> {
+        let ty = self
+            .frame
+            .locals
+            .get(i as usize)
+            .ok_or_else(|| self.internal("local index out of range"))?
+            .ty;
+        self.push(ty, Loc::Local(i));
+        Ok(())
+    }
+
+    /// `local.set`/`local.tee`: entries still reading the old value are
+    /// materialized first, then the value is stored to the slot.
+    fn visit_local_set(&mut self, i: u32, tee: bool) -> Result<()> {
+        let v = self.pop()?;
+        let slot = self
+            .frame
+            .locals
+            .get(i as usize)
+            .map(|_| self.frame.local(i))
+            .ok_or_else(|| self.internal("local index out of range"))?;
+        self.materialize_local(i)?;
+        self.store_to(slot, v.ty, v.loc, v.pos, SCRATCH);
+        if tee {
+            let loc = match v.loc {
+                Loc::Reg(_) | Loc::Const(_) => v.loc,
+                _ => Loc::Local(i),
+            };
+            self.push(v.ty, loc);
+        } else {
+            self.free(&v);
+        }
+        Ok(())
+    }
+
+    /// `ref.func`: the address of the function's funcref record.
+    fn visit_ref_func(&mut self, func: u32) -> Result<()> {
+        let off = self
+            .offsets
+            .funcref(func)
+            .ok_or_else(|| self.internal("funcref out of range"))?;
+        let dst = self.alloc(RegClass::Int)?;
+        self.masm
+            .asm
+            .lea(dst, crate::asm::Mem::new(VMCTX, off as i32));
+        self.push_reg(Ty::Ref, dst);
+        Ok(())
+    }
+
+    fn visit_ref_as_non_null(&mut self) -> Result<()> {
+        let r = self.pop()?;
+        let reg = self.owned_reg(&r)?;
+        self.masm.asm.test_rr(Size::S64, reg, reg);
+        self.masm.trap_if(Cc::E, TrapCode::NullReference);
+        self.push_reg(r.ty, reg);
+        Ok(())
+    }
+}
+
+/// A name for an operator this tier does not compile, with its proposal.
+pub fn describe_unsupported(op: &Operator<'_>) -> String {
+    let debug = format!("{op:?}");
+    let name = debug
+        .split([' ', '{', '('])
+        .next()
+        .unwrap_or("unknown")
+        .to_string();
+    let proposal = if ["V128", "I8x16", "I16x8", "I32x4", "I64x2", "F32x4", "F64x2"]
+        .iter()
+        .any(|p| name.starts_with(p))
+    {
+        "simd"
+    } else if name.contains("Atomic") {
+        "threads"
+    } else if ["Try", "Catch", "Throw", "Rethrow", "Delegate"]
+        .iter()
+        .any(|p| name.starts_with(p))
+    {
+        "exceptions"
+    } else if [
+        "Struct",
+        "Array",
+        "RefI31",
+        "I31",
+        "RefTest",
+        "RefCast",
+        "BrOnCast",
+        "AnyConvert",
+        "ExternConvert",
+        "RefEq",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
+    {
+        "gc"
+    } else {
+        "operator"
+    };
+    format!("{proposal}: {name}")
+}
