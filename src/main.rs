@@ -26,6 +26,9 @@ enum Command {
         /// Which tier compiles the module.
         #[arg(long, value_enum, default_value_t = Tier::Optimized)]
         tier: Tier,
+        /// Compile each function on its first call.
+        #[arg(long)]
+        lazy: bool,
         /// Arguments, one per parameter (integers or floats).
         #[arg(allow_hyphen_values = true)]
         args: Vec<String>,
@@ -47,6 +50,9 @@ enum Command {
         /// Which tier compiles the scripts' modules.
         #[arg(long, value_enum, default_value_t = Tier::Optimized)]
         tier: Tier,
+        /// Compile each function on its first call.
+        #[arg(long)]
+        lazy: bool,
         /// Also list the checks that need a feature no tier supports yet.
         #[arg(long, short)]
         verbose: bool,
@@ -79,9 +85,15 @@ enum Tier {
 }
 
 impl Tier {
-    fn choice(self) -> rung::runtime::TierChoice {
-        match self {
+    /// The engine configuration for this tier.
+    fn config(self, lazy: bool) -> rung::runtime::Config {
+        let tier = match self {
             Tier::Optimized => rung::runtime::TierChoice::Optimized,
+        };
+        rung::runtime::Config {
+            tier,
+            lazy,
+            ..rung::runtime::Config::default()
         }
     }
 }
@@ -93,15 +105,17 @@ fn main() -> ExitCode {
             file,
             invoke,
             tier,
+            lazy,
             args,
-        } => cli::run::run(&file, invoke.as_deref(), &args, tier.choice()),
+        } => cli::run::run(&file, invoke.as_deref(), &args, tier.config(lazy)),
         Command::Validate { files, threads } => cli::validate::run(&files, threads),
         Command::Inspect { file, top } => cli::inspect::run(&file, top),
         Command::Disas { file, funcs, clif } => cli::disas::run(&file, &funcs, clif),
         Command::Wast {
             files,
             tier,
+            lazy,
             verbose,
-        } => cli::wast::run(&files, tier.choice(), verbose),
+        } => cli::wast::run(&files, tier.config(lazy), verbose),
     }
 }

@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use rung::runtime::{Config, Engine, Linker, Module, Store, TierChoice, Val, ValType};
+use rung::runtime::{Config, Engine, Linker, Module, Store, Val, ValType};
 
-pub fn run(file: &Path, invoke: Option<&str>, args: &[String], tier: TierChoice) -> ExitCode {
+pub fn run(file: &Path, invoke: Option<&str>, args: &[String], config: Config) -> ExitCode {
     let fail = |message: String| {
         eprintln!("rung: {message}");
         ExitCode::from(1)
@@ -16,10 +16,7 @@ pub fn run(file: &Path, invoke: Option<&str>, args: &[String], tier: TierChoice)
         Ok(b) => b,
         Err(e) => return fail(format!("{}: {e}", file.display())),
     };
-    let engine = match Engine::new(Config {
-        tier,
-        ..Config::default()
-    }) {
+    let engine = match Engine::new(config) {
         Ok(e) => e,
         Err(e) => return fail(format!("cannot create the engine: {e}")),
     };

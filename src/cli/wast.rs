@@ -4,13 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use rung::runtime::{Config, Engine, TierChoice};
+use rung::runtime::{Config, Engine};
 
-pub fn run(files: &[PathBuf], tier: TierChoice, verbose: bool) -> ExitCode {
-    let config = Config {
-        tier,
-        ..Config::default()
-    };
+pub fn run(files: &[PathBuf], config: Config, verbose: bool) -> ExitCode {
     let engine = match Engine::new(config) {
         Ok(e) => e,
         Err(e) => {

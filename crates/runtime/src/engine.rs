@@ -35,6 +35,9 @@ pub struct Config {
     pub max_wasm_stack: usize,
     /// Threads that compile a module's functions (1 = the calling thread).
     pub compile_threads: usize,
+    /// Compile each function on its first call instead of up front (every
+    /// function is still validated up front).
+    pub lazy: bool,
 }
 
 impl Default for Config {
@@ -43,6 +46,7 @@ impl Default for Config {
             tier: TierChoice::Optimized,
             max_wasm_stack: 1 << 20,
             compile_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            lazy: false,
         }
     }
 }

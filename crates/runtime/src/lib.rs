@@ -19,6 +19,7 @@ mod code_memory;
 mod engine;
 mod func;
 mod instance;
+mod lazy;
 mod libcalls;
 mod linker;
 mod memory;

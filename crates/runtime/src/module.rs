@@ -10,7 +10,7 @@
 //! patched on tier-up is seen by all of them at once.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, AtomicUsize};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
 use rung_decoder::{ConstExprBytes, DecoderConfig, Event, ModuleEnv, decode_all};
 use rung_tiering::{CompileError, CompiledFunction, Tier, VmOffsets};
@@ -40,7 +40,10 @@ pub(crate) struct DataSegment {
 pub(crate) struct ModuleInner {
     pub env: ModuleEnv,
     pub offsets: VmOffsets,
-    pub _code: Arc<CodeMemory>,
+    /// The eagerly compiled code (empty for a lazy module).
+    pub _code: Option<Arc<CodeMemory>>,
+    /// What a lazy module needs to compile a function on its first call.
+    pub lazy: Option<LazyState>,
     /// The code table: the current code pointer of each defined function.
     pub slots: Box<[AtomicUsize]>,
     /// Tier-up budgets, one per defined function (decremented by baseline code).
@@ -48,6 +51,70 @@ pub(crate) struct ModuleInner {
     /// Canonical type id per type index.
     pub type_ids: Box<[u32]>,
     pub data: Vec<DataSegment>,
+}
+
+/// A lazy module's bodies and the code compiled from them so far.
+pub(crate) struct LazyState {
+    engine: Engine,
+    /// The code section's bytes, from absolute offset `code_start`.
+    code_section: Box<[u8]>,
+    code_start: u64,
+    /// Each defined function's body: absolute offset and length.
+    bodies: Vec<(u64, usize)>,
+    _stubs: Arc<CodeMemory>,
+    /// Each defined function's stub entry, its slot's first value.
+    entries: Vec<usize>,
+    /// Held while compiling; also owns the code compiled so far.
+    compiled: parking_lot::Mutex<Vec<Arc<CodeMemory>>>,
+}
+
+impl ModuleInner {
+    /// Compiles defined function `index` of a lazy module unless its slot
+    /// already left its stub, and returns the slot's code.
+    pub(crate) fn compile_lazily(&self, index: u32) -> Result<usize, crate::Trap> {
+        let trap = |e: &dyn std::fmt::Display| crate::lazy::compile_trap(index, e);
+        let lazy = self
+            .lazy
+            .as_ref()
+            .ok_or_else(|| trap(&"not a lazy module"))?;
+        let defined = self
+            .offsets
+            .defined_func_index(index)
+            .ok_or_else(|| trap(&"not a defined function"))? as usize;
+        let mut compiled = lazy.compiled.lock();
+        let current = self.slots[defined].load(Ordering::Acquire);
+        if current != lazy.entries[defined] {
+            return Ok(current);
+        }
+        let (offset, len) = lazy.bodies[defined];
+        let start = (offset - lazy.code_start) as usize;
+        let body = rung_decoder::FunctionBody {
+            index,
+            offset,
+            bytes: &lazy.code_section[start..start + len],
+        };
+        // Cranelift wants more stack than a deep wasm call chain may have
+        // left: compile on a thread of its own.
+        let function = std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .stack_size(16 << 20)
+                .spawn_scoped(s, || {
+                    lazy.engine
+                        .inner
+                        .optimizer
+                        .compile(&self.env, index, body, &self.offsets)
+                })
+                .map_err(|e| CompileError::Internal(e.to_string()))?
+                .join()
+                .unwrap_or_else(|_| Err(CompileError::Internal("the compiler panicked".into())))
+        })
+        .map_err(|e| trap(&e))?;
+        let code = CodeMemory::publish([(index, &function)]).map_err(|e| trap(&e))?;
+        let ptr = code.function_ptr(0) as usize;
+        compiled.push(code);
+        self.slots[defined].store(ptr, Ordering::Release);
+        Ok(ptr)
+    }
 }
 
 /// A compiled module.
@@ -130,33 +197,110 @@ impl Module {
         let offsets =
             VmOffsets::for_host(&env).map_err(|error| Error::Compile { func: None, error })?;
 
-        let compiled = compile_all(engine, &env, &offsets, bytes, bodies)?;
-        let code = CodeMemory::publish(compiled.iter().map(|(i, c)| (*i, c))).map_err(|e| {
-            Error::Compile {
-                func: None,
-                error: CompileError::Internal(e.to_string()),
-            }
-        })?;
-        let slots = (0..compiled.len())
-            .map(|i| AtomicUsize::new(code.function_ptr(i) as usize))
-            .collect();
-        let budgets = (0..compiled.len())
-            .map(|_| AtomicI32::new(i32::MAX))
-            .collect();
         let type_ids = engine
             .module_type_ids(&env.types, &env.rec_group_starts)
             .into_boxed_slice();
+        let budgets = (0..bodies.len())
+            .map(|_| AtomicI32::new(i32::MAX))
+            .collect();
+        if engine.config().lazy {
+            let locations: Vec<(u64, usize)> = bodies.iter().map(|p| (p.offset, p.len)).collect();
+            compile_all(engine, &env, &offsets, bytes, bodies, false)?;
+            return Module::new_lazy(
+                engine, env, offsets, bytes, locations, budgets, type_ids, data,
+            );
+        }
+        let compiled = compile_all(engine, &env, &offsets, bytes, bodies, true)?;
+        let code = CodeMemory::publish(compiled.iter().map(|(i, c)| (*i, c)))
+            .map_err(|e| internal(e.to_string()))?;
+        let slots = (0..compiled.len())
+            .map(|i| AtomicUsize::new(code.function_ptr(i) as usize))
+            .collect();
         Ok(Module {
             inner: Arc::new(ModuleInner {
                 env,
                 offsets,
-                _code: code,
+                _code: Some(code),
+                lazy: None,
                 slots,
                 budgets,
                 type_ids,
                 data,
             }),
         })
+    }
+
+    /// A module whose slots start at lazy-compile stubs (see `lazy.rs`).
+    #[allow(clippy::too_many_arguments)]
+    fn new_lazy(
+        engine: &Engine,
+        env: ModuleEnv,
+        offsets: VmOffsets,
+        bytes: &[u8],
+        bodies: Vec<(u64, usize)>,
+        budgets: Box<[AtomicI32]>,
+        type_ids: Box<[u32]>,
+        data: Vec<DataSegment>,
+    ) -> Result<Module, Error> {
+        let (code_start, code_section) = match &env.code_section {
+            Some((_, range)) => {
+                let (s, e) = (range.start as usize, range.end as usize);
+                (range.start, bytes.get(s..e).unwrap_or_default().into())
+            }
+            None => (0, Box::default()),
+        };
+        let first = env.num_imported_functions();
+        let count = bodies.len() as u32;
+        let mut failure = None;
+        let inner = Arc::new_cyclic(|me: &std::sync::Weak<ModuleInner>| {
+            let stubs = crate::lazy::assemble(me.as_ptr(), first, count)
+                .map_err(|e| internal(e.to_string()))
+                .and_then(|(code, entry_offsets)| {
+                    let stub = CompiledFunction {
+                        code,
+                        trap_sites: Vec::new(),
+                        offset_map: Vec::new(),
+                        frame_size: 0,
+                        stats: Default::default(),
+                    };
+                    let memory = CodeMemory::publish([(u32::MAX, &stub)])
+                        .map_err(|e| internal(e.to_string()))?;
+                    let base = memory.function_ptr(0) as usize;
+                    let entries: Vec<usize> =
+                        entry_offsets.iter().map(|&o| base + o as usize).collect();
+                    Ok((memory, entries))
+                });
+            let (stubs, entries) = match stubs {
+                Ok(s) => (Some(s.0), s.1),
+                Err(e) => {
+                    failure = Some(e);
+                    (None, vec![0; count as usize])
+                }
+            };
+            let slots = entries.iter().map(|&e| AtomicUsize::new(e)).collect();
+            ModuleInner {
+                env,
+                offsets,
+                _code: None,
+                lazy: stubs.map(|stubs| LazyState {
+                    engine: engine.clone(),
+                    code_section,
+                    code_start,
+                    bodies,
+                    _stubs: stubs,
+                    entries,
+                    compiled: parking_lot::Mutex::new(Vec::new()),
+                }),
+                slots,
+                budgets,
+                type_ids,
+                data,
+            }
+        });
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(Module { inner }),
+        }
     }
 
     /// What the module declares.
@@ -187,7 +331,15 @@ impl Module {
 
 type Compiled = Result<(u32, CompiledFunction), Error>;
 
-/// Validates (stage 2) and compiles one body.
+fn internal(message: String) -> Error {
+    Error::Compile {
+        func: None,
+        error: CompileError::Internal(message),
+    }
+}
+
+/// Validates (stage 2) and, if `compile`, compiles one body. Without
+/// compiling, the result carries an empty function.
 fn compile_one(
     engine: &Engine,
     env: &ModuleEnv,
@@ -195,6 +347,7 @@ fn compile_one(
     bytes: &[u8],
     pending: Pending,
     allocs: &mut FuncValidatorAllocations,
+    compile: bool,
 ) -> Compiled {
     let index = pending.job.index();
     let start = pending.offset as usize;
@@ -207,6 +360,9 @@ fn compile_one(
     let valid = validator.validate_body(&body);
     *allocs = validator.into_allocations();
     valid.map_err(Error::Invalid)?;
+    if !compile {
+        return Ok((index, CompiledFunction::default()));
+    }
     engine
         .inner
         .optimizer
@@ -227,6 +383,7 @@ fn compile_all(
     offsets: &VmOffsets,
     bytes: &[u8],
     bodies: Vec<Pending>,
+    compile: bool,
 ) -> Result<Vec<(u32, CompiledFunction)>, Error> {
     let count = bodies.len();
     let threads = engine.config().compile_threads.clamp(1, count.max(1));
@@ -239,7 +396,7 @@ fn compile_all(
             let Some((i, pending)) = next else { break };
             done.push((
                 i,
-                compile_one(engine, env, offsets, bytes, pending, &mut allocs),
+                compile_one(engine, env, offsets, bytes, pending, &mut allocs, compile),
             ));
         }
         done

@@ -255,3 +255,67 @@ fn the_guard_region_catches_every_out_of_bounds_access() {
     let trap = call(&mut store, instance, "store8", &[Val::I32(131072)]).unwrap_err();
     assert_eq!(trap.message(), "out of bounds memory access");
 }
+
+#[test]
+fn lazy_modules_compile_each_function_on_its_first_call() {
+    let engine = Engine::new(Config {
+        lazy: true,
+        ..Config::default()
+    })
+    .unwrap();
+    let wat = r#"(module
+        (type $ii (func (param i32) (result i32)))
+        (table funcref (elem $double $fact))
+        (func $double (type $ii) (i32.mul (local.get 0) (i32.const 2)))
+        (func $fact (export "fact") (type $ii)
+            (if (result i32) (i32.le_s (local.get 0) (i32.const 1))
+                (then (i32.const 1))
+                (else (i32.mul (local.get 0)
+                    (call $fact (i32.sub (local.get 0) (i32.const 1)))))))
+        (func (export "indirect") (param i32 i32) (result i32)
+            (call_indirect (type $ii) (local.get 1) (local.get 0)))
+        (func (export "many") (param i32 i64 f32 f64 i32 i64 f32 f64 i32 i64)
+                              (result f64)
+            (f64.add (f64.convert_i64_s (local.get 9)) (f64.promote_f32 (local.get 6))))
+        (func (export "div") (param i32) (result i32) (i32.div_u (i32.const 1) (local.get 0))))"#;
+    let module = Module::new(&engine, &wat::parse_str(wat).unwrap()).unwrap();
+    let mut store = Store::new(&engine);
+    let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+    let run = |store: &mut Store, name: &str, args: &[Val]| call(store, instance, name, args);
+    assert_eq!(
+        run(&mut store, "fact", &[Val::I32(10)]).unwrap(),
+        vec![Val::I32(3628800)]
+    );
+    assert_eq!(
+        run(&mut store, "indirect", &[Val::I32(0), Val::I32(21)]).unwrap(),
+        vec![Val::I32(42)]
+    );
+    assert_eq!(
+        run(&mut store, "indirect", &[Val::I32(1), Val::I32(5)]).unwrap(),
+        vec![Val::I32(120)]
+    );
+    // Every argument register, and stack arguments, survive the stub.
+    let args = [
+        Val::I32(1),
+        Val::I64(2),
+        Val::F32(3.0f32.to_bits()),
+        Val::F64(4.0f64.to_bits()),
+        Val::I32(5),
+        Val::I64(6),
+        Val::F32(7.5f32.to_bits()),
+        Val::F64(8.0f64.to_bits()),
+        Val::I32(9),
+        Val::I64(10),
+    ];
+    assert_eq!(
+        run(&mut store, "many", &args).unwrap(),
+        vec![Val::F64(17.5f64.to_bits())]
+    );
+    let trap = run(&mut store, "div", &[Val::I32(0)]).unwrap_err();
+    assert_eq!(trap.message(), "integer divide by zero");
+    assert_eq!(trap.func, Some(4));
+    assert_eq!(
+        run(&mut store, "div", &[Val::I32(1)]).unwrap(),
+        vec![Val::I32(1)]
+    );
+}

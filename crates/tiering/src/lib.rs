@@ -99,7 +99,7 @@ pub struct TrapSite {
 }
 
 /// What compiling one function cost and produced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CompileStats {
     /// Bytes of the wasm body (locals and operators).
     pub wasm_bytes: usize,
@@ -121,7 +121,7 @@ pub struct CompileStats {
 ///   `code`;
 /// - `offset_map` is sorted by code offset, without duplicates, each inside
 ///   `code`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CompiledFunction {
     /// The machine code, entered at offset 0 with the [`abi`] convention.
     pub code: Vec<u8>,
