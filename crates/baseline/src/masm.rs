@@ -783,6 +783,7 @@ impl MacroAssembler {
         self.asm.cvtt_float_to_int(fsize, Size::S64, dst, src);
         self.asm.mov_r64_imm(SCRATCH, i64::MIN);
         self.asm.alu_rr(Alu::Xor, Size::S64, dst, SCRATCH);
+        self.asm.jmp(done);
     }
 
     /// Saturating `iN.trunc_sat_fM_s/u`: NaN is 0, out of range clamps.

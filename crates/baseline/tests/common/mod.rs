@@ -2,6 +2,8 @@
 //! with the baseline tier, disassemble the result.
 #![allow(dead_code)]
 
+pub mod exec;
+
 use std::fmt::Write as _;
 
 use iced_x86::{Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter};
@@ -59,7 +61,7 @@ impl Module {
         }
     }
 
-    pub fn compile(&self, tier: &BaselineTier, i: usize) -> Result<CompiledFunction, CompileError> {
+    pub fn compile(&self, tier: &dyn Tier, i: usize) -> Result<CompiledFunction, CompileError> {
         let b = self.body(i);
         tier.compile(&self.env, b.index, b, &self.offsets)
     }

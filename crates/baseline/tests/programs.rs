@@ -1,0 +1,305 @@
+//! Whole programs run in the test executor by the baseline, the optimizer
+//! and a mix of both (functions alternately compiled by each, so baseline
+//! code calls optimized code and back through the one ABI). Results,
+//! memory and globals must agree.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+
+use common::Module;
+use common::exec::{Instance, TIER_UPS};
+use rung_baseline::BaselineTier;
+use rung_optimizer::OptimizingTier;
+use rung_tiering::Tier;
+
+/// Runs `calls` (function, args) in four configurations and compares.
+fn check(wat: &str, calls: &[(u32, &[u64])]) {
+    let m = Module::from_wat(wat);
+    let b = BaselineTier::new();
+    let o = OptimizingTier::new().expect("host");
+    let configs: [&[&dyn Tier]; 4] = [&[&b], &[&o], &[&b, &o], &[&o, &b]];
+    let mut reference: Option<(Vec<Vec<u64>>, Vec<u8>, Vec<u64>)> = None;
+    for (k, tiers) in configs.iter().enumerate() {
+        let mut inst = Instance::mixed(&m, tiers, i32::MAX);
+        let results: Vec<Vec<u64>> = calls
+            .iter()
+            .map(|&(f, args)| inst.call(&m, f, args))
+            .collect();
+        let globals: Vec<u64> = (0..m.env.globals.len() as u32)
+            .map(|g| inst.global(&m, g))
+            .collect();
+        let state = (results, inst.memory.clone(), globals);
+        match &reference {
+            None => reference = Some(state),
+            Some(r) => {
+                assert_eq!(r.0, state.0, "results differ in configuration {k}");
+                assert!(r.1 == state.1, "memory differs in configuration {k}");
+                assert_eq!(r.2, state.2, "globals differ in configuration {k}");
+            }
+        }
+    }
+}
+
+#[test]
+fn recursion_and_loops() {
+    check(
+        r#"(module
+        (func $fib (param i32) (result i32)
+          local.get 0 i32.const 2 i32.lt_u
+          if (result i32) local.get 0
+          else local.get 0 i32.const 1 i32.sub call $fib
+               local.get 0 i32.const 2 i32.sub call $fib i32.add end)
+        (func $sum (param i32) (result i64) (local i64)
+          block loop
+            local.get 0 i32.eqz br_if 1
+            local.get 1 local.get 0 i64.extend_i32_u i64.add local.set 1
+            local.get 0 i32.const 1 i32.sub local.set 0
+            br 0
+          end end
+          local.get 1)
+        (func $fib_loop (param i32) (result i64) (local i64 i64)
+          i64.const 1 local.set 2
+          local.get 0
+          loop (param i32) (result i64)
+            local.get 1 local.get 2 i64.add
+            local.get 2 local.set 1 local.set 2
+            i32.const 1 i32.sub local.tee 0
+            local.get 0 br_if 0 drop local.get 1
+          end))"#,
+        &[
+            (0, &[0]),
+            (0, &[1]),
+            (0, &[20]),
+            (1, &[0]),
+            (1, &[100_000]),
+            (2, &[1]),
+            (2, &[50]),
+        ],
+    );
+}
+
+#[test]
+fn branch_tables_and_multi_value() {
+    check(
+        r#"(module
+        (func $dispatch (param i32 i32) (result i32 i64)
+          block (result i32 i64) block (result i32 i64) block (result i32 i64)
+            local.get 1 i64.const 7 local.get 0 br_table 0 1 2 1
+          end i64.const 1 i64.add return end i64.const 2 i64.mul return end
+          i64.const 3 i64.sub)
+        (func $swap (param i64 f64 i32) (result i32 f64 i64)
+          local.get 2 local.get 1 local.get 0)
+        (func $many (param i32) (result i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 f64 f64 f64 f64 f64 f64 f64 f64 f64 f64)
+          local.get 0 i64.extend_i32_u
+          i64.const 2 i64.const 3 i64.const 4 i64.const 5 i64.const 6
+          i64.const 7 i64.const 8 i64.const 9 i64.const 10
+          f64.const 1 f64.const 2 f64.const 3 f64.const 4 f64.const 5
+          f64.const 6 f64.const 7 f64.const 8 f64.const 9 local.get 0 f64.convert_i32_s)
+        (func $use_many (param i32) (result i64)
+          (local i64)
+          local.get 0 call $many
+          i64.trunc_f64_s local.set 1
+          drop drop drop drop drop drop drop drop drop
+          i64.add i64.add i64.add i64.add i64.add i64.add i64.add i64.add i64.add
+          local.get 1 i64.mul)
+        (func $block_many (param i32) (result i32)
+          local.get 0 i32.const 1 i32.const 2 i32.const 3 i32.const 4 i32.const 5
+          i32.const 6 i32.const 7 i32.const 8 i32.const 9
+          block (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)
+            local.get 0 br_if 0
+            drop i32.const 100
+          end
+          i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.sub))"#,
+        &[
+            (0, &[0, 5]),
+            (0, &[1, 5]),
+            (0, &[2, 5]),
+            (0, &[3, 5]),
+            (0, &[99, 5]),
+            (1, &[7, 2.5f64.to_bits(), 9]),
+            (3, &[11]),
+            (4, &[0]),
+            (4, &[1]),
+        ],
+    );
+}
+
+#[test]
+fn memory_and_globals() {
+    check(
+        r#"(module
+        (memory 1)
+        (global $g (mut i64) (i64.const 3))
+        (global $h (mut f32) (f32.const 1.5))
+        (func (param i32 i64)
+          local.get 0 local.get 1 i64.store
+          local.get 0 local.get 1 i64.store32 offset=8
+          local.get 0 local.get 1 i64.store16 offset=12
+          local.get 0 local.get 1 i64.store8 offset=14
+          local.get 0 local.get 1 f64.reinterpret_i64 f64.store offset=16
+          local.get 0 local.get 1 i32.wrap_i64 f32.reinterpret_i32 f32.store offset=24
+          i32.const 1000 i32.const -1 i32.store8
+          i32.const 1001 i32.const 0x1234 i32.store16
+          i32.const 1004 i64.const 0x123456789abcdef i64.store
+          global.get $g local.get 1 i64.add global.set $g
+          global.get $h f32.const 2 f32.mul global.set $h)
+        (func (param i32) (result i64)
+          local.get 0 i64.load8_s local.get 0 i64.load8_u i64.add
+          local.get 0 i64.load16_s offset=1 i64.add local.get 0 i64.load16_u offset=2 i64.add
+          local.get 0 i64.load32_s offset=3 i64.add local.get 0 i64.load32_u offset=4 i64.add
+          local.get 0 i32.load offset=5 i64.extend_i32_s i64.add
+          local.get 0 i32.load8_s offset=6 i64.extend_i32_s i64.add
+          local.get 0 i32.load16_u offset=7 i64.extend_i32_u i64.add
+          local.get 0 f64.load offset=16 i64.trunc_sat_f64_s i64.add
+          i32.const 1004 i64.load i64.add
+          memory.size i64.extend_i32_u i64.add
+          i32.const 0 memory.grow i64.extend_i32_s i64.add))"#,
+        &[
+            (0, &[0, 0x8877_6655_4433_2211]),
+            (0, &[100, 0xffff_ffff_ffff_fff0]),
+            (0, &[65000, 42]),
+            (1, &[0]),
+            (1, &[100]),
+            (1, &[65000]),
+            (1, &[64000]),
+        ],
+    );
+}
+
+#[test]
+fn register_pressure_spills_and_locals() {
+    check(
+        r#"(module
+        (func (param i32 i32) (result i32)
+          local.get 0 local.get 1 i32.add
+          local.get 0 local.get 1 i32.sub
+          local.get 0 local.get 1 i32.mul
+          local.get 0 local.get 1 i32.xor
+          local.get 0 local.get 1 i32.or
+          local.get 0 local.get 1 i32.and
+          local.get 0 local.get 1 i32.shl
+          local.get 0 local.get 1 i32.shr_u
+          local.get 0 local.get 1 i32.rotl
+          local.get 0 i32.const 7 i32.div_u
+          local.get 1 i32.const 1 i32.or local.get 0 local.get 1 i32.const 1 i32.or i32.rem_s
+          i32.add
+          i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.add)
+        (func (param i32) (result i32)
+          local.get 0 local.get 0 i32.const 1 i32.add local.set 0 local.get 0 i32.sub
+          local.get 0 local.tee 0 local.get 0 i32.const 5 i32.add local.tee 0 i32.mul i32.add)
+        (func (param f64 f64) (result f64)
+          local.get 0 local.get 1 f64.add local.get 0 local.get 1 f64.sub
+          local.get 0 local.get 1 f64.mul local.get 0 local.get 1 f64.div
+          local.get 0 local.get 1 f64.min local.get 0 local.get 1 f64.max
+          local.get 0 f64.sqrt local.get 1 f64.neg local.get 0 f64.abs
+          local.get 0 local.get 1 f64.copysign local.get 0 f64.floor
+          local.get 0 local.get 1 f64.add local.get 0 local.get 1 f64.sub
+          local.get 0 local.get 1 f64.mul local.get 0 local.get 1 f64.div
+          local.get 0 local.get 1 f64.min local.get 0 local.get 1 f64.max
+          f64.add f64.add f64.add f64.add f64.add f64.add f64.add f64.add
+          f64.add f64.add f64.add f64.add f64.add f64.add f64.add f64.add)
+        (func (param i32 i32 i32) (result i32)
+          local.get 0 local.get 1 local.get 1 local.get 2 i32.lt_s select
+          local.get 1 local.get 0 local.get 2 select i32.add
+          local.get 0 local.get 2 local.get 0 local.get 1 i32.ne i32.eqz select i32.add
+          i32.const 7 local.get 1 local.get 2 i64.extend_i32_u i64.const 2 i64.gt_u select i32.add)
+        (func (param i64 i64) (result i64)
+          local.get 0 local.get 1 i64.shl local.get 1 local.get 0 i64.shr_s
+          local.get 0 local.get 1 i64.div_u local.get 1 i64.const 1 i64.or local.get 0 i64.rem_u
+          i64.add i64.add i64.add))"#,
+        &[
+            (0, &[5, 3]),
+            (0, &[0xffff_fff0, 31]),
+            (1, &[10]),
+            (2, &[3.25f64.to_bits(), (-1.5f64).to_bits()]),
+            (2, &[f64::NAN.to_bits(), 0]),
+            (3, &[1, 2, 3]),
+            (3, &[5, 2, 0]),
+            (4, &[1 << 40, 3]),
+            (4, &[u64::MAX, 65]),
+        ],
+    );
+}
+
+#[test]
+fn calls_with_stack_arguments_and_tail_calls() {
+    check(
+        r#"(module
+        (type $t (func (param i32) (result i32)))
+        (table 4 funcref)
+        (elem (i32.const 0) $double $inc $double $inc)
+        (func $double (param i32) (result i32) local.get 0 i32.const 2 i32.mul)
+        (func $inc (param i32) (result i32) local.get 0 i32.const 1 i32.add)
+        (func $wide (param i64 i64 i64 i64 i64 i64 i64 i64 i64 f64 f64 f64 f64 f64 f64 f64 f64 f64 f64) (result i64)
+          local.get 0 local.get 8 i64.mul local.get 7 i64.add local.get 6 i64.sub
+          local.get 18 i64.trunc_f64_s i64.add local.get 9 i64.trunc_f64_s i64.add)
+        (func $call_wide (param i64) (result i64)
+          local.get 0 i64.const 2 i64.const 3 i64.const 4 i64.const 5 i64.const 6
+          i64.const 7 i64.const 8 i64.const 9
+          f64.const 1 f64.const 2 f64.const 3 f64.const 4 f64.const 5
+          f64.const 6 f64.const 7 f64.const 8 f64.const 9 f64.const 10
+          call $wide)
+        (func $tail_grow (param i64) (result i64)
+          local.get 0 i64.const 20 i64.const 30 i64.const 40 i64.const 50 i64.const 60
+          i64.const 70 i64.const 80 i64.const 90
+          f64.const 1 f64.const 2 f64.const 3 f64.const 4 f64.const 5
+          f64.const 6 f64.const 7 f64.const 8 f64.const 9 f64.const 11
+          return_call $wide)
+        (func $tail_shrink (param i64 i64 i64 i64 i64 i64 i64 i64 i64 f64 f64 f64 f64 f64 f64 f64 f64 f64 f64) (result i32)
+          local.get 8 i32.wrap_i64 return_call $double)
+        (func $call_shrink (param i32) (result i32)
+          i64.const 1 i64.const 2 i64.const 3 i64.const 4 i64.const 5 i64.const 6
+          i64.const 7 i64.const 8 local.get 0 i64.extend_i32_u
+          f64.const 1 f64.const 2 f64.const 3 f64.const 4 f64.const 5
+          f64.const 6 f64.const 7 f64.const 8 f64.const 9 f64.const 10
+          call $tail_shrink)
+        (func $count (param i64 i64) (result i64)
+          local.get 0 i64.eqz if (result i64) local.get 1
+          else local.get 0 i64.const 1 i64.sub local.get 1 i64.const 3 i64.add return_call $count end)
+        (func $indirect (param i32 i32) (result i32)
+          local.get 1 local.get 0 call_indirect (type $t)
+          local.get 1 local.get 0 i32.const 1 i32.add return_call_indirect (type $t))
+        (func $self_tail_wide (param i64 i64 i64 i64 i64 i64 i64 i64 i64 f64 f64 f64 f64 f64 f64 f64 f64 f64 f64) (result i64)
+          local.get 0 i64.eqz if (result i64) local.get 8
+          else
+            local.get 0 i64.const 1 i64.sub local.get 1 local.get 2 local.get 3 local.get 4
+            local.get 5 local.get 6 local.get 7 local.get 8 local.get 0 i64.add
+            local.get 9 local.get 10 local.get 11 local.get 12 local.get 13
+            local.get 14 local.get 15 local.get 16 local.get 17 local.get 18
+            return_call $self_tail_wide
+          end)
+        (func $run_self (param i64) (result i64)
+          local.get 0 i64.const 0 i64.const 0 i64.const 0 i64.const 0 i64.const 0
+          i64.const 0 i64.const 0 i64.const 0
+          f64.const 1 f64.const 2 f64.const 3 f64.const 4 f64.const 5
+          f64.const 6 f64.const 7 f64.const 8 f64.const 9 f64.const 10
+          call $self_tail_wide))"#,
+        &[
+            (3, &[5]),
+            (4, &[5]),
+            (6, &[21]),
+            (7, &[100_000, 1]),
+            (8, &[0, 10]),
+            (8, &[1, 10]),
+            (8, &[2, 10]),
+            (10, &[10_000]),
+        ],
+    );
+}
+
+#[test]
+fn loop_back_edges_charge_the_tier_up_budget() {
+    let m = Module::from_wat(
+        r#"(module (func (param i32) (result i32)
+          loop local.get 0 i32.const 1 i32.sub local.tee 0 br_if 0 end local.get 0))"#,
+    );
+    let before = TIER_UPS.load(Ordering::Relaxed);
+    // A budget that runs out after the entry and a few back-edges (each
+    // exhausted check calls TierUp; the executor never resets the budget).
+    let mut inst = Instance::new(&m, &BaselineTier::new(), 100);
+    assert_eq!(inst.call(&m, 0, &[10]), vec![0]);
+    let fired = TIER_UPS.load(Ordering::Relaxed) - before;
+    // 100 - 40 (entry) = 60: back-edges at 40, 20, 0 → fires from the third.
+    assert!(fired >= 6 && fired <= 8, "{fired}");
+}
