@@ -81,7 +81,12 @@ enum Command {
 /// The tiers `--tier` names.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Tier {
+    /// The optimizing tier (Cranelift) for every function.
     Optimized,
+    /// The single-pass baseline tier, the optimizer where it cannot.
+    Baseline,
+    /// Functions alternately baseline and optimized.
+    Mixed,
 }
 
 impl Tier {
@@ -89,6 +94,8 @@ impl Tier {
     fn config(self, lazy: bool) -> rung::runtime::Config {
         let tier = match self {
             Tier::Optimized => rung::runtime::TierChoice::Optimized,
+            Tier::Baseline => rung::runtime::TierChoice::Baseline,
+            Tier::Mixed => rung::runtime::TierChoice::Mixed,
         };
         rung::runtime::Config {
             tier,

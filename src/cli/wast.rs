@@ -49,6 +49,12 @@ pub fn run(files: &[PathBuf], config: Config, verbose: bool) -> ExitCode {
         failed += report.failed.len();
         unsupported += report.unsupported.len();
     }
+    if engine.config().tier != rung::runtime::TierChoice::Optimized {
+        println!(
+            "{} functions fell back from the baseline to the optimizing tier",
+            engine.fallbacks()
+        );
+    }
     println!("{passed} passed, {failed} failed, {unsupported} unsupported");
     if failed + unsupported > 0 {
         ExitCode::from(1)

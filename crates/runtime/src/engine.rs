@@ -10,8 +10,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use rung_baseline::BaselineTier;
 use rung_optimizer::OptimizingTier;
 use rung_tiering::{CompileError, CompiledFunction};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use wasmparser::{FuncType, SubType};
 
 use crate::code_memory::CodeMemory;
@@ -24,6 +26,12 @@ pub enum TierChoice {
     /// The optimizing tier (Cranelift) for every function.
     #[default]
     Optimized,
+    /// The single-pass baseline tier for every function it supports; the
+    /// optimizing tier for the rest (counted in `Engine::fallbacks`).
+    Baseline,
+    /// Even-numbered functions baseline, odd-numbered optimized: proves that
+    /// the tiers call each other with one ABI.
+    Mixed,
 }
 
 /// How an engine compiles and runs code.
@@ -65,6 +73,9 @@ unsafe impl Sync for Trampoline {}
 pub(crate) struct EngineInner {
     pub config: Config,
     pub optimizer: OptimizingTier,
+    pub baseline: BaselineTier,
+    /// Functions the baseline tier handed to the optimizer (`Unsupported`).
+    pub fallbacks: AtomicUsize,
     types: Mutex<TypeRegistry>,
     host_to_wasm: Mutex<HashMap<FuncType, Arc<Trampoline>>>,
     wasm_to_host: Mutex<HashMap<FuncType, Arc<Trampoline>>>,
@@ -86,6 +97,8 @@ impl Engine {
             inner: Arc::new(EngineInner {
                 config,
                 optimizer,
+                baseline: BaselineTier::new(),
+                fallbacks: AtomicUsize::new(0),
                 types: Mutex::new(TypeRegistry::default()),
                 host_to_wasm: Mutex::new(HashMap::new()),
                 wasm_to_host: Mutex::new(HashMap::new()),
@@ -96,6 +109,21 @@ impl Engine {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// How many functions the baseline tier could not compile so far (they
+    /// were compiled by the optimizing tier instead).
+    pub fn fallbacks(&self) -> usize {
+        self.inner.fallbacks.load(Ordering::Relaxed)
+    }
+
+    /// Whether function `index` starts on the baseline tier.
+    pub(crate) fn uses_baseline(&self, index: u32) -> bool {
+        match self.inner.config.tier {
+            TierChoice::Optimized => false,
+            TierChoice::Baseline => true,
+            TierChoice::Mixed => index % 2 == 0,
+        }
     }
 
     /// The canonical id of a function type standing alone (a host function's).

@@ -99,7 +99,21 @@ impl ModuleInner {
             std::thread::Builder::new()
                 .stack_size(16 << 20)
                 .spawn_scoped(s, || {
-                    lazy.engine
+                    let engine = &lazy.engine;
+                    if engine.uses_baseline(index) {
+                        let baseline =
+                            engine
+                                .inner
+                                .baseline
+                                .compile(&self.env, index, body, &self.offsets);
+                        match baseline {
+                            Err(CompileError::Unsupported { .. }) => {
+                                engine.inner.fallbacks.fetch_add(1, Ordering::Relaxed);
+                            }
+                            done => return done,
+                        }
+                    }
+                    engine
                         .inner
                         .optimizer
                         .compile(&self.env, index, body, &self.offsets)
@@ -338,8 +352,9 @@ fn internal(message: String) -> Error {
     }
 }
 
-/// Validates (stage 2) and, if `compile`, compiles one body. Without
-/// compiling, the result carries an empty function.
+/// Validates (stage 2) and, if `compile`, compiles one body with the tier
+/// the engine's configuration picks for it. Without compiling, the result
+/// carries an empty function.
 fn compile_one(
     engine: &Engine,
     env: &ModuleEnv,
@@ -356,22 +371,61 @@ fn compile_one(
         offset: pending.offset,
         bytes: &bytes[start..start + pending.len],
     };
-    let mut validator = pending.job.into_validator(std::mem::take(allocs));
-    let valid = validator.validate_body(&body);
-    *allocs = validator.into_allocations();
-    valid.map_err(Error::Invalid)?;
-    if !compile {
-        return Ok((index, CompiledFunction::default()));
+    let compile_error = |error| Error::Compile {
+        func: Some(index),
+        error,
+    };
+    if compile && engine.uses_baseline(index) {
+        // One walk: the baseline validates each operator as it compiles it.
+        let spare = pending.job.clone();
+        match engine
+            .inner
+            .baseline
+            .compile_validating(env, index, body, offsets, pending.job)
+        {
+            Ok(f) => return Ok((index, f)),
+            Err(CompileError::Invalid {
+                message,
+                offset,
+                func,
+            }) => {
+                return Err(Error::Invalid(ValidateError::new(
+                    offset,
+                    Some(func),
+                    message,
+                )));
+            }
+            Err(CompileError::Unsupported { .. }) => {
+                // Not this tier: validate the whole body, then the optimizer.
+                engine.inner.fallbacks.fetch_add(1, Ordering::Relaxed);
+                validate_job(spare, &body, allocs)?;
+            }
+            Err(e) => return Err(compile_error(e)),
+        }
+    } else {
+        validate_job(pending.job, &body, allocs)?;
+        if !compile {
+            return Ok((index, CompiledFunction::default()));
+        }
     }
     engine
         .inner
         .optimizer
         .compile(env, index, body, offsets)
         .map(|c| (index, c))
-        .map_err(|error| Error::Compile {
-            func: Some(index),
-            error,
-        })
+        .map_err(compile_error)
+}
+
+/// Stage 2 of one body on its own.
+fn validate_job(
+    job: FuncJob,
+    body: &rung_decoder::FunctionBody<'_>,
+    allocs: &mut FuncValidatorAllocations,
+) -> Result<(), Error> {
+    let mut validator = job.into_validator(std::mem::take(allocs));
+    let valid = validator.validate_body(body);
+    *allocs = validator.into_allocations();
+    valid.map_err(Error::Invalid)
 }
 
 /// Validates and compiles every body on `compile_threads` threads. When

@@ -23,6 +23,22 @@ pub struct FuncJob {
     func: FuncToValidate<ValidatorResources>,
 }
 
+impl Clone for FuncJob {
+    /// A second job for the same body (e.g. to validate it whole after a
+    /// single-pass tier gave up on it half-way).
+    fn clone(&self) -> Self {
+        FuncJob {
+            index: self.index,
+            func: FuncToValidate {
+                resources: self.func.resources.clone(),
+                index: self.func.index,
+                ty: self.func.ty,
+                features: self.func.features,
+            },
+        }
+    }
+}
+
 impl FuncJob {
     pub(crate) fn new(index: u32, func: FuncToValidate<ValidatorResources>) -> Self {
         FuncJob { index, func }
