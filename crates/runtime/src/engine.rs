@@ -122,7 +122,7 @@ impl Engine {
         match self.inner.config.tier {
             TierChoice::Optimized => false,
             TierChoice::Baseline => true,
-            TierChoice::Mixed => index % 2 == 0,
+            TierChoice::Mixed => index.is_multiple_of(2),
         }
     }
 
