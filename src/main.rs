@@ -87,6 +87,8 @@ enum Tier {
     Baseline,
     /// Functions alternately baseline and optimized.
     Mixed,
+    /// Baseline first, hot functions optimized in the background.
+    Tiered,
 }
 
 impl Tier {
@@ -96,6 +98,7 @@ impl Tier {
             Tier::Optimized => rung::runtime::TierChoice::Optimized,
             Tier::Baseline => rung::runtime::TierChoice::Baseline,
             Tier::Mixed => rung::runtime::TierChoice::Mixed,
+            Tier::Tiered => rung::runtime::TierChoice::Tiered,
         };
         rung::runtime::Config {
             tier,

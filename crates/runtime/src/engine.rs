@@ -12,7 +12,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rung_baseline::BaselineTier;
 use rung_optimizer::OptimizingTier;
-use rung_tiering::{CompileError, CompiledFunction};
+use rung_tiering::{CallCountPolicy, CompileError, CompiledFunction, TierUpPolicy};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use wasmparser::{FuncType, SubType};
 
@@ -32,12 +32,23 @@ pub enum TierChoice {
     /// Even-numbered functions baseline, odd-numbered optimized: proves that
     /// the tiers call each other with one ABI.
     Mixed,
+    /// Baseline first; a function the tier-up policy finds hot is compiled
+    /// again by the optimizing tier on a background thread and its slot is
+    /// patched when the code is ready.
+    Tiered,
 }
 
 /// How an engine compiles and runs code.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub tier: TierChoice,
+    /// When a baseline function is hot (`TierChoice::Tiered`).
+    pub tier_up_policy: Arc<dyn TierUpPolicy>,
+    /// Compile hot functions on background threads (the default), or on the
+    /// thread that found them hot, before it goes on (deterministic: tests).
+    pub tier_up_in_background: bool,
+    /// Background threads that optimize hot functions.
+    pub tier_up_threads: usize,
     /// Bytes of native stack wasm may use below the host's entry point before
     /// a call traps with "call stack exhausted".
     pub max_wasm_stack: usize,
@@ -48,10 +59,26 @@ pub struct Config {
     pub lazy: bool,
 }
 
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("tier", &self.tier)
+            .field("tier_up_in_background", &self.tier_up_in_background)
+            .field("tier_up_threads", &self.tier_up_threads)
+            .field("max_wasm_stack", &self.max_wasm_stack)
+            .field("compile_threads", &self.compile_threads)
+            .field("lazy", &self.lazy)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
             tier: TierChoice::Optimized,
+            tier_up_policy: Arc::new(CallCountPolicy::default()),
+            tier_up_in_background: true,
+            tier_up_threads: 1,
             max_wasm_stack: 1 << 20,
             compile_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             lazy: false,
@@ -72,10 +99,14 @@ unsafe impl Sync for Trampoline {}
 
 pub(crate) struct EngineInner {
     pub config: Config,
-    pub optimizer: OptimizingTier,
+    pub optimizer: Arc<OptimizingTier>,
     pub baseline: BaselineTier,
     /// Functions the baseline tier handed to the optimizer (`Unsupported`).
     pub fallbacks: AtomicUsize,
+    /// Functions optimized and patched in by tier-up.
+    pub tier_ups: Arc<AtomicUsize>,
+    /// The background tier-up workers, started on first use.
+    pub tier_up_queue: std::sync::OnceLock<crate::tierup::Queue>,
     types: Mutex<TypeRegistry>,
     host_to_wasm: Mutex<HashMap<FuncType, Arc<Trampoline>>>,
     wasm_to_host: Mutex<HashMap<FuncType, Arc<Trampoline>>>,
@@ -96,9 +127,11 @@ impl Engine {
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 config,
-                optimizer,
+                optimizer: Arc::new(optimizer),
                 baseline: BaselineTier::new(),
                 fallbacks: AtomicUsize::new(0),
+                tier_ups: Arc::new(AtomicUsize::new(0)),
+                tier_up_queue: std::sync::OnceLock::new(),
                 types: Mutex::new(TypeRegistry::default()),
                 host_to_wasm: Mutex::new(HashMap::new()),
                 wasm_to_host: Mutex::new(HashMap::new()),
@@ -117,11 +150,16 @@ impl Engine {
         self.inner.fallbacks.load(Ordering::Relaxed)
     }
 
+    /// How many functions tier-up has optimized and patched in so far.
+    pub fn tier_ups(&self) -> usize {
+        self.inner.tier_ups.load(Ordering::Relaxed)
+    }
+
     /// Whether function `index` starts on the baseline tier.
     pub(crate) fn uses_baseline(&self, index: u32) -> bool {
         match self.inner.config.tier {
             TierChoice::Optimized => false,
-            TierChoice::Baseline => true,
+            TierChoice::Baseline | TierChoice::Tiered => true,
             TierChoice::Mixed => index.is_multiple_of(2),
         }
     }

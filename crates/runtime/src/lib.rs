@@ -26,6 +26,7 @@ mod memory;
 mod module;
 mod signals;
 mod store;
+mod tierup;
 mod traps;
 mod typed;
 mod types;

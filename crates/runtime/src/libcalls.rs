@@ -282,11 +282,7 @@ unsafe extern "sysv64" fn trap(_vmctx: *mut u8, code: u32) {
 }
 
 unsafe extern "sysv64" fn tier_up(vmctx: *mut u8, func: u32) {
-    // No tier-up yet (issue 4 wires it): give the function an endless budget.
     // SAFETY: called by compiled code with its vmctx.
     let (inst, _) = unsafe { context(vmctx) };
-    if let Some(defined) = inst.module.inner.offsets.defined_func_index(func) {
-        inst.module.inner.budgets[defined as usize]
-            .store(i32::MAX, std::sync::atomic::Ordering::Relaxed);
-    }
+    crate::tierup::budget_exhausted(&inst.module, func);
 }

@@ -21,7 +21,7 @@ use wasmparser::{DataKind, FuncType, ValType};
 
 use crate::Error;
 use crate::code_memory::CodeMemory;
-use crate::engine::Engine;
+use crate::engine::{Engine, TierChoice};
 use crate::types::{CanonVal, ModuleTypes};
 
 /// Where a data segment goes.
@@ -40,10 +40,11 @@ pub(crate) struct DataSegment {
 pub(crate) struct ModuleInner {
     pub env: ModuleEnv,
     pub offsets: VmOffsets,
-    /// The eagerly compiled code (empty for a lazy module).
+    /// The code compiled by `Module::new` (none for a lazy module).
     pub _code: Option<Arc<CodeMemory>>,
-    /// What a lazy module needs to compile a function on its first call.
-    pub lazy: Option<LazyState>,
+    /// The bodies, kept when functions are compiled later: lazily on their
+    /// first call, or again by tier-up.
+    pub bodies: Option<Bodies>,
     /// The code table: the current code pointer of each defined function.
     pub slots: Box<[AtomicUsize]>,
     /// Tier-up budgets, one per defined function (decremented by baseline code).
@@ -53,82 +54,180 @@ pub(crate) struct ModuleInner {
     pub data: Vec<DataSegment>,
 }
 
-/// A lazy module's bodies and the code compiled from them so far.
-pub(crate) struct LazyState {
-    engine: Engine,
+/// A module's bodies, kept to compile functions after `Module::new`, and
+/// the code compiled from them since.
+pub(crate) struct Bodies {
+    pub engine: Engine,
     /// The code section's bytes, from absolute offset `code_start`.
     code_section: Box<[u8]>,
     code_start: u64,
     /// Each defined function's body: absolute offset and length.
-    bodies: Vec<(u64, usize)>,
-    _stubs: Arc<CodeMemory>,
-    /// Each defined function's stub entry, its slot's first value.
+    locations: Vec<(u64, usize)>,
+    _stubs: Option<Arc<CodeMemory>>,
+    /// Each defined function's lazy-compile stub, its slot's first value
+    /// (empty when the module compiled up front).
     entries: Vec<usize>,
-    /// Held while compiling; also owns the code compiled so far.
+    /// Held while compiling; owns the code compiled since `Module::new`.
     compiled: parking_lot::Mutex<Vec<Arc<CodeMemory>>>,
+    /// How often each defined function used up its tier-up budget.
+    exhausted: Box<[std::sync::atomic::AtomicU32]>,
+}
+
+impl Bodies {
+    /// Copies the code section out of the module's bytes.
+    fn keep(
+        engine: &Engine,
+        env: &ModuleEnv,
+        bytes: &[u8],
+        locations: Vec<(u64, usize)>,
+        stubs: Option<Arc<CodeMemory>>,
+        entries: Vec<usize>,
+    ) -> Bodies {
+        let (code_start, code_section) = match &env.code_section {
+            Some((_, range)) => {
+                let (s, e) = (range.start as usize, range.end as usize);
+                (range.start, bytes.get(s..e).unwrap_or_default().into())
+            }
+            None => (0, Box::default()),
+        };
+        let locations_len = locations.len();
+        Bodies {
+            engine: engine.clone(),
+            code_section,
+            code_start,
+            locations,
+            _stubs: stubs,
+            exhausted: (0..locations_len).map(|_| Default::default()).collect(),
+            entries,
+            compiled: parking_lot::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The body size of defined function `defined`.
+    pub(crate) fn body_len(&self, defined: usize) -> usize {
+        self.locations.get(defined).map_or(0, |l| l.1)
+    }
+
+    /// Counts one more exhausted budget of `defined`; returns the count.
+    pub(crate) fn exhausted(&self, defined: usize) -> u64 {
+        self.exhausted
+            .get(defined)
+            .map_or(1, |c| u64::from(c.fetch_add(1, Ordering::Relaxed)) + 1)
+    }
+
+    fn body(&self, index: u32, defined: usize) -> rung_decoder::FunctionBody<'_> {
+        let (offset, len) = self.locations[defined];
+        let start = (offset - self.code_start) as usize;
+        rung_decoder::FunctionBody {
+            index,
+            offset,
+            bytes: &self.code_section[start..start + len],
+        }
+    }
 }
 
 impl ModuleInner {
+    fn defined(&self, index: u32) -> Result<usize, CompileError> {
+        self.offsets
+            .defined_func_index(index)
+            .map(|d| d as usize)
+            .ok_or_else(|| CompileError::Internal(format!("{index} is not a defined function")))
+    }
+
+    fn kept_bodies(&self) -> Result<&Bodies, CompileError> {
+        self.bodies
+            .as_ref()
+            .ok_or_else(|| CompileError::Internal("the module kept no bodies".into()))
+    }
+
     /// Compiles defined function `index` of a lazy module unless its slot
     /// already left its stub, and returns the slot's code.
     pub(crate) fn compile_lazily(&self, index: u32) -> Result<usize, crate::Trap> {
-        let trap = |e: &dyn std::fmt::Display| crate::lazy::compile_trap(index, e);
-        let lazy = self
-            .lazy
-            .as_ref()
-            .ok_or_else(|| trap(&"not a lazy module"))?;
-        let defined = self
-            .offsets
-            .defined_func_index(index)
-            .ok_or_else(|| trap(&"not a defined function"))? as usize;
-        let mut compiled = lazy.compiled.lock();
+        let trap = |e: CompileError| crate::lazy::compile_trap(index, e);
+        let bodies = self.kept_bodies().map_err(trap)?;
+        let defined = self.defined(index).map_err(trap)?;
+        let mut compiled = bodies.compiled.lock();
         let current = self.slots[defined].load(Ordering::Acquire);
-        if current != lazy.entries[defined] {
+        if bodies.entries.get(defined) != Some(&current) {
             return Ok(current);
         }
-        let (offset, len) = lazy.bodies[defined];
-        let start = (offset - lazy.code_start) as usize;
-        let body = rung_decoder::FunctionBody {
-            index,
-            offset,
-            bytes: &lazy.code_section[start..start + len],
-        };
-        // Cranelift wants more stack than a deep wasm call chain may have
-        // left: compile on a thread of its own.
-        let function = std::thread::scope(|s| {
-            std::thread::Builder::new()
-                .stack_size(16 << 20)
-                .spawn_scoped(s, || {
-                    let engine = &lazy.engine;
-                    if engine.uses_baseline(index) {
-                        let baseline =
-                            engine
-                                .inner
-                                .baseline
-                                .compile(&self.env, index, body, &self.offsets);
-                        match baseline {
-                            Err(CompileError::Unsupported { .. }) => {
-                                engine.inner.fallbacks.fetch_add(1, Ordering::Relaxed);
-                            }
-                            done => return done,
-                        }
+        let body = bodies.body(index, defined);
+        let engine = &bodies.engine;
+        let function = on_big_stack(|| {
+            if engine.uses_baseline(index) {
+                match engine
+                    .inner
+                    .baseline
+                    .compile(&self.env, index, body, &self.offsets)
+                {
+                    Err(CompileError::Unsupported { .. }) => {
+                        engine.inner.fallbacks.fetch_add(1, Ordering::Relaxed);
                     }
-                    engine
-                        .inner
-                        .optimizer
-                        .compile(&self.env, index, body, &self.offsets)
-                })
-                .map_err(|e| CompileError::Internal(e.to_string()))?
-                .join()
-                .unwrap_or_else(|_| Err(CompileError::Internal("the compiler panicked".into())))
+                    done => return done,
+                }
+            }
+            engine
+                .inner
+                .optimizer
+                .compile(&self.env, index, body, &self.offsets)
         })
-        .map_err(|e| trap(&e))?;
-        let code = CodeMemory::publish([(index, &function)]).map_err(|e| trap(&e))?;
+        .map_err(trap)?;
+        self.publish(&mut compiled, defined, index, &function)
+            .map_err(trap)
+    }
+
+    /// Tier-up: compiles defined function `index` with the optimizing tier
+    /// and patches its slot. Frames already running the old code finish in
+    /// it; the old code stays mapped as long as the module.
+    /// With `big_stack`, the compiler runs on a thread of its own (the
+    /// caller may be deep in wasm code).
+    pub(crate) fn optimize(&self, index: u32, big_stack: bool) -> Result<usize, CompileError> {
+        let bodies = self.kept_bodies()?;
+        let defined = self.defined(index)?;
+        let body = bodies.body(index, defined);
+        let optimizer = &bodies.engine.inner.optimizer;
+        let compile = || optimizer.compile(&self.env, index, body, &self.offsets);
+        let function = if big_stack {
+            on_big_stack(compile)?
+        } else {
+            compile()?
+        };
+        let mut compiled = bodies.compiled.lock();
+        let ptr = self.publish(&mut compiled, defined, index, &function)?;
+        bodies.engine.inner.tier_ups.fetch_add(1, Ordering::Relaxed);
+        Ok(ptr)
+    }
+
+    /// Maps `function`, keeps the mapping, and points the slot at it.
+    fn publish(
+        &self,
+        compiled: &mut Vec<Arc<CodeMemory>>,
+        defined: usize,
+        index: u32,
+        function: &CompiledFunction,
+    ) -> Result<usize, CompileError> {
+        let code = CodeMemory::publish([(index, function)])
+            .map_err(|e| CompileError::Internal(format!("cannot map code: {e}")))?;
         let ptr = code.function_ptr(0) as usize;
         compiled.push(code);
         self.slots[defined].store(ptr, Ordering::Release);
         Ok(ptr)
     }
+}
+
+/// Runs `f` on a thread with a 16 MiB stack and waits for it: a compiler
+/// wants more stack than a deep wasm call chain may have left.
+fn on_big_stack<T: Send>(
+    f: impl FnOnce() -> Result<T, CompileError> + Send,
+) -> Result<T, CompileError> {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(16 << 20)
+            .spawn_scoped(s, f)
+            .map_err(|e| CompileError::Internal(e.to_string()))?
+            .join()
+            .unwrap_or_else(|_| Err(CompileError::Internal("the compiler panicked".into())))
+    })
 }
 
 /// A compiled module.
@@ -214,11 +313,29 @@ impl Module {
         let type_ids = engine
             .module_type_ids(&env.types, &env.rec_group_starts)
             .into_boxed_slice();
-        let budgets = (0..bodies.len())
-            .map(|_| AtomicI32::new(i32::MAX))
-            .collect();
+        let tiered = engine.config().tier == TierChoice::Tiered;
+        let policy = &engine.config().tier_up_policy;
+        // Baseline code counts down from here; optimized code never does.
+        let budget = |index: u32, len: usize, tier: &str| {
+            if tiered && tier == "baseline" {
+                policy.initial_budget(index, len as u32)
+            } else {
+                i32::MAX
+            }
+        };
+        let locations: Vec<(u64, usize)> = bodies.iter().map(|p| (p.offset, p.len)).collect();
         if engine.config().lazy {
-            let locations: Vec<(u64, usize)> = bodies.iter().map(|p| (p.offset, p.len)).collect();
+            let budgets = bodies
+                .iter()
+                .map(|p| {
+                    let tier = if engine.uses_baseline(p.job.index()) {
+                        "baseline"
+                    } else {
+                        ""
+                    };
+                    AtomicI32::new(budget(p.job.index(), p.len, tier))
+                })
+                .collect();
             compile_all(engine, &env, &offsets, bytes, bodies, false)?;
             return Module::new_lazy(
                 engine, env, offsets, bytes, locations, budgets, type_ids, data,
@@ -230,12 +347,18 @@ impl Module {
         let slots = (0..compiled.len())
             .map(|i| AtomicUsize::new(code.function_ptr(i) as usize))
             .collect();
+        let budgets = compiled
+            .iter()
+            .zip(&locations)
+            .map(|((index, f), (_, len))| AtomicI32::new(budget(*index, *len, f.stats.tier)))
+            .collect();
+        let bodies = tiered.then(|| Bodies::keep(engine, &env, bytes, locations, None, Vec::new()));
         Ok(Module {
             inner: Arc::new(ModuleInner {
                 env,
                 offsets,
                 _code: Some(code),
-                lazy: None,
+                bodies,
                 slots,
                 budgets,
                 type_ids,
@@ -251,20 +374,13 @@ impl Module {
         env: ModuleEnv,
         offsets: VmOffsets,
         bytes: &[u8],
-        bodies: Vec<(u64, usize)>,
+        locations: Vec<(u64, usize)>,
         budgets: Box<[AtomicI32]>,
         type_ids: Box<[u32]>,
         data: Vec<DataSegment>,
     ) -> Result<Module, Error> {
-        let (code_start, code_section) = match &env.code_section {
-            Some((_, range)) => {
-                let (s, e) = (range.start as usize, range.end as usize);
-                (range.start, bytes.get(s..e).unwrap_or_default().into())
-            }
-            None => (0, Box::default()),
-        };
         let first = env.num_imported_functions();
-        let count = bodies.len() as u32;
+        let count = locations.len() as u32;
         let mut failure = None;
         let inner = Arc::new_cyclic(|me: &std::sync::Weak<ModuleInner>| {
             let stubs = crate::lazy::assemble(me.as_ptr(), first, count)
@@ -272,10 +388,7 @@ impl Module {
                 .and_then(|(code, entry_offsets)| {
                     let stub = CompiledFunction {
                         code,
-                        trap_sites: Vec::new(),
-                        offset_map: Vec::new(),
-                        frame_size: 0,
-                        stats: Default::default(),
+                        ..CompiledFunction::default()
                     };
                     let memory = CodeMemory::publish([(u32::MAX, &stub)])
                         .map_err(|e| internal(e.to_string()))?;
@@ -285,26 +398,19 @@ impl Module {
                     Ok((memory, entries))
                 });
             let (stubs, entries) = match stubs {
-                Ok(s) => (Some(s.0), s.1),
+                Ok((memory, entries)) => (Some(memory), entries),
                 Err(e) => {
                     failure = Some(e);
                     (None, vec![0; count as usize])
                 }
             };
             let slots = entries.iter().map(|&e| AtomicUsize::new(e)).collect();
+            let bodies = Bodies::keep(engine, &env, bytes, locations, stubs, entries);
             ModuleInner {
                 env,
                 offsets,
                 _code: None,
-                lazy: stubs.map(|stubs| LazyState {
-                    engine: engine.clone(),
-                    code_section,
-                    code_start,
-                    bodies,
-                    _stubs: stubs,
-                    entries,
-                    compiled: parking_lot::Mutex::new(Vec::new()),
-                }),
+                bodies: Some(bodies),
                 slots,
                 budgets,
                 type_ids,
