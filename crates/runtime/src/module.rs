@@ -74,22 +74,15 @@ pub(crate) struct Bodies {
 }
 
 impl Bodies {
-    /// Copies the code section out of the module's bytes.
+    /// Keeps the code section (`code_start` is its absolute offset).
     fn keep(
         engine: &Engine,
-        env: &ModuleEnv,
-        bytes: &[u8],
+        code_start: u64,
+        code_section: Box<[u8]>,
         locations: Vec<(u64, usize)>,
         stubs: Option<Arc<CodeMemory>>,
         entries: Vec<usize>,
     ) -> Bodies {
-        let (code_start, code_section) = match &env.code_section {
-            Some((_, range)) => {
-                let (s, e) = (range.start as usize, range.end as usize);
-                (range.start, bytes.get(s..e).unwrap_or_default().into())
-            }
-            None => (0, Box::default()),
-        };
         let locations_len = locations.len();
         Bodies {
             engine: engine.clone(),
@@ -293,6 +286,26 @@ impl rung_decoder::EventSink for Collect {
     }
 }
 
+/// What decoding and compiling a module produced, ready to become a
+/// `Module` (the streaming compiler makes the same).
+pub(crate) struct Parts {
+    pub env: ModuleEnv,
+    pub offsets: VmOffsets,
+    /// Each defined function's body: absolute offset and length.
+    pub locations: Vec<(u64, usize)>,
+    /// The compiled functions in order, or `None` for a lazy module.
+    pub compiled: Option<Vec<(u32, CompiledFunction)>>,
+    /// The code section's absolute offset and bytes, when functions will be
+    /// compiled later (lazily or by tier-up).
+    pub code_section: Option<(u64, Box<[u8]>)>,
+    pub data: Vec<DataSegment>,
+}
+
+/// Whether a module compiled with `engine` must keep its bodies.
+pub(crate) fn keeps_bodies(engine: &Engine) -> bool {
+    engine.config().lazy || engine.config().tier == TierChoice::Tiered
+}
+
 impl Module {
     /// Decodes, validates and compiles `bytes` (the binary format).
     pub fn new(engine: &Engine, bytes: &[u8]) -> Result<Module, Error> {
@@ -309,39 +322,70 @@ impl Module {
         let Collect { bodies, data, .. } = sink;
         let offsets =
             VmOffsets::for_host(&env).map_err(|error| Error::Compile { func: None, error })?;
+        let locations: Vec<(u64, usize)> = bodies.iter().map(|p| (p.offset, p.len)).collect();
+        let lazy = engine.config().lazy;
+        let compiled = compile_all(engine, &env, &offsets, bytes, bodies, !lazy)?;
+        let code_section = keeps_bodies(engine).then(|| match &env.code_section {
+            Some((_, range)) => {
+                let (s, e) = (range.start as usize, range.end as usize);
+                (range.start, bytes.get(s..e).unwrap_or_default().into())
+            }
+            None => (0, Box::default()),
+        });
+        Module::assemble(
+            engine,
+            Parts {
+                env,
+                offsets,
+                locations,
+                compiled: (!lazy).then_some(compiled),
+                code_section,
+                data,
+            },
+        )
+    }
 
+    /// Publishes compiled code (or lazy stubs) and builds the module.
+    pub(crate) fn assemble(engine: &Engine, parts: Parts) -> Result<Module, Error> {
+        let Parts {
+            env,
+            offsets,
+            locations,
+            compiled,
+            code_section,
+            data,
+        } = parts;
         let type_ids = engine
             .module_type_ids(&env.types, &env.rec_group_starts)
             .into_boxed_slice();
         let tiered = engine.config().tier == TierChoice::Tiered;
         let policy = &engine.config().tier_up_policy;
         // Baseline code counts down from here; optimized code never does.
-        let budget = |index: u32, len: usize, tier: &str| {
-            if tiered && tier == "baseline" {
+        let budget = |index: u32, len: usize, baseline: bool| {
+            let initial = if tiered && baseline {
                 policy.initial_budget(index, len as u32)
             } else {
                 i32::MAX
-            }
+            };
+            AtomicI32::new(initial)
         };
-        let locations: Vec<(u64, usize)> = bodies.iter().map(|p| (p.offset, p.len)).collect();
-        if engine.config().lazy {
-            let budgets = bodies
+        let first = env.num_imported_functions();
+        let keep = |stubs, entries| {
+            code_section.map(|(start, bytes)| {
+                Bodies::keep(engine, start, bytes, locations.clone(), stubs, entries)
+            })
+        };
+        let Some(compiled) = compiled else {
+            let budgets = locations
                 .iter()
-                .map(|p| {
-                    let tier = if engine.uses_baseline(p.job.index()) {
-                        "baseline"
-                    } else {
-                        ""
-                    };
-                    AtomicI32::new(budget(p.job.index(), p.len, tier))
+                .enumerate()
+                .map(|(i, (_, len))| {
+                    let index = first + i as u32;
+                    budget(index, *len, engine.uses_baseline(index))
                 })
                 .collect();
-            compile_all(engine, &env, &offsets, bytes, bodies, false)?;
-            return Module::new_lazy(
-                engine, env, offsets, bytes, locations, budgets, type_ids, data,
-            );
-        }
-        let compiled = compile_all(engine, &env, &offsets, bytes, bodies, true)?;
+            return Module::new_lazy(env, offsets, keep, budgets, type_ids, data);
+        };
         let code = CodeMemory::publish(compiled.iter().map(|(i, c)| (*i, c)))
             .map_err(|e| internal(e.to_string()))?;
         let slots = (0..compiled.len())
@@ -350,9 +394,9 @@ impl Module {
         let budgets = compiled
             .iter()
             .zip(&locations)
-            .map(|((index, f), (_, len))| AtomicI32::new(budget(*index, *len, f.stats.tier)))
+            .map(|((index, f), (_, len))| budget(*index, *len, f.stats.tier == "baseline"))
             .collect();
-        let bodies = tiered.then(|| Bodies::keep(engine, &env, bytes, locations, None, Vec::new()));
+        let bodies = keep(None, Vec::new());
         Ok(Module {
             inner: Arc::new(ModuleInner {
                 env,
@@ -368,19 +412,16 @@ impl Module {
     }
 
     /// A module whose slots start at lazy-compile stubs (see `lazy.rs`).
-    #[allow(clippy::too_many_arguments)]
     fn new_lazy(
-        engine: &Engine,
         env: ModuleEnv,
         offsets: VmOffsets,
-        bytes: &[u8],
-        locations: Vec<(u64, usize)>,
+        keep: impl FnOnce(Option<Arc<CodeMemory>>, Vec<usize>) -> Option<Bodies>,
         budgets: Box<[AtomicI32]>,
         type_ids: Box<[u32]>,
         data: Vec<DataSegment>,
     ) -> Result<Module, Error> {
         let first = env.num_imported_functions();
-        let count = locations.len() as u32;
+        let count = budgets.len() as u32;
         let mut failure = None;
         let inner = Arc::new_cyclic(|me: &std::sync::Weak<ModuleInner>| {
             let stubs = crate::lazy::assemble(me.as_ptr(), first, count)
@@ -405,12 +446,11 @@ impl Module {
                 }
             };
             let slots = entries.iter().map(|&e| AtomicUsize::new(e)).collect();
-            let bodies = Bodies::keep(engine, &env, bytes, locations, stubs, entries);
             ModuleInner {
                 env,
                 offsets,
                 _code: None,
-                bodies: Some(bodies),
+                bodies: keep(stubs, entries),
                 slots,
                 budgets,
                 type_ids,
@@ -461,33 +501,27 @@ fn internal(message: String) -> Error {
 /// Validates (stage 2) and, if `compile`, compiles one body with the tier
 /// the engine's configuration picks for it. Without compiling, the result
 /// carries an empty function.
-fn compile_one(
+pub(crate) fn compile_one(
     engine: &Engine,
     env: &ModuleEnv,
     offsets: &VmOffsets,
-    bytes: &[u8],
-    pending: Pending,
+    body: rung_decoder::FunctionBody<'_>,
+    job: FuncJob,
     allocs: &mut FuncValidatorAllocations,
     compile: bool,
 ) -> Compiled {
-    let index = pending.job.index();
-    let start = pending.offset as usize;
-    let body = rung_decoder::FunctionBody {
-        index,
-        offset: pending.offset,
-        bytes: &bytes[start..start + pending.len],
-    };
+    let index = job.index();
     let compile_error = |error| Error::Compile {
         func: Some(index),
         error,
     };
     if compile && engine.uses_baseline(index) {
         // One walk: the baseline validates each operator as it compiles it.
-        let spare = pending.job.clone();
+        let spare = job.clone();
         match engine
             .inner
             .baseline
-            .compile_validating(env, index, body, offsets, pending.job)
+            .compile_validating(env, index, body, offsets, job)
         {
             Ok(f) => return Ok((index, f)),
             Err(CompileError::Invalid {
@@ -509,7 +543,7 @@ fn compile_one(
             Err(e) => return Err(compile_error(e)),
         }
     } else {
-        validate_job(pending.job, &body, allocs)?;
+        validate_job(job, &body, allocs)?;
         if !compile {
             return Ok((index, CompiledFunction::default()));
         }
@@ -554,10 +588,22 @@ fn compile_all(
         loop {
             let next = queue.lock().next();
             let Some((i, pending)) = next else { break };
-            done.push((
-                i,
-                compile_one(engine, env, offsets, bytes, pending, &mut allocs, compile),
-            ));
+            let start = pending.offset as usize;
+            let body = rung_decoder::FunctionBody {
+                index: pending.job.index(),
+                offset: pending.offset,
+                bytes: &bytes[start..start + pending.len],
+            };
+            let result = compile_one(
+                engine,
+                env,
+                offsets,
+                body,
+                pending.job,
+                &mut allocs,
+                compile,
+            );
+            done.push((i, result));
         }
         done
     };
