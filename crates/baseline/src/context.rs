@@ -40,7 +40,7 @@ pub struct Pool {
     pub block_types: Vec<Ty>,
     pub saved: Vec<Val>,
     pub moves: Vec<Move>,
-    pub pending: Vec<(Reg, Reg)>,
+    pub reg_moves: Vec<(Reg, Reg)>,
     pub frame: Frame,
     pub labels: Vec<Label>,
     pub layouts: Vec<Option<rung_tiering::abi::CallLayout>>,
@@ -64,7 +64,7 @@ pub struct CodeGen<'a> {
     /// The parameters of open `if`s, restored at `else`.
     pub saved: Vec<Val>,
     pub moves: Vec<Move>,
-    pub pending: Vec<(Reg, Reg)>,
+    pub reg_moves: Vec<(Reg, Reg)>,
     pub labels: Vec<Label>,
     /// Call layouts by type index (computed once per function).
     pub layouts: Vec<Option<rung_tiering::abi::CallLayout>>,
@@ -73,9 +73,9 @@ pub struct CodeGen<'a> {
     pub unreachable_depth: u32,
     /// Absolute byte offset of the operator being compiled.
     pub offset: u64,
-    /// The first byte of the next operator (0 if none): lets a comparison
-    /// see whether a branch consumes it.
-    pub next_byte: u8,
+    /// A comparison whose operands are still on the stack, waiting to see
+    /// whether the next operator branches or selects on it.
+    pub pending: Option<crate::numeric::Pending>,
 }
 
 impl<'a> CodeGen<'a> {
@@ -87,7 +87,7 @@ impl<'a> CodeGen<'a> {
             mut block_types,
             mut saved,
             mut moves,
-            mut pending,
+            mut reg_moves,
             frame,
             mut labels,
             mut layouts,
@@ -97,7 +97,7 @@ impl<'a> CodeGen<'a> {
         block_types.clear();
         saved.clear();
         moves.clear();
-        pending.clear();
+        reg_moves.clear();
         labels.clear();
         layouts.clear();
         CodeGen {
@@ -113,13 +113,13 @@ impl<'a> CodeGen<'a> {
             block_types,
             saved,
             moves,
-            pending,
+            reg_moves,
             labels,
             layouts,
             reachable: true,
             unreachable_depth: 0,
             offset: 0,
-            next_byte: 0,
+            pending: None,
         }
     }
 
@@ -132,7 +132,7 @@ impl<'a> CodeGen<'a> {
             block_types: self.block_types,
             saved: self.saved,
             moves: self.moves,
-            pending: self.pending,
+            reg_moves: self.reg_moves,
             frame: self.frame,
             labels: self.labels,
             layouts: self.layouts,
@@ -234,8 +234,6 @@ impl<'a> CodeGen<'a> {
             Loc::Reg(r) => Operand::Reg(r),
             Loc::Local(i) => Operand::Mem(self.frame.local(i)),
             Loc::Mem => Operand::Mem(self.frame.slot(o.pos)),
-            // Never reached: operators materialize flags first.
-            Loc::Flags(_) => Operand::Imm(0),
         }
     }
 
@@ -321,7 +319,6 @@ impl<'a> CodeGen<'a> {
                 Loc::Reg(r) => self.masm.asm.movaps(dst, r),
                 Loc::Local(i) => self.masm.asm.movs_rm(size, dst, self.frame.local(i)),
                 Loc::Mem => self.masm.asm.movs_rm(size, dst, self.frame.slot(pos)),
-                Loc::Flags(_) => {}
             }
         } else {
             match loc {
@@ -330,7 +327,6 @@ impl<'a> CodeGen<'a> {
                 Loc::Reg(r) => self.masm.asm.mov_rr(Size::S64, dst, r),
                 Loc::Local(i) => self.masm.asm.mov_rm(size, dst, self.frame.local(i)),
                 Loc::Mem => self.masm.asm.mov_rm(size, dst, self.frame.slot(pos)),
-                Loc::Flags(cc) => self.masm.set_bool(cc, dst),
             }
         }
     }
@@ -362,17 +358,13 @@ impl<'a> CodeGen<'a> {
                     self.masm.asm.mov_mr(size, m, scratch);
                 }
             }
-            Loc::Flags(cc) => {
-                self.masm.set_bool(cc, scratch);
-                self.masm.asm.mov_mr(Size::S32, m, scratch);
-            }
         }
     }
 
     // ---- spilling -----------------------------------------------------------------
 
-    /// Moves stack entry `i` to its slot (registers, locals and flags; a
-    /// constant stays a constant).
+    /// Moves stack entry `i` to its slot (registers and locals; a constant
+    /// stays a constant).
     pub fn spill_entry(&mut self, i: usize) {
         let v = self.stack[i];
         match v.loc {
@@ -382,7 +374,7 @@ impl<'a> CodeGen<'a> {
                 self.store_to(m, v.ty, v.loc, i as u32, SCRATCH);
                 self.regs.release(r);
             }
-            Loc::Local(_) | Loc::Flags(_) => {
+            Loc::Local(_) => {
                 let m = self.frame.slot(i as u32);
                 self.store_to(m, v.ty, v.loc, i as u32, SCRATCH);
             }
@@ -400,24 +392,6 @@ impl<'a> CodeGen<'a> {
         if end > self.clean {
             self.clean = end;
         }
-    }
-
-    /// If the top entry is a pending comparison, puts it in a register.
-    pub fn materialize_flags(&mut self) -> Result<()> {
-        if let Some(Val {
-            loc: Loc::Flags(cc),
-            ..
-        }) = self.top()
-        {
-            // `set_bool` needs a register; allocation only moves (never
-            // touches the flags).
-            let r = self.alloc(RegClass::Int)?;
-            self.masm.set_bool(cc, r);
-            if let Some(top) = self.stack.last_mut() {
-                top.loc = Loc::Reg(r);
-            }
-        }
-        Ok(())
     }
 
     /// Materializes every entry that reads local `i` (before it changes).

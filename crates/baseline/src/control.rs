@@ -37,8 +37,9 @@ use crate::asm::{Alu, Cc, Label, Mem, Size};
 use crate::context::{CodeGen, Result};
 use crate::frame::{RET_AREA_SLOT, SAVED_HEAP_BASE, SAVED_VMCTX};
 use crate::moves::{Dst, Move};
+use crate::numeric::Cond;
 use crate::regalloc::{FLOAT_REGS, INT_REGS, RegSet, SCRATCH, SCRATCH2, VMCTX};
-use crate::stack::{Loc, Opnd, Ty};
+use crate::stack::{Loc, Ty};
 
 /// What kind of frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,13 +231,25 @@ impl CodeGen<'_> {
     }
 
     pub fn visit_if(&mut self, bt: BlockType) -> Result<()> {
-        let cond = self.pop()?;
+        let cond = self.take_condition()?;
         let sig = self.block_sig(bt)?;
-        // Spilling only moves, so a pending comparison survives it.
+        // The condition's operands are popped, so spilling leaves them be.
         self.spill_below(0);
         let else_label = self.masm.asm.new_label();
         let end = self.masm.asm.new_label();
-        let dead_then = self.branch_unless(&cond, else_label)?;
+        let dead_then = match cond {
+            Cond::Const(c) => {
+                if !c {
+                    self.masm.asm.jmp(else_label);
+                }
+                !c
+            }
+            _ => {
+                let cc = self.emit_condition(&cond, None);
+                self.masm.asm.jcc(cc.invert(), else_label);
+                false
+            }
+        };
         let saved = self.saved.len() as u32;
         let n = sig.1 as usize;
         let from = self.stack.len() - n;
@@ -249,27 +262,6 @@ impl CodeGen<'_> {
             self.set_unreachable();
         }
         Ok(())
-    }
-
-    /// Jumps to `target` when `cond` is zero; returns whether the jump is
-    /// unconditional.
-    fn branch_unless(&mut self, cond: &Opnd, target: Label) -> Result<bool> {
-        match cond.loc {
-            Loc::Flags(cc) => self.masm.asm.jcc(cc.invert(), target),
-            Loc::Const(c) => {
-                if c as u32 == 0 {
-                    self.masm.asm.jmp(target);
-                    return Ok(true);
-                }
-            }
-            _ => {
-                let op = self.operand(cond);
-                self.masm.test_zero(Size::S32, op);
-                self.free(cond);
-                self.masm.asm.jcc(Cc::E, target);
-            }
-        }
-        Ok(false)
     }
 
     pub fn visit_else(&mut self) -> Result<()> {
@@ -430,23 +422,15 @@ impl CodeGen<'_> {
     }
 
     pub fn visit_br_if(&mut self, depth: u32) -> Result<()> {
-        let cond = self.pop()?;
-        let cc = match cond.loc {
-            Loc::Const(c) => {
-                if c as u32 != 0 {
-                    self.emit_branch(depth)?;
-                    self.set_unreachable();
-                }
-                return Ok(());
+        let cond = self.take_condition()?;
+        if let Cond::Const(c) = cond {
+            if c {
+                self.emit_branch(depth)?;
+                self.set_unreachable();
             }
-            Loc::Flags(cc) => cc,
-            _ => {
-                let op = self.operand(&cond);
-                self.masm.test_zero(Size::S32, op);
-                self.free(&cond);
-                Cc::Ne
-            }
-        };
+            return Ok(());
+        }
+        let cc = self.emit_condition(&cond, None);
         if let Some(label) = self.branch_is_jump(depth)? {
             self.masm.asm.jcc(cc, label);
             return Ok(());

@@ -48,6 +48,7 @@ mod numeric;
 mod regalloc;
 mod stack;
 mod visitor;
+mod walk;
 
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -66,7 +67,7 @@ use crate::context::{CodeGen, Pool};
 use crate::frame::{RET_AREA_SLOT, SAVED_HEAP_BASE, SAVED_VMCTX};
 use crate::masm::TierUpCall;
 use crate::regalloc::{HEAP_BASE, SCRATCH, VMCTX};
-use crate::stack::{Loc, Ty};
+use crate::stack::Ty;
 
 pub use masm::Features;
 
@@ -260,33 +261,18 @@ fn compile_function(
     let results = cg.frame.results.clone();
     cg.open_function(&results)?;
 
-    // Operators.
+    // Operators: decoded once, validated, compiled.
     let mut ops = OperatorsReader::new(reader);
-    let base = body.offset;
+    let mut walker = walk::Walker {
+        cg,
+        validator: validator.as_deref_mut(),
+    };
     while !ops.eof() {
-        let offset = ops.original_position();
-        let op = ops.read().map_err(|e| invalid(index, &e))?;
-        if let Some(v) = validator.as_deref_mut() {
-            v.op(offset, &op).map_err(|e| validate_error(e, index))?;
-        }
-        if cg.control.is_empty() {
-            return Err(cg.internal("operator after the function's end"));
-        }
-        cg.offset = offset;
-        let next = (ops.original_position() - base) as usize;
-        cg.next_byte = body.bytes.get(next).copied().unwrap_or(0);
-        cg.masm.begin_op(offset as u32);
-        if cg.reachable {
-            if matches!(cg.top().map(|v| v.loc), Some(Loc::Flags(_)))
-                && !CodeGen::consumes_flags(&op)
-            {
-                cg.materialize_flags()?;
-            }
-            cg.visit_op(&op)?;
-        } else {
-            cg.visit_unreachable_op(&op)?;
-        }
+        walker.cg.offset = ops.original_position();
+        ops.visit_operator(&mut walker)
+            .map_err(|e| invalid(index, &e))??;
     }
+    let cg = walker.cg;
     let end = ops.original_position();
     if let Some(v) = validator {
         v.finish(end).map_err(|e| validate_error(e, index))?;

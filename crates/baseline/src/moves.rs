@@ -95,7 +95,7 @@ impl CodeGen<'_> {
                     self.store_to(d, m.ty, m.loc, m.pos, SCRATCH);
                 }
             }
-            let mut pending = std::mem::take(&mut self.pending);
+            let mut pending = std::mem::take(&mut self.reg_moves);
             pending.clear();
             for m in &moves {
                 if let (Loc::Reg(s), Dst::Reg(d)) = (m.loc, m.dst) {
@@ -103,7 +103,7 @@ impl CodeGen<'_> {
                 }
             }
             self.parallel_reg_moves(&mut pending);
-            self.pending = pending;
+            self.reg_moves = pending;
             for m in &moves {
                 if let Dst::Reg(d) = m.dst
                     && !matches!(m.loc, Loc::Reg(_))

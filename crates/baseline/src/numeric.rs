@@ -14,23 +14,47 @@
 //! from the allocator before the operands are popped, so a stack entry that
 //! held them is moved elsewhere first.
 //!
-//! Comparisons followed by `br_if`, `if`, `select` or `i32.eqz` (peeked
-//! from the next opcode byte) leave their result in the flags
-//! (`Loc::Flags`), which the consumer branches or selects on directly.
+//! Comparisons are Liftoff's "outstanding op": an integer comparison (or
+//! `eqz`, `ref.is_null`) emits nothing; it leaves its operands on the stack
+//! and records a [`Pending`] condition. If the next operator is `br_if`,
+//! `if`, `select` or another `eqz`, that operator takes the condition
+//! ([`CodeGen::take_condition`]) and emits `cmp` + `jcc`/`cmovcc` directly;
+//! any other operator first materializes it with `setcc`.
 
 use rung_tiering::abi::{Reg, RegClass};
 
 use crate::asm::{Alu, Cc, FOp, Shift, Size};
 use crate::context::{CodeGen, Result};
 use crate::masm::{FCmp, Operand};
+use crate::regalloc::SCRATCH;
 use crate::stack::{Loc, Opnd, Ty};
 
-/// Opcodes that consume a comparison's flags.
-const BR_IF: u8 = 0x0d;
-const IF: u8 = 0x04;
-const SELECT: u8 = 0x1b;
-const SELECT_T: u8 = 0x1c;
-const I32_EQZ: u8 = 0x45;
+/// A comparison not emitted yet; its operands are the top of the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pending {
+    /// `lhs cc rhs`, two operands of type `ty`.
+    Cmp { ty: Ty, cc: Cc },
+    /// One operand of type `ty` compared with zero: true when `cc` (`E`
+    /// for `eqz`, `Ne` after another `eqz`) holds.
+    Zero { ty: Ty, cc: Cc },
+}
+
+/// A condition taken off the stack by a branch or select.
+#[derive(Debug, Clone, Copy)]
+pub enum Cond {
+    Cmp {
+        ty: Ty,
+        cc: Cc,
+        lhs: Opnd,
+        rhs: Opnd,
+    },
+    Zero {
+        ty: Ty,
+        cc: Cc,
+        v: Opnd,
+    },
+    Const(bool),
+}
 
 /// Constant folding of integer binary operators on raw bits.
 pub type Fold = fn(u64, u64) -> u64;
@@ -65,10 +89,6 @@ pub enum FUnary {
 }
 
 impl CodeGen<'_> {
-    fn flags_consumed_next(&self) -> bool {
-        matches!(self.next_byte, BR_IF | IF | SELECT | SELECT_T | I32_EQZ)
-    }
-
     /// `add`, `sub`, `and`, `or`, `xor`.
     pub fn int_binop(&mut self, ty: Ty, op: Alu, fold: Fold) -> Result<()> {
         let (mut lhs, mut rhs) = self.pop2()?;
@@ -107,74 +127,135 @@ impl CodeGen<'_> {
         Ok(())
     }
 
-    /// Integer comparison with condition `cc` (for `lhs cc rhs`).
+    /// Integer comparison with condition `cc` (for `lhs cc rhs`): folded,
+    /// or left pending for the next operator.
     pub fn int_cmp(&mut self, ty: Ty, cc: Cc) -> Result<()> {
-        let (lhs, rhs) = self.pop2()?;
-        if let (Some(a), Some(b)) = (lhs.konst(), rhs.konst()) {
-            let r = eval_cc(ty, cc, a, b);
-            self.push(Ty::I32, Loc::Const(u64::from(r)));
+        let n = self.stack.len();
+        if n < 2 {
+            return Err(self.internal("value stack underflow"));
+        }
+        if let (Loc::Const(a), Loc::Const(b)) = (self.stack[n - 2].loc, self.stack[n - 1].loc) {
+            self.stack.truncate(n - 2);
+            self.push(Ty::I32, Loc::Const(u64::from(eval_cc(ty, cc, a, b))));
             return Ok(());
         }
-        let (l, r, cc) = if lhs.konst().is_some() || (lhs.reg().is_none() && rhs.reg().is_some()) {
-            (rhs, lhs, cc.swap())
-        } else {
-            (lhs, rhs, cc)
-        };
-        let fuse = self.flags_consumed_next();
-        let dst = if fuse {
-            None
-        } else {
-            Some(match (l.reg(), r.reg()) {
-                (Some(x), _) | (None, Some(x)) => x,
-                _ => self.alloc(RegClass::Int)?,
-            })
-        };
-        let (lop, rop) = (self.operand(&l), self.operand(&r));
-        self.masm.int_cmp(ty.size(), lop, rop);
-        for o in [l, r] {
-            if o.reg().is_some() && o.reg() != dst {
-                self.free(&o);
+        self.pending = Some(Pending::Cmp { ty, cc });
+        Ok(())
+    }
+
+    /// `eqz` (and `ref.is_null`): inverts a pending comparison, folds a
+    /// constant, or becomes a pending test against zero.
+    pub fn int_eqz(&mut self, ty: Ty) -> Result<()> {
+        match self.pending {
+            Some(Pending::Cmp { ty: t, cc }) => {
+                self.pending = Some(Pending::Cmp {
+                    ty: t,
+                    cc: cc.invert(),
+                });
             }
-        }
-        match dst {
-            None => self.push(Ty::I32, Loc::Flags(cc)),
-            Some(d) => {
-                self.masm.set_bool(cc, d);
-                self.push_reg(Ty::I32, d);
+            Some(Pending::Zero { ty: t, cc }) => {
+                self.pending = Some(Pending::Zero {
+                    ty: t,
+                    cc: cc.invert(),
+                });
             }
+            None => match self.top().map(|v| v.loc) {
+                Some(Loc::Const(c)) => {
+                    self.pop()?;
+                    self.push(Ty::I32, Loc::Const(u64::from(norm(ty, c) == 0)));
+                }
+                _ => self.pending = Some(Pending::Zero { ty, cc: Cc::E }),
+            },
         }
         Ok(())
     }
 
-    pub fn int_eqz(&mut self, ty: Ty) -> Result<()> {
-        let a = self.pop()?;
-        let fuse = self.flags_consumed_next();
-        let cc = match a.loc {
-            Loc::Const(c) => {
-                self.push(Ty::I32, Loc::Const(u64::from(norm(ty, c) == 0)));
-                return Ok(());
+    /// Takes the condition of a branch or select off the stack: a pending
+    /// comparison with its operands, or an `i32` value.
+    pub fn take_condition(&mut self) -> Result<Cond> {
+        Ok(match self.pending.take() {
+            Some(Pending::Cmp { ty, cc }) => {
+                let (lhs, rhs) = self.pop2()?;
+                Cond::Cmp { ty, cc, lhs, rhs }
             }
-            Loc::Flags(cc) => cc.invert(),
-            _ => {
-                let op = self.operand(&a);
-                self.masm.test_zero(ty.size(), op);
-                if fuse {
-                    self.free(&a);
+            Some(Pending::Zero { ty, cc }) => {
+                let v = self.pop()?;
+                Cond::Zero { ty, cc, v }
+            }
+            None => {
+                let v = self.pop()?;
+                match v.loc {
+                    Loc::Const(c) => Cond::Const(c as u32 != 0),
+                    _ => Cond::Zero {
+                        ty: Ty::I32,
+                        cc: Cc::Ne,
+                        v,
+                    },
                 }
+            }
+        })
+    }
+
+    /// Emits the compare or test of `cond` and returns the condition code
+    /// that holds when it is true; releases its operands' registers except
+    /// `keep`. Nothing may be emitted between this and the flags' use.
+    pub fn emit_condition(&mut self, cond: &Cond, keep: Option<Reg>) -> Cc {
+        match *cond {
+            Cond::Cmp { ty, cc, lhs, rhs } => {
+                // A constant or memory left operand goes right.
+                let (l, r, cc) =
+                    if lhs.konst().is_some() || (lhs.reg().is_none() && rhs.reg().is_some()) {
+                        (rhs, lhs, cc.swap())
+                    } else {
+                        (lhs, rhs, cc)
+                    };
+                let (lop, rop) = (self.operand(&l), self.operand(&r));
+                self.masm.int_cmp(ty.size(), lop, rop);
+                for o in [l, r] {
+                    if o.reg().is_some() && o.reg() != keep {
+                        self.free(&o);
+                    }
+                }
+                cc
+            }
+            Cond::Zero { ty, cc, v } => {
+                let op = self.operand(&v);
+                self.masm.test_zero(ty.size(), op);
+                if v.reg() != keep {
+                    self.free(&v);
+                }
+                cc
+            }
+            Cond::Const(true) => {
+                self.masm.asm.alu_rr(Alu::Cmp, Size::S32, SCRATCH, SCRATCH);
                 Cc::E
             }
-        };
-        if fuse {
-            self.push(Ty::I32, Loc::Flags(cc));
-        } else {
-            // Allocation only moves, so the flags survive it.
-            let d = match a.reg() {
-                Some(r) => r,
-                None => self.alloc(RegClass::Int)?,
-            };
-            self.masm.set_bool(cc, d);
-            self.push_reg(Ty::I32, d);
+            Cond::Const(false) => {
+                self.masm.asm.alu_rr(Alu::Cmp, Size::S32, SCRATCH, SCRATCH);
+                Cc::Ne
+            }
         }
+    }
+
+    /// Puts a pending comparison's result in a register (an operator that
+    /// does not branch on it follows).
+    pub fn materialize_pending(&mut self) -> Result<()> {
+        if self.pending.is_none() {
+            return Ok(());
+        }
+        let cond = self.take_condition()?;
+        let reuse = match cond {
+            Cond::Cmp { lhs, rhs, .. } => lhs.reg().or(rhs.reg()),
+            Cond::Zero { v, .. } => v.reg(),
+            Cond::Const(_) => None,
+        };
+        let dst = match reuse {
+            Some(r) if r.class() == RegClass::Int => r,
+            _ => self.alloc(RegClass::Int)?,
+        };
+        let cc = self.emit_condition(&cond, Some(dst));
+        self.masm.set_bool(cc, dst);
+        self.push_reg(Ty::I32, dst);
         Ok(())
     }
 
@@ -315,7 +396,6 @@ impl CodeGen<'_> {
             // A slot holds raw bits; reading it as another type of the same
             // width (or the low half, for wrap) is the conversion.
             Loc::Local(_) | Loc::Mem => self.push(to, a.loc),
-            Loc::Flags(_) => return Err(self.internal("flags not materialized")),
         }
         Ok(())
     }
@@ -445,10 +525,10 @@ impl CodeGen<'_> {
     // ---- select --------------------------------------------------------------------
 
     pub fn visit_select(&mut self) -> Result<()> {
-        let cond = self.pop()?;
+        let cond = self.take_condition()?;
         let (a, b) = self.pop2()?;
-        if let Loc::Const(c) = cond.loc {
-            let (keep, drop) = if c as u32 != 0 { (a, b) } else { (b, a) };
+        if let Cond::Const(c) = cond {
+            let (keep, drop) = if c { (a, b) } else { (b, a) };
             self.free(&drop);
             // `a` keeps its position; `b`'s slot is not the result's.
             let loc = match keep.loc {
@@ -464,25 +544,19 @@ impl CodeGen<'_> {
         let bop = self.operand(&b);
         if ty.is_float() {
             let skip = self.masm.asm.new_label();
-            self.jump_if_true(&cond, skip);
+            let cc = self.emit_condition(&cond, None);
+            self.masm.asm.jcc(cc, skip);
             self.masm.mov_float(size, dst, bop);
             self.masm.asm.bind(skip);
         } else {
-            // cmov takes a register or memory source.
+            let cc = self.emit_condition(&cond, None).invert();
+            // cmov takes a register or memory source; `mov` keeps the flags.
             let bop = match bop {
                 Operand::Imm(bits) => {
-                    self.masm.mov_int_imm(size, crate::regalloc::SCRATCH, bits);
-                    Operand::Reg(crate::regalloc::SCRATCH)
+                    self.masm.mov_int_imm(size, SCRATCH, bits);
+                    Operand::Reg(SCRATCH)
                 }
                 other => other,
-            };
-            let cc = match cond.loc {
-                Loc::Flags(cc) => cc.invert(),
-                _ => {
-                    let c = self.operand(&cond);
-                    self.masm.test_zero(Size::S32, c);
-                    Cc::E
-                }
             };
             match bop {
                 Operand::Reg(r) => self.masm.asm.cmov_rr(cc, size, dst, r),
@@ -491,21 +565,8 @@ impl CodeGen<'_> {
             }
         }
         self.free(&b);
-        self.free(&cond);
         self.push_reg(ty, dst);
         Ok(())
-    }
-
-    /// Jumps to `target` if `cond` (an i32 or flags) is nonzero.
-    fn jump_if_true(&mut self, cond: &Opnd, target: crate::asm::Label) {
-        match cond.loc {
-            Loc::Flags(cc) => self.masm.asm.jcc(cc, target),
-            _ => {
-                let c = self.operand(cond);
-                self.masm.test_zero(Size::S32, c);
-                self.masm.asm.jcc(Cc::Ne, target);
-            }
-        }
     }
 }
 

@@ -5,7 +5,6 @@
 //!   Reg(r)       in a register the allocator handed out
 //!   Local(i)     the current value of local i, read lazily from its slot
 //!   Mem          in the stack slot of its own position (see `frame`)
-//!   Flags(cc)    an i32 comparison result still in EFLAGS
 //! ```
 //!
 //! **Invariants:**
@@ -14,16 +13,16 @@
 //! - a `Local(i)` entry is materialized before local `i` is written
 //!   (`local.set`/`local.tee`), so it always means the local's value at the
 //!   time it was pushed;
-//! - `Flags` is only ever the top entry, pushed by a comparison whose next
-//!   operator (peeked from the bytes) consumes it: `br_if`, `if`,
-//!   `select` or `i32.eqz`; nothing is emitted between the two;
+//! - a comparison emits nothing by itself: it leaves its operands on the
+//!   stack and records a pending condition (`numeric.rs`), which the next
+//!   operator either branches or selects on directly or materializes;
 //! - constants are kept as raw bits: an `i32` zero-extended, an `f32` in
 //!   the low 32 bits, a null reference as 0.
 
 use rung_tiering::abi::{Reg, RegClass};
 use wasmparser::ValType;
 
-use crate::asm::{Cc, Size};
+use crate::asm::Size;
 
 /// A wasm value type as the baseline handles it. References are one
 /// 64-bit integer word; `v128` has no `Ty` (it is unsupported).
@@ -77,7 +76,6 @@ pub enum Loc {
     Reg(Reg),
     Local(u32),
     Mem,
-    Flags(Cc),
 }
 
 /// One value stack entry.

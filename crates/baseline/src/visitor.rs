@@ -24,8 +24,8 @@ use crate::stack::{Loc, Ty};
 use Ty::{F32, F64, I32, I64};
 
 impl CodeGen<'_> {
-    /// Whether `op` consumes a comparison left in the flags.
-    pub fn consumes_flags(op: &Operator<'_>) -> bool {
+    /// Whether `op` takes a pending comparison as its condition.
+    fn takes_condition(op: &Operator<'_>) -> bool {
         matches!(
             op,
             Operator::BrIf { .. }
@@ -34,6 +34,22 @@ impl CodeGen<'_> {
                 | Operator::TypedSelect { .. }
                 | Operator::I32Eqz
         )
+    }
+
+    /// Compiles one operator at `self.offset` (already validated).
+    pub fn step(&mut self, op: &Operator<'_>) -> Result<()> {
+        if self.control.is_empty() {
+            return Err(self.internal("operator after the function's end"));
+        }
+        self.masm.begin_op(self.offset as u32);
+        if self.reachable {
+            if self.pending.is_some() && !Self::takes_condition(op) {
+                self.materialize_pending()?;
+            }
+            self.visit_op(op)
+        } else {
+            self.visit_unreachable_op(op)
+        }
     }
 
     /// An operator in unreachable code: only the block structure matters.

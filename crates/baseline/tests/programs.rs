@@ -13,13 +13,16 @@ use rung_baseline::BaselineTier;
 use rung_optimizer::OptimizingTier;
 use rung_tiering::Tier;
 
+/// What a run leaves: each call's results, the memory and the globals.
+type Outcome = (Vec<Vec<u64>>, Vec<u8>, Vec<u64>);
+
 /// Runs `calls` (function, args) in four configurations and compares.
 fn check(wat: &str, calls: &[(u32, &[u64])]) {
     let m = Module::from_wat(wat);
     let b = BaselineTier::new();
     let o = OptimizingTier::new().expect("host");
     let configs: [&[&dyn Tier]; 4] = [&[&b], &[&o], &[&b, &o], &[&o, &b]];
-    let mut reference: Option<(Vec<Vec<u64>>, Vec<u8>, Vec<u64>)> = None;
+    let mut reference: Option<Outcome> = None;
     for (k, tiers) in configs.iter().enumerate() {
         let mut inst = Instance::mixed(&m, tiers, i32::MAX);
         let results: Vec<Vec<u64>> = calls
@@ -301,5 +304,5 @@ fn loop_back_edges_charge_the_tier_up_budget() {
     assert_eq!(inst.call(&m, 0, &[10]), vec![0]);
     let fired = TIER_UPS.load(Ordering::Relaxed) - before;
     // 100 - 40 (entry) = 60: back-edges at 40, 20, 0 → fires from the third.
-    assert!(fired >= 6 && fired <= 8, "{fired}");
+    assert!((6..=8).contains(&fired), "{fired}");
 }

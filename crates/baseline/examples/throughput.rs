@@ -1,0 +1,111 @@
+//! One-thread compile throughput of the baseline tier on wasm files:
+//! `cargo run --release -p rung-baseline --example throughput -- FILE...`
+//!
+//! For each module: stage-1 validation and decoding (not timed), then every
+//! body compiled three ways, each timed on one thread: validation alone
+//! (rung-validator), the baseline without validation (`Tier::compile`), and
+//! the baseline validating as it compiles (`compile_validating`, what the
+//! runtime uses). Throughput is module bytes per second, as the issue's
+//! goals state it. Functions the tier does not support are counted.
+
+use std::time::{Duration, Instant};
+
+use rung_baseline::BaselineTier;
+use rung_decoder::{DecoderConfig, Event, FunctionBody, ModuleEnv, decode_all};
+use rung_tiering::{Tier, VmOffsets};
+use rung_validator::{FuncJob, FunctionValidator, ModuleValidator};
+
+fn jobs(bytes: &[u8]) -> (ModuleEnv, Vec<(u32, u64, usize)>, Vec<FuncJob>) {
+    let mut v = ModuleValidator::default();
+    let mut bodies = Vec::new();
+    let mut jobs = Vec::new();
+    let mut sink = |_: &ModuleEnv, e: Event<'_>| {
+        if let Some(job) = v.event(&e).expect("stage 1") {
+            if let Event::FunctionBody(b) = &e {
+                bodies.push((b.index, b.offset, b.bytes.len()));
+            }
+            jobs.push(job);
+        }
+        Ok::<_, rung_decoder::DecodeError>(())
+    };
+    let env = decode_all(bytes, DecoderConfig::default(), &mut sink).expect("decode");
+    (env, bodies, jobs)
+}
+
+fn mbps(bytes: usize, t: Duration) -> f64 {
+    bytes as f64 / t.as_secs_f64() / 1e6
+}
+
+fn main() {
+    let tier = BaselineTier::new();
+    let files: Vec<String> = std::env::args().skip(1).collect();
+    println!(
+        "{:<28} {:>10} {:>10} {:>10} {:>10} {:>8} {:>10}",
+        "module", "bytes", "validate", "compile", "both", "unsupp", "code/wasm"
+    );
+    for file in files {
+        let bytes = std::fs::read(&file).expect("read");
+        let name = std::path::Path::new(&file)
+            .file_name()
+            .map_or(file.clone(), |n| n.to_string_lossy().into_owned());
+        let mut best = [Duration::MAX; 3];
+        let mut unsupported = 0;
+        let mut code = 0usize;
+        let mut body_bytes = 0usize;
+        let only_both = std::env::var("ONLY_BOTH").is_ok();
+        let rounds = if only_both { 20 } else { 3 };
+        for _round in 0..rounds {
+            let (env, bodies, js) = jobs(&bytes);
+            let offsets = VmOffsets::for_host(&env).expect("layout");
+            let body = |&(index, offset, len): &(u32, u64, usize)| FunctionBody {
+                index,
+                offset,
+                bytes: &bytes[offset as usize..offset as usize + len],
+            };
+            // Validation alone.
+            let (_, _, js2) = jobs(&bytes);
+            if !only_both {
+                let mut allocs = Default::default();
+                let t = Instant::now();
+                for (b, j) in bodies.iter().zip(js2) {
+                    let mut v = j.into_validator(allocs);
+                    v.validate_body(&body(b)).expect("valid");
+                    allocs = v.into_allocations();
+                }
+                best[0] = best[0].min(t.elapsed());
+                // Compile only.
+                let t = Instant::now();
+                for b in &bodies {
+                    let _ = tier.compile(&env, b.0, body(b), &offsets);
+                }
+                best[1] = best[1].min(t.elapsed());
+            }
+            // Validate and compile in one walk.
+            unsupported = 0;
+            code = 0;
+            body_bytes = 0;
+            let t = Instant::now();
+            for (b, j) in bodies.iter().zip(js) {
+                match tier.compile_validating(&env, b.0, body(b), &offsets, j) {
+                    Ok(f) => {
+                        code += f.code.len();
+                        body_bytes += b.2;
+                    }
+                    Err(e) if e.is_unsupported() => unsupported += 1,
+                    Err(e) => panic!("{name}: function {}: {e}", b.0),
+                }
+            }
+            best[2] = best[2].min(t.elapsed());
+        }
+        println!(
+            "{:<28} {:>10} {:>7.1} MB/s {:>5.1} MB/s {:>5.1} MB/s {:>8} {:>9.1}x",
+            name,
+            bytes.len(),
+            mbps(bytes.len(), best[0]),
+            mbps(bytes.len(), best[1]),
+            mbps(bytes.len(), best[2]),
+            unsupported,
+            code as f64 / body_bytes.max(1) as f64
+        );
+    }
+}
