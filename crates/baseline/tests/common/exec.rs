@@ -34,13 +34,17 @@ extern "sysv64" fn unexpected(_vmctx: *mut u8) {
 extern "sysv64" fn memory_grow(_vmctx: *mut u8, _mem: u32, delta: u64) -> u64 {
     // The executor's memory cannot grow; growing by 0 reports the size.
     if delta == 0 {
-        MEMORY_PAGES.load(Ordering::Relaxed) as u64
+        MEMORY_PAGES.with(|p| p.get()) as u64
     } else {
         u64::MAX
     }
 }
 
-static MEMORY_PAGES: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Memory 0's size in pages of the instance made last on this thread
+    /// (tests run in parallel, one thread each).
+    static MEMORY_PAGES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 /// Compiled code and a vmctx for one instance.
 pub struct Instance {
@@ -126,7 +130,7 @@ impl Instance {
             })
             .collect();
         let pages = m.env.memories.first().map_or(0, |t| t.initial as usize);
-        MEMORY_PAGES.store(pages, Ordering::Relaxed);
+        MEMORY_PAGES.with(|p| p.set(pages));
         let memory = vec![0u8; pages << 16];
         let vmctx = vec![0u128; (m.offsets.size() as usize).div_ceil(16)].into_boxed_slice();
         let mut inst = Instance {
