@@ -16,11 +16,12 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Compile and instantiate a module and call one of its exports (`_start`
-    /// unless --invoke names another) with ARGS; print the results.
+    /// Run a WASI command (`_start`) with ARGS as its argv[1..] and exit with
+    /// its status; or, with --invoke, call an export with ARGS as typed
+    /// arguments and print the results.
     Run {
         file: std::path::PathBuf,
-        /// The export to call.
+        /// The export to call (its ARGS are numbers, one per parameter).
         #[arg(long)]
         invoke: Option<String>,
         /// Which tier compiles the module.
@@ -29,8 +30,17 @@ enum Command {
         /// Compile each function on its first call.
         #[arg(long)]
         lazy: bool,
-        /// Arguments, one per parameter (integers or floats).
-        #[arg(allow_hyphen_values = true)]
+        /// Preopen the host directory HOST as GUEST (default: HOST) for WASI.
+        #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+        dirs: Vec<String>,
+        /// Set an environment variable for WASI.
+        #[arg(long = "env", value_name = "NAME=VALUE")]
+        envs: Vec<String>,
+        /// The program's argv[0] (default: FILE as given).
+        #[arg(long)]
+        argv0: Option<String>,
+        /// The program's arguments (everything after FILE, or after `--`).
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
         args: Vec<String>,
     },
     /// Validate modules (.wasm or .wat); print `FILE:OFFSET: function N: message`
@@ -116,8 +126,17 @@ fn main() -> ExitCode {
             invoke,
             tier,
             lazy,
+            dirs,
+            envs,
+            argv0,
             args,
-        } => cli::run::run(&file, invoke.as_deref(), &args, tier.config(lazy)),
+        } => cli::run::run(
+            &file,
+            invoke.as_deref(),
+            &args,
+            &cli::run::WasiOptions { dirs, envs, argv0 },
+            tier.config(lazy),
+        ),
         Command::Validate { files, threads } => cli::validate::run(&files, threads),
         Command::Inspect { file, top } => cli::inspect::run(&file, top),
         Command::Disas { file, funcs, clif } => cli::disas::run(&file, &funcs, clif),

@@ -1,13 +1,55 @@
-//! `rung run FILE [--invoke NAME] [ARGS...]`: compile, instantiate, call an
-//! export with arguments parsed from the command line, print its results. A
-//! trap ends the run with its message on stderr and exit status 1.
+//! `rung run FILE [ARGS...]`: compile and instantiate a module, then
+//! either run it as a WASI command (`_start`, ARGS as argv[1..], `--dir` and
+//! `--env` for its sandbox; the process exits with the program's status), or
+//! with `--invoke NAME` call an export with ARGS parsed as typed arguments
+//! and print its results. A trap ends the run with its message on stderr and
+//! exit status 1.
 
 use std::path::Path;
 use std::process::ExitCode;
 
+use rung::runtime::wasi::{self, WasiCtx};
 use rung::runtime::{Config, Engine, Linker, Module, Store, Val, ValType};
 
-pub fn run(file: &Path, invoke: Option<&str>, args: &[String], config: Config) -> ExitCode {
+/// What the WASI side of a run gets from the command line.
+pub struct WasiOptions {
+    /// `HOST[::GUEST]` preopens.
+    pub dirs: Vec<String>,
+    /// `NAME=VALUE` variables.
+    pub envs: Vec<String>,
+    /// argv[0], if not FILE.
+    pub argv0: Option<String>,
+}
+
+/// The WASI context: argv, environment, preopens, inherited stdio.
+fn wasi_ctx(file: &Path, argv: &[String], opts: &WasiOptions) -> Result<WasiCtx, String> {
+    let argv0 = opts
+        .argv0
+        .clone()
+        .unwrap_or_else(|| file.to_string_lossy().into_owned());
+    let mut b = WasiCtx::builder().arg(argv0).args(argv).inherit_stdio();
+    for kv in &opts.envs {
+        let Some((name, value)) = kv.split_once('=') else {
+            return Err(format!("--env {kv}: expected NAME=VALUE"));
+        };
+        b = b.env(name, value);
+    }
+    for dir in &opts.dirs {
+        let (host, guest) = dir.split_once("::").unwrap_or((dir, dir));
+        b = b
+            .preopened_dir(host, guest)
+            .map_err(|e| format!("--dir {dir}: {host}: {e}"))?;
+    }
+    Ok(b.build())
+}
+
+pub fn run(
+    file: &Path,
+    invoke: Option<&str>,
+    args: &[String],
+    opts: &WasiOptions,
+    config: Config,
+) -> ExitCode {
     let fail = |message: String| {
         eprintln!("rung: {message}");
         ExitCode::from(1)
@@ -24,8 +66,21 @@ pub fn run(file: &Path, invoke: Option<&str>, args: &[String], config: Config) -
         Ok(m) => m,
         Err(e) => return fail(format!("{}: {e}", file.display())),
     };
+    let imports_wasi = module
+        .env()
+        .imports
+        .iter()
+        .any(|i| i.module == wasi::MODULE);
+    let mut linker = Linker::new();
+    if imports_wasi {
+        let argv: &[String] = if invoke.is_none() { args } else { &[] };
+        match wasi_ctx(file, argv, opts) {
+            Ok(ctx) => wasi::add_to_linker(&mut linker, ctx),
+            Err(e) => return fail(e),
+        }
+    }
     let mut store = Store::new(&engine);
-    let instance = match Linker::new().instantiate(&mut store, &module) {
+    let instance = match linker.instantiate(&mut store, &module) {
         Ok(i) => i,
         Err(e) => return fail(format!("{}: {e}", file.display())),
     };
@@ -37,14 +92,19 @@ pub fn run(file: &Path, invoke: Option<&str>, args: &[String], config: Config) -
         ));
     };
     let ty = func.ty(&store).clone();
-    if args.len() != ty.params().len() {
+    // Without --invoke a module is a command and ARGS are its argv; only a
+    // module that is not WASI and whose `_start` takes parameters keeps the
+    // typed reading.
+    let command = invoke.is_none() && (imports_wasi || ty.params().is_empty());
+    let typed_args: &[String] = if command { &[] } else { args };
+    if typed_args.len() != ty.params().len() {
         return fail(format!(
             "`{name}` has type {ty}: it takes {} arguments",
             ty.params().len()
         ));
     }
-    let mut values = Vec::with_capacity(args.len());
-    for (arg, param) in args.iter().zip(ty.params()) {
+    let mut values = Vec::with_capacity(typed_args.len());
+    for (arg, param) in typed_args.iter().zip(ty.params()) {
         match parse_arg(arg, *param) {
             Some(v) => values.push(v),
             None => return fail(format!("cannot read `{arg}` as {param}")),
@@ -57,7 +117,11 @@ pub fn run(file: &Path, invoke: Option<&str>, args: &[String], config: Config) -
             }
             ExitCode::SUCCESS
         }
-        Err(trap) => fail(format!("trap: {trap}")),
+        Err(trap) => match wasi::exit_status(&trap) {
+            // POSIX keeps the low 8 bits of a status.
+            Some(code) => ExitCode::from(code as u8),
+            None => fail(format!("trap: {trap}")),
+        },
     }
 }
 

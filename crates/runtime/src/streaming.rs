@@ -1,0 +1,319 @@
+//! Streaming compilation: a module compiles while its bytes are still
+//! arriving.
+//!
+//! ```text
+//! push(chunk) ─► StreamingDecoder ─► stage 1 (sections, on this thread)
+//!                      │ FunctionBody, the moment its last byte arrives
+//!                      ▼
+//!               bounded channel ─► N workers: stage 2 + compile (the baseline
+//!                                  validates while it compiles)
+//! finish() ─► end of stream checked ─► results in function order ─► Module
+//! ```
+//!
+//! **Invariant:** beyond the function bodies kept for later compilation
+//! (lazy or tier-up), the pipeline holds the decoder's one unfinished item and
+//! one chunk, plus at most `2 × workers` bodies in flight: the channel is
+//! bounded, so `push` waits when the workers fall behind.
+//!
+//! **Invariant:** nothing of a failed module stays observable: code is
+//! mapped only in `finish`, after every function compiled; an error drops
+//! the compiled functions unmapped. The error reported is the one
+//! `Module::new` reports for the same bytes: a malformed or invalid section
+//! first, else the first function (in binary order) that failed.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use rung_decoder::{
+    ConstExprBytes, Decoder, DecoderConfig, Event, EventSink, ModuleEnv, StreamingDecoder,
+};
+use rung_tiering::{CompiledFunction, VmOffsets};
+use rung_validator::{FEATURES, FuncJob, FuncValidatorAllocations, ModuleValidator, ValidateError};
+use wasmparser::DataKind;
+
+use crate::Error;
+use crate::engine::Engine;
+use crate::module::{DataMode, DataSegment, Module, Parts, compile_one, keeps_bodies};
+
+/// One body on its way to a worker.
+struct Job {
+    /// Its position among the module's bodies.
+    position: usize,
+    job: FuncJob,
+    offset: u64,
+    bytes: Vec<u8>,
+}
+
+type Done = (usize, Result<(u32, CompiledFunction), Error>);
+
+/// The compile workers, started when the code section begins (the env is
+/// complete then: every section a body refers to comes before it).
+struct Workers {
+    jobs: Option<Sender<Job>>,
+    done: Receiver<Done>,
+    handles: Vec<JoinHandle<()>>,
+    offsets: Arc<VmOffsets>,
+}
+
+impl Workers {
+    fn start(engine: &Engine, env: &ModuleEnv, compile: bool) -> Result<Workers, Error> {
+        let offsets = Arc::new(
+            VmOffsets::for_host(env).map_err(|error| Error::Compile { func: None, error })?,
+        );
+        let env = Arc::new(env.clone());
+        let threads = engine.config().compile_threads.max(1);
+        let (jobs, receive_jobs) = crossbeam_channel::bounded::<Job>(2 * threads);
+        let (send_done, done) = crossbeam_channel::unbounded::<Done>();
+        let mut handles = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let (engine, env, offsets) = (engine.clone(), env.clone(), offsets.clone());
+            let (receive_jobs, send_done) = (receive_jobs.clone(), send_done.clone());
+            let handle = std::thread::Builder::new()
+                .name(format!("rung-compile-{i}"))
+                .stack_size(16 << 20)
+                .spawn(move || {
+                    let mut allocs = FuncValidatorAllocations::default();
+                    for Job {
+                        position,
+                        job,
+                        offset,
+                        bytes,
+                    } in receive_jobs
+                    {
+                        let body = rung_decoder::FunctionBody {
+                            index: job.index(),
+                            offset,
+                            bytes: &bytes,
+                        };
+                        let result =
+                            compile_one(&engine, &env, &offsets, body, job, &mut allocs, compile);
+                        if send_done.send((position, result)).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .map_err(|e| Error::Resource(format!("cannot start a compile thread: {e}")))?;
+            handles.push(handle);
+        }
+        Ok(Workers {
+            jobs: Some(jobs),
+            done,
+            handles,
+            offsets,
+        })
+    }
+
+    /// Waits for every body sent so far; returns the results by position.
+    fn finish(mut self, count: usize) -> Result<Vec<(u32, CompiledFunction)>, Error> {
+        drop(self.jobs.take());
+        for h in std::mem::take(&mut self.handles) {
+            let _ = h.join();
+        }
+        let mut results: Vec<Option<Result<(u32, CompiledFunction), Error>>> =
+            (0..count).map(|_| None).collect();
+        for (position, result) in self.done.try_iter() {
+            if let Some(slot) = results.get_mut(position) {
+                *slot = Some(result);
+            }
+        }
+        let lost = || Error::Resource("a compile thread stopped".into());
+        let mut compiled = Vec::with_capacity(count);
+        let mut first_error: Option<Error> = None;
+        for r in results {
+            match r.unwrap_or_else(|| Err(lost())) {
+                Ok(f) => compiled.push(f),
+                Err(e) => {
+                    // Function order is offset order: the first error wins.
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(compiled),
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        // An abandoned stream: close the channel and let the workers end.
+        drop(self.jobs.take());
+    }
+}
+
+/// The event sink of a streaming compile.
+struct Sink {
+    engine: Engine,
+    stage1: ModuleValidator,
+    workers: Option<Workers>,
+    bodies: usize,
+    locations: Vec<(u64, usize)>,
+    /// The code section, kept for lazy compilation or tier-up.
+    code_section: Option<(u64, Vec<u8>)>,
+    data: Vec<DataSegment>,
+}
+
+impl EventSink for Sink {
+    type Error = Error;
+
+    fn event(&mut self, env: &ModuleEnv, event: Event<'_>) -> Result<(), Error> {
+        let job = self.stage1.event(&event).map_err(Error::Invalid)?;
+        match event {
+            Event::CodeSectionStart { range, .. } => {
+                let compile = !self.engine.config().lazy;
+                self.workers = Some(Workers::start(&self.engine, env, compile)?);
+                if keeps_bodies(&self.engine) {
+                    let capacity = usize::try_from(range.end - range.start).unwrap_or(0);
+                    self.code_section =
+                        Some((range.start, Vec::with_capacity(capacity.min(1 << 30))));
+                }
+            }
+            Event::FunctionBody(body) => {
+                let (Some(job), Some(workers)) = (job, &self.workers) else {
+                    return Err(Error::Resource(
+                        "a function body outside the code section".into(),
+                    ));
+                };
+                if let Some((start, code)) = &mut self.code_section {
+                    // Bodies are contiguous after their size fields: keep
+                    // the section byte for byte by offset.
+                    // (the size fields between them are left as zeros).
+                    let at = (body.offset - *start) as usize;
+                    code.resize(at, 0);
+                    code.extend_from_slice(body.bytes);
+                }
+                self.locations.push((body.offset, body.bytes.len()));
+                let sent = workers.jobs.as_ref().map(|jobs| {
+                    jobs.send(Job {
+                        position: self.bodies,
+                        job,
+                        offset: body.offset,
+                        bytes: body.bytes.to_vec(),
+                    })
+                });
+                if !matches!(sent, Some(Ok(()))) {
+                    return Err(Error::Resource("the compile threads stopped".into()));
+                }
+                self.bodies += 1;
+            }
+            Event::DataSegment { data, .. } => {
+                let mode = match &data.kind {
+                    DataKind::Passive => DataMode::Passive,
+                    DataKind::Active {
+                        memory_index,
+                        offset_expr,
+                    } => {
+                        let mut r = offset_expr.get_binary_reader();
+                        let offset = r.original_position();
+                        let bytes = r.read_bytes(r.bytes_remaining()).unwrap_or_default();
+                        DataMode::Active {
+                            memory: *memory_index,
+                            offset: ConstExprBytes {
+                                offset,
+                                bytes: bytes.into(),
+                            },
+                        }
+                    }
+                };
+                self.data.push(DataSegment {
+                    mode,
+                    bytes: data.data.into(),
+                });
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl From<rung_decoder::DecodeError> for Error {
+    fn from(e: rung_decoder::DecodeError) -> Self {
+        Error::Invalid(ValidateError::from(e))
+    }
+}
+
+/// A module being compiled while its bytes arrive: `push` chunks of any size
+/// as they come, then `finish`.
+pub struct StreamingCompiler {
+    decoder: StreamingDecoder,
+    sink: Sink,
+}
+
+impl StreamingCompiler {
+    pub fn new(engine: &Engine) -> StreamingCompiler {
+        StreamingCompiler {
+            decoder: StreamingDecoder::new(DecoderConfig {
+                decode_names: false,
+                ..DecoderConfig::default()
+            }),
+            sink: Sink {
+                engine: engine.clone(),
+                stage1: ModuleValidator::new(FEATURES),
+                workers: None,
+                bodies: 0,
+                locations: Vec::new(),
+                code_section: None,
+                data: Vec::new(),
+            },
+        }
+    }
+
+    /// Feeds the next chunk; compiles every body it completes in the
+    /// background. An error ends the stream.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        self.decoder.push(chunk, &mut self.sink)
+    }
+
+    /// Ends the stream: waits for the compile threads and builds the module.
+    pub fn finish(mut self) -> Result<Module, Error> {
+        self.decoder.finish(&mut self.sink)?;
+        let env = self.decoder.into_env();
+        let sink = self.sink;
+        let engine = sink.engine.clone();
+        let (compiled, offsets) = match sink.workers {
+            Some(workers) => {
+                let offsets = (*workers.offsets).clone();
+                (workers.finish(sink.bodies)?, offsets)
+            }
+            None => (
+                Vec::new(),
+                VmOffsets::for_host(&env).map_err(|error| Error::Compile { func: None, error })?,
+            ),
+        };
+        let lazy = engine.config().lazy;
+        Module::assemble(
+            &engine,
+            Parts {
+                env,
+                offsets,
+                locations: sink.locations,
+                compiled: (!lazy).then_some(compiled),
+                code_section: sink
+                    .code_section
+                    .map(|(start, bytes)| (start, bytes.into_boxed_slice())),
+                data: sink.data,
+            },
+        )
+    }
+}
+
+impl Module {
+    /// Compiles a module from a reader, chunk by chunk as it reads: bodies
+    /// compile while later bytes are still being read.
+    pub fn from_reader(engine: &Engine, mut reader: impl std::io::Read) -> Result<Module, Error> {
+        let mut compiler = StreamingCompiler::new(engine);
+        let mut chunk = vec![0u8; 64 << 10];
+        loop {
+            let n = match reader.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::Resource(format!("cannot read the module: {e}"))),
+            };
+            compiler.push(&chunk[..n])?;
+        }
+        compiler.finish()
+    }
+}

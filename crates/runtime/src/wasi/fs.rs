@@ -1,0 +1,655 @@
+//! The `fd_*` and `path_*` functions of preview1: reads and writes,
+//! seeking, file metadata, directories and their listings, links.
+//!
+//! Each function takes the context, the guest's memory and its arguments,
+//! and answers an errno. Paths go through `path::resolve` (the sandbox);
+//! every host call on a path's last component uses `NOFOLLOW`, since
+//! `resolve` has already followed what the guest asked to follow.
+
+use std::io::{Seek, SeekFrom};
+use std::num::NonZeroU64;
+use std::os::fd::AsFd;
+use std::os::unix::fs::FileExt;
+
+use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps};
+
+use super::memory::GuestMemory;
+use super::path::resolve;
+use super::table::{Descriptor, Dir, DirEntry, Kind};
+use super::types::{
+    Errno, advice, fdflags, filetype, fstflags, layout, lookupflags, oflags, rights, whence,
+};
+use super::{Args, WasiCtx};
+
+type R = Result<(), Errno>;
+
+/// The preview1 file type of a host `st_mode`.
+pub fn filetype_of_mode(mode: u32) -> u8 {
+    match mode & libc::S_IFMT {
+        libc::S_IFREG => filetype::REGULAR_FILE,
+        libc::S_IFDIR => filetype::DIRECTORY,
+        libc::S_IFLNK => filetype::SYMBOLIC_LINK,
+        libc::S_IFCHR => filetype::CHARACTER_DEVICE,
+        libc::S_IFBLK => filetype::BLOCK_DEVICE,
+        libc::S_IFSOCK => filetype::SOCKET_STREAM,
+        _ => filetype::UNKNOWN,
+    }
+}
+
+fn nanos(sec: i64, nsec: u64) -> u64 {
+    u64::try_from(sec)
+        .unwrap_or(0)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(nsec)
+}
+
+/// Writes a `filestat` for `st` at `ptr`.
+// `Stat`'s field types differ between architectures: the casts are needed
+// on some.
+#[allow(clippy::unnecessary_cast)]
+fn write_filestat(mem: &mut GuestMemory<'_>, ptr: u32, st: &rustix::fs::Stat) -> R {
+    let mut b = [0u8; layout::FILESTAT_SIZE as usize];
+    b[0..8].copy_from_slice(&st.st_dev.to_le_bytes());
+    b[8..16].copy_from_slice(&st.st_ino.to_le_bytes());
+    b[16] = filetype_of_mode(st.st_mode);
+    b[24..32].copy_from_slice(&(st.st_nlink as u64).to_le_bytes());
+    b[32..40].copy_from_slice(&(st.st_size.max(0) as u64).to_le_bytes());
+    let atim = nanos(st.st_atime, st.st_atime_nsec as u64);
+    let mtim = nanos(st.st_mtime, st.st_mtime_nsec as u64);
+    let ctim = nanos(st.st_ctime, st.st_ctime_nsec as u64);
+    b[40..48].copy_from_slice(&atim.to_le_bytes());
+    b[48..56].copy_from_slice(&mtim.to_le_bytes());
+    b[56..64].copy_from_slice(&ctim.to_le_bytes());
+    mem.write(ptr, &b)
+}
+
+/// The `Timestamps` `utimensat` wants for preview1's `(atim, mtim, fst_flags)`.
+fn timestamps(atim: u64, mtim: u64, flags: u16) -> Result<Timestamps, Errno> {
+    let one = |t: u64, set: u16, now: u16| -> Result<Timespec, Errno> {
+        match (flags & set != 0, flags & now != 0) {
+            (true, true) => Err(Errno::INVAL),
+            (true, false) => Ok(Timespec {
+                tv_sec: (t / 1_000_000_000) as i64,
+                tv_nsec: (t % 1_000_000_000) as _,
+            }),
+            (false, true) => Ok(Timespec {
+                tv_sec: 0,
+                tv_nsec: rustix::fs::UTIME_NOW,
+            }),
+            (false, false) => Ok(Timespec {
+                tv_sec: 0,
+                tv_nsec: rustix::fs::UTIME_OMIT,
+            }),
+        }
+    };
+    if flags & !(fstflags::ATIM | fstflags::ATIM_NOW | fstflags::MTIM | fstflags::MTIM_NOW) != 0 {
+        return Err(Errno::INVAL);
+    }
+    Ok(Timestamps {
+        last_access: one(atim, fstflags::ATIM, fstflags::ATIM_NOW)?,
+        last_modification: one(mtim, fstflags::MTIM, fstflags::MTIM_NOW)?,
+    })
+}
+
+// ---- fd_* -------------------------------------------------------------
+
+pub fn fd_advise(ctx: &mut WasiCtx, _: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, offset, len, adv) = (a.u32(0), a.u64(1), a.u64(2), a.u32(3));
+    let advice = match u8::try_from(adv).map_err(|_| Errno::INVAL)? {
+        advice::NORMAL => rustix::fs::Advice::Normal,
+        advice::SEQUENTIAL => rustix::fs::Advice::Sequential,
+        advice::RANDOM => rustix::fs::Advice::Random,
+        advice::WILLNEED => rustix::fs::Advice::WillNeed,
+        advice::DONTNEED => rustix::fs::Advice::DontNeed,
+        advice::NOREUSE => rustix::fs::Advice::NoReuse,
+        _ => return Err(Errno::INVAL),
+    };
+    match &ctx.table.get(fd)?.kind {
+        Kind::File(f) => Ok(rustix::fs::fadvise(
+            f,
+            offset,
+            NonZeroU64::new(len),
+            advice,
+        )?),
+        Kind::Dir(_) => Err(Errno::BADF),
+        _ => Err(Errno::SPIPE),
+    }
+}
+
+pub fn fd_allocate(ctx: &mut WasiCtx, _: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, offset, len) = (a.u32(0), a.u64(1), a.u64(2));
+    match &ctx.table.get(fd)?.kind {
+        Kind::File(f) => {
+            let end = offset.checked_add(len).ok_or(Errno::FBIG)?;
+            let size = f.metadata()?.len();
+            if end > size {
+                f.set_len(end)?;
+            }
+            Ok(())
+        }
+        Kind::Dir(_) => Err(Errno::BADF),
+        _ => Err(Errno::SPIPE),
+    }
+}
+
+pub fn fd_close(ctx: &mut WasiCtx, _: &mut GuestMemory<'_>, a: &Args) -> R {
+    ctx.table.remove(a.u32(0)).map(drop)
+}
+
+pub fn fd_datasync(ctx: &mut WasiCtx, _: &mut GuestMemory<'_>, a: &Args) -> R {
+    match &ctx.table.get(a.u32(0))?.kind {
+        Kind::File(f) => Ok(rustix::fs::fdatasync(f)?),
+        Kind::Dir(d) => Ok(rustix::fs::fdatasync(&d.fd)?),
+        Kind::Host(_) | Kind::Pipe(_) => Err(Errno::INVAL),
+    }
+}
+
+pub fn fd_sync(ctx: &mut WasiCtx, _: &mut GuestMemory<'_>, a: &Args) -> R {
+    match &ctx.table.get(a.u32(0))?.kind {
+        Kind::File(f) => Ok(rustix::fs::fsync(f)?),
+        Kind::Dir(d) => Ok(rustix::fs::fsync(&d.fd)?),
+        Kind::Host(_) | Kind::Pipe(_) => Err(Errno::INVAL),
+    }
+}
+
+pub fn fd_fdstat_get(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, ptr) = (a.u32(0), a.u32(1));
+    let d = ctx.table.get(fd)?;
+    let ft = d.filetype();
+    let mut base = d.rights_base;
+    if matches!(d.kind, Kind::Host(_) | Kind::Pipe(_)) && ft != filetype::REGULAR_FILE {
+        // A stream cannot seek (wasi-libc's isatty() looks for this).
+        base &= !(rights::FD_SEEK | rights::FD_TELL);
+    }
+    let mut b = [0u8; layout::FDSTAT_SIZE as usize];
+    b[0] = ft;
+    b[2..4].copy_from_slice(&d.flags.to_le_bytes());
+    b[8..16].copy_from_slice(&base.to_le_bytes());
+    b[16..24].copy_from_slice(&d.rights_inheriting.to_le_bytes());
+    mem.write(ptr, &b)
+}
+
+pub fn fd_fdstat_set_flags(ctx: &mut WasiCtx, _: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, flags) = (a.u32(0), a.u32(1));
+    let flags = u16::try_from(flags).map_err(|_| Errno::INVAL)?;
+    let d = ctx.table.get_mut(fd)?;
+    if flags & (fdflags::DSYNC | fdflags::RSYNC | fdflags::SYNC) != 0 {
+        return Err(Errno::NOTSUP);
+    }
+    if let Kind::File(f) = &d.kind {
+        let mut fl = rustix::fs::fcntl_getfl(f)?;
+        fl.set(OFlags::APPEND, flags & fdflags::APPEND != 0);
+        fl.set(OFlags::NONBLOCK, flags & fdflags::NONBLOCK != 0);
+        rustix::fs::fcntl_setfl(f, fl)?;
+    }
+    d.flags = (d.flags & !(fdflags::APPEND | fdflags::NONBLOCK)) | flags;
+    Ok(())
+}
+
+pub fn fd_fdstat_set_rights(ctx: &mut WasiCtx, _: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, base, inheriting) = (a.u32(0), a.u64(1), a.u64(2));
+    let d = ctx.table.get_mut(fd)?;
+    if base & !d.rights_base != 0 || inheriting & !d.rights_inheriting != 0 {
+        return Err(Errno::NOTCAPABLE);
+    }
+    d.rights_base = base;
+    d.rights_inheriting = inheriting;
+    Ok(())
+}
+
+pub fn fd_filestat_get(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, ptr) = (a.u32(0), a.u32(1));
+    let d = ctx.table.get(fd)?;
+    match d.host_fd() {
+        Some(h) => write_filestat(mem, ptr, &rustix::fs::fstat(h)?),
+        None => {
+            let mut b = [0u8; layout::FILESTAT_SIZE as usize];
+            b[16] = filetype::UNKNOWN;
+            mem.write(ptr, &b)
+        }
+    }
+}
+
+pub fn fd_filestat_set_size(ctx: &mut WasiCtx, _: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, size) = (a.u32(0), a.u64(1));
+    match &ctx.table.get(fd)?.kind {
+        Kind::File(f) => Ok(rustix::fs::ftruncate(f, size)?),
+        Kind::Dir(_) => Err(Errno::ISDIR),
+        _ => Err(Errno::INVAL),
+    }
+}
+
+pub fn fd_filestat_set_times(ctx: &mut WasiCtx, _: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, atim, mtim, flags) = (a.u32(0), a.u64(1), a.u64(2), a.u32(3));
+    let ts = timestamps(atim, mtim, flags as u16)?;
+    match ctx.table.get(fd)?.host_fd() {
+        Some(h) => Ok(rustix::fs::futimens(h, &ts)?),
+        None => Ok(()),
+    }
+}
+
+/// Reads into the iovecs: a file fills them in order until a short read; a
+/// stream fills the first non-empty one only (a second read could block).
+fn read_into(
+    d: &mut Descriptor,
+    mem: &mut GuestMemory<'_>,
+    iovs: u32,
+    count: u32,
+    offset: Option<u64>,
+) -> Result<u32, Errno> {
+    let iovs = mem.iovecs(iovs, count)?;
+    let spread = d.is_regular_file();
+    let mut total: u64 = 0;
+    for v in iovs {
+        if v.len == 0 {
+            continue;
+        }
+        let buf = mem.slice_mut(v.ptr, v.len)?;
+        let n = match offset {
+            Some(off) => match &d.kind {
+                Kind::File(f) => loop {
+                    match f.read_at(buf, off + total) {
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        r => break r?,
+                    }
+                },
+                Kind::Dir(_) => return Err(Errno::ISDIR),
+                _ => return Err(Errno::SPIPE),
+            },
+            None => d.read(buf)?,
+        };
+        total += n as u64;
+        if n < v.len as usize || !spread {
+            break;
+        }
+    }
+    u32::try_from(total).map_err(|_| Errno::OVERFLOW)
+}
+
+/// Gathers the iovecs into one buffer, so one `fd_write` is one host write.
+fn gather(mem: &GuestMemory<'_>, iovs: u32, count: u32) -> Result<Vec<u8>, Errno> {
+    let iovs = mem.iovecs(iovs, count)?;
+    let total: u64 = iovs.iter().map(|v| u64::from(v.len)).sum();
+    if total > u64::from(u32::MAX) {
+        return Err(Errno::INVAL);
+    }
+    let mut data = Vec::with_capacity(total as usize);
+    for v in iovs {
+        data.extend_from_slice(mem.slice(v.ptr, v.len)?);
+    }
+    Ok(data)
+}
+
+pub fn fd_read(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, iovs, count, nread) = (a.u32(0), a.u32(1), a.u32(2), a.u32(3));
+    let d = ctx.table.get_mut(fd)?;
+    let n = read_into(d, mem, iovs, count, None)?;
+    mem.write_u32(nread, n)
+}
+
+pub fn fd_pread(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, iovs, count, offset, nread) = (a.u32(0), a.u32(1), a.u32(2), a.u64(3), a.u32(4));
+    let d = ctx.table.get_mut(fd)?;
+    let n = read_into(d, mem, iovs, count, Some(offset))?;
+    mem.write_u32(nread, n)
+}
+
+pub fn fd_write(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, iovs, count, nwritten) = (a.u32(0), a.u32(1), a.u32(2), a.u32(3));
+    let d = ctx.table.get_mut(fd)?;
+    let data = gather(mem, iovs, count)?;
+    let n = d.write(&data)?;
+    mem.write_u32(nwritten, n as u32)
+}
+
+pub fn fd_pwrite(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, iovs, count, offset, nwritten) = (a.u32(0), a.u32(1), a.u32(2), a.u64(3), a.u32(4));
+    let d = ctx.table.get_mut(fd)?;
+    let data = gather(mem, iovs, count)?;
+    match &d.kind {
+        Kind::File(f) => {
+            f.write_all_at(&data, offset)?;
+            mem.write_u32(nwritten, data.len() as u32)
+        }
+        Kind::Dir(_) => Err(Errno::ISDIR),
+        _ => Err(Errno::SPIPE),
+    }
+}
+
+pub fn fd_prestat_get(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, ptr) = (a.u32(0), a.u32(1));
+    match &ctx.table.get(fd)?.kind {
+        Kind::Dir(Dir {
+            preopen: Some(name),
+            ..
+        }) => {
+            let mut b = [0u8; layout::PRESTAT_SIZE as usize];
+            b[4..8].copy_from_slice(&(name.len() as u32).to_le_bytes());
+            mem.write(ptr, &b)
+        }
+        _ => Err(Errno::BADF),
+    }
+}
+
+pub fn fd_prestat_dir_name(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, ptr, len) = (a.u32(0), a.u32(1), a.u32(2));
+    match &ctx.table.get(fd)?.kind {
+        Kind::Dir(Dir {
+            preopen: Some(name),
+            ..
+        }) => {
+            if (len as usize) < name.len() {
+                return Err(Errno::NAMETOOLONG);
+            }
+            mem.write(ptr, name)
+        }
+        _ => Err(Errno::BADF),
+    }
+}
+
+/// Lists a directory: `.` and `..` first, as Wasmtime does, then the rest
+/// in the host's order.
+fn list(dir: &Dir) -> Result<Vec<DirEntry>, Errno> {
+    let mut out = Vec::new();
+    let mut entries = Vec::new();
+    for entry in rustix::fs::Dir::read_from(&dir.fd)? {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes().to_vec();
+        let ft = match entry.file_type() {
+            rustix::fs::FileType::RegularFile => filetype::REGULAR_FILE,
+            rustix::fs::FileType::Directory => filetype::DIRECTORY,
+            rustix::fs::FileType::Symlink => filetype::SYMBOLIC_LINK,
+            rustix::fs::FileType::CharacterDevice => filetype::CHARACTER_DEVICE,
+            rustix::fs::FileType::BlockDevice => filetype::BLOCK_DEVICE,
+            rustix::fs::FileType::Socket => filetype::SOCKET_STREAM,
+            rustix::fs::FileType::Fifo => filetype::UNKNOWN,
+            _ => rustix::fs::statat(&dir.fd, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW)
+                .map_or(filetype::UNKNOWN, |st| filetype_of_mode(st.st_mode)),
+        };
+        let e = DirEntry {
+            ino: entry.ino(),
+            filetype: ft,
+            name,
+        };
+        if e.name == b"." || e.name == b".." {
+            out.push(e);
+        } else {
+            entries.push(e);
+        }
+    }
+    out.sort_by_key(|e| e.name.len());
+    out.extend(entries);
+    Ok(out)
+}
+
+pub fn fd_readdir(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, buf, buf_len, cookie, bufused) = (a.u32(0), a.u32(1), a.u32(2), a.u64(3), a.u32(4));
+    let d = ctx.table.get_mut(fd)?;
+    let Kind::Dir(dir) = &mut d.kind else {
+        return Err(Errno::NOTDIR);
+    };
+    if cookie == 0 || dir.listing.is_none() {
+        dir.listing = Some(list(dir)?);
+    }
+    let listing = dir.listing.as_deref().unwrap_or_default();
+    // Check the whole buffer first: a bad pointer is EFAULT even for an
+    // empty listing.
+    mem.slice(buf, buf_len)?;
+    let mut out = Vec::with_capacity(buf_len.min(64 * 1024) as usize);
+    let start = usize::try_from(cookie).unwrap_or(usize::MAX);
+    for (i, e) in listing.iter().enumerate().skip(start) {
+        if out.len() >= buf_len as usize {
+            break;
+        }
+        let mut head = [0u8; layout::DIRENT_SIZE as usize];
+        head[0..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+        head[8..16].copy_from_slice(&e.ino.to_le_bytes());
+        head[16..20].copy_from_slice(&(e.name.len() as u32).to_le_bytes());
+        head[20] = e.filetype;
+        out.extend_from_slice(&head);
+        out.extend_from_slice(&e.name);
+    }
+    // A last entry that does not fit is cut: the guest sees a full buffer
+    // and asks again with a bigger one.
+    out.truncate(buf_len as usize);
+    mem.write(buf, &out)?;
+    mem.write_u32(bufused, out.len() as u32)
+}
+
+pub fn fd_renumber(ctx: &mut WasiCtx, _: &mut GuestMemory<'_>, a: &Args) -> R {
+    ctx.table.renumber(a.u32(0), a.u32(1))
+}
+
+pub fn fd_seek(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, offset, wh, newoffset) = (a.u32(0), a.u64(1) as i64, a.u32(2), a.u32(3));
+    let pos = match u8::try_from(wh).map_err(|_| Errno::INVAL)? {
+        whence::SET => SeekFrom::Start(u64::try_from(offset).map_err(|_| Errno::INVAL)?),
+        whence::CUR => SeekFrom::Current(offset),
+        whence::END => SeekFrom::End(offset),
+        _ => return Err(Errno::INVAL),
+    };
+    let new = seek(ctx.table.get_mut(fd)?, pos)?;
+    mem.write_u64(newoffset, new)
+}
+
+fn seek(d: &mut Descriptor, pos: SeekFrom) -> Result<u64, Errno> {
+    match &mut d.kind {
+        Kind::File(f) => Ok(f.seek(pos)?),
+        Kind::Host(fd) => {
+            let pos = match pos {
+                SeekFrom::Start(n) => rustix::fs::SeekFrom::Start(n),
+                SeekFrom::Current(n) => rustix::fs::SeekFrom::Current(n),
+                SeekFrom::End(n) => rustix::fs::SeekFrom::End(n),
+            };
+            Ok(rustix::fs::seek(*fd, pos)?)
+        }
+        Kind::Dir(_) => Err(Errno::BADF),
+        Kind::Pipe(_) => Err(Errno::SPIPE),
+    }
+}
+
+pub fn fd_tell(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, ptr) = (a.u32(0), a.u32(1));
+    let new = seek(ctx.table.get_mut(fd)?, SeekFrom::Current(0))?;
+    mem.write_u64(ptr, new)
+}
+
+// ---- path_* -----------------------------------------------------------
+
+pub fn path_create_directory(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, path) = (a.u32(0), mem.path(a.u32(1), a.u32(2))?);
+    let r = resolve(ctx.table.dir(fd)?.fd.as_fd(), &path, false)?;
+    Ok(rustix::fs::mkdirat(
+        &r.dir,
+        r.name.as_slice(),
+        Mode::from_bits_truncate(0o777),
+    )?)
+}
+
+pub fn path_filestat_get(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, flags, buf) = (a.u32(0), a.u32(1), a.u32(4));
+    let path = mem.path(a.u32(2), a.u32(3))?;
+    let follow = flags & lookupflags::SYMLINK_FOLLOW != 0;
+    let r = resolve(ctx.table.dir(fd)?.fd.as_fd(), &path, follow)?;
+    let st = rustix::fs::statat(&r.dir, r.name.as_slice(), AtFlags::SYMLINK_NOFOLLOW)?;
+    write_filestat(mem, buf, &st)
+}
+
+pub fn path_filestat_set_times(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, flags) = (a.u32(0), a.u32(1));
+    let path = mem.path(a.u32(2), a.u32(3))?;
+    let ts = timestamps(a.u64(4), a.u64(5), a.u32(6) as u16)?;
+    let follow = flags & lookupflags::SYMLINK_FOLLOW != 0;
+    let r = resolve(ctx.table.dir(fd)?.fd.as_fd(), &path, follow)?;
+    Ok(rustix::fs::utimensat(
+        &r.dir,
+        r.name.as_slice(),
+        &ts,
+        AtFlags::SYMLINK_NOFOLLOW,
+    )?)
+}
+
+pub fn path_link(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (old_fd, old_flags) = (a.u32(0), a.u32(1));
+    let old_path = mem.path(a.u32(2), a.u32(3))?;
+    let new_fd = a.u32(4);
+    let new_path = mem.path(a.u32(5), a.u32(6))?;
+    let follow = old_flags & lookupflags::SYMLINK_FOLLOW != 0;
+    let old = resolve(ctx.table.dir(old_fd)?.fd.as_fd(), &old_path, follow)?;
+    let new = resolve(ctx.table.dir(new_fd)?.fd.as_fd(), &new_path, false)?;
+    Ok(rustix::fs::linkat(
+        &old.dir,
+        old.name.as_slice(),
+        &new.dir,
+        new.name.as_slice(),
+        AtFlags::empty(),
+    )?)
+}
+
+pub fn path_open(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, dirflags) = (a.u32(0), a.u32(1));
+    let path = mem.path(a.u32(2), a.u32(3))?;
+    let (of, base, inheriting, fdf, out) = (a.u32(4), a.u64(5), a.u64(6), a.u32(7), a.u32(8));
+    let of = u16::try_from(of).map_err(|_| Errno::INVAL)?;
+    let fdf = u16::try_from(fdf).map_err(|_| Errno::INVAL)?;
+    // Fail on a bad result pointer before anything is created.
+    mem.slice(out, 4)?;
+    let parent = ctx.table.get(fd)?;
+    let Kind::Dir(dir) = &parent.kind else {
+        return Err(Errno::NOTDIR);
+    };
+    let parent_inheriting = parent.rights_inheriting;
+    let follow = dirflags & lookupflags::SYMLINK_FOLLOW != 0;
+    let r = resolve(dir.fd.as_fd(), &path, follow)?;
+
+    let read = base & (rights::FD_READ | rights::FD_READDIR) != 0;
+    let write = base
+        & (rights::FD_WRITE
+            | rights::FD_ALLOCATE
+            | rights::FD_FILESTAT_SET_SIZE
+            | rights::FD_DATASYNC)
+        != 0;
+    let mut flags = OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NOCTTY;
+    flags |= match (read, write) {
+        (_, false) => OFlags::RDONLY,
+        (false, true) => OFlags::WRONLY,
+        (true, true) => OFlags::RDWR,
+    };
+    if of & oflags::CREAT != 0 {
+        flags |= OFlags::CREATE;
+    }
+    if of & oflags::EXCL != 0 {
+        flags |= OFlags::EXCL;
+    }
+    if of & oflags::TRUNC != 0 {
+        flags |= OFlags::TRUNC;
+    }
+    if of & oflags::DIRECTORY != 0 {
+        flags |= OFlags::DIRECTORY;
+    }
+    if fdf & fdflags::APPEND != 0 {
+        flags |= OFlags::APPEND;
+    }
+    if fdf & fdflags::NONBLOCK != 0 {
+        flags |= OFlags::NONBLOCK;
+    }
+    if fdf & fdflags::DSYNC != 0 {
+        flags |= OFlags::DSYNC;
+    }
+    if fdf & (fdflags::SYNC | fdflags::RSYNC) != 0 {
+        flags |= OFlags::SYNC;
+    }
+    let opened = rustix::fs::openat(
+        &r.dir,
+        r.name.as_slice(),
+        flags,
+        Mode::from_bits_truncate(0o666),
+    );
+    let host = match opened {
+        Ok(h) => h,
+        // A symlink as the last component, not to be followed.
+        Err(rustix::io::Errno::LOOP) if !follow => return Err(Errno::LOOP),
+        Err(e) => return Err(e.into()),
+    };
+    drop(r);
+    let st = rustix::fs::fstat(&host)?;
+    let kind = if filetype_of_mode(st.st_mode) == filetype::DIRECTORY {
+        Kind::Dir(Dir {
+            fd: host,
+            preopen: None,
+            listing: None,
+        })
+    } else {
+        if of & oflags::DIRECTORY != 0 {
+            return Err(Errno::NOTDIR);
+        }
+        Kind::File(std::fs::File::from(host))
+    };
+    let mut d = Descriptor::new(kind, fdf & (fdflags::APPEND | fdflags::NONBLOCK));
+    d.rights_base &= base & parent_inheriting;
+    d.rights_inheriting &= inheriting & parent_inheriting;
+    let new = ctx.table.push(d)?;
+    mem.write_u32(out, new)
+}
+
+pub fn path_readlink(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, buf, buf_len, used) = (a.u32(0), a.u32(3), a.u32(4), a.u32(5));
+    let path = mem.path(a.u32(1), a.u32(2))?;
+    let r = resolve(ctx.table.dir(fd)?.fd.as_fd(), &path, false)?;
+    let target = rustix::fs::readlinkat(&r.dir, r.name.as_slice(), Vec::new())?;
+    let bytes = target.as_bytes();
+    let n = bytes.len().min(buf_len as usize);
+    mem.write(buf, &bytes[..n])?;
+    mem.write_u32(used, n as u32)
+}
+
+pub fn path_remove_directory(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, path) = (a.u32(0), mem.path(a.u32(1), a.u32(2))?);
+    let r = resolve(ctx.table.dir(fd)?.fd.as_fd(), &path, false)?;
+    Ok(rustix::fs::unlinkat(
+        &r.dir,
+        r.name.as_slice(),
+        AtFlags::REMOVEDIR,
+    )?)
+}
+
+pub fn path_rename(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (old_fd, new_fd) = (a.u32(0), a.u32(3));
+    let old_path = mem.path(a.u32(1), a.u32(2))?;
+    let new_path = mem.path(a.u32(4), a.u32(5))?;
+    let old = resolve(ctx.table.dir(old_fd)?.fd.as_fd(), &old_path, false)?;
+    let new = resolve(ctx.table.dir(new_fd)?.fd.as_fd(), &new_path, false)?;
+    Ok(rustix::fs::renameat(
+        &old.dir,
+        old.name.as_slice(),
+        &new.dir,
+        new.name.as_slice(),
+    )?)
+}
+
+pub fn path_symlink(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let target = mem.path(a.u32(0), a.u32(1))?;
+    let fd = a.u32(2);
+    let path = mem.path(a.u32(3), a.u32(4))?;
+    // The target is stored as written; following it later stays inside the
+    // sandbox, but an absolute one could only ever escape.
+    if target.starts_with(b"/") {
+        return Err(Errno::NOTCAPABLE);
+    }
+    let r = resolve(ctx.table.dir(fd)?.fd.as_fd(), &path, false)?;
+    Ok(rustix::fs::symlinkat(
+        target.as_slice(),
+        &r.dir,
+        r.name.as_slice(),
+    )?)
+}
+
+pub fn path_unlink_file(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
+    let (fd, path) = (a.u32(0), mem.path(a.u32(1), a.u32(2))?);
+    let r = resolve(ctx.table.dir(fd)?.fd.as_fd(), &path, false)?;
+    Ok(rustix::fs::unlinkat(
+        &r.dir,
+        r.name.as_slice(),
+        AtFlags::empty(),
+    )?)
+}
