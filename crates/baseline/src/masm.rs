@@ -328,11 +328,12 @@ impl MacroAssembler {
         }
     }
 
-    /// Loads an operand into integer register `dst`.
+    /// Loads an operand into integer register `dst`; a 32-bit operand is
+    /// zero-extended (addresses and indices rely on it).
     pub fn mov_int(&mut self, size: Size, dst: Reg, src: Operand) {
         match src {
-            Operand::Reg(r) if r == dst => {}
-            Operand::Reg(r) => self.asm.mov_rr(Size::S64, dst, r),
+            Operand::Reg(r) if r == dst && size == Size::S64 => {}
+            Operand::Reg(r) => self.asm.mov_rr(size, dst, r),
             Operand::Mem(m) => self.asm.mov_rm(size, dst, m),
             Operand::Imm(bits) => self.mov_int_imm(size, dst, bits),
         }

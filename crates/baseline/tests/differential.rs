@@ -1,0 +1,289 @@
+//! Differential test: wasm-smith modules, restricted to what both tiers
+//! compile (no SIMD, threads, exceptions, GC, memory64, wide arithmetic, no
+//! imports; one memory of at most 16 pages), made to terminate with
+//! wasm-smith's fuel (`ensure_termination`) and with NaNs canonicalized, are
+//! run by the runtime on the optimizing tier, the baseline tier and the two
+//! mixed (function by function alternating, both ways round). Every export
+//! is called with arguments drawn from the same input; results (NaN equals
+//! NaN), traps (the same `TrapCode`), and afterwards every exported memory
+//! and global must agree.
+//!
+//! 2,000 cases by default; `PROPTEST_CASES=N` for more (or fewer). A
+//! divergent module is written to `target/baseline-divergence.wasm`.
+//!
+//! `DIFF_STATS=1` prints each call's outcome kind on the optimizing tier
+//! (how far the generated code runs).
+//!
+//! A stack overflow in any configuration makes the rest of that case
+//! inconclusive (the tiers' frames differ in size, so their depth limits do).
+
+use arbitrary::Unstructured;
+use proptest::prelude::*;
+use rung_runtime::{
+    Config, Engine, Extern, Linker, Module, Store, TierChoice, Trap, TrapReason, Val,
+};
+use rung_tiering::TrapCode;
+use wasmparser::ValType;
+
+fn smith_config(disallow_traps: bool) -> wasm_smith::Config {
+    wasm_smith::Config {
+        disallow_traps,
+        simd_enabled: false,
+        relaxed_simd_enabled: false,
+        threads_enabled: false,
+        exceptions_enabled: false,
+        gc_enabled: false,
+        memory64_enabled: false,
+        wide_arithmetic_enabled: false,
+        custom_page_sizes_enabled: false,
+        shared_everything_threads_enabled: false,
+        reference_types_enabled: true,
+        bulk_memory_enabled: true,
+        multi_value_enabled: true,
+        tail_call_enabled: true,
+        saturating_float_to_int_enabled: true,
+        sign_extension_ops_enabled: true,
+        canonicalize_nans: true,
+        export_everything: true,
+        max_imports: 0,
+        max_memories: 1,
+        max_memory32_bytes: 16 * 65536,
+        // A declared maximum keeps memory.grow (and the comparison) small.
+        memory_max_size_required: true,
+        table_max_size_required: true,
+        max_tables: 2,
+        max_table_elements: 1000,
+        min_funcs: 3,
+        max_funcs: 20,
+        max_instructions: 500,
+        ..wasm_smith::Config::default()
+    }
+}
+
+/// What one configuration did with a module.
+#[derive(Debug, Clone, PartialEq)]
+enum Outcome {
+    Rejected(String),
+    InstantiateTrap(Option<TrapCode>),
+    Ran {
+        calls: Vec<Result<Vec<Value>, Option<TrapCode>>>,
+        memories: Vec<Vec<u8>>,
+        globals: Vec<Value>,
+    },
+    /// A stack overflow somewhere: not comparable.
+    Inconclusive,
+}
+
+/// A value as the comparison sees it: NaNs are one value, references only
+/// null or not (identities differ between stores).
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Bits(u64),
+    NaN,
+    Ref(bool),
+}
+
+fn value(v: &Val) -> Value {
+    match *v {
+        Val::I32(x) => Value::Bits(u64::from(x as u32)),
+        Val::I64(x) => Value::Bits(x as u64),
+        Val::F32(b) if f32::from_bits(b).is_nan() => Value::NaN,
+        Val::F32(b) => Value::Bits(u64::from(b)),
+        Val::F64(b) if f64::from_bits(b).is_nan() => Value::NaN,
+        Val::F64(b) => Value::Bits(b),
+        Val::V128(x) => Value::Bits(x as u64 ^ (x >> 64) as u64),
+        Val::FuncRef(ref f) => Value::Ref(f.is_some()),
+        Val::ExternRef(r) => Value::Ref(r.is_some()),
+    }
+}
+
+fn trap_code(t: &Trap) -> Option<TrapCode> {
+    match t.reason {
+        TrapReason::Wasm(c) => Some(c),
+        _ => None,
+    }
+}
+
+fn argument(ty: ValType, u: &mut Unstructured<'_>) -> Val {
+    let pick = |u: &mut Unstructured<'_>| u.int_in_range(0..=7u8).unwrap_or(0);
+    match ty {
+        ValType::I32 => Val::I32(match pick(u) {
+            0 => 0,
+            1 => 1,
+            2 => -1,
+            3 => i32::MIN,
+            4 => i32::MAX,
+            _ => u.arbitrary().unwrap_or(7),
+        }),
+        ValType::I64 => Val::I64(match pick(u) {
+            0 => 0,
+            1 => 1,
+            2 => -1,
+            3 => i64::MIN,
+            4 => i64::MAX,
+            _ => u.arbitrary().unwrap_or(7),
+        }),
+        ValType::F32 => Val::F32(match pick(u) {
+            0 => 0,
+            1 => (-0.0f32).to_bits(),
+            2 => 1.5f32.to_bits(),
+            3 => f32::INFINITY.to_bits(),
+            4 => 2147483648.0f32.to_bits(),
+            _ => u.arbitrary().unwrap_or(0),
+        }),
+        ValType::F64 => Val::F64(match pick(u) {
+            0 => 0,
+            1 => (-0.0f64).to_bits(),
+            2 => (-2.5f64).to_bits(),
+            3 => f64::NEG_INFINITY.to_bits(),
+            4 => 4294967296.0f64.to_bits(),
+            _ => u.arbitrary().unwrap_or(0),
+        }),
+        ValType::V128 => Val::V128(0),
+        ValType::Ref(r) if r.is_func_ref() => Val::FuncRef(None),
+        ValType::Ref(_) => Val::ExternRef(None),
+    }
+}
+
+fn run(engine: &Engine, bytes: &[u8], args_seed: &[u8]) -> Outcome {
+    let module = match Module::new(engine, bytes) {
+        Ok(m) => m,
+        Err(e) => return Outcome::Rejected(e.to_string()),
+    };
+    let mut store = Store::new(engine);
+    let instance = match Linker::new().instantiate(&mut store, &module) {
+        Ok(i) => i,
+        Err(rung_runtime::Error::Trap(t)) => {
+            if trap_code(&t) == Some(TrapCode::StackOverflow) {
+                return Outcome::Inconclusive;
+            }
+            return Outcome::InstantiateTrap(trap_code(&t));
+        }
+        Err(e) => return Outcome::Rejected(e.to_string()),
+    };
+    let mut exports = instance.exports(&store);
+    exports.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut u = Unstructured::new(args_seed);
+    let mut calls = Vec::new();
+    for (_, ext) in &exports {
+        if let Extern::Func(f) = ext {
+            let ty = f.ty(&store).clone();
+            let args: Vec<Val> = ty.params().iter().map(|&t| argument(t, &mut u)).collect();
+            match f.call(&mut store, &args) {
+                Ok(results) => calls.push(Ok(results.iter().map(value).collect())),
+                Err(t) if trap_code(&t) == Some(TrapCode::StackOverflow) => {
+                    return Outcome::Inconclusive;
+                }
+                Err(t) => calls.push(Err(trap_code(&t))),
+            }
+        }
+    }
+    let mut memories = Vec::new();
+    let mut globals = Vec::new();
+    for (_, ext) in &exports {
+        match ext {
+            Extern::Memory(m) => memories.push(m.data(&store).to_vec()),
+            Extern::Global(g) => globals.push(value(&g.get(&store))),
+            _ => {}
+        }
+    }
+    Outcome::Ran {
+        calls,
+        memories,
+        globals,
+    }
+}
+
+fn engines() -> Vec<(&'static str, Engine)> {
+    [
+        ("optimized", TierChoice::Optimized),
+        ("baseline", TierChoice::Baseline),
+        ("mixed", TierChoice::Mixed),
+    ]
+    .into_iter()
+    .map(|(name, tier)| {
+        let config = Config {
+            tier,
+            compile_threads: 1,
+            ..Config::default()
+        };
+        (name, Engine::new(config).expect("engine"))
+    })
+    .collect()
+}
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2000)
+}
+
+fn check_module(
+    engines: &[(&'static str, Engine)],
+    bytes: &[u8],
+    args_seed: &[u8],
+) -> Result<(), String> {
+    let reference = run(&engines[0].1, bytes, args_seed);
+    if std::env::var("DIFF_STATS").is_ok() {
+        match &reference {
+            Outcome::Ran { calls, .. } => {
+                for c in calls {
+                    eprintln!("call {:?}", c.as_ref().map(|_| ()));
+                }
+            }
+            other => eprintln!("module {other:?}"),
+        }
+    }
+    for (name, engine) in &engines[1..] {
+        let outcome = run(engine, bytes, args_seed);
+        if matches!(outcome, Outcome::Inconclusive) || matches!(reference, Outcome::Inconclusive) {
+            continue;
+        }
+        if outcome != reference {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/baseline-divergence.wasm");
+            let _ = std::fs::write(&path, bytes);
+            return Err(format!(
+                "{name} differs from optimized (module in {}):\n optimized: {reference:?}\n {name}: {outcome:?}",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+thread_local! {
+    static ENGINES: Vec<(&'static str, Engine)> = engines();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        max_shrink_iters: 200,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn baseline_agrees_with_the_optimizer(
+        input in proptest::collection::vec(any::<u8>(), 1024..16384),
+        args in proptest::collection::vec(any::<u8>(), 64),
+    ) {
+        // Half the modules avoid traps (wasm-smith guards loads, divisions
+        // and conversions), so that calls run further and return values.
+        let disallow_traps = input[0] & 1 == 1;
+        let mut u = Unstructured::new(&input[1..]);
+        let Ok(mut module) = wasm_smith::Module::new(smith_config(disallow_traps), &mut u) else {
+            return Ok(());
+        };
+        // One fuel budget for the whole case (the global is not reset
+        // between calls).
+        if module.ensure_termination(10_000).is_err() {
+            return Ok(());
+        }
+        let bytes = module.to_bytes();
+        let result = ENGINES.with(|e| check_module(e, &bytes, &args));
+        prop_assert!(result.is_ok(), "{}", result.err().unwrap_or_default());
+    }
+}
