@@ -32,6 +32,7 @@ mod traps;
 mod typed;
 mod types;
 mod values;
+pub mod wasi;
 
 pub use engine::{Config, Engine, TierChoice};
 pub use linker::Linker;
