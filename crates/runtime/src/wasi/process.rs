@@ -17,12 +17,17 @@ type R = Result<(), Errno>;
 
 /// Writes a list of NUL-terminated strings: pointers at `ptrs`, bytes at `buf`.
 fn write_strings(mem: &mut GuestMemory<'_>, list: &[Vec<u8>], ptrs: u32, buf: u32) -> R {
+    // Both areas are checked whole first, so no address below can wrap.
+    let count = u32::try_from(list.len()).map_err(|_| Errno::OVERFLOW)?;
+    let bytes: usize = list.iter().map(|s| s.len() + 1).sum();
+    mem.slice(ptrs, count.checked_mul(4).ok_or(Errno::FAULT)?)?;
+    mem.slice(buf, u32::try_from(bytes).map_err(|_| Errno::FAULT)?)?;
     let mut at = buf;
-    for (i, s) in list.iter().enumerate() {
-        mem.write_u32(ptrs.wrapping_add(4 * i as u32), at)?;
+    for (i, s) in (0u32..).zip(list) {
+        mem.write_u32(ptrs + 4 * i, at)?;
         mem.write(at, s)?;
-        mem.write_u8(at.wrapping_add(s.len() as u32), 0)?;
-        at = at.checked_add(s.len() as u32 + 1).ok_or(Errno::FAULT)?;
+        mem.write_u8(at + s.len() as u32, 0)?;
+        at += s.len() as u32 + 1;
     }
     Ok(())
 }
