@@ -422,10 +422,12 @@ impl Assembler {
         dynasm!(self.ops ; .arch x64 ; =>label);
     }
 
-    /// Resolves every label reference and returns the code, leaving the
-    /// assembler empty (its label tables keep their allocations).
+    /// Resolves every label reference and returns the code (in a vector of
+    /// its exact size), leaving the assembler empty; its buffer and label
+    /// tables keep their allocations for the next function.
     pub fn finish(&mut self) -> Result<Vec<u8>, String> {
-        self.ops.take().map_err(|e| format!("assembler: {e}"))
+        let code = self.ops.drain().map_err(|e| format!("assembler: {e}"))?;
+        Ok(code.collect())
     }
 
     /// Discards everything emitted so far (after an error).

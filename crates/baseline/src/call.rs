@@ -96,16 +96,22 @@ impl<'a> CodeGen<'a> {
         }
     }
 
-    /// The call layout of type `type_index` (computed once per function).
-    fn take_layout(&mut self, type_index: u32) -> Result<CallLayout> {
+    /// The call layout of type `type_index`, from the layout cache (kept
+    /// across functions; an entry is reused only for an equal function
+    /// type, so a cache filled by another module is harmless). Give it back
+    /// with `put_layout`.
+    pub fn take_layout(&mut self, type_index: u32) -> Result<CallLayout> {
+        let f = self.func_type(type_index)?;
         let i = type_index as usize;
         if self.layouts.len() <= i {
-            self.layouts.resize(i + 1, None);
+            self.layouts.resize_with(i + 1, || None);
         }
-        if let Some(l) = self.layouts[i].take() {
-            return Ok(l);
+        if let Some((ty, cached)) = &mut self.layouts[i]
+            && *ty == *f
+            && let Some(layout) = cached.take()
+        {
+            return Ok(layout);
         }
-        let f = self.func_type(type_index)?;
         let mut params = Vec::with_capacity(f.params().len() + 1);
         params.push(AbiType::I64);
         for &p in f.params() {
@@ -117,11 +123,14 @@ impl<'a> CodeGen<'a> {
             Ty::of(r).ok_or_else(|| self.unsupported("simd: v128 in a call signature"))?;
             results.push(AbiType::of(r));
         }
+        if !matches!(&self.layouts[i], Some((ty, _)) if *ty == *f) {
+            self.layouts[i] = Some((f.clone(), None));
+        }
         Ok(rung_tiering::abi::call_layout(&params, &results))
     }
 
-    fn put_layout(&mut self, type_index: u32, layout: CallLayout) {
-        if let Some(slot) = self.layouts.get_mut(type_index as usize) {
+    pub fn put_layout(&mut self, type_index: u32, layout: CallLayout) {
+        if let Some(Some((_, slot))) = self.layouts.get_mut(type_index as usize) {
             *slot = Some(layout);
         }
     }
@@ -338,7 +347,7 @@ impl<'a> CodeGen<'a> {
     fn emit_tail_call(&mut self, type_index: u32, callee: Callee) -> Result<()> {
         let layout = self.take_layout(type_index)?;
         let s_out = layout.stack_args_size as i32;
-        let s_in = self.frame.stack_args_size() as i32;
+        let s_in = self.frame.stack_args_size as i32;
         // Stage: [rsp] = return address, [rsp + 8 + off] = stack arguments.
         let stage = if s_out > 0 { (s_out + 8 + 15) & !15 } else { 0 };
         if stage > 0 {

@@ -43,7 +43,7 @@ pub struct Pool {
     pub reg_moves: Vec<(Reg, Reg)>,
     pub frame: Frame,
     pub labels: Vec<Label>,
-    pub layouts: Vec<Option<rung_tiering::abi::CallLayout>>,
+    pub layouts: Vec<Option<(wasmparser::FuncType, Option<rung_tiering::abi::CallLayout>)>>,
 }
 
 /// One function's compilation.
@@ -66,8 +66,9 @@ pub struct CodeGen<'a> {
     pub moves: Vec<Move>,
     pub reg_moves: Vec<(Reg, Reg)>,
     pub labels: Vec<Label>,
-    /// Call layouts by type index (computed once per function).
-    pub layouts: Vec<Option<rung_tiering::abi::CallLayout>>,
+    /// Call layouts by type index, with the function type each is for
+    /// (kept across functions and modules; see `take_layout`).
+    pub layouts: Vec<Option<(wasmparser::FuncType, Option<rung_tiering::abi::CallLayout>)>>,
     pub reachable: bool,
     /// Blocks opened in unreachable code and not closed yet.
     pub unreachable_depth: u32,
@@ -90,7 +91,7 @@ impl<'a> CodeGen<'a> {
             mut reg_moves,
             frame,
             mut labels,
-            mut layouts,
+            layouts,
         } = pool;
         stack.clear();
         control.clear();
@@ -99,7 +100,6 @@ impl<'a> CodeGen<'a> {
         moves.clear();
         reg_moves.clear();
         labels.clear();
-        layouts.clear();
         CodeGen {
             masm,
             env,

@@ -140,11 +140,12 @@ impl CodeGen<'_> {
     }
 
     /// Opens the function's own frame.
-    pub fn open_function(&mut self, results: &[Ty]) -> Result<()> {
+    pub fn open_function(&mut self) -> Result<()> {
         let start = self.block_types.len() as u32;
-        self.block_types.extend_from_slice(results);
+        self.block_types.extend_from_slice(&self.frame.results);
         let label = self.masm.asm.new_label();
-        self.open(Kind::Func, label, (start, 0, results.len() as u32))
+        let n = self.frame.results.len() as u32;
+        self.open(Kind::Func, label, (start, 0, n))
     }
 
     /// Fills `self.moves` with the top `types.len()` values going to the
@@ -547,11 +548,7 @@ impl CodeGen<'_> {
             .len()
             .checked_sub(n)
             .ok_or_else(|| self.internal("return values underflow"))?;
-        let layout = self
-            .frame
-            .layout
-            .take()
-            .ok_or_else(|| self.internal("no signature layout"))?;
+        let layout = self.take_layout(self.frame.type_index)?;
         if layout.has_ret_area() {
             self.masm
                 .asm
@@ -572,7 +569,7 @@ impl CodeGen<'_> {
             });
         }
         let pop = layout.stack_args_size;
-        self.frame.layout = Some(layout);
+        self.put_layout(self.frame.type_index, layout);
         self.emit_moves(false);
         self.emit_epilogue();
         let pop = u16::try_from(pop).map_err(|_| self.internal("stack arguments over 64 KiB"))?;

@@ -69,10 +69,16 @@ pub struct Frame {
     pub stack_base: i32,
     /// The deepest value stack seen.
     pub max_depth: u32,
-    /// The function's own signature.
-    pub layout: Option<CallLayout>,
+    /// The function's type index (its layout is in the layout cache).
+    pub type_index: u32,
+    /// Bytes of stack arguments the caller pushed (popped by our `ret`).
+    pub stack_args_size: u32,
+    /// Parameter types of the function.
+    pub params: Vec<Ty>,
     /// Result types of the function.
     pub results: Vec<Ty>,
+    /// Declared locals: (count, type) groups.
+    pub declared: Vec<(u32, Ty)>,
     /// Whether r15 holds memory 0's base.
     pub pins_heap: bool,
     /// Code offset of the frame-size displacement to patch.
@@ -98,24 +104,14 @@ impl Frame {
         (self.stack_base as u32 + 8 * self.max_depth).next_multiple_of(16)
     }
 
-    /// The stack bytes the caller pushed for us (popped by our `ret`).
-    pub fn stack_args_size(&self) -> u32 {
-        self.layout.as_ref().map_or(0, |l| l.stack_args_size)
-    }
-
-    /// Lays out `params` (with `layout`, the function's own) and
-    /// `declared` more locals. Returns the slots of the declared locals
+    /// Lays out `self.params` (with `layout`, the function's own) and
+    /// `self.declared` more locals. Returns the slots of the declared locals
     /// (contiguous, descending) as `(lowest displacement, count)`.
-    pub fn lay_out(
-        &mut self,
-        params: &[Ty],
-        layout: CallLayout,
-        declared: &[(u32, Ty)],
-    ) -> (i32, u32) {
+    pub fn lay_out(&mut self, layout: &CallLayout) -> (i32, u32) {
         self.locals.clear();
         let fixed = if layout.has_ret_area() { 24 } else { 16 };
         let mut next = fixed;
-        for (i, &ty) in params.iter().enumerate() {
+        for (i, &ty) in self.params.iter().enumerate() {
             let disp = match layout.params[i + 1] {
                 Location::Stack(off) => 16 + off as i32,
                 Location::Reg(_) => {
@@ -126,7 +122,7 @@ impl Frame {
             self.locals.push(LocalSlot { ty, disp });
         }
         let mut count = 0u32;
-        for &(n, ty) in declared {
+        for &(n, ty) in &self.declared {
             for _ in 0..n {
                 next += 8;
                 self.locals.push(LocalSlot { ty, disp: -next });
@@ -136,7 +132,7 @@ impl Frame {
         self.locals_bytes = next - fixed;
         self.stack_base = next;
         self.max_depth = 0;
-        self.layout = Some(layout);
+        self.stack_args_size = layout.stack_args_size;
         (-next, count)
     }
 }

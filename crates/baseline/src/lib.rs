@@ -54,7 +54,7 @@ use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
-use rung_tiering::abi::{AbiType, Location, Reg};
+use rung_tiering::abi::{CallLayout, Location, Reg};
 use rung_tiering::{
     CompileError, CompileStats, CompiledFunction, Definition, FunctionBody, ModuleEnv, Tier,
     TrapCode, VmOffsets,
@@ -234,32 +234,30 @@ fn compile_function(
     cg.masm.reset(features, body.bytes.len());
     cg.masm.begin_op(body.offset as u32);
 
-    // Signature.
-    let mut params = Vec::with_capacity(ty.params().len());
-    let mut abi_params = Vec::with_capacity(ty.params().len() + 1);
-    abi_params.push(AbiType::I64);
-    for &p in ty.params() {
-        params.push(Ty::of(p).ok_or_else(|| cg.unsupported("simd: v128 parameter"))?);
-        abi_params.push(AbiType::of(p));
-    }
+    // Signature and locals.
+    let type_index = *env
+        .functions
+        .get(index as usize)
+        .ok_or_else(|| cg.internal("function index out of range"))?;
+    cg.frame.type_index = type_index;
+    cg.frame.params.clear();
     cg.frame.results.clear();
-    let mut abi_results = Vec::with_capacity(ty.results().len());
+    for &p in ty.params() {
+        let t = Ty::of(p).ok_or_else(|| cg.unsupported("simd: v128 parameter"))?;
+        cg.frame.params.push(t);
+    }
     for &r in ty.results() {
         let t = Ty::of(r).ok_or_else(|| cg.unsupported("simd: v128 result"))?;
         cg.frame.results.push(t);
-        abi_results.push(AbiType::of(r));
     }
-    let layout = rung_tiering::abi::call_layout(&abi_params, &abi_results);
-
-    // Locals.
+    let layout = cg.take_layout(type_index)?;
     let mut reader = body.reader().get_binary_reader();
-    let declared = read_locals(&mut reader, index, params.len(), &mut validator, cg)?;
-    let (lowest, count) = cg.frame.lay_out(&params, layout, &declared);
+    read_locals(&mut reader, index, &mut validator, cg)?;
+    let (lowest, count) = cg.frame.lay_out(&layout);
     cg.frame.pins_heap = env.memories.first().is_some_and(|m| !m.memory64);
-
-    emit_prologue(cg, lowest, count)?;
-    let results = cg.frame.results.clone();
-    cg.open_function(&results)?;
+    emit_prologue(cg, &layout, lowest, count)?;
+    cg.put_layout(type_index, layout);
+    cg.open_function()?;
 
     // Operators: decoded once, validated, compiled.
     let mut ops = OperatorsReader::new(reader);
@@ -320,17 +318,16 @@ fn compile_function(
     Ok(f)
 }
 
-/// Reads (and validates) the local declarations; returns the groups.
+/// Reads (and validates) the local declarations into `frame.declared`.
 fn read_locals(
     reader: &mut BinaryReader<'_>,
     func: u32,
-    num_params: usize,
     validator: &mut Option<&mut WasmFunctionValidator>,
-    cg: &CodeGen<'_>,
-) -> Result<Vec<(u32, Ty)>, CompileError> {
+    cg: &mut CodeGen<'_>,
+) -> Result<(), CompileError> {
     let groups = reader.read_var_u32().map_err(|e| invalid(func, &e))?;
-    let mut declared = Vec::new();
-    let mut total = num_params as u64;
+    cg.frame.declared.clear();
+    let mut total = cg.frame.params.len() as u64;
     for _ in 0..groups {
         let offset = reader.original_position();
         let count = reader.read_var_u32().map_err(|e| invalid(func, &e))?;
@@ -351,20 +348,19 @@ fn read_locals(
             offset,
         })?;
         if count > 0 {
-            declared.push((count, t));
+            cg.frame.declared.push((count, t));
         }
     }
-    let _ = cg;
-    Ok(declared)
+    Ok(())
 }
 
 /// The prologue (see `frame.rs` for the picture).
-fn emit_prologue(cg: &mut CodeGen<'_>, lowest: i32, count: u32) -> Result<(), CompileError> {
-    let layout = cg
-        .frame
-        .layout
-        .clone()
-        .ok_or_else(|| cg.internal("no layout"))?;
+fn emit_prologue(
+    cg: &mut CodeGen<'_>,
+    layout: &CallLayout,
+    lowest: i32,
+    count: u32,
+) -> Result<(), CompileError> {
     let vmctx_in = layout
         .vmctx_reg()
         .ok_or_else(|| cg.internal("vmctx not in a register"))?;
