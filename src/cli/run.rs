@@ -27,7 +27,11 @@ fn wasi_ctx(file: &Path, argv: &[String], opts: &WasiOptions) -> Result<WasiCtx,
         .argv0
         .clone()
         .unwrap_or_else(|| file.to_string_lossy().into_owned());
-    let mut b = WasiCtx::builder().arg(argv0).args(argv).inherit_stdio();
+    let mut b = WasiCtx::builder()
+        .arg(argv0)
+        .args(argv)
+        .inherit_stdio()
+        .trace(std::env::var_os("RUNG_WASI_TRACE").is_some_and(|v| v == "1"));
     for kv in &opts.envs {
         let Some((name, value)) = kv.split_once('=') else {
             return Err(format!("--env {kv}: expected NAME=VALUE"));

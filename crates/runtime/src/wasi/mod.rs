@@ -68,6 +68,7 @@ pub struct WasiCtx {
     args: Vec<Vec<u8>>,
     env: Vec<Vec<u8>>,
     table: Table,
+    trace: bool,
 }
 
 impl WasiCtx {
@@ -92,6 +93,7 @@ pub struct WasiCtxBuilder {
     env: Vec<Vec<u8>>,
     preopens: Vec<(std::fs::File, Vec<u8>)>,
     stdio: [Stdio; 3],
+    trace: bool,
 }
 
 impl Default for WasiCtxBuilder {
@@ -101,6 +103,7 @@ impl Default for WasiCtxBuilder {
             env: Vec::new(),
             preopens: Vec::new(),
             stdio: [Stdio::Null, Stdio::Null, Stdio::Null],
+            trace: false,
         }
     }
 }
@@ -194,6 +197,13 @@ impl WasiCtxBuilder {
         self
     }
 
+    /// Prints every call, its arguments and its errno on the host's stderr
+    /// (`wasi: fd_write(1, 1024, 1, 1036) -> 0`).
+    pub fn trace(mut self, on: bool) -> Self {
+        self.trace = on;
+        self
+    }
+
     pub fn build(self) -> WasiCtx {
         let mut table = Table::default();
         for (i, s) in self.stdio.into_iter().enumerate() {
@@ -224,6 +234,7 @@ impl WasiCtxBuilder {
             args: self.args,
             env: self.env,
             table,
+            trace: self.trace,
         }
     }
 }
@@ -332,6 +343,18 @@ fn guest_memory<'a>(caller: &'a mut Caller<'_>) -> GuestMemory<'a> {
     }
 }
 
+fn trace(name: &str, args: &[Val], errno: Errno) {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| match a {
+            Val::I32(v) => v.to_string(),
+            Val::I64(v) => v.to_string(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    eprintln!("wasi: {name}({}) -> {}", args.join(", "), errno.0);
+}
+
 /// Defines every preview1 function under `wasi_snapshot_preview1`, all
 /// sharing `ctx`.
 pub fn add_to_linker(linker: &mut Linker, ctx: WasiCtx) {
@@ -346,6 +369,9 @@ pub fn add_to_linker(linker: &mut Linker, ctx: WasiCtx) {
                 Ok(()) => Errno::SUCCESS,
                 Err(e) => e,
             };
+            if ctx.trace {
+                trace(name, args, errno);
+            }
             results[0] = Val::I32(i32::from(errno.0));
             Ok(())
         });
