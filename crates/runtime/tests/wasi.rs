@@ -645,6 +645,13 @@ fn files_are_created_written_read_sought_and_listed() {
     // A read-only descriptor cannot write.
     let ro = s.open(3, 0, "data.txt", 0, RIGHTS_READ_ONLY).unwrap();
     assert_eq!(s.write_fd(ro, b"x").0, EBADF);
+    assert_eq!(s.call("fd_fdstat_get", &[I(ro), I(OUT as i32)]), ESUCCESS);
+    assert_eq!(s.read(OUT, 1)[0], FILETYPE_REGULAR_FILE);
+    assert_eq!(
+        s.u64(OUT + 8) & ((1 << 1) | (1 << 6)),
+        1 << 1,
+        "fd_read, no fd_write"
+    );
     assert_eq!(s.call("fd_close", &[I(ro)]), ESUCCESS);
 
     // Directories: create, list, stat, remove.

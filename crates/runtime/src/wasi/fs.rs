@@ -509,7 +509,9 @@ pub fn path_link(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
 pub fn path_open(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
     let (fd, dirflags) = (a.u32(0), a.u32(1));
     let path = mem.path(a.u32(2), a.u32(3))?;
-    let (of, base, inheriting, fdf, out) = (a.u32(4), a.u64(5), a.u64(6), a.u32(7), a.u32(8));
+    // The rights only say how to open (read, write or both): like Wasmtime,
+    // rights are not a second permission system here.
+    let (of, base, fdf, out) = (a.u32(4), a.u64(5), a.u32(7), a.u32(8));
     let of = u16::try_from(of).map_err(|_| Errno::INVAL)?;
     let fdf = u16::try_from(fdf).map_err(|_| Errno::INVAL)?;
     // Fail on a bad result pointer before anything is created.
@@ -518,7 +520,6 @@ pub fn path_open(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
     let Kind::Dir(dir) = &parent.kind else {
         return Err(Errno::NOTDIR);
     };
-    let parent_inheriting = parent.rights_inheriting;
     let follow = dirflags & lookupflags::SYMLINK_FOLLOW != 0;
     let r = resolve(dir.fd.as_fd(), &path, follow)?;
 
@@ -585,9 +586,14 @@ pub fn path_open(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
         }
         Kind::File(std::fs::File::from(host))
     };
+    let is_file = matches!(kind, Kind::File(_));
     let mut d = Descriptor::new(kind, fdf & (fdflags::APPEND | fdflags::NONBLOCK));
-    d.rights_base &= base & parent_inheriting;
-    d.rights_inheriting &= inheriting & parent_inheriting;
+    if is_file && !read {
+        d.rights_base &= !rights::FD_READ;
+    }
+    if is_file && !write {
+        d.rights_base &= !(rights::FD_WRITE | rights::FD_ALLOCATE | rights::FD_FILESTAT_SET_SIZE);
+    }
     let new = ctx.table.push(d)?;
     mem.write_u32(out, new)
 }
