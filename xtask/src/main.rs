@@ -8,14 +8,17 @@
 //!     decode + validate throughput on every corpus module: wasmparser's
 //!     validator (the reference) against rung's decoder and validator on one
 //!     and on N threads, and stage 2 alone on 1 and N threads.
-//! cargo xtask bench compile [--all] [--modules a,b] [--iters N] [--corpus DIR]
-//!                           [--node PATH | --no-node]
-//!     the optimizing tier's compile throughput on one thread, beside V8's
-//!     TurboFan and Liftoff on one thread (node); modules under 5 MB unless
-//!     --all or --modules.
+//! cargo xtask bench compile [--tiers baseline,optimizer] [--all] [--modules a,b]
+//!                           [--iters N] [--corpus DIR] [--node PATH | --no-node]
+//!     compile throughput on one thread: the baseline tier (decode + validate
+//!     + compile, and compile only) on every module beside V8's Liftoff, the
+//!     optimizing tier beside V8's TurboFan (modules under 5 MB unless --all
+//!     or --modules); a function a tier fails on (other than Unsupported)
+//!     fails the bench.
 //! cargo xtask bench kernels [--kernels a,b] [--iters N] [--node PATH | --no-node]
-//!     run time of xtask/kernels/*.wat under rung and V8's TurboFan, with
-//!     compile times; checksums must agree (else the exit code says so).
+//!     run time of xtask/kernels/*.wat under rung's optimizing, baseline and
+//!     tiered configurations and V8's TurboFan, with compile times;
+//!     checksums must agree (else the exit code says so).
 //! ```
 //!
 //! Each prints a Markdown table on stdout and writes every number to

@@ -15,9 +15,14 @@
 //!                (timed), calls `run` once to warm up, then once timed
 //! ```
 //!
-//! Each number is the median. There is one rung column group per tier in
-//! [`RUNG_TIERS`] (today the optimizing tier; the baseline joins it when
-//! `TierChoice` has it).
+//! Each number is the median. There is one rung column per tier in
+//! [`RUNG_TIERS`]: the optimizing tier, the baseline (functions it does not
+//! support fall back to the optimizer, counted), and tiered (baseline first,
+//! hot functions optimized on a background thread with the default policy
+//! and patched in; the timed calls run whatever code the slots hold by then,
+//! and the number of tier-ups is reported). Ratios: each tier over TurboFan
+//! (goal for the optimizer ≤ [`GOAL_RATIO`]), and each other tier over the
+//! optimizer (goal for the baseline ≤ [`GOAL_BASELINE_VS_OPT`]).
 //!
 //! **Invariant:** every call's checksum is kept; rung and V8 must agree, and
 //! every call of one engine must agree with its others. A disagreement, or a
@@ -33,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use rung_runtime::{Config, Engine, Func, Linker, Module, Store, TierChoice, Val};
+use rung_tiering::CallCountPolicy;
 use serde::{Deserialize, Serialize};
 
 use super::node::{Node, NodeArgs, TURBOFAN};
@@ -40,11 +46,20 @@ use super::{Case, Notes, Outcome, Repeat, Sample, case, measure, ratio_cell, tim
 use crate::paths;
 use crate::report::{self, Machine, Table};
 
-/// The rung tiers measured, each with its column label.
-pub const RUNG_TIERS: &[(&str, TierChoice)] = &[("opt", TierChoice::Optimized)];
+/// The rung tiers measured, each with its column label; the first is the
+/// reference the others' ratios are taken against.
+pub const RUNG_TIERS: &[(&str, TierChoice)] = &[
+    ("opt", TierChoice::Optimized),
+    ("baseline", TierChoice::Baseline),
+    ("tiered", TierChoice::Tiered),
+];
 
-/// The issue's goal for rung's run time over TurboFan's.
+/// The optimizer's goal for rung's run time over TurboFan's.
 pub const GOAL_RATIO: f64 = 1.1;
+
+/// The baseline's goal for its run time over the optimizer's (issue 4;
+/// Winch is about 1.9× slower than Cranelift).
+pub const GOAL_BASELINE_VS_OPT: f64 = 2.0;
 
 /// Timed calls per engine when `--iters` is not given.
 const DEFAULT_CALLS: usize = 5;
@@ -75,6 +90,7 @@ struct Report {
     node_unavailable: Option<String>,
     turbofan_flags: &'static [&'static str],
     goal_ratio: f64,
+    goal_baseline_vs_opt: f64,
     kernels: Vec<KernelResult>,
 }
 
@@ -98,6 +114,14 @@ struct RungResult {
     checksums: BTreeSet<String>,
     /// rung's median run time over TurboFan's.
     ratio_vs_turbofan: Option<f64>,
+    /// Its median run time over the first tier's (the optimizer's).
+    ratio_vs_opt: Option<f64>,
+    /// Functions of the module the baseline left to the optimizer
+    /// (`Engine::fallbacks` after the first compile).
+    fallbacks: Option<usize>,
+    /// Functions optimized and patched in by tier-up (`Engine::tier_ups`),
+    /// after the last call.
+    tier_ups: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -162,6 +186,7 @@ pub fn run(args: &KernelArgs) -> Result<(), String> {
         node_unavailable: node.as_ref().err().cloned(),
         turbofan_flags: TURBOFAN,
         goal_ratio: GOAL_RATIO,
+        goal_baseline_vs_opt: GOAL_BASELINE_VS_OPT,
         kernels: results,
     };
     let path = report::write_json("kernels", &report)?;
@@ -216,6 +241,8 @@ fn select(all: &[(String, PathBuf)], filter: &[String]) -> Result<Vec<(String, P
 /// with `run` warmed up, or why there is none.
 struct Rig {
     engine: Result<Engine, String>,
+    /// `Engine::fallbacks` after the module's first compile.
+    fallbacks: Option<usize>,
     ready: Result<Ready, NotReady>,
 }
 
@@ -243,6 +270,7 @@ impl Rig {
             Err(e) => {
                 return Rig {
                     engine: Err(format!("engine: {e}")),
+                    fallbacks: None,
                     ready: Err(NotReady::NoModule),
                 };
             }
@@ -252,6 +280,7 @@ impl Rig {
             Err(_) => Err(NotReady::NoModule),
         };
         Rig {
+            fallbacks: Some(engine.fallbacks()),
             engine: Ok(engine),
             ready,
         }
@@ -421,18 +450,30 @@ fn bench_kernel(
         },
     };
 
-    let rung: Vec<RungResult> = RUNG_TIERS
+    let reference = runs.first().and_then(|r| r.sample().copied());
+    let mut rung: Vec<RungResult> = RUNG_TIERS
         .iter()
         .zip(compiles.into_iter().zip(runs))
         .zip(checksums)
-        .map(|((&(tier, _), (compile, run)), sums)| RungResult {
-            tier,
-            ratio_vs_turbofan: time_ratio(&run, &turbofan.run),
-            compile,
-            run,
-            checksums: sums.into_inner(),
-        })
+        .zip(rigs.iter().zip(&engines))
+        .map(
+            |(((&(tier, _), (compile, run)), sums), (rig, engine))| RungResult {
+                tier,
+                ratio_vs_turbofan: time_ratio(&run, &turbofan.run),
+                ratio_vs_opt: None,
+                compile,
+                run,
+                checksums: sums.into_inner(),
+                fallbacks: rig.fallbacks,
+                tier_ups: engine.as_ref().map(Engine::tier_ups),
+            },
+        )
         .collect();
+    if let Some(reference) = reference {
+        for r in rung.iter_mut().skip(1) {
+            r.ratio_vs_opt = r.run.sample().map(|s| s.median_s / reference.median_s);
+        }
+    }
     let checksums_agree = agree(
         rung.iter()
             .map(|r| &r.checksums)
@@ -491,27 +532,67 @@ fn checksum_cell(r: &KernelResult) -> String {
     }
 }
 
-fn print_table(
-    machine: &Machine,
-    node: Result<&Node, &String>,
-    calls: usize,
-    results: &[KernelResult],
-) {
+/// The columns of the run-time table.
+fn run_columns() -> Vec<(String, bool)> {
     let mut columns: Vec<(String, bool)> =
         vec![("kernel".into(), false), ("checksum".into(), false)];
     for (tier, _) in RUNG_TIERS {
         columns.push((format!("rung ({tier}) ms"), true));
     }
     columns.push(("TurboFan ms".into(), true));
-    for (tier, _) in RUNG_TIERS {
-        columns.push((format!("rung ({tier}) / TurboFan"), true));
+    let (reference, _) = RUNG_TIERS[0];
+    for (tier, _) in &RUNG_TIERS[1..] {
+        columns.push((format!("{tier} / {reference}"), true));
     }
+    for (tier, _) in RUNG_TIERS {
+        columns.push((format!("{tier} / TurboFan"), true));
+    }
+    columns
+}
+
+/// The columns of the compile-time table.
+fn compile_columns() -> Vec<(String, bool)> {
+    let mut columns: Vec<(String, bool)> = vec![("kernel".into(), false)];
     for (tier, _) in RUNG_TIERS {
         columns.push((format!("rung ({tier}) compile ms"), true));
     }
     columns.push(("TurboFan compile ms".into(), true));
+    for (tier, _) in RUNG_TIERS.iter().filter(|(_, c)| starts_baseline(*c)) {
+        columns.push((format!("{tier} fallbacks"), true));
+    }
+    for (tier, _) in RUNG_TIERS.iter().filter(|(_, c)| tiers_up(*c)) {
+        columns.push((format!("{tier} tier-ups"), true));
+    }
+    columns
+}
+
+/// Whether a tier compiles with the baseline first (and so may fall back).
+fn starts_baseline(tier: TierChoice) -> bool {
+    tier != TierChoice::Optimized
+}
+
+/// Whether a tier optimizes hot functions as it runs.
+fn tiers_up(tier: TierChoice) -> bool {
+    tier == TierChoice::Tiered
+}
+
+fn table(columns: &[(String, bool)]) -> Table {
     let headers: Vec<(&str, bool)> = columns.iter().map(|(h, n)| (h.as_str(), *n)).collect();
-    let mut table = Table::new(&headers);
+    Table::new(&headers)
+}
+
+fn count_cell(n: Option<usize>) -> String {
+    n.map_or_else(|| "—".to_string(), |n| n.to_string())
+}
+
+fn print_table(
+    machine: &Machine,
+    node: Result<&Node, &String>,
+    calls: usize,
+    results: &[KernelResult],
+) {
+    let mut runs = table(&run_columns());
+    let mut compiles = table(&compile_columns());
     let mut notes = Notes::default();
     for r in results {
         let k = &r.kernel;
@@ -522,13 +603,29 @@ fn print_table(
         }
         let what = format!("{k}, TurboFan");
         row.push(notes.cell(&r.turbofan.run, &what, Outcome::ms_cell));
+        row.extend(r.rung.iter().skip(1).map(|t| ratio_cell(t.ratio_vs_opt)));
         row.extend(r.rung.iter().map(|t| ratio_cell(t.ratio_vs_turbofan)));
+        runs.row(row);
+
+        let mut row = vec![k.clone()];
         for t in &r.rung {
             let what = format!("{k}, rung ({}) compile", t.tier);
             row.push(notes.cell(&t.compile, &what, Outcome::ms_cell));
         }
         row.push(notes.cell(&r.turbofan.compile, &what, Outcome::ms_cell));
-        table.row(row);
+        let choices = r.rung.iter().zip(RUNG_TIERS.iter().map(|&(_, c)| c));
+        row.extend(
+            choices
+                .clone()
+                .filter(|&(_, c)| starts_baseline(c))
+                .map(|(t, _)| count_cell(t.fallbacks)),
+        );
+        row.extend(
+            choices
+                .filter(|&(_, c)| tiers_up(c))
+                .map(|(t, _)| count_cell(t.tier_ups)),
+        );
+        compiles.row(row);
     }
     println!("## bench kernels");
     println!();
@@ -542,20 +639,37 @@ fn print_table(
         Err(e) => format!("TurboFan n/a ({e})"),
     };
     println!(
-        "median of {calls} calls of `run` after a warm-up call (and of {calls} compiles); \
-         rung (opt) = the optimizing tier, default Config; {v8}; goal: rung / TurboFan ≤ {GOAL_RATIO:.1}×"
+        "median of {calls} calls of `run` after a warm-up call (and of {calls} compiles), \
+         default Config but the tier: rung (opt) = the optimizing tier; rung (baseline) = the \
+         baseline tier (what it does not support falls back to the optimizer: fallbacks); \
+         rung (tiered) = baseline first, hot functions optimized on a background thread \
+         (default policy: CallCountPolicy, {} calls) and patched in, no on-stack replacement: \
+         the timed calls run whatever the slots hold (tier-ups: functions patched in by the \
+         last call); {v8}",
+        CallCountPolicy::DEFAULT_THRESHOLD
+    );
+    println!(
+        "goals: opt / TurboFan ≤ {GOAL_RATIO:.1}×; baseline / opt ≤ {GOAL_BASELINE_VS_OPT:.1}× \
+         (Winch is about 1.9× slower than Cranelift)"
     );
     println!();
-    print!("{}", table.to_markdown());
+    print!("{}", runs.to_markdown());
+    println!();
+    print!("{}", compiles.to_markdown());
     notes.print();
     for r in results {
         for t in &r.rung {
-            if let Some(ratio) = t.ratio_vs_turbofan
-                && ratio > GOAL_RATIO
+            let (ratio, goal, against) = match t.tier {
+                "opt" => (t.ratio_vs_turbofan, GOAL_RATIO, "TurboFan's"),
+                "baseline" => (t.ratio_vs_opt, GOAL_BASELINE_VS_OPT, "the optimizer's"),
+                _ => (None, f64::INFINITY, ""),
+            };
+            if let Some(ratio) = ratio
+                && ratio > goal
             {
                 println!();
                 println!(
-                    "{}: rung ({}) is {ratio:.2}× TurboFan's time, over the {GOAL_RATIO:.1}× goal.",
+                    "{}: rung ({}) is {ratio:.2}× {against} time, over the {goal:.1}× goal.",
                     r.kernel, t.tier
                 );
             }
@@ -619,5 +733,49 @@ mod tests {
         assert_eq!(agree([&ab, &none].into_iter()), Some(false));
         assert_eq!(agree([&a, &none].into_iter()), None);
         assert_eq!(agree([&none, &none].into_iter()), None);
+    }
+
+    #[test]
+    fn every_tier_runs_a_kernel_to_the_same_checksum() {
+        let bytes = wat::parse_str(
+            r#"(module (func (export "run") (result i32) (local $i i32) (local $s i32)
+                (loop $l
+                    (local.set $s (i32.add (local.get $s) (i32.mul (local.get $i) (local.get $i))))
+                    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                    (br_if $l (i32.lt_u (local.get $i) (i32.const 100000))))
+                (local.get $s)))"#,
+        )
+        .unwrap();
+        let sums: Vec<String> = RUNG_TIERS
+            .iter()
+            .map(|&(name, tier)| {
+                let rig = Rig::new(tier, &bytes);
+                assert_eq!(rig.fallbacks, Some(0), "{name}");
+                let mut ready = match rig.ready {
+                    Ok(ready) => ready,
+                    Err(NotReady::Failed(e)) => panic!("{name}: {e}"),
+                    Err(NotReady::NoModule) => panic!("{name}: no module"),
+                };
+                let again = call(&mut ready.store, ready.run).unwrap();
+                assert_eq!(again, ready.warm, "{name}");
+                again
+            })
+            .collect();
+        assert!(sums.windows(2).all(|w| w[0] == w[1]), "{sums:?}");
+    }
+
+    #[test]
+    fn ratios_against_the_optimizer_and_counts_only_where_they_mean_something() {
+        let names = |c: Vec<(String, bool)>| c.into_iter().map(|(h, _)| h).collect::<Vec<_>>();
+        let run = names(run_columns());
+        assert!(run.contains(&"baseline / opt".to_string()));
+        assert!(run.contains(&"tiered / opt".to_string()));
+        assert!(!run.contains(&"opt / opt".to_string()));
+        assert!(run.contains(&"baseline / TurboFan".to_string()));
+        let compile = names(compile_columns());
+        assert!(compile.contains(&"baseline fallbacks".to_string()));
+        assert!(compile.contains(&"tiered tier-ups".to_string()));
+        assert!(!compile.contains(&"opt fallbacks".to_string()));
+        assert!(!compile.contains(&"baseline tier-ups".to_string()));
     }
 }

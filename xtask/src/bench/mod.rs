@@ -30,11 +30,12 @@ pub enum Bench {
     /// Decode + validate throughput: wasmparser's validator against rung's
     /// decoder and validator on 1 and N threads, and stage 2 alone.
     Decode(DecodeArgs),
-    /// Optimizing-tier compile throughput on one thread, beside V8's
-    /// TurboFan and Liftoff (node) on one thread.
+    /// Compile throughput on one thread: the baseline tier beside V8's
+    /// Liftoff, the optimizing tier beside V8's TurboFan (node).
     Compile(compile::CompileArgs),
-    /// Run time of the compute kernels in xtask/kernels against V8's
-    /// TurboFan (node), checksums compared.
+    /// Run time of the compute kernels in xtask/kernels in rung's optimized,
+    /// baseline and tiered configurations against V8's TurboFan (node),
+    /// checksums compared.
     Kernels(kernels::KernelArgs),
 }
 
