@@ -5,7 +5,8 @@
 //! AVR assembly (the `.s` file).
 //!
 //! They take minutes, so they run only with `RUNG_WORKLOAD_TESTS=1`
-//! (`RUNG_WORKLOADS=name,...` picks some). The modules are unpacked with
+//! (`RUNG_WORKLOADS=name,...` picks some, `RUNG_WORKLOAD_FLAGS` sets rung's
+//! tier flags). The modules are unpacked with
 //! `xz` into cargo's test scratch directory, as `corpus_validate.rs` does;
 //! without `node` only rung's run is checked (exit status 0, output made).
 
@@ -155,11 +156,17 @@ fn fresh_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// rung's tier flags: `RUNG_WORKLOAD_FLAGS`, or the optimizing tier
+/// compiling each function on its first call.
+fn flags() -> String {
+    std::env::var("RUNG_WORKLOAD_FLAGS").unwrap_or_else(|_| "--lazy".to_string())
+}
+
 fn run_rung(name: &str) -> Result<Outcome, String> {
     let tmp = fresh_dir(&format!("{name}-rung-tmp"));
     let wl = load(name, &tmp)?;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rung"));
-    cmd.arg("run").arg("--lazy");
+    cmd.arg("run").args(flags().split_whitespace());
     for (guest, host) in &wl.preopens {
         cmd.arg("--dir").arg(format!("{host}::{guest}"));
     }
@@ -264,8 +271,9 @@ fn wasi_workloads_match_node() {
                     String::from_utf8_lossy(&node.output)
                 );
                 println!(
-                    "{name}: {} bytes identical to node's; rung {:.1} s, node {:.1} s",
+                    "{name}: {} bytes identical to node's; rung ({}) {:.1} s, node {:.1} s",
                     rung.output.len(),
+                    flags(),
                     rung.seconds,
                     node.seconds
                 );

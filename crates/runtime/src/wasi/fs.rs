@@ -248,7 +248,8 @@ fn read_into(
         let n = match offset {
             Some(off) => match &d.kind {
                 Kind::File(f) => loop {
-                    match f.read_at(buf, off + total) {
+                    let at = off.checked_add(total).ok_or(Errno::INVAL)?;
+                    match f.read_at(buf, at) {
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                         r => break r?,
                     }

@@ -172,21 +172,20 @@ impl Descriptor {
     }
 }
 
+/// Writes all of `data` unless the host fails; a failure after some bytes
+/// went out reports those bytes, as `write(2)` does.
 fn write_all_fd(fd: BorrowedFd<'_>, mut data: &[u8]) -> Result<usize, Errno> {
     let total = data.len();
     while !data.is_empty() {
         match rustix::io::write(fd, data) {
-            Ok(0) => return Err(Errno::IO),
+            Ok(0) => break,
             Ok(n) => data = &data[n..],
             Err(rustix::io::Errno::INTR) => {}
-            Err(e) if data.len() < total => {
-                let _ = e;
-                return Ok(total - data.len());
-            }
-            Err(e) => return Err(e.into()),
+            Err(e) if data.len() == total => return Err(e.into()),
+            Err(_) => break,
         }
     }
-    Ok(total)
+    Ok(total - data.len())
 }
 
 /// The descriptor table.
