@@ -7,7 +7,8 @@
 //! the baseline validating as it compiles (`compile_validating`, what the
 //! runtime uses). Throughput is module bytes per second, as the issue's
 //! goals state it, over the thread's CPU time (best of several rounds).
-//! Functions the tier does not support are counted.
+//! Functions the tier does not support are counted. `OPTIMIZER=1` also
+//! times the optimizing tier (compile only, one round) for the ratio.
 
 use std::time::Duration;
 
@@ -125,6 +126,26 @@ fn main() {
                 }
             }
             best[2] = best[2].min(t.elapsed());
+        }
+        if std::env::var("OPTIMIZER").is_ok() {
+            let (env, bodies, _) = jobs(&bytes);
+            let offsets = VmOffsets::for_host(&env).expect("layout");
+            let opt = rung_optimizer::OptimizingTier::new().expect("host");
+            let t = Clock::start();
+            for &(index, offset, len) in &bodies {
+                let body = FunctionBody {
+                    index,
+                    offset,
+                    bytes: &bytes[offset as usize..offset as usize + len],
+                };
+                let _ = opt.compile(&env, index, body, &offsets);
+            }
+            let t = t.elapsed();
+            println!(
+                "{name}: optimizer {:.2} MB/s; baseline (validating) is {:.1}x faster",
+                mbps(bytes.len(), t),
+                t.as_secs_f64() / best[2].as_secs_f64()
+            );
         }
         println!(
             "{:<28} {:>10} {:>7.1} MB/s {:>5.1} MB/s {:>5.1} MB/s {:>8} {:>9.1}x",

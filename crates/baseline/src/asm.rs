@@ -435,6 +435,20 @@ impl Assembler {
         self.ops = VecAssembler::new(0);
     }
 
+    /// Overwrites the 7 bytes at `at` with one 7-byte NOP
+    /// (`nop dword [rax + 0]`, disp32 form).
+    pub fn patch_nop7(code: &mut [u8], at: u32) {
+        let at = at as usize;
+        code[at..at + 7].copy_from_slice(&[0x0f, 0x1f, 0x80, 0, 0, 0, 0]);
+    }
+
+    /// Overwrites the 5 bytes at `at` (a `jmp rel32`) with one 5-byte NOP
+    /// (`nop dword [rax + rax*1 + 0]`).
+    pub fn patch_nop5(code: &mut [u8], at: u32) {
+        let at = at as usize;
+        code[at..at + 5].copy_from_slice(&[0x0f, 0x1f, 0x44, 0, 0]);
+    }
+
     /// Overwrites the 32-bit little-endian field at `at` in `code`.
     pub fn patch_i32(code: &mut [u8], at: u32, value: i32) {
         let at = at as usize;

@@ -310,7 +310,8 @@ impl<'a> CodeGen<'a> {
         if self.clean > base {
             self.clean = base;
         }
-        self.regs.reset();
+        self.reset_regs();
+        self.reload_float_pins();
         let results = self.func_type(type_index)?.results();
         for (j, &rt) in results.iter().enumerate() {
             let ty = Ty::of(rt).ok_or_else(|| self.unsupported("simd: v128 result"))?;
@@ -476,7 +477,8 @@ impl<'a> CodeGen<'a> {
                 self.free(o);
             }
         }
-        self.regs.reset();
+        self.reset_regs();
+        self.reload_float_pins();
         if let Some(ty) = result {
             self.regs.take_specific(Reg::Rax);
             self.push(ty, Loc::Reg(Reg::Rax));

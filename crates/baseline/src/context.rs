@@ -77,6 +77,10 @@ pub struct CodeGen<'a> {
     /// A comparison whose operands are still on the stack, waiting to see
     /// whether the next operator branches or selects on it.
     pub pending: Option<crate::numeric::Pending>,
+    /// Counts local writes and calls (for the loop-pin preheader decision).
+    pub clock: u32,
+    /// The clock at the last call.
+    pub call_clock: u32,
 }
 
 impl<'a> CodeGen<'a> {
@@ -120,6 +124,8 @@ impl<'a> CodeGen<'a> {
             unreachable_depth: 0,
             offset: 0,
             pending: None,
+            clock: 0,
+            call_clock: 0,
         }
     }
 
@@ -217,22 +223,21 @@ impl<'a> CodeGen<'a> {
         self.frame.slot(pos)
     }
 
-    /// The memory operand of a `Local` or `Mem` entry.
-    pub fn mem_of(&self, loc: Loc, pos: u32) -> Option<Mem> {
-        match loc {
-            Loc::Local(i) => Some(self.frame.local(i)),
-            Loc::Mem => Some(self.frame.slot(pos)),
-            _ => None,
+    /// Where local `i` is read from as a `ty`: its pinned register if it has
+    /// one of that class, else its slot (always current).
+    pub fn local_operand(&self, i: u32, ty: Ty) -> Operand {
+        match self.frame.pinned(i, ty.class()) {
+            Some(r) => Operand::Reg(r),
+            None => Operand::Mem(self.frame.local(i)),
         }
     }
 
-    /// The operand form of a popped value (`Flags` must have been
-    /// materialized).
+    /// The operand form of a popped value.
     pub fn operand(&self, o: &Opnd) -> Operand {
         match o.loc {
             Loc::Const(c) => Operand::Imm(c),
             Loc::Reg(r) => Operand::Reg(r),
-            Loc::Local(i) => Operand::Mem(self.frame.local(i)),
+            Loc::Local(i) => self.local_operand(i, o.ty),
             Loc::Mem => Operand::Mem(self.frame.slot(o.pos)),
         }
     }
@@ -317,7 +322,10 @@ impl<'a> CodeGen<'a> {
                 Loc::Const(bits) => self.masm.mov_float_imm(size, dst, bits),
                 Loc::Reg(r) if r == dst => {}
                 Loc::Reg(r) => self.masm.asm.movaps(dst, r),
-                Loc::Local(i) => self.masm.asm.movs_rm(size, dst, self.frame.local(i)),
+                Loc::Local(i) => {
+                    let src = self.local_operand(i, ty);
+                    self.masm.mov_float(size, dst, src);
+                }
                 Loc::Mem => self.masm.asm.movs_rm(size, dst, self.frame.slot(pos)),
             }
         } else {
@@ -325,7 +333,10 @@ impl<'a> CodeGen<'a> {
                 Loc::Const(bits) => self.masm.mov_int_imm(size, dst, bits),
                 Loc::Reg(r) if r == dst => {}
                 Loc::Reg(r) => self.masm.asm.mov_rr(Size::S64, dst, r),
-                Loc::Local(i) => self.masm.asm.mov_rm(size, dst, self.frame.local(i)),
+                Loc::Local(i) => {
+                    let src = self.local_operand(i, ty);
+                    self.masm.mov_int(size, dst, src);
+                }
                 Loc::Mem => self.masm.asm.mov_rm(size, dst, self.frame.slot(pos)),
             }
         }
@@ -351,8 +362,19 @@ impl<'a> CodeGen<'a> {
                     self.masm.asm.mov_mr(size, m, scratch);
                 }
             }
-            Loc::Local(_) | Loc::Mem => {
-                let src = self.mem_of(loc, pos).unwrap_or(m);
+            Loc::Local(i) => match self.local_operand(i, ty) {
+                Operand::Reg(r) if r.class() == RegClass::Float => {
+                    self.masm.asm.movs_mr(size, m, r)
+                }
+                Operand::Reg(r) => self.masm.asm.mov_mr(size, m, r),
+                Operand::Mem(src) if src != m => {
+                    self.masm.asm.mov_rm(size, scratch, src);
+                    self.masm.asm.mov_mr(size, m, scratch);
+                }
+                _ => {}
+            },
+            Loc::Mem => {
+                let src = self.frame.slot(pos);
                 if src != m {
                     self.masm.asm.mov_rm(size, scratch, src);
                     self.masm.asm.mov_mr(size, m, scratch);
@@ -391,6 +413,129 @@ impl<'a> CodeGen<'a> {
         }
         if end > self.clean {
             self.clean = end;
+        }
+    }
+
+    /// Everything free again but the pinned registers (after a call or at a
+    /// merge, when no stack entry holds a register).
+    pub fn reset_regs(&mut self) {
+        self.regs.reset();
+        for k in 0..self.frame.pin_log.len() {
+            let i = self.frame.pin_log[k].0;
+            if let Some(r) = self.frame.pin[i as usize] {
+                self.regs.take_specific(r);
+            }
+        }
+    }
+
+    /// After a call: the pinned float registers were clobbered; their
+    /// slots are current.
+    pub fn reload_float_pins(&mut self) {
+        self.clock += 1;
+        self.call_clock = self.clock;
+        for k in 0..self.frame.pin_log.len() {
+            let i = self.frame.pin_log[k].0;
+            if let Some(r) = self.frame.pin[i as usize]
+                && r.class() == RegClass::Float
+            {
+                let local = self.frame.locals[i as usize];
+                self.masm
+                    .asm
+                    .movs_rm(local.ty.size(), r, self.frame.local(i));
+            }
+        }
+    }
+
+    /// The registers pinned locals are in.
+    pub fn pinned_regs(&self) -> crate::regalloc::RegSet {
+        let mut set = crate::regalloc::RegSet::EMPTY;
+        for &(i, _) in &self.frame.pin_log {
+            if let Some(r) = self.frame.pin[i as usize] {
+                set.insert(r);
+            }
+        }
+        set
+    }
+
+    /// Pins local `i` to a register if we are at the top level of a loop
+    /// (so this point dominates the rest of the loop body) and a register
+    /// is free. The register is loaded in the loop's preheader if nothing
+    /// since the loop's entry can have changed it or the local, else here
+    /// (when `load`; a `local.set` writes it anyway). See `frame.rs`.
+    pub fn maybe_pin(&mut self, i: u32, load: bool) {
+        let Some(lp) = self.control.last().copied() else {
+            return;
+        };
+        if lp.kind != crate::control::Kind::Loop {
+            return;
+        }
+        let Some(&local) = self.frame.locals.get(i as usize) else {
+            return;
+        };
+        if self.frame.pin[i as usize].is_some() {
+            return;
+        }
+        let used = self.pinned_regs();
+        let reg = if local.ty.is_float() {
+            crate::frame::FLOAT_PIN_REGS
+                .iter()
+                .copied()
+                .find(|&r| !used.contains(r) && self.regs.is_free(r))
+        } else {
+            crate::frame::INT_PIN_REGS
+                .iter()
+                .copied()
+                .find(|&r| !used.contains(r))
+        };
+        let Some(r) = reg else {
+            return;
+        };
+        // Preloading needs the register untouched since the loop's entry
+        // (an inner loop may have pinned another local to it) and the
+        // local unwritten; a float register must also have survived calls.
+        let unwritten = self.frame.write_stamp[i as usize] <= lp.clock;
+        let preload = unwritten
+            && !self.regs.taken_since(r, lp.tick)
+            && (!local.ty.is_float() || self.call_clock <= lp.clock);
+        if local.ty.is_float() {
+            self.regs.take_specific(r);
+        } else {
+            self.regs.mark(r);
+        }
+        if load && !preload {
+            let slot = self.frame.local(i);
+            if local.ty.is_float() {
+                self.masm.asm.movs_rm(local.ty.size(), r, slot);
+            } else {
+                self.masm.asm.mov_rm(local.ty.size(), r, slot);
+            }
+        }
+        if !local.ty.is_float() {
+            self.frame.int_pins_used = true;
+        }
+        self.frame.pin[i as usize] = Some(r);
+        self.frame.pin_log.push((i, preload));
+    }
+
+    /// Records a write of local `i` (for the preheader decision).
+    pub fn note_local_write(&mut self, i: u32) {
+        self.clock += 1;
+        if let Some(s) = self.frame.write_stamp.get_mut(i as usize) {
+            *s = self.clock;
+        }
+    }
+
+    /// Unpins the locals pinned since `mark` (a loop's end).
+    pub fn unpin_to(&mut self, mark: usize) {
+        while self.frame.pin_log.len() > mark {
+            let Some((i, _)) = self.frame.pin_log.pop() else {
+                break;
+            };
+            if let Some(r) = self.frame.pin[i as usize].take()
+                && r.class() == RegClass::Float
+            {
+                self.regs.release(r);
+            }
         }
     }
 

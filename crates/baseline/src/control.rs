@@ -12,7 +12,7 @@
 //!                  locations; nothing else is live at the label.
 //! canonical:       value i of a merge goes to the next free register of its
 //!                  class in merge order (rax rcx rdx rsi rdi r8 r9 /
-//!                  xmm0…xmm14); past those, to the slot of position
+//!                  xmm0…xmm7); past those, to the slot of position
 //!                  height + i.
 //! ```
 //!
@@ -35,10 +35,10 @@ use wasmparser::{BlockType, BrTable};
 
 use crate::asm::{Alu, Cc, Label, Mem, Size};
 use crate::context::{CodeGen, Result};
-use crate::frame::{RET_AREA_SLOT, SAVED_HEAP_BASE, SAVED_VMCTX};
+use crate::frame::{RET_AREA_SLOT, SAVED_HEAP_BASE, SAVED_PIN_REGS, SAVED_VMCTX};
 use crate::moves::{Dst, Move};
 use crate::numeric::Cond;
-use crate::regalloc::{FLOAT_REGS, INT_REGS, RegSet, SCRATCH, SCRATCH2, VMCTX};
+use crate::regalloc::{INT_REGS, MERGE_FLOAT_REGS, RegSet, SCRATCH, SCRATCH2, VMCTX};
 use crate::stack::{Loc, Ty};
 
 /// What kind of frame.
@@ -72,6 +72,15 @@ pub struct Control {
     pub results: u32,
     /// Whether a branch (or the end of the then-arm) jumps to the label.
     pub end_reached: bool,
+    /// `frame.pin_log`'s length at entry: a loop unpins down to it.
+    pub pins: u32,
+    /// The write/call clock and the allocator's tick at entry (a loop
+    /// preloads a pin only if nothing changed it since).
+    pub clock: u32,
+    pub tick: u32,
+    /// A loop's preheader label (loads of its preloaded pins, out of line)
+    /// and the code offset of the `jmp` to it at the loop's entry.
+    pub pre: Option<(Label, u32)>,
 }
 
 impl Control {
@@ -127,6 +136,7 @@ impl CodeGen<'_> {
         let height = (self.stack.len() as u32)
             .checked_sub(params)
             .ok_or_else(|| self.internal("block parameters underflow"))?;
+        let pins = self.frame.pin_log.len() as u32;
         self.control.push(Control {
             kind,
             label,
@@ -135,6 +145,10 @@ impl CodeGen<'_> {
             params,
             results,
             end_reached: false,
+            pins,
+            clock: self.clock,
+            tick: self.regs.tick,
+            pre: None,
         });
         Ok(())
     }
@@ -182,7 +196,7 @@ impl CodeGen<'_> {
         if self.clean > height as usize {
             self.clean = height as usize;
         }
-        self.regs.reset();
+        self.reset_regs();
         let (mut ki, mut kf) = (0, 0);
         for t in types {
             let ty = self.block_types[t];
@@ -226,9 +240,18 @@ impl CodeGen<'_> {
         self.merge_moves(types.clone(), height)?;
         self.emit_moves(true);
         self.settle_canonical(types, height);
+        // The preheader (out of line) loads the locals the loop pins; it
+        // is only known at the loop's end.
+        let pre = self.masm.asm.new_label();
+        let entry_jmp = self.masm.asm.offset();
+        self.masm.asm.jmp(pre);
         let header = self.masm.asm.new_label();
         self.masm.asm.bind(header);
-        self.open(Kind::Loop, header, sig)
+        self.open(Kind::Loop, header, sig)?;
+        if let Some(c) = self.control.last_mut() {
+            c.pre = Some((pre, entry_jmp));
+        }
+        Ok(())
     }
 
     pub fn visit_if(&mut self, bt: BlockType) -> Result<()> {
@@ -297,7 +320,7 @@ impl CodeGen<'_> {
         if self.clean > height as usize {
             self.clean = height as usize;
         }
-        self.regs.reset();
+        self.reset_regs();
         for i in 0..params {
             let v = self.saved[(saved + i) as usize];
             self.push(v.ty, v.loc);
@@ -321,7 +344,22 @@ impl CodeGen<'_> {
             }
             Kind::Loop => {
                 // Nothing branches to a loop's end: the fall-through state
-                // stands.
+                // stands. Its pinned locals' slots are current.
+                let mut loads = Vec::new();
+                for &(i, preload) in &self.frame.pin_log[frame.pins as usize..] {
+                    if let (true, Some(r)) = (preload, self.frame.pin[i as usize]) {
+                        let local = self.frame.locals[i as usize];
+                        loads.push((r, local.ty.size(), local.disp));
+                    }
+                }
+                if let Some((pre, entry_jmp)) = frame.pre {
+                    if loads.is_empty() {
+                        // Nothing to load: the entry's jump becomes a NOP.
+                        self.frame.nop5_sites.push(entry_jmp);
+                    }
+                    self.masm.preheader(pre, frame.label, loads);
+                }
+                self.unpin_to(frame.pins as usize);
                 self.control.pop();
                 self.block_types.truncate(frame.types as usize);
                 return Ok(());
@@ -383,7 +421,12 @@ impl CodeGen<'_> {
                 let types = frame.branch_types();
                 self.merge_moves(types.clone(), frame.height)?;
                 self.emit_moves(true);
-                let live = self.canonical_regs(types);
+                // Pins may be established after this back-edge: save every
+                // pin register around the (rare) call.
+                let live = self
+                    .canonical_regs(types)
+                    .union(RegSet::of(&crate::frame::FLOAT_PIN_REGS))
+                    .union(RegSet::of(&crate::frame::INT_PIN_REGS));
                 self.emit_budget_check(BUDGET_COST_LOOP_BACKEDGE, live, frame.label)?;
                 self.masm.asm.jmp(frame.label);
                 Ok(())
@@ -589,6 +632,13 @@ impl CodeGen<'_> {
         self.masm
             .asm
             .mov_rm(Size::S64, VMCTX, Mem::new(Reg::Rbp, SAVED_VMCTX));
+        for (r, disp) in SAVED_PIN_REGS {
+            let at = self.masm.asm.offset();
+            self.masm.asm.mov_rm(Size::S64, r, Mem::new(Reg::Rbp, disp));
+            if self.masm.asm.offset() - at == 7 {
+                self.frame.pin_save_sites.push(at);
+            }
+        }
         if self.frame.pins_heap {
             self.masm.asm.mov_rm(
                 Size::S64,
@@ -632,7 +682,7 @@ impl CodeGen<'_> {
 /// many of each class came before; `None` means its own slot.
 fn canonical(ty: Ty, ki: &mut usize, kf: &mut usize) -> Option<Dst> {
     if ty.is_float() {
-        let r = FLOAT_REGS.get(*kf).copied();
+        let r = MERGE_FLOAT_REGS.get(*kf).copied();
         *kf += 1;
         r.map(Dst::Reg)
     } else {

@@ -8,7 +8,8 @@
 //!  rbp ───►  │ caller's rbp                │  push rbp; mov rbp, rsp
 //!  rbp-8     │ saved r14                   │  r14 = vmctx for the whole body
 //!  rbp-16    │ saved r15                   │  r15 = memory 0's base (if any)
-//!  rbp-24    │ return-area pointer         │  only if the signature has one
+//!  rbp-24    │ saved rbx, r12, r13         │  loop-pinned integer locals
+//!  rbp-48    │ return-area pointer         │  only if the signature has one
 //!            ├─────────────────────────────┤
 //!            │ locals: register parameters │  8 bytes each, in index order;
 //!            │ then declared locals        │  stack parameters stay in the
@@ -31,16 +32,34 @@
 //!   cmp  r11, [vmctx + stack_limit]
 //!   jb   trap(StackOverflow)
 //!   mov  rsp, r11
-//!   mov  [rbp-8], r14 ; (mov [rbp-16], r15) ; mov r14, vmctx
+//!   mov  [rbp-8], r14 ; (mov [rbp-16], r15) ; save rbx, r12, r13 ; mov r14, vmctx
 //!   parameters → local slots ; zero the declared locals
 //!   (mov r15, memory 0 base)
 //!   tier-up check: sub dword [budgets + f], BUDGET_COST_CALL ; jle out-of-line TierUp
 //! ```
 //!
+//! **Loop-pinned locals.** Inside a loop, a local used at the loop's top
+//! level (where an access dominates the rest of the loop body) may be
+//! pinned to a register until the loop's `end`: integers to rbx, r12, r13
+//! (callee-saved, so they survive calls), floats to xmm14 down to xmm8
+//! (reloaded after calls). Writes go to the register *and* the slot
+//! (write-through), so the slot is always current: code outside the loop,
+//! at merges, or before the pin point simply reads the slot, and nothing is
+//! written back when the loop is left. If nothing in the loop before the
+//! pin point wrote the local, used the register or (for a float) called
+//! out, the register is loaded once, in the loop's preheader (entered by a
+//! `jmp` at the loop's entry, out of line, resuming at the header), so the
+//! value stays in the register across back-edges; otherwise it is loaded at
+//! the pin point. This takes the locals of a hot loop out of the
+//! store-to-load latency chain. The saves and restores of rbx,
+//! r12 and r13 are 7-byte instructions, turned into 7-byte NOPs when no
+//! integer local was pinned.
+//!
 //! **Invariants:** `rsp` is 16-aligned between operators (so calls need no
 //! realignment); `r14`/`r15` hold the vmctx and the heap base from the end
-//! of the prologue to every exit, and are restored before every return and
-//! tail call; every slot is 8 bytes and 8-aligned.
+//! of the prologue to every exit, and are restored (with rbx, r12, r13)
+//! before every return and tail call; every slot is 8 bytes and 8-aligned;
+//! a pinned local's register and slot hold the same value.
 
 use rung_tiering::abi::{CallLayout, Location, Reg};
 
@@ -51,8 +70,14 @@ use crate::stack::Ty;
 pub const SAVED_VMCTX: i32 = -8;
 /// Where r15 is saved.
 pub const SAVED_HEAP_BASE: i32 = -16;
+/// Where rbx, r12 and r13 are saved.
+pub const SAVED_PIN_REGS: [(Reg, i32); 3] = [(Reg::Rbx, -24), (Reg::R12, -32), (Reg::R13, -40)];
 /// The return-area pointer's slot (when the signature has one).
-pub const RET_AREA_SLOT: i32 = -24;
+pub const RET_AREA_SLOT: i32 = -48;
+/// Registers integer locals are pinned to inside loops (callee-saved).
+pub const INT_PIN_REGS: [Reg; 3] = [Reg::Rbx, Reg::R12, Reg::R13];
+/// Registers float locals are pinned to inside loops, in the order tried.
+pub const FLOAT_PIN_REGS: [Reg; 4] = [Reg::Xmm14, Reg::Xmm13, Reg::Xmm12, Reg::Xmm11];
 
 /// One local: its type and its slot, as an rbp-relative displacement.
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +110,20 @@ pub struct Frame {
     pub frame_patch: u32,
     /// Bytes of locals below the fixed part.
     pub locals_bytes: i32,
+    /// Each local's pinned register, if it has one now.
+    pub pin: Vec<Option<Reg>>,
+    /// Pinned locals in pinning order (a loop unpins down to its mark),
+    /// and whether the pin is loaded in the loop's preheader (else at the
+    /// pin point, on every iteration).
+    pub pin_log: Vec<(u32, bool)>,
+    /// Per local, the write clock of its last `local.set`/`local.tee`.
+    pub write_stamp: Vec<u32>,
+    /// Whether an integer local was ever pinned (rbx/r12/r13 used).
+    pub int_pins_used: bool,
+    /// Code offsets of the 7-byte saves and restores of rbx, r12, r13.
+    pub pin_save_sites: Vec<u32>,
+    /// Code offsets of 5-byte jumps to preheaders that load nothing.
+    pub nop5_sites: Vec<u32>,
 }
 
 impl Frame {
@@ -98,6 +137,15 @@ impl Frame {
         Mem::new(Reg::Rbp, self.locals[i as usize].disp)
     }
 
+    /// Local `i`'s pinned register, if it has one of `class`.
+    pub fn pinned(&self, i: u32, class: rung_tiering::abi::RegClass) -> Option<Reg> {
+        self.pin
+            .get(i as usize)
+            .copied()
+            .flatten()
+            .filter(|r| r.class() == class)
+    }
+
     /// Bytes from rsp to rbp: fixed part, locals and value-stack slots,
     /// rounded up to 16.
     pub fn frame_bytes(&self) -> u32 {
@@ -109,7 +157,7 @@ impl Frame {
     /// (contiguous, descending) as `(lowest displacement, count)`.
     pub fn lay_out(&mut self, layout: &CallLayout) -> (i32, u32) {
         self.locals.clear();
-        let fixed = if layout.has_ret_area() { 24 } else { 16 };
+        let fixed = if layout.has_ret_area() { 48 } else { 40 };
         let mut next = fixed;
         for (i, &ty) in self.params.iter().enumerate() {
             let disp = match layout.params[i + 1] {
@@ -133,6 +181,14 @@ impl Frame {
         self.stack_base = next;
         self.max_depth = 0;
         self.stack_args_size = layout.stack_args_size;
+        self.pin.clear();
+        self.pin.resize(self.locals.len(), None);
+        self.write_stamp.clear();
+        self.write_stamp.resize(self.locals.len(), 0);
+        self.pin_log.clear();
+        self.int_pins_used = false;
+        self.pin_save_sites.clear();
+        self.nop5_sites.clear();
         (-next, count)
     }
 }

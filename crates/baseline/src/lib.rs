@@ -64,7 +64,7 @@ use wasmparser::{BinaryReader, OperatorsReader, ValType};
 
 use crate::asm::{Alu, Cc, Mem, Size};
 use crate::context::{CodeGen, Pool};
-use crate::frame::{RET_AREA_SLOT, SAVED_HEAP_BASE, SAVED_VMCTX};
+use crate::frame::{RET_AREA_SLOT, SAVED_HEAP_BASE, SAVED_PIN_REGS, SAVED_VMCTX};
 use crate::masm::TierUpCall;
 use crate::regalloc::{HEAP_BASE, SCRATCH, VMCTX};
 use crate::stack::Ty;
@@ -296,6 +296,16 @@ fn compile_function(
         });
     }
     asm::Assembler::patch_i32(&mut code, cg.frame.frame_patch, -(frame_bytes as i32));
+    for &at in &cg.frame.nop5_sites {
+        asm::Assembler::patch_nop5(&mut code, at);
+    }
+    if !cg.frame.int_pins_used {
+        // rbx, r12 and r13 were never used: their saves and restores
+        // become 7-byte NOPs.
+        for &at in &cg.frame.pin_save_sites {
+            asm::Assembler::patch_nop7(&mut code, at);
+        }
+    }
     let len = code.len() as u32;
     let mut offset_map = std::mem::take(&mut cg.masm.offset_map);
     while offset_map.last().is_some_and(|&(c, _)| c >= len) {
@@ -379,6 +389,14 @@ fn emit_prologue(
         a.asm
             .mov_mr(Size::S64, Mem::new(Reg::Rbp, SAVED_HEAP_BASE), HEAP_BASE);
     }
+    for (r, disp) in SAVED_PIN_REGS {
+        let at = a.asm.offset();
+        a.asm.mov_mr(Size::S64, Mem::new(Reg::Rbp, disp), r);
+        if a.asm.offset() - at == 7 {
+            cg.frame.pin_save_sites.push(at);
+        }
+    }
+    let a = &mut cg.masm;
     a.asm.mov_rr(Size::S64, VMCTX, vmctx_in);
     if layout.has_ret_area() {
         a.asm.mov_mr(

@@ -117,6 +117,13 @@ enum OutOfLine {
         live: RegSet,
         wasm_offset: u32,
     },
+    /// A loop's preheader: loads of its preloaded pinned locals (register,
+    /// width, rbp-relative slot), then on to the header.
+    Preheader {
+        label: Label,
+        header: Label,
+        loads: Vec<(Reg, Size, i32)>,
+    },
 }
 
 /// What the out-of-line tier-up calls need.
@@ -226,6 +233,16 @@ impl MacroAssembler {
         label
     }
 
+    /// A loop's preheader, emitted out of line: the loop's entry jumps to
+    /// `label`, which loads the pinned locals and goes on to `header`.
+    pub fn preheader(&mut self, label: Label, header: Label, loads: Vec<(Reg, Size, i32)>) {
+        self.out_of_line.push(OutOfLine::Preheader {
+            label,
+            header,
+            loads,
+        });
+    }
+
     /// Emits the out-of-line code after the body.
     pub fn emit_out_of_line(&mut self, tier_up: TierUpCall) {
         let items = std::mem::take(&mut self.out_of_line);
@@ -274,6 +291,22 @@ impl MacroAssembler {
                         self.asm.alu_ri(Alu::Add, Size::S64, Reg::Rsp, area);
                     }
                     self.asm.jmp(resume);
+                }
+                OutOfLine::Preheader {
+                    label,
+                    header,
+                    ref loads,
+                } => {
+                    self.asm.bind(label);
+                    for &(r, size, disp) in loads {
+                        let slot = Mem::new(Reg::Rbp, disp);
+                        if r.class() == rung_tiering::abi::RegClass::Float {
+                            self.asm.movs_rm(size, r, slot);
+                        } else {
+                            self.asm.mov_rm(size, r, slot);
+                        }
+                    }
+                    self.asm.jmp(header);
                 }
             }
         }

@@ -10,8 +10,13 @@
 //!   pinned             r14 = vmctx, r15 = memory 0's base (callee-saved,
 //!                                                      saved in the prologue)
 //!   frame              rbp, rsp
-//!   unused             rbx r12 r13 (callee-saved; using them would cost a save)
+//!   loop-pinned locals rbx r12 r13 (callee-saved) and xmm14…xmm11 (taken
+//!                      from the free list while pinned; see `frame.rs`)
 //! ```
+//!
+//! Merges put values in the first seven integer registers and the first
+//! eight xmm registers only, so a pinned xmm register never is a merge
+//! destination.
 //!
 //! Spilling (choosing a victim when nothing is free) needs the value stack,
 //! so it lives in the code generator (`context.rs`); this module only
@@ -137,7 +142,19 @@ pub const INT_REGS: [Reg; 7] = [
     Reg::R9,
 ];
 
-/// Float registers the allocator hands out, in merge order.
+/// Float registers merges put values in, in order.
+pub const MERGE_FLOAT_REGS: [Reg; 8] = [
+    Reg::Xmm0,
+    Reg::Xmm1,
+    Reg::Xmm2,
+    Reg::Xmm3,
+    Reg::Xmm4,
+    Reg::Xmm5,
+    Reg::Xmm6,
+    Reg::Xmm7,
+];
+
+/// Float registers the allocator hands out (lowest first).
 pub const FLOAT_REGS: [Reg; 15] = [
     Reg::Xmm0,
     Reg::Xmm1,
@@ -174,11 +191,19 @@ pub const HEAP_BASE: Reg = Reg::R15;
 #[derive(Debug, Clone, Copy)]
 pub struct RegAlloc {
     free: RegSet,
+    /// Counts allocations; `stamp[r]` is the count when `r` was last taken
+    /// (tells whether a register was used since a loop's entry).
+    pub tick: u32,
+    stamp: [u32; 32],
 }
 
 impl Default for RegAlloc {
     fn default() -> Self {
-        RegAlloc { free: ALLOCATABLE }
+        RegAlloc {
+            free: ALLOCATABLE,
+            tick: 0,
+            stamp: [0; 32],
+        }
     }
 }
 
@@ -187,6 +212,8 @@ impl RegAlloc {
     pub fn take(&mut self, class: RegClass) -> Option<Reg> {
         let r = self.free.of_class(class).first()?;
         self.free.remove(r);
+        self.tick += 1;
+        self.stamp[r as usize] = self.tick;
         Some(r)
     }
 
@@ -194,10 +221,27 @@ impl RegAlloc {
     pub fn take_specific(&mut self, r: Reg) -> bool {
         if self.free.contains(r) {
             self.free.remove(r);
+            self.tick += 1;
+            self.stamp[r as usize] = self.tick;
             true
         } else {
             false
         }
+    }
+
+    /// Stamps `r` as used now (a pinned register outside the free list).
+    pub fn mark(&mut self, r: Reg) {
+        self.tick += 1;
+        self.stamp[r as usize] = self.tick;
+    }
+
+    /// Whether `r` was taken after tick `since`.
+    pub fn taken_since(&self, r: Reg, since: u32) -> bool {
+        self.stamp[r as usize] > since
+    }
+
+    pub fn is_free(&self, r: Reg) -> bool {
+        self.free.contains(r)
     }
 
     pub fn release(&mut self, r: Reg) {

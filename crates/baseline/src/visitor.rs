@@ -327,7 +327,8 @@ impl CodeGen<'_> {
         self.drop_n(1)
     }
 
-    /// `local.get`: nothing is emitted; the entry reads the slot when used.
+    /// `local.get`: nothing is emitted (but a pin, at a loop's top level);
+    /// the entry reads the local when used.
     fn visit_local_get(&mut self, i: u32) -> Result<()> {
         let ty = self
             .frame
@@ -335,6 +336,7 @@ impl CodeGen<'_> {
             .get(i as usize)
             .ok_or_else(|| self.internal("local index out of range"))?
             .ty;
+        self.maybe_pin(i, true);
         self.push(ty, Loc::Local(i));
         Ok(())
     }
@@ -350,7 +352,15 @@ impl CodeGen<'_> {
             .map(|_| self.frame.local(i))
             .ok_or_else(|| self.internal("local index out of range"))?;
         self.materialize_local(i)?;
-        self.store_to(slot, v.ty, v.loc, v.pos, SCRATCH);
+        self.maybe_pin(i, false);
+        self.note_local_write(i);
+        // A pinned local is written to its register and its slot.
+        if let Some(r) = self.frame.pinned(i, v.ty.class()) {
+            self.load_into(r, v.ty, v.loc, v.pos);
+            self.store_to(slot, v.ty, Loc::Reg(r), v.pos, SCRATCH);
+        } else {
+            self.store_to(slot, v.ty, v.loc, v.pos, SCRATCH);
+        }
         if tee {
             let loc = match v.loc {
                 Loc::Reg(_) | Loc::Const(_) => v.loc,

@@ -306,3 +306,69 @@ fn loop_back_edges_charge_the_tier_up_budget() {
     // 100 - 40 (entry) = 60: back-edges at 40, 20, 0 → fires from the third.
     assert!((6..=8).contains(&fired), "{fired}");
 }
+
+#[test]
+fn loop_pinned_locals() {
+    check(
+        r#"(module
+        (memory 1)
+        (func $id (param f64) (result f64) local.get 0)
+        ;; Float and integer locals pinned in nested loops, a call inside
+        ;; the inner loop (the float pins are reloaded), writes before the
+        ;; pin point, branches to the outer loop and out of both.
+        (func (param i32) (result f64) (local i32 i32 f64 f64 i64)
+          f64.const 0.5 local.set 3
+          loop $outer
+            local.get 1 i32.const 1 i32.add local.set 1
+            i32.const 0 local.set 2
+            loop $inner
+              local.get 3 f64.const 1.25 f64.mul local.get 4 f64.add local.set 4
+              local.get 2 i32.const 3 i32.rem_u
+              if local.get 4 call $id local.set 4 end
+              local.get 5 local.get 2 i64.extend_i32_u i64.add local.set 5
+              local.get 2 i32.const 1 i32.add local.tee 2
+              i32.const 7 i32.eq local.get 1 i32.const 3 i32.lt_u i32.and br_if $outer
+              local.get 2 local.get 0 i32.lt_u br_if $inner
+            end
+            local.get 1 local.get 0 i32.lt_u br_if $outer
+          end
+          local.get 4 local.get 5 f64.convert_i64_s f64.add local.get 1 f64.convert_i32_u f64.add)
+        ;; A local written inside the loop before its pin point, read
+        ;; through a reinterpretation and a select.
+        (func (param i64) (result i64) (local f64 i32)
+          loop $l
+            block
+              local.get 2 i32.const 2 i32.gt_u br_if 0
+              local.get 0 f64.reinterpret_i64 local.set 1
+            end
+            local.get 1 i64.reinterpret_f64 local.get 0 local.get 2 select
+            i64.const 3 i64.mul local.set 0
+            local.get 2 i32.const 1 i32.add local.tee 2
+            i32.const 9 i32.lt_u br_if $l
+          end
+          local.get 0 local.get 1 i64.trunc_sat_f64_s i64.add)
+        ;; br_table inside a loop, stores of pinned locals.
+        (func (param i32) (result i32) (local i32 i32)
+          loop $l
+            block $a block $b
+              local.get 1 i32.const 3 i32.and br_table $a $b $a
+            end
+            local.get 2 i32.const 5 i32.add local.set 2
+            end
+            local.get 1 i32.const 4 i32.mul local.get 2 i32.store
+            local.get 1 i32.const 1 i32.add local.tee 1
+            local.get 0 i32.lt_u br_if $l
+          end
+          local.get 2))"#,
+        &[
+            (1, &[0]),
+            (1, &[1]),
+            (1, &[5]),
+            (1, &[20]),
+            (2, &[0x4009_21fb_5444_2d18]),
+            (2, &[7]),
+            (3, &[10]),
+            (3, &[100]),
+        ],
+    );
+}
