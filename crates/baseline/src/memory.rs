@@ -364,8 +364,32 @@ impl CodeGen<'_> {
         }
     }
 
+    /// The value of an immutable defined global initialized by a single
+    /// constant (`i32.const` … `f64.const`, `ref.null`): it folds into the
+    /// code like any constant.
+    fn constant_global(&self, global: u32) -> Option<u64> {
+        let g = self.env.globals.get(global as usize)?;
+        if g.ty.mutable || global < self.env.counts.imported_globals {
+            return None;
+        }
+        let mut ops = g.init.as_ref()?.expr().get_operators_reader();
+        let bits = match ops.read().ok()? {
+            wasmparser::Operator::I32Const { value } => u64::from(value as u32),
+            wasmparser::Operator::I64Const { value } => value as u64,
+            wasmparser::Operator::F32Const { value } => u64::from(value.bits()),
+            wasmparser::Operator::F64Const { value } => value.bits(),
+            wasmparser::Operator::RefNull { .. } => 0,
+            _ => return None,
+        };
+        matches!(ops.read().ok()?, wasmparser::Operator::End).then_some(bits)
+    }
+
     pub fn visit_global_get(&mut self, global: u32) -> Result<()> {
         let ty = self.global_ty(global)?;
+        if let Some(bits) = self.constant_global(global) {
+            self.push(ty, Loc::Const(bits));
+            return Ok(());
+        }
         let dst = self.alloc_for(ty)?;
         let cell = self.global_cell(global)?;
         if ty.is_float() {
