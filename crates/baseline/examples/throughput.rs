@@ -80,6 +80,7 @@ fn main() {
             .map_or(file.clone(), |n| n.to_string_lossy().into_owned());
         let mut best = [Duration::MAX; 3];
         let mut unsupported = 0;
+        let mut features = std::collections::BTreeMap::new();
         let mut code = 0usize;
         let mut body_bytes = 0usize;
         let only_both = std::env::var("ONLY_BOTH").is_ok();
@@ -112,6 +113,7 @@ fn main() {
             }
             // Validate and compile in one walk.
             unsupported = 0;
+            features.clear();
             code = 0;
             body_bytes = 0;
             let t = Clock::start();
@@ -121,11 +123,17 @@ fn main() {
                         code += f.code.len();
                         body_bytes += b.2;
                     }
-                    Err(e) if e.is_unsupported() => unsupported += 1,
+                    Err(rung_tiering::CompileError::Unsupported { feature, .. }) => {
+                        unsupported += 1;
+                        *features.entry(feature).or_insert(0usize) += 1;
+                    }
                     Err(e) => panic!("{name}: function {}: {e}", b.0),
                 }
             }
             best[2] = best[2].min(t.elapsed());
+        }
+        for (f, n) in &features {
+            println!("{name}: {n} functions unsupported: {f}");
         }
         if std::env::var("OPTIMIZER").is_ok() {
             let (env, bodies, _) = jobs(&bytes);

@@ -15,11 +15,24 @@
 //!              ─► out-of-line traps and tier-up calls ─► CompiledFunction
 //! ```
 //!
-//! Modules, one job each: `stack` (what a value stack entry is),
-//! `regalloc` (the register cache), `frame` (frame layout and prologue),
+//! Modules, one job each: `walk` (the operator walk: decode once, validate,
+//! compile), `stack` (what a value stack entry is), `regalloc` (the
+//! register cache), `frame` (frame layout, prologue, loop-pinned locals),
 //! `context` (the code generator's state and stack primitives), `moves`
-//! (parallel moves), `control`, `call`, `memory`, `numeric`, `visitor`,
-//! `masm`, `asm`.
+//! (parallel moves), `control` (blocks, merges, branches), `call` (calls,
+//! tail calls, libcalls), `memory` (linear memory, globals, tables),
+//! `numeric` (arithmetic, comparisons as Liftoff's outstanding op,
+//! conversions), `visitor` (one function per operator), `masm`
+//! (instruction sequences, traps, out-of-line code), `asm` (the encoder).
+//!
+//! ```text
+//!   value stack entry:  Const(bits) | Reg(r) | Local(i) | Mem (its own slot)
+//!   register cache:     free-list bitset; spill the deepest register entry on demand
+//!   merges:             canonical registers (rax rcx rdx rsi rdi r8 r9 / xmm0-7), then slots
+//!   spills:             at calls, block/loop/if entries, register pressure
+//!   locals:             frame slots; loop-pinned to rbx r12 r13 / xmm14-11 (write-through)
+//!   pinned:             r14 = vmctx, r15 = memory 0's base; r10 r11 xmm15 scratch
+//! ```
 //!
 //! **Contract** ([`rung_tiering`]): code is position independent (every
 //! call goes through the vmctx, every label is PC-relative); functions use
