@@ -23,9 +23,12 @@ fn config(invalid: bool) -> wasm_smith::Config {
     }
 }
 
+/// A body (index, offset, length) with its stage-2 job.
+type Job = (u32, u64, usize, rung_validator::FuncJob);
+
 /// Every body of `bytes` with its stage-2 job, if stage 1 accepts the
 /// module.
-fn bodies(bytes: &[u8]) -> Option<(ModuleEnv, Vec<(u32, u64, usize, rung_validator::FuncJob)>)> {
+fn bodies(bytes: &[u8]) -> Option<(ModuleEnv, Vec<Job>)> {
     let mut v = ModuleValidator::default();
     let mut out = Vec::new();
     let mut sink = |_: &ModuleEnv, e: Event<'_>| {
