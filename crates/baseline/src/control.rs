@@ -30,7 +30,7 @@
 //! current frame's `else`/`end`.
 
 use rung_tiering::abi::{Location, Reg};
-use rung_tiering::{BUDGET_COST_CALL, BUDGET_COST_LOOP_BACKEDGE, Libcall};
+use rung_tiering::{BUDGET_COST_CALL, BUDGET_COST_LOOP_BACKEDGE};
 use wasmparser::{BlockType, BrTable};
 
 use crate::asm::{Alu, Cc, Label, Mem, Size};
@@ -673,7 +673,6 @@ impl CodeGen<'_> {
         let resume = self.masm.asm.new_label();
         self.emit_budget_check(BUDGET_COST_CALL, RegSet::EMPTY, resume)?;
         self.masm.asm.bind(resume);
-        let _ = Libcall::TierUp;
         Ok(())
     }
 }

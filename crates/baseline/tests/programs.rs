@@ -372,3 +372,31 @@ fn loop_pinned_locals() {
         ],
     );
 }
+
+#[test]
+fn tail_calls_with_a_return_area() {
+    check(
+        r#"(module
+        (type $many (func (param i64) (result i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 f64)))
+        (table 2 funcref)
+        (elem (i32.const 0) $leaf $mid)
+        (func $leaf (type $many)
+          local.get 0 i64.const 1 i64.add local.get 0 i64.const 2 i64.add
+          local.get 0 i64.const 3 i64.add local.get 0 i64.const 4 i64.add
+          local.get 0 i64.const 5 i64.add local.get 0 i64.const 6 i64.add
+          local.get 0 i64.const 7 i64.add local.get 0 i64.const 8 i64.add
+          local.get 0 i64.const 9 i64.add local.get 0 i64.const 10 i64.add
+          local.get 0 f64.convert_i64_s)
+        (func $mid (type $many)
+          local.get 0 i64.const 100 i64.mul return_call $leaf)
+        (func $top (type $many)
+          local.get 0 i64.const 1 i64.add i32.const 1 return_call_indirect (type $many))
+        (func (param i64) (result i64)
+          (local f64)
+          local.get 0 call $top
+          local.set 1
+          i64.add i64.add i64.add i64.add i64.add i64.add i64.add i64.add i64.add
+          local.get 1 i64.trunc_f64_s i64.mul))"#,
+        &[(3, &[0]), (3, &[7]), (3, &[u64::MAX])],
+    );
+}
