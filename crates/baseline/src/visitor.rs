@@ -65,7 +65,9 @@ impl CodeGen<'_> {
             | Operator::TryTable { .. }
             | Operator::Delegate { .. }
             | Operator::Catch { .. }
-            | Operator::CatchAll => return Err(self.unsupported(describe_unsupported(op))),
+            | Operator::CatchAll => {
+                return Err(self.unsupported(rung_tiering::describe_unsupported(op)));
+            }
             _ => {}
         }
         Ok(())
@@ -307,7 +309,7 @@ impl CodeGen<'_> {
             O::F32ReinterpretI32 => self.retype(F32),
             O::F64ReinterpretI64 => self.retype(F64),
 
-            ref other => Err(self.unsupported(describe_unsupported(other))),
+            ref other => Err(self.unsupported(rung_tiering::describe_unsupported(other))),
         }
     }
 
@@ -395,46 +397,4 @@ impl CodeGen<'_> {
         self.push_reg(r.ty, reg);
         Ok(())
     }
-}
-
-/// A name for an operator this tier does not compile, with its proposal.
-pub fn describe_unsupported(op: &Operator<'_>) -> String {
-    let debug = format!("{op:?}");
-    let name = debug
-        .split([' ', '{', '('])
-        .next()
-        .unwrap_or("unknown")
-        .to_string();
-    let proposal = if ["V128", "I8x16", "I16x8", "I32x4", "I64x2", "F32x4", "F64x2"]
-        .iter()
-        .any(|p| name.starts_with(p))
-    {
-        "simd"
-    } else if name.contains("Atomic") {
-        "threads"
-    } else if ["Try", "Catch", "Throw", "Rethrow", "Delegate"]
-        .iter()
-        .any(|p| name.starts_with(p))
-    {
-        "exceptions"
-    } else if [
-        "Struct",
-        "Array",
-        "RefI31",
-        "I31",
-        "RefTest",
-        "RefCast",
-        "BrOnCast",
-        "AnyConvert",
-        "ExternConvert",
-        "RefEq",
-    ]
-    .iter()
-    .any(|p| name.starts_with(p))
-    {
-        "gc"
-    } else {
-        "operator"
-    };
-    format!("{proposal}: {name}")
 }

@@ -66,7 +66,7 @@ macro_rules! define_visit_simd {
                     return Ok(());
                 }
                 let op = Operator::$op $({ $($arg),* })?;
-                Err(self.cg.unsupported(crate::visitor::describe_unsupported(&op)))
+                Err(self.cg.unsupported(rung_tiering::describe_unsupported(&op)))
             }
         )*
     };

@@ -119,7 +119,8 @@ pub struct ConstExprBytes {
 }
 
 impl ConstExprBytes {
-    fn copy(expr: &ConstExpr<'_>) -> Self {
+    /// Copies an expression out of the input.
+    pub fn copy(expr: &ConstExpr<'_>) -> Self {
         let mut reader = expr.get_binary_reader();
         let offset = reader.original_position();
         let bytes = reader

@@ -37,6 +37,26 @@ pub(crate) struct DataSegment {
     pub bytes: Box<[u8]>,
 }
 
+impl DataSegment {
+    /// Copies a segment out of the input.
+    pub fn new(data: &wasmparser::Data<'_>) -> DataSegment {
+        let mode = match &data.kind {
+            DataKind::Passive => DataMode::Passive,
+            DataKind::Active {
+                memory_index,
+                offset_expr,
+            } => DataMode::Active {
+                memory: *memory_index,
+                offset: ConstExprBytes::copy(offset_expr),
+            },
+        };
+        DataSegment {
+            mode,
+            bytes: data.data.into(),
+        }
+    }
+}
+
 pub(crate) struct ModuleInner {
     pub env: ModuleEnv,
     pub offsets: VmOffsets,
@@ -259,28 +279,7 @@ impl rung_decoder::EventSink for Collect {
             });
         }
         if let Event::DataSegment { data, .. } = event {
-            let mode = match &data.kind {
-                DataKind::Passive => DataMode::Passive,
-                DataKind::Active {
-                    memory_index,
-                    offset_expr,
-                } => {
-                    let mut r = offset_expr.get_binary_reader();
-                    let offset = r.original_position();
-                    let bytes = r.read_bytes(r.bytes_remaining()).unwrap_or_default();
-                    DataMode::Active {
-                        memory: *memory_index,
-                        offset: ConstExprBytes {
-                            offset,
-                            bytes: bytes.into(),
-                        },
-                    }
-                }
-            };
-            self.data.push(DataSegment {
-                mode,
-                bytes: data.data.into(),
-            });
+            self.data.push(DataSegment::new(data));
         }
         Ok(())
     }

@@ -25,16 +25,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
-use rung_decoder::{
-    ConstExprBytes, Decoder, DecoderConfig, Event, EventSink, ModuleEnv, StreamingDecoder,
-};
+use rung_decoder::{Decoder, DecoderConfig, Event, EventSink, ModuleEnv, StreamingDecoder};
 use rung_tiering::{CompiledFunction, VmOffsets};
 use rung_validator::{FEATURES, FuncJob, FuncValidatorAllocations, ModuleValidator, ValidateError};
-use wasmparser::DataKind;
 
 use crate::Error;
 use crate::engine::Engine;
-use crate::module::{DataMode, DataSegment, Module, Parts, compile_one, keeps_bodies};
+use crate::module::{DataSegment, Module, Parts, compile_one, keeps_bodies};
 
 /// One body on its way to a worker.
 struct Job {
@@ -198,30 +195,7 @@ impl EventSink for Sink {
                 }
                 self.bodies += 1;
             }
-            Event::DataSegment { data, .. } => {
-                let mode = match &data.kind {
-                    DataKind::Passive => DataMode::Passive,
-                    DataKind::Active {
-                        memory_index,
-                        offset_expr,
-                    } => {
-                        let mut r = offset_expr.get_binary_reader();
-                        let offset = r.original_position();
-                        let bytes = r.read_bytes(r.bytes_remaining()).unwrap_or_default();
-                        DataMode::Active {
-                            memory: *memory_index,
-                            offset: ConstExprBytes {
-                                offset,
-                                bytes: bytes.into(),
-                            },
-                        }
-                    }
-                };
-                self.data.push(DataSegment {
-                    mode,
-                    bytes: data.data.into(),
-                });
-            }
+            Event::DataSegment { data, .. } => self.data.push(DataSegment::new(data)),
             _ => {}
         }
         Ok(())

@@ -246,6 +246,50 @@ impl CompileError {
     }
 }
 
+/// A name for an operator a tier does not compile, led by its proposal
+/// (`simd: I32x4Add`, `gc: StructNew`, `exceptions: TryTable`): the text of
+/// `CompileError::Unsupported`'s `feature`, the same from every tier.
+pub fn describe_unsupported(op: &rung_decoder::wasmparser::Operator<'_>) -> String {
+    let debug = format!("{op:?}");
+    let name = debug
+        .split([' ', '{', '('])
+        .next()
+        .unwrap_or("unknown")
+        .to_string();
+    let proposal = if ["V128", "I8x16", "I16x8", "I32x4", "I64x2", "F32x4", "F64x2"]
+        .iter()
+        .any(|p| name.starts_with(p))
+    {
+        "simd"
+    } else if name.contains("Atomic") {
+        "threads"
+    } else if ["Try", "Catch", "Throw", "Rethrow", "Delegate"]
+        .iter()
+        .any(|p| name.starts_with(p))
+    {
+        "exceptions"
+    } else if [
+        "Struct",
+        "Array",
+        "RefI31",
+        "I31",
+        "RefTest",
+        "RefCast",
+        "BrOnCast",
+        "AnyConvert",
+        "ExternConvert",
+        "RefEq",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
+    {
+        "gc"
+    } else {
+        "operator"
+    };
+    format!("{proposal}: {name}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -749,52 +749,10 @@ impl Translator<'_, '_> {
             O::ReturnCallRef { type_index } => self.op_call_ref(type_index, true)?,
             op => {
                 if !self.memory_op(&op)? && !self.table_op(&op)? && !self.numeric_op(&op)? {
-                    return Err(self.unsupported(describe_unsupported(&op)));
+                    return Err(self.unsupported(rung_tiering::describe_unsupported(&op)));
                 }
             }
         }
         Ok(())
     }
-}
-
-/// A name for an operator this tier does not compile, with its proposal.
-fn describe_unsupported(op: &Operator<'_>) -> String {
-    let debug = format!("{op:?}");
-    let name = debug
-        .split([' ', '{', '('])
-        .next()
-        .unwrap_or("unknown")
-        .to_string();
-    let proposal = if ["V128", "I8x16", "I16x8", "I32x4", "I64x2", "F32x4", "F64x2"]
-        .iter()
-        .any(|p| name.starts_with(p))
-    {
-        "simd"
-    } else if name.contains("Atomic") {
-        "threads"
-    } else if ["Try", "Catch", "Throw", "Rethrow", "Delegate"]
-        .iter()
-        .any(|p| name.starts_with(p))
-    {
-        "exceptions"
-    } else if [
-        "Struct",
-        "Array",
-        "RefI31",
-        "I31",
-        "RefTest",
-        "RefCast",
-        "BrOnCast",
-        "AnyConvert",
-        "ExternConvert",
-        "RefEq",
-    ]
-    .iter()
-    .any(|p| name.starts_with(p))
-    {
-        "gc"
-    } else {
-        "operator"
-    };
-    format!("{proposal}: {name}")
 }
