@@ -142,17 +142,9 @@ pub const INT_REGS: [Reg; 7] = [
     Reg::R9,
 ];
 
-/// Float registers merges put values in, in order.
-pub const MERGE_FLOAT_REGS: [Reg; 8] = [
-    Reg::Xmm0,
-    Reg::Xmm1,
-    Reg::Xmm2,
-    Reg::Xmm3,
-    Reg::Xmm4,
-    Reg::Xmm5,
-    Reg::Xmm6,
-    Reg::Xmm7,
-];
+/// Float registers merges put values in, in order: the float result
+/// registers, so call results are already where a block result wants them.
+pub const MERGE_FLOAT_REGS: [Reg; 8] = rung_tiering::abi::FLOAT_RET_REGS;
 
 /// Float registers the allocator hands out (lowest first).
 pub const FLOAT_REGS: [Reg; 15] = [

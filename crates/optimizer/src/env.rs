@@ -197,11 +197,16 @@ impl<'a> FuncEnv<'a> {
         FuncEnv::load_readonly(b, types::I64, self.vmctx, off)
     }
 
-    // ---- memories ---------------------------------------------------------
-
-    /// Memory `mem`'s definition `{base, length}`.
-    fn memory_def(&self, b: &mut FunctionBuilder<'_>, mem: u32) -> Result<DefAddr, CompileError> {
-        match self.offsets.memory_definition(mem) {
+    /// Where a definition is: inline in the vmctx for a defined entity,
+    /// behind the pointer the vmctx holds for an imported one.
+    fn def_addr(
+        &self,
+        b: &mut FunctionBuilder<'_>,
+        definition: Option<Definition>,
+        what: &str,
+        index: u32,
+    ) -> Result<DefAddr, CompileError> {
+        match definition {
             Some(Definition::Local(off)) => Ok(DefAddr {
                 ptr: self.vmctx,
                 offset: disp(off)?,
@@ -210,8 +215,15 @@ impl<'a> FuncEnv<'a> {
                 ptr: self.load_vmctx_readonly(b, off)?,
                 offset: 0,
             }),
-            None => Err(oob_offset("memory", mem)),
+            None => Err(oob_offset(what, index)),
         }
+    }
+
+    // ---- memories ---------------------------------------------------------
+
+    /// Memory `mem`'s definition `{base, length}`.
+    fn memory_def(&self, b: &mut FunctionBuilder<'_>, mem: u32) -> Result<DefAddr, CompileError> {
+        self.def_addr(b, self.offsets.memory_definition(mem), "memory", mem)
     }
 
     /// Memory `mem`'s base address (never moves: readonly and `can_move`,
@@ -242,17 +254,7 @@ impl<'a> FuncEnv<'a> {
     // ---- tables -----------------------------------------------------------
 
     fn table_def(&self, b: &mut FunctionBuilder<'_>, table: u32) -> Result<DefAddr, CompileError> {
-        match self.offsets.table_definition(table) {
-            Some(Definition::Local(off)) => Ok(DefAddr {
-                ptr: self.vmctx,
-                offset: disp(off)?,
-            }),
-            Some(Definition::Imported(off)) => Ok(DefAddr {
-                ptr: self.load_vmctx_readonly(b, off)?,
-                offset: 0,
-            }),
-            None => Err(oob_offset("table", table)),
-        }
+        self.def_addr(b, self.offsets.table_definition(table), "table", table)
     }
 
     /// Table `table`'s element array (i64 pointer; moves on grow).
@@ -287,17 +289,7 @@ impl<'a> FuncEnv<'a> {
         b: &mut FunctionBuilder<'_>,
         global: u32,
     ) -> Result<DefAddr, CompileError> {
-        match self.offsets.global_definition(global) {
-            Some(Definition::Local(off)) => Ok(DefAddr {
-                ptr: self.vmctx,
-                offset: disp(off)?,
-            }),
-            Some(Definition::Imported(off)) => Ok(DefAddr {
-                ptr: self.load_vmctx_readonly(b, off)?,
-                offset: 0,
-            }),
-            None => Err(oob_offset("global", global)),
-        }
+        self.def_addr(b, self.offsets.global_definition(global), "global", global)
     }
 
     // ---- functions ----------------------------------------------------------
