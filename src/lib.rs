@@ -19,6 +19,25 @@ pub mod wast;
 
 use std::path::Path;
 
+/// A function body's place in a module: function index, absolute offset,
+/// length in bytes.
+pub type BodyLocation = (u32, u64, usize);
+
+/// Decodes a module (without validating it) and lists its function bodies.
+pub fn decode_bodies(
+    bytes: &[u8],
+) -> Result<(decoder::ModuleEnv, Vec<BodyLocation>), decoder::DecodeError> {
+    let mut bodies = Vec::new();
+    let mut sink = |_: &decoder::ModuleEnv, event: decoder::Event<'_>| {
+        if let decoder::Event::FunctionBody(body) = event {
+            bodies.push((body.index, body.offset, body.bytes.len()));
+        }
+        Ok::<_, decoder::DecodeError>(())
+    };
+    let env = decoder::decode_all(bytes, decoder::DecoderConfig::default(), &mut sink)?;
+    Ok((env, bodies))
+}
+
 /// Why a file could not be read as a module.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

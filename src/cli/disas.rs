@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use rung::decoder::{DecodeError, DecoderConfig, Event, ModuleEnv, decode_all};
 use rung::tiering::{Tier, VmOffsets};
 
 pub fn run(file: &Path, funcs: &[String], clif: bool) -> ExitCode {
@@ -19,15 +18,8 @@ pub fn run(file: &Path, funcs: &[String], clif: bool) -> ExitCode {
     if let Err(e) = rung::validator::validate(&bytes, 1) {
         return fail(format!("{}: {e}", file.display()));
     }
-    let mut bodies = Vec::new();
-    let mut sink = |_: &ModuleEnv, e: Event<'_>| {
-        if let Event::FunctionBody(b) = e {
-            bodies.push((b.index, b.offset, b.bytes.len()));
-        }
-        Ok::<_, DecodeError>(())
-    };
-    let env = match decode_all(&bytes, DecoderConfig::default(), &mut sink) {
-        Ok(env) => env,
+    let (env, bodies) = match rung::decode_bodies(&bytes) {
+        Ok(decoded) => decoded,
         Err(e) => return fail(format!("{}: {e}", file.display())),
     };
     let offsets = match VmOffsets::for_host(&env) {

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use rung::decoder::wasmparser::{ExternalKind, TypeRef};
-use rung::decoder::{DecodeError, DecoderConfig, Event, ModuleEnv, SectionId, decode_all};
+use rung::decoder::{ModuleEnv, SectionId};
 
 pub fn run(file: &Path, top: usize) -> ExitCode {
     let name = file.display();
@@ -25,15 +25,8 @@ pub fn run(file: &Path, top: usize) -> ExitCode {
     };
     println!("{name}: {} bytes, {verdict}", bytes.len());
 
-    let mut bodies: Vec<(u32, u64, usize)> = Vec::new();
-    let mut sink = |_: &ModuleEnv, event: Event<'_>| {
-        if let Event::FunctionBody(body) = event {
-            bodies.push((body.index, body.offset, body.bytes.len()));
-        }
-        Ok::<_, DecodeError>(())
-    };
-    let env = match decode_all(&bytes, DecoderConfig::default(), &mut sink) {
-        Ok(env) => env,
+    let (env, mut bodies) = match rung::decode_bodies(&bytes) {
+        Ok(decoded) => decoded,
         Err(e) => {
             println!("{name}:{:#x}: {}", e.offset, e.message);
             return ExitCode::from(1);

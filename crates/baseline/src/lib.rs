@@ -176,11 +176,7 @@ impl BaselineTier {
             }
             Err(payload) => {
                 // The pool may be half-updated: drop it.
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_string());
+                let msg = rung_tiering::panic_message(&*payload);
                 return Err(CompileError::Internal(format!(
                     "baseline: panic while compiling function {index}: {msg}"
                 )));

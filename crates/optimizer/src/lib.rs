@@ -214,11 +214,7 @@ fn run_catching<T>(f: impl FnOnce() -> Result<T, CompileError>) -> Result<T, Com
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_string());
+            let msg = rung_tiering::panic_message(&*payload);
             Err(CompileError::Internal(format!(
                 "panic while compiling: {msg}"
             )))

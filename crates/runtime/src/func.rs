@@ -239,11 +239,7 @@ unsafe fn host_call(ctx: *mut HostFunc, values: *mut u128) -> Option<Trap> {
         }
         Ok(Err(trap)) => Some(trap),
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_string());
+            let message = rung_tiering::panic_message(&*panic);
             Some(Trap::host(format!("host function panicked: {message}")))
         }
     }

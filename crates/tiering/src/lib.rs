@@ -246,6 +246,17 @@ impl CompileError {
     }
 }
 
+/// The text of a caught panic's payload. Tiers turn a panic inside a
+/// compiler into `CompileError::Internal`, and the runtime turns a panic in a
+/// host function into a trap; both say what the panic said.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
+}
+
 /// A name for an operator a tier does not compile, led by its proposal
 /// (`simd: I32x4Add`, `gc: StructNew`, `exceptions: TryTable`): the text of
 /// `CompileError::Unsupported`'s `feature`, the same from every tier.
