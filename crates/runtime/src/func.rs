@@ -88,6 +88,7 @@ pub(crate) fn push_host_func(store: &mut StoreInner, mut host: Box<HostFunc>) ->
         ty: host.ty.clone(),
         record: &*record,
         _own_record: Some(record),
+        host_to_wasm: None,
         kind: FuncKind::Host(host),
     });
     index
@@ -107,10 +108,17 @@ pub(crate) fn call_raw(store: &mut StoreInner, f: Func, args: &[Val]) -> Result<
             "argument type mismatch: {ty} called with {args:?}"
         )));
     }
-    let trampoline = store
-        .engine
-        .host_to_wasm(&ty)
-        .map_err(|e| Trap::host(format!("cannot compile a trampoline: {e}")))?;
+    let trampoline = match &store.funcs[f.index as usize].host_to_wasm {
+        Some(t) => t.clone(),
+        None => {
+            let t = store
+                .engine
+                .host_to_wasm(&ty)
+                .map_err(|e| Trap::host(format!("cannot compile a trampoline: {e}")))?;
+            store.funcs[f.index as usize].host_to_wasm = Some(t.clone());
+            t
+        }
+    };
     let mut values = vec![0u128; ty.params().len().max(ty.results().len()).max(1)];
     for (slot, arg) in values.iter_mut().zip(args) {
         // SAFETY: each slot is 16 writable bytes.
@@ -139,17 +147,22 @@ pub(crate) fn call_raw(store: &mut StoreInner, f: Func, args: &[Val]) -> Result<
 }
 
 /// Writes this thread's stack limit into every vmctx of the store: wasm may
-/// use `max_wasm_stack` bytes below here, and never the last part of the
-/// thread's stack, which the trap handler and libcalls need.
-fn set_stack_limits(store: &StoreInner) {
+/// use `max_wasm_stack` bytes below here (rounded down to 64 KiB, so that
+/// calls from nearby frames agree and write nothing), and never the last part
+/// of the thread's stack, which the trap handler and libcalls need.
+fn set_stack_limits(store: &mut StoreInner) {
     let here = {
         let marker = 0u8;
         std::hint::black_box(&marker) as *const u8 as usize
     };
     let reserve = 128 * 1024;
-    let limit = here
+    let limit = (here & !0xffff)
         .saturating_sub(store.engine.config().max_wasm_stack)
         .max(thread_stack_low().saturating_add(reserve));
+    if store.stack_limit == (limit, store.instances.len()) {
+        return;
+    }
+    store.stack_limit = (limit, store.instances.len());
     for inst in &store.instances {
         let offset = inst.module.inner.offsets.stack_limit() as usize;
         // SAFETY: the stack-limit field of a live vmctx.

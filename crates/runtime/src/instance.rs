@@ -254,6 +254,7 @@ pub(crate) fn instantiate(
             ty,
             record: inst.at::<FuncRefRecord>(rec_off),
             _own_record: None,
+            host_to_wasm: None,
             kind: FuncKind::Wasm,
         });
         store

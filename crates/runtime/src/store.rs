@@ -119,6 +119,9 @@ pub(crate) struct FuncData {
     /// function, in `_own_record` for a host function.
     pub record: *const FuncRefRecord,
     pub _own_record: Option<Box<FuncRefRecord>>,
+    /// The host-to-wasm trampoline for `ty`, looked up on the first call
+    /// from the host (the engine's cache takes a lock and a hash).
+    pub host_to_wasm: Option<Arc<Trampoline>>,
     pub kind: FuncKind,
 }
 
@@ -192,6 +195,10 @@ pub(crate) struct StoreInner {
     pub funcs: Vec<FuncData>,
     /// Exception tags, by the canonical id of their function type.
     pub tags: Vec<u32>,
+    /// The stack limit last written into every vmctx, and how many instances
+    /// had it then: an outermost call that computes the same limit for the
+    /// same instances writes nothing.
+    pub stack_limit: (usize, usize),
     /// Funcref record address → function, to turn references into handles.
     pub func_by_record: HashMap<usize, u32>,
 }
@@ -217,6 +224,7 @@ impl Store {
                 globals: Vec::new(),
                 funcs: Vec::new(),
                 tags: Vec::new(),
+                stack_limit: (0, 0),
                 func_by_record: HashMap::new(),
             }),
         }
