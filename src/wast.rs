@@ -199,7 +199,7 @@ impl Runner {
                 Err(o) => o,
             },
             WastDirective::AssertReturn { exec, results, .. } => match self.execute(exec) {
-                Ok(Ok(values)) => check_results(&self.store, &values, &results),
+                Ok(Ok(values)) => check_results(&values, &results),
                 Ok(Err(trap)) => Fail(format!("expected a return, got trap: {trap}")),
                 Err(o) => o,
             },
@@ -337,7 +337,7 @@ fn arg(a: &WastArg<'_>) -> Result<Val, Outcome> {
     })
 }
 
-fn check_results(store: &Store, actual: &[Val], expected: &[WastRet<'_>]) -> Outcome {
+fn check_results(actual: &[Val], expected: &[WastRet<'_>]) -> Outcome {
     if actual.len() != expected.len() {
         return Fail(format!(
             "expected {} results, got {actual:?}",
@@ -348,7 +348,7 @@ fn check_results(store: &Store, actual: &[Val], expected: &[WastRet<'_>]) -> Out
         let WastRet::Core(e) = e else {
             return Unsupported("component values".into());
         };
-        match matches(store, a, e) {
+        match matches(a, e) {
             Some(true) => {}
             Some(false) => return Fail(format!("result {i}: expected {e:?}, got {a:?}")),
             None => return Unsupported(format!("result pattern {e:?}")),
@@ -377,8 +377,7 @@ fn f64_matches(bits: u64, p: &NanPattern<wast::token::F64>) -> bool {
 }
 
 /// Whether `a` matches `e`; `None` for patterns this runner cannot check.
-fn matches(store: &Store, a: &Val, e: &WastRetCore<'_>) -> Option<bool> {
-    let _ = store;
+fn matches(a: &Val, e: &WastRetCore<'_>) -> Option<bool> {
     Some(match (a, e) {
         (Val::I32(a), WastRetCore::I32(e)) => a == e,
         (Val::I64(a), WastRetCore::I64(e)) => a == e,
@@ -420,7 +419,7 @@ fn matches(store: &Store, a: &Val, e: &WastRetCore<'_>) -> Option<bool> {
             None => x.is_some(),
         },
         (_, WastRetCore::Either(options)) => {
-            return Some(options.iter().any(|o| matches(store, a, o) == Some(true)));
+            return Some(options.iter().any(|o| matches(a, o) == Some(true)));
         }
         (
             _,
