@@ -29,7 +29,10 @@ use crate::moves::Move;
 use crate::regalloc::{RegAlloc, SCRATCH};
 use crate::stack::{Loc, Opnd, Ty, Val};
 
-pub type Result<T> = std::result::Result<T, CompileError>;
+/// The code generator's result: the error is boxed, so that `Result<()>`
+/// (returned by every operator, millions of times per module) is one word
+/// and travels in a register.
+pub type Result<T> = std::result::Result<T, Box<CompileError>>;
 
 /// Allocations kept from one function to the next (per thread).
 #[derive(Default)]
@@ -43,6 +46,7 @@ pub struct Pool {
     pub reg_moves: Vec<(Reg, Reg)>,
     pub frame: Frame,
     pub labels: Vec<Label>,
+    pub by_depth: Vec<Option<(Label, bool)>>,
     pub layouts: Vec<Option<(wasmparser::FuncType, Option<rung_tiering::abi::CallLayout>)>>,
 }
 
@@ -66,6 +70,8 @@ pub struct CodeGen<'a> {
     pub moves: Vec<Move>,
     pub reg_moves: Vec<(Reg, Reg)>,
     pub labels: Vec<Label>,
+    /// `br_table`'s label per branch depth and whether it is a stub.
+    pub by_depth: Vec<Option<(Label, bool)>>,
     /// Call layouts by type index, with the function type each is for
     /// (kept across functions and modules; see `take_layout`).
     pub layouts: Vec<Option<(wasmparser::FuncType, Option<rung_tiering::abi::CallLayout>)>>,
@@ -95,6 +101,7 @@ impl<'a> CodeGen<'a> {
             mut reg_moves,
             frame,
             mut labels,
+            by_depth,
             layouts,
         } = pool;
         stack.clear();
@@ -119,6 +126,7 @@ impl<'a> CodeGen<'a> {
             moves,
             reg_moves,
             labels,
+            by_depth,
             layouts,
             reachable: true,
             unreachable_depth: 0,
@@ -141,24 +149,25 @@ impl<'a> CodeGen<'a> {
             reg_moves: self.reg_moves,
             frame: self.frame,
             labels: self.labels,
+            by_depth: self.by_depth,
             layouts: self.layouts,
         }
     }
 
     // ---- errors ---------------------------------------------------------------
 
-    pub fn internal(&self, what: &str) -> CompileError {
-        CompileError::Internal(format!(
+    pub fn internal(&self, what: &str) -> Box<CompileError> {
+        Box::new(CompileError::Internal(format!(
             "baseline: function {}: {what} at offset {:#x}",
             self.func, self.offset
-        ))
+        )))
     }
 
-    pub fn unsupported(&self, feature: impl Into<String>) -> CompileError {
-        CompileError::Unsupported {
+    pub fn unsupported(&self, feature: impl Into<String>) -> Box<CompileError> {
+        Box::new(CompileError::Unsupported {
             feature: feature.into(),
             offset: self.offset,
-        }
+        })
     }
 
     // ---- the value stack ------------------------------------------------------

@@ -528,25 +528,35 @@ impl CodeGen<'_> {
             };
             return self.visit_br(depth);
         }
-        // One stub per distinct target depth (the moves depend only on it).
+        // One label per distinct target depth (the moves depend only on
+        // it): the target's own label when the branch is a bare jump, else
+        // a stub that moves the values and jumps. `by_depth[d]` is
+        // `(label, is_stub)`, filled as targets are read: linear in the
+        // table's size whatever the number of distinct depths.
         let n = table.len();
         let mut labels = std::mem::take(&mut self.labels);
         labels.clear();
-        let mut depths: Vec<(u32, Label)> = Vec::new();
-        let mut stub_for = |cg: &mut CodeGen<'_>, depth: u32| -> Label {
-            if let Some(&(_, l)) = depths.iter().find(|(d, _)| *d == depth) {
-                return l;
+        let mut by_depth = std::mem::take(&mut self.by_depth);
+        by_depth.clear();
+        by_depth.resize(self.control.len(), None);
+        let mut label_for = |cg: &mut CodeGen<'_>, depth: u32| -> Result<Label> {
+            if let Some(Some((l, _))) = by_depth.get(depth as usize) {
+                return Ok(*l);
             }
-            let l = cg.masm.asm.new_label();
-            depths.push((depth, l));
-            l
+            let entry = match cg.branch_is_jump(depth)? {
+                Some(l) => (l, false),
+                None => (cg.masm.asm.new_label(), true),
+            };
+            // `branch_is_jump` checked the depth against the control stack.
+            by_depth[depth as usize] = Some(entry);
+            Ok(entry.0)
         };
         for t in table.targets() {
             let depth = t.map_err(|e| self.internal(&e.to_string()))?;
-            let l = stub_for(self, depth);
+            let l = label_for(self, depth)?;
             labels.push(l);
         }
-        let default = stub_for(self, table.default());
+        let default = label_for(self, table.default())?;
         // index → r11 (zero-extended); out of range → default.
         let op = self.operand(&index);
         self.masm.mov_int(Size::S32, SCRATCH, op);
@@ -563,10 +573,13 @@ impl CodeGen<'_> {
         for &l in &labels {
             self.masm.asm.jmp(l);
         }
-        for &(depth, l) in &depths {
-            self.masm.asm.bind(l);
-            self.emit_branch(depth)?;
+        for (depth, entry) in by_depth.iter().enumerate() {
+            if let Some((l, true)) = *entry {
+                self.masm.asm.bind(l);
+                self.emit_branch(depth as u32)?;
+            }
         }
+        self.by_depth = by_depth;
         self.labels = labels;
         self.set_unreachable();
         Ok(())

@@ -160,7 +160,7 @@ impl BaselineTier {
         let mut outcome = None;
         let caught = catch_unwind(AssertUnwindSafe(|| {
             let mut cg = CodeGen::new(pool, env, offsets, index);
-            let r = compile_function(&mut cg, self.features, body, validator);
+            let r = compile_function(&mut cg, self.features, body, validator).map_err(|e| *e);
             if r.is_err() {
                 cg.masm.asm.reset();
             }
@@ -223,16 +223,16 @@ fn compile_function(
     features: Features,
     body: FunctionBody<'_>,
     mut validator: Option<&mut WasmFunctionValidator>,
-) -> Result<CompiledFunction, CompileError> {
+) -> context::Result<CompiledFunction> {
     let env = cg.env;
     let offsets = cg.offsets;
     let index = cg.func;
     cg.offset = body.offset;
     if offsets.pointer_size() != 8 {
-        return Err(CompileError::Internal(format!(
+        return Err(Box::new(CompileError::Internal(format!(
             "the baseline targets 64-bit pointers; the vmctx layout has {}",
             offsets.pointer_size()
-        )));
+        ))));
     }
     if index < env.num_imported_functions() {
         return Err(cg.internal("function is imported and has no body"));
@@ -299,10 +299,10 @@ fn compile_function(
     let mut code = cg.masm.asm.finish().map_err(|e| cg.internal(&e))?;
     let frame_bytes = cg.frame.frame_bytes();
     if frame_bytes > (1 << 30) {
-        return Err(CompileError::ImplLimit {
+        return Err(Box::new(CompileError::ImplLimit {
             message: format!("frame of {frame_bytes} bytes"),
             offset: body.offset,
-        });
+        }));
     }
     asm::Assembler::patch_i32(&mut code, cg.frame.frame_patch, -(frame_bytes as i32));
     for &at in &cg.frame.nop5_sites {
@@ -343,7 +343,7 @@ fn read_locals(
     func: u32,
     validator: &mut Option<&mut WasmFunctionValidator>,
     cg: &mut CodeGen<'_>,
-) -> Result<(), CompileError> {
+) -> context::Result<()> {
     let groups = reader.read_var_u32().map_err(|e| invalid(func, &e))?;
     cg.frame.declared.clear();
     let mut total = cg.frame.params.len() as u64;
@@ -357,10 +357,10 @@ fn read_locals(
         }
         total += u64::from(count);
         if total > MAX_LOCALS {
-            return Err(CompileError::ImplLimit {
+            return Err(Box::new(CompileError::ImplLimit {
                 message: format!("more than {MAX_LOCALS} locals"),
                 offset,
-            });
+            }));
         }
         let t = Ty::of(ty).ok_or_else(|| CompileError::Unsupported {
             feature: "simd: v128 local".into(),
@@ -379,7 +379,7 @@ fn emit_prologue(
     layout: &CallLayout,
     lowest: i32,
     count: u32,
-) -> Result<(), CompileError> {
+) -> context::Result<()> {
     let vmctx_in = layout
         .vmctx_reg()
         .ok_or_else(|| cg.internal("vmctx not in a register"))?;

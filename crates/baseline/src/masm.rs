@@ -214,6 +214,17 @@ impl MacroAssembler {
         });
     }
 
+    /// Emits, through `emit`, one instruction that may fault (a linear
+    /// memory access in the guard region) and records it as a trap site.
+    pub fn guarded(&mut self, code: TrapCode, emit: impl FnOnce(&mut Assembler)) {
+        let at = self.asm.offset();
+        emit(&mut self.asm);
+        self.trap_sites.push(TrapSite {
+            code_offset: at,
+            trap: code,
+        });
+    }
+
     /// Jumps to an out-of-line trap unconditionally.
     pub fn trap_always(&mut self, code: TrapCode) {
         let l = self.trap_label(code);

@@ -1,32 +1,32 @@
 //! Linear memory, globals and tables.
 //!
-//! Every access to linear memory is bounds-checked explicitly, exactly as
-//! the optimizer does (`crates/optimizer/src/translate/memory.rs`):
+//! Linear memory accesses have no explicit bounds check, as in the
+//! optimizer: the runtime reserves `MEMORY32_RESERVATION` (8 GiB and a
+//! little) for every 32-bit memory, so an access either lands in the memory
+//! or faults in the guard region, and the access instruction itself is
+//! recorded as a `MemoryOutOfBounds` trap site:
 //!
 //! ```text
 //!   mov  r11d, addr                    ; zero-extend the i32 address
-//!   lea  r10, [r11 + offset + size]    ; end of the access (64-bit, no overflow)
-//!   cmp  r10, [r14 + memory_length]    ; length_bytes, reloaded at every access
-//!   ja   trap(MemoryOutOfBounds)
 //!   mov  eax, [r15 + r11 + offset]     ; r15 = memory 0's base (never moves)
 //! ```
 //!
-//! A constant address folds into the compare and the displacement. An
-//! imported memory's length and base are read through its definition
-//! pointer; a memory other than 0 has its base loaded per access. memory64
-//! is `Unsupported`. The bulk operators are libcalls, their `i32` addresses
-//! and lengths zero-extended to the libcall's `i64`.
+//! A constant address folds into the displacement; an offset of 2 GiB or
+//! more is added to r11 first. An imported memory's base is read through
+//! its definition pointer, and a memory other than 0 has its base loaded
+//! per access. memory64 is `Unsupported`. The bulk operators are libcalls,
+//! their `i32` addresses and lengths zero-extended to the libcall's `i64`.
 //!
 //! Globals are 16-byte cells in the vmctx (or behind an import pointer);
 //! table elements are words at `base + index * 8` after an explicit
 //! `index < current_elements` check (`TableOutOfBounds`); base and length
 //! are read at every use (`table.grow` may move the base).
 
-use rung_tiering::abi::{Reg, RegClass};
+use rung_tiering::abi::RegClass;
 use rung_tiering::{Definition, Libcall, TrapCode};
 use wasmparser::MemArg;
 
-use crate::asm::{Alu, Cc, Mem, Shift, Size};
+use crate::asm::{Alu, Mem, Shift, Size};
 use crate::call::LArg;
 use crate::context::{CodeGen, Result};
 use crate::masm::Operand;
@@ -67,110 +67,62 @@ impl CodeGen<'_> {
         }
     }
 
-    /// Whether an access to `mem` needs a temporary register besides r10
-    /// and r11 (anything but a defined memory 0 with its base pinned).
-    fn heap_needs_tmp(&self, mem: u32) -> bool {
-        !(mem == 0
-            && self.frame.pins_heap
-            && matches!(
-                self.offsets.memory_definition(0),
-                Some(Definition::Local(_))
-            ))
-    }
-
-    /// Emits the bounds check of an access of `size` bytes at `addr` +
-    /// `offset` and returns its memory operand. `tmp` is an integer register
-    /// the caller allocated when [`heap_needs_tmp`] says so.
-    fn heap_access(
-        &mut self,
-        mem: u32,
-        offset: u64,
-        size: u32,
-        addr: &Opnd,
-        tmp: Option<Reg>,
-    ) -> Result<Mem> {
-        let layout = self.offsets.memory_layout();
-        let def = self
-            .offsets
-            .memory_definition(mem)
-            .ok_or_else(|| self.internal("memory out of range"))?;
-        let pinned = mem == 0 && self.frame.pins_heap;
-        // Where the definition is: the vmctx itself or r10.
-        let (def_ptr, def_off) = match def {
-            Definition::Local(off) => (VMCTX, off as i32),
-            Definition::Imported(off) => {
-                self.masm
-                    .asm
-                    .mov_rm(Size::S64, SCRATCH2, Mem::new(VMCTX, off as i32));
-                (SCRATCH2, 0)
-            }
-        };
-        let len = Mem::new(def_ptr, def_off + layout.length as i32);
-        let base_field = Mem::new(def_ptr, def_off + layout.base as i32);
-        if let Loc::Const(c) = addr.loc {
+    /// The memory operand of an access at `addr` + `offset` to `mem`. No
+    /// bounds check: the runtime reserves [`MEMORY32_RESERVATION`] bytes
+    /// for every 32-bit memory, so `base + zext(addr) + offset` is in the
+    /// memory or faults, and the caller emits the access through
+    /// `MacroAssembler::guarded` as a `MemoryOutOfBounds` trap site. Uses
+    /// r11 for the index and r10 for an unpinned base.
+    ///
+    /// [`MEMORY32_RESERVATION`]: rung_tiering::MEMORY32_RESERVATION
+    fn heap_access(&mut self, mem: u32, offset: u64, addr: &Opnd) -> Result<Mem> {
+        let (index, disp) = if let Loc::Const(c) = addr.loc {
             let eff = u64::from(c as u32) + offset;
-            let end = eff + u64::from(size);
-            if let Ok(e) = i32::try_from(end) {
-                self.masm.asm.alu_mi(Alu::Cmp, Size::S64, len, e);
-                self.masm.trap_if(Cc::B, TrapCode::MemoryOutOfBounds);
-            } else {
-                self.masm.asm.mov_r64_imm(SCRATCH, end as i64);
-                self.masm.asm.alu_rm(Alu::Cmp, Size::S64, SCRATCH, len);
-                self.masm.trap_if(Cc::A, TrapCode::MemoryOutOfBounds);
-            }
-            let base = if pinned {
-                HEAP_BASE
-            } else {
-                self.masm.asm.mov_rm(Size::S64, SCRATCH2, base_field);
-                SCRATCH2
-            };
-            return Ok(match i32::try_from(eff) {
-                Ok(d) => Mem::new(base, d),
+            match i32::try_from(eff) {
+                Ok(d) => (None, d),
                 Err(_) => {
                     self.masm.asm.mov_r64_imm(SCRATCH, eff as i64);
-                    Mem::indexed(base, SCRATCH, 0)
+                    (Some(SCRATCH), 0)
                 }
-            });
-        }
-        let op = self.operand(addr);
-        self.masm.mov_int(Size::S32, SCRATCH, op);
-        let end_reg = match tmp {
-            Some(t) => t,
-            None => SCRATCH2,
-        };
-        let end = offset + u64::from(size);
-        match i32::try_from(end) {
-            Ok(e) => self.masm.asm.lea(end_reg, Mem::new(SCRATCH, e)),
-            Err(_) => {
-                self.masm.asm.mov_r64_imm(end_reg, end as i64);
-                self.masm.asm.alu_rr(Alu::Add, Size::S64, end_reg, SCRATCH);
             }
-        }
-        self.masm.asm.alu_rm(Alu::Cmp, Size::S64, end_reg, len);
-        self.masm.trap_if(Cc::A, TrapCode::MemoryOutOfBounds);
-        let base = if pinned {
+        } else {
+            let op = self.operand(addr);
+            self.masm.mov_int(Size::S32, SCRATCH, op);
+            match i32::try_from(offset) {
+                Ok(d) => (Some(SCRATCH), d),
+                Err(_) => {
+                    self.masm.asm.mov_r64_imm(SCRATCH2, offset as i64);
+                    self.masm.asm.alu_rr(Alu::Add, Size::S64, SCRATCH, SCRATCH2);
+                    (Some(SCRATCH), 0)
+                }
+            }
+        };
+        let base = if mem == 0 && self.frame.pins_heap {
             HEAP_BASE
         } else {
-            self.masm.asm.mov_rm(Size::S64, SCRATCH2, base_field);
+            let base = self.offsets.memory_layout().base as i32;
+            match self.offsets.memory_definition(mem) {
+                Some(Definition::Local(off)) => {
+                    self.masm
+                        .asm
+                        .mov_rm(Size::S64, SCRATCH2, Mem::new(VMCTX, off as i32 + base));
+                }
+                Some(Definition::Imported(off)) => {
+                    self.masm
+                        .asm
+                        .mov_rm(Size::S64, SCRATCH2, Mem::new(VMCTX, off as i32));
+                    self.masm
+                        .asm
+                        .mov_rm(Size::S64, SCRATCH2, Mem::new(SCRATCH2, base));
+                }
+                None => return Err(self.internal("memory out of range")),
+            }
             SCRATCH2
         };
-        Ok(match i32::try_from(offset) {
-            Ok(d) => Mem::indexed(base, SCRATCH, d),
-            Err(_) => {
-                self.masm.asm.mov_r64_imm(end_reg, offset as i64);
-                self.masm.asm.alu_rr(Alu::Add, Size::S64, SCRATCH, end_reg);
-                Mem::indexed(base, SCRATCH, 0)
-            }
+        Ok(match index {
+            Some(i) => Mem::indexed(base, i, disp),
+            None => Mem::new(base, disp),
         })
-    }
-
-    /// A temporary for [`heap_access`] if it needs one.
-    fn heap_tmp(&mut self, mem: u32, addr: &Opnd) -> Result<Option<Reg>> {
-        if self.heap_needs_tmp(mem) && !matches!(addr.loc, Loc::Const(_)) {
-            Ok(Some(self.alloc(RegClass::Int)?))
-        } else {
-            Ok(None)
-        }
     }
 
     pub fn visit_load(&mut self, memarg: &MemArg, ty: Ty, bytes: u32, ext: Ext) -> Result<()> {
@@ -182,19 +134,13 @@ impl CodeGen<'_> {
             Loc::Reg(r) if !ty.is_float() => r,
             _ => self.alloc_for(ty)?,
         };
-        let tmp = self.heap_tmp(mem, &addr)?;
-        let m = self.heap_access(mem, memarg.offset, bytes, &addr, tmp)?;
-        match (ty, ext) {
-            (Ty::F32 | Ty::F64, _) => self.masm.asm.movs_rm(ty.size(), dst, m),
-            (_, Ext::None) => self.masm.asm.mov_rm(ty.size(), dst, m),
-            (_, ext) => self
-                .masm
-                .asm
-                .load_ext(dst, m, bytes, ext == Ext::Signed, ty.size()),
-        }
-        if let Some(t) = tmp {
-            self.free_reg(t);
-        }
+        let m = self.heap_access(mem, memarg.offset, &addr)?;
+        self.masm
+            .guarded(TrapCode::MemoryOutOfBounds, |asm| match (ty, ext) {
+                (Ty::F32 | Ty::F64, _) => asm.movs_rm(ty.size(), dst, m),
+                (_, Ext::None) => asm.mov_rm(ty.size(), dst, m),
+                (_, ext) => asm.load_ext(dst, m, bytes, ext == Ext::Signed, ty.size()),
+            });
         if addr.reg() != Some(dst) {
             self.free(&addr);
         }
@@ -218,33 +164,29 @@ impl CodeGen<'_> {
             }
             _ => None,
         };
-        let src = if imm.is_some() {
-            None
-        } else {
-            Some(self.owned_reg(&value)?)
+        let src = match imm {
+            Some(v) => Err(v),
+            None => Ok(self.owned_reg(&value)?),
         };
-        let tmp = self.heap_tmp(mem, &addr)?;
-        let m = self.heap_access(mem, memarg.offset, bytes, &addr, tmp)?;
-        match (src, imm) {
-            (Some(r), _) if value.ty.is_float() => self.masm.asm.movs_mr(value.ty.size(), m, r),
-            (Some(r), _) => match bytes {
-                1 => self.masm.asm.mov_mr8(m, r),
-                2 => self.masm.asm.mov_mr16(m, r),
-                4 => self.masm.asm.mov_mr(Size::S32, m, r),
-                _ => self.masm.asm.mov_mr(Size::S64, m, r),
-            },
-            (None, Some(v)) => match bytes {
-                1 => self.masm.asm.mov_mi8(m, v as i8),
-                2 => self.masm.asm.mov_mi16(m, v as i16),
-                4 => self.masm.asm.mov_mi(Size::S32, m, v),
-                _ => self.masm.asm.mov_mi(Size::S64, m, v),
-            },
-            (None, None) => return Err(self.internal("store without a value")),
-        }
-        if let Some(t) = tmp {
-            self.free_reg(t);
-        }
-        if let Some(r) = src {
+        let m = self.heap_access(mem, memarg.offset, &addr)?;
+        let ty = value.ty;
+        self.masm
+            .guarded(TrapCode::MemoryOutOfBounds, |asm| match src {
+                Ok(r) if ty.is_float() => asm.movs_mr(ty.size(), m, r),
+                Ok(r) => match bytes {
+                    1 => asm.mov_mr8(m, r),
+                    2 => asm.mov_mr16(m, r),
+                    4 => asm.mov_mr(Size::S32, m, r),
+                    _ => asm.mov_mr(Size::S64, m, r),
+                },
+                Err(v) => match bytes {
+                    1 => asm.mov_mi8(m, v as i8),
+                    2 => asm.mov_mi16(m, v as i16),
+                    4 => asm.mov_mi(Size::S32, m, v),
+                    _ => asm.mov_mi(Size::S64, m, v),
+                },
+            });
+        if let Ok(r) = src {
             self.free_reg(r);
         }
         self.free(&addr);

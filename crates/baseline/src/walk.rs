@@ -23,8 +23,8 @@ pub struct Walker<'c, 'e, 'v> {
 }
 
 impl Walker<'_, '_, '_> {
-    fn invalid(&self, e: &wasmparser::BinaryReaderError) -> CompileError {
-        CompileError::invalid(self.cg.func, e)
+    fn invalid(&self, e: &wasmparser::BinaryReaderError) -> Box<CompileError> {
+        Box::new(CompileError::invalid(self.cg.func, e))
     }
 }
 
@@ -73,7 +73,7 @@ macro_rules! define_visit_simd {
 }
 
 impl<'a> VisitOperator<'a> for Walker<'_, '_, '_> {
-    type Output = Result<(), CompileError>;
+    type Output = crate::context::Result<()>;
 
     fn simd_visitor(&mut self) -> Option<&mut dyn VisitSimdOperator<'a, Output = Self::Output>> {
         Some(self)

@@ -1,4 +1,4 @@
-;; br_table: a jump table of `jmp rel32`, one stub per distinct target.
+;; br_table: a jump table of `jmp rel32`; a target that needs no moves is jumped to directly, any other gets one stub per distinct depth.
 (module
   (func $switch (param i32) (result i32)
     block block block
