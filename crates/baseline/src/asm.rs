@@ -791,6 +791,10 @@ impl Assembler {
         dynasm!(self.ops ; .arch x64 ; jmp Rq(e(r)))
     }
 
+    pub fn call_label(&mut self, label: Label) {
+        dynasm!(self.ops ; .arch x64 ; call =>label)
+    }
+
     pub fn call_m(&mut self, m: Mem) {
         op_m!(self.ops, call, QWORD, m)
     }

@@ -38,7 +38,7 @@ use crate::context::{CodeGen, Result};
 use crate::frame::{RET_AREA_SLOT, SAVED_HEAP_BASE, SAVED_PIN_REGS, SAVED_VMCTX};
 use crate::moves::{Dst, Move};
 use crate::numeric::Cond;
-use crate::regalloc::{INT_REGS, MERGE_FLOAT_REGS, RegSet, SCRATCH, SCRATCH2, VMCTX};
+use crate::regalloc::{INT_REGS, MERGE_FLOAT_REGS, SCRATCH, SCRATCH2, VMCTX};
 use crate::stack::{Loc, Ty};
 
 /// What kind of frame.
@@ -210,18 +210,6 @@ impl CodeGen<'_> {
         }
     }
 
-    /// The registers a merge into `types` leaves live.
-    fn canonical_regs(&self, types: std::ops::Range<usize>) -> RegSet {
-        let mut set = RegSet::EMPTY;
-        let (mut ki, mut kf) = (0, 0);
-        for t in types {
-            if let Some(Dst::Reg(r)) = canonical(self.block_types[t], &mut ki, &mut kf) {
-                set.insert(r);
-            }
-        }
-        set
-    }
-
     // ---- blocks -------------------------------------------------------------------
 
     pub fn visit_block(&mut self, bt: BlockType) -> Result<()> {
@@ -345,19 +333,23 @@ impl CodeGen<'_> {
             Kind::Loop => {
                 // Nothing branches to a loop's end: the fall-through state
                 // stands. Its pinned locals' slots are current.
-                let mut loads = Vec::new();
+                let first = self.masm.preheader_loads.len();
                 for &(i, preload) in &self.frame.pin_log[frame.pins as usize..] {
                     if let (true, Some(r)) = (preload, self.frame.pin[i as usize]) {
                         let local = self.frame.locals[i as usize];
-                        loads.push((r, local.ty.size(), local.disp));
+                        self.masm
+                            .preheader_loads
+                            .push((r, local.ty.size(), local.disp));
                     }
                 }
                 if let Some((pre, entry_jmp)) = frame.pre {
-                    if loads.is_empty() {
+                    if self.masm.preheader_loads.len() == first {
                         // Nothing to load: the entry's jump becomes a NOP.
                         self.frame.nop5_sites.push(entry_jmp);
                     }
-                    self.masm.preheader(pre, frame.label, loads);
+                    self.masm.preheader(pre, frame.label, first);
+                } else {
+                    self.masm.preheader_loads.truncate(first);
                 }
                 self.unpin_to(frame.pins as usize);
                 self.control.pop();
@@ -418,16 +410,9 @@ impl CodeGen<'_> {
         match frame.kind {
             Kind::Func => self.emit_return(),
             Kind::Loop => {
-                let types = frame.branch_types();
-                self.merge_moves(types.clone(), frame.height)?;
+                self.merge_moves(frame.branch_types(), frame.height)?;
                 self.emit_moves(true);
-                // Pins may be established after this back-edge: save every
-                // pin register around the (rare) call.
-                let live = self
-                    .canonical_regs(types)
-                    .union(RegSet::of(&crate::frame::FLOAT_PIN_REGS))
-                    .union(RegSet::of(&crate::frame::INT_PIN_REGS));
-                self.emit_budget_check(BUDGET_COST_LOOP_BACKEDGE, live, frame.label)?;
+                self.emit_budget_check(BUDGET_COST_LOOP_BACKEDGE, frame.label, true)?;
                 self.masm.asm.jmp(frame.label);
                 Ok(())
             }
@@ -662,9 +647,10 @@ impl CodeGen<'_> {
     }
 
     /// Subtracts `cost` from this function's tier-up budget and calls the
-    /// `TierUp` libcall out of line when it reaches zero; `live` registers
-    /// are saved around the call, which resumes at `resume`.
-    pub fn emit_budget_check(&mut self, cost: i32, live: RegSet, resume: Label) -> Result<()> {
+    /// `TierUp` libcall out of line when it reaches zero, resuming at
+    /// `resume`; if `live` (registers may hold values), through the
+    /// function's tier-up routine, which saves every caller-saved register.
+    pub fn emit_budget_check(&mut self, cost: i32, resume: Label, live: bool) -> Result<()> {
         let budget = self
             .offsets
             .tier_up_budget(self.func)
@@ -676,7 +662,7 @@ impl CodeGen<'_> {
         self.masm
             .asm
             .alu_mi(Alu::Sub, Size::S32, Mem::new(SCRATCH, budget as i32), cost);
-        let stub = self.masm.tier_up_label(live, resume);
+        let stub = self.masm.tier_up_label(resume, live);
         self.masm.asm.jcc(Cc::Le, stub);
         Ok(())
     }
@@ -684,7 +670,7 @@ impl CodeGen<'_> {
     /// The prologue's tier-up check (nothing live).
     pub fn emit_entry_budget_check(&mut self) -> Result<()> {
         let resume = self.masm.asm.new_label();
-        self.emit_budget_check(BUDGET_COST_CALL, RegSet::EMPTY, resume)?;
+        self.emit_budget_check(BUDGET_COST_CALL, resume, false)?;
         self.masm.asm.bind(resume);
         Ok(())
     }

@@ -33,7 +33,7 @@ use rung_tiering::abi::Reg;
 use rung_tiering::{TrapCode, TrapSite};
 
 use crate::asm::{Alu, Assembler, BitOp, Cc, FLogic, FOp, Label, Mem, Shift, Size};
-use crate::regalloc::{FSCRATCH, RegSet, SCRATCH, SCRATCH2, VMCTX};
+use crate::regalloc::{FLOAT_REGS, FSCRATCH, INT_REGS, SCRATCH, SCRATCH2, VMCTX};
 
 /// CPU features the code may use; without them fallbacks are emitted (or,
 /// for SSE4.1 rounding, the function is `Unsupported`).
@@ -111,10 +111,12 @@ enum OutOfLine {
         code: TrapCode,
         wasm_offset: u32,
     },
+    /// Call the `TierUp` libcall (through the function's tier-up routine
+    /// if registers may be live), then back to `resume`.
     TierUp {
         label: Label,
         resume: Label,
-        live: RegSet,
+        save_all: bool,
         wasm_offset: u32,
     },
     /// A loop's preheader: loads of its preloaded pinned locals (register,
@@ -122,7 +124,8 @@ enum OutOfLine {
     Preheader {
         label: Label,
         header: Label,
-        loads: Vec<(Reg, Size, i32)>,
+        /// The range of `MacroAssembler::preheader_loads`.
+        loads: std::ops::Range<u32>,
     },
 }
 
@@ -143,6 +146,11 @@ pub struct MacroAssembler {
     /// The absolute wasm offset of the operator being compiled.
     pub wasm_offset: u32,
     out_of_line: Vec<OutOfLine>,
+    /// The loads of every preheader, each `OutOfLine::Preheader` a range.
+    pub preheader_loads: Vec<(Reg, Size, i32)>,
+    /// The function's one tier-up routine (see `emit_out_of_line`), once
+    /// a budget check needs it.
+    tier_up_routine: Option<Label>,
     pub trap_sites: Vec<TrapSite>,
     pub offset_map: Vec<(u32, u32)>,
 }
@@ -158,6 +166,8 @@ impl MacroAssembler {
             features: Features::NONE,
             wasm_offset: 0,
             out_of_line: Vec::new(),
+            preheader_loads: Vec::new(),
+            tier_up_routine: None,
             trap_sites: Vec::new(),
             offset_map: Vec::new(),
         }
@@ -168,6 +178,8 @@ impl MacroAssembler {
         self.features = features;
         self.wasm_offset = 0;
         self.out_of_line.clear();
+        self.preheader_loads.clear();
+        self.tier_up_routine = None;
         self.trap_sites.clear();
         self.offset_map.clear();
         self.asm.reserve(body_bytes * 8 + 256);
@@ -231,26 +243,31 @@ impl MacroAssembler {
         self.asm.jmp(l);
     }
 
-    /// A tier-up check's out-of-line call, which saves `live` around the
-    /// libcall and continues at `resume`.
-    pub fn tier_up_label(&mut self, live: RegSet, resume: Label) -> Label {
+    /// A tier-up check's out-of-line libcall, which continues at `resume`:
+    /// through the function's tier-up routine if `save_all` (registers may
+    /// be live), else directly (nothing is live: the prologue's check).
+    pub fn tier_up_label(&mut self, resume: Label, save_all: bool) -> Label {
         let label = self.asm.new_label();
+        if save_all && self.tier_up_routine.is_none() {
+            self.tier_up_routine = Some(self.asm.new_label());
+        }
         self.out_of_line.push(OutOfLine::TierUp {
             label,
             resume,
-            live,
+            save_all,
             wasm_offset: self.wasm_offset,
         });
         label
     }
 
     /// A loop's preheader, emitted out of line: the loop's entry jumps to
-    /// `label`, which loads the pinned locals and goes on to `header`.
-    pub fn preheader(&mut self, label: Label, header: Label, loads: Vec<(Reg, Size, i32)>) {
+    /// `label`, which loads the pinned locals `preheader_loads[first..]`
+    /// and goes on to `header`.
+    pub fn preheader(&mut self, label: Label, header: Label, first: usize) {
         self.out_of_line.push(OutOfLine::Preheader {
             label,
             header,
-            loads,
+            loads: first as u32..self.preheader_loads.len() as u32,
         });
     }
 
@@ -276,30 +293,15 @@ impl MacroAssembler {
                 OutOfLine::TierUp {
                     label,
                     resume,
-                    live,
+                    save_all,
                     wasm_offset,
                 } => {
                     self.asm.bind(label);
                     let at = self.asm.offset();
                     self.push_offset(at, wasm_offset);
-                    let n = live.len();
-                    let area = (n * 8).next_multiple_of(16) as i32;
-                    if area > 0 {
-                        self.asm.alu_ri(Alu::Sub, Size::S64, Reg::Rsp, area);
-                    }
-                    for (i, r) in live.iter().enumerate() {
-                        self.store_reg(Mem::new(Reg::Rsp, 8 * i as i32), r);
-                    }
-                    self.asm.mov_rr(Size::S64, Reg::Rdi, VMCTX);
-                    self.asm.mov_r32_imm(Reg::Rsi, tier_up.func);
-                    self.asm
-                        .mov_rm(Size::S64, Reg::Rax, Mem::new(VMCTX, tier_up.libcalls));
-                    self.asm.call_m(Mem::new(Reg::Rax, tier_up.entry));
-                    for (i, r) in live.iter().enumerate() {
-                        self.load_reg(r, Mem::new(Reg::Rsp, 8 * i as i32));
-                    }
-                    if area > 0 {
-                        self.asm.alu_ri(Alu::Add, Size::S64, Reg::Rsp, area);
+                    match self.tier_up_routine {
+                        Some(routine) if save_all => self.asm.call_label(routine),
+                        _ => self.call_tier_up(tier_up),
                     }
                     self.asm.jmp(resume);
                 }
@@ -309,7 +311,8 @@ impl MacroAssembler {
                     ref loads,
                 } => {
                     self.asm.bind(label);
-                    for &(r, size, disp) in loads {
+                    for i in loads.clone() {
+                        let (r, size, disp) = self.preheader_loads[i as usize];
                         let slot = Mem::new(Reg::Rbp, disp);
                         if r.class() == rung_tiering::abi::RegClass::Float {
                             self.asm.movs_rm(size, r, slot);
@@ -323,6 +326,42 @@ impl MacroAssembler {
         }
         self.out_of_line = items;
         self.out_of_line.clear();
+        if let Some(routine) = self.tier_up_routine {
+            self.emit_tier_up_routine(routine, tier_up);
+        }
+    }
+
+    /// The function's tier-up routine, called from its budget checks with
+    /// the stack 16-byte aligned before the call: saves every allocatable
+    /// register that SysV does not preserve (any may hold a value; the
+    /// baseline has no v128, so 8 bytes of each xmm), calls the `TierUp`
+    /// libcall, restores them and returns. One per function with loops, so
+    /// that each back-edge's check costs a `call` and a `jmp` of code.
+    fn emit_tier_up_routine(&mut self, routine: Label, tier_up: TierUpCall) {
+        self.asm.bind(routine);
+        let mut saved = [Reg::Rax; INT_REGS.len() + FLOAT_REGS.len()];
+        saved[..INT_REGS.len()].copy_from_slice(&INT_REGS);
+        saved[INT_REGS.len()..].copy_from_slice(&FLOAT_REGS);
+        // 8 (return address) + area is a multiple of 16.
+        let area = (saved.len() * 8).next_multiple_of(16) as i32 + 8;
+        self.asm.alu_ri(Alu::Sub, Size::S64, Reg::Rsp, area);
+        for (i, &r) in saved.iter().enumerate() {
+            self.store_reg(Mem::new(Reg::Rsp, 8 * i as i32), r);
+        }
+        self.call_tier_up(tier_up);
+        for (i, &r) in saved.iter().enumerate() {
+            self.load_reg(r, Mem::new(Reg::Rsp, 8 * i as i32));
+        }
+        self.asm.alu_ri(Alu::Add, Size::S64, Reg::Rsp, area);
+        self.asm.ret(0);
+    }
+    /// The `TierUp` libcall itself (the stack 16-byte aligned).
+    fn call_tier_up(&mut self, tier_up: TierUpCall) {
+        self.asm.mov_rr(Size::S64, Reg::Rdi, VMCTX);
+        self.asm.mov_r32_imm(Reg::Rsi, tier_up.func);
+        self.asm
+            .mov_rm(Size::S64, Reg::Rax, Mem::new(VMCTX, tier_up.libcalls));
+        self.asm.call_m(Mem::new(Reg::Rax, tier_up.entry));
     }
 
     fn push_offset(&mut self, at: u32, wasm_offset: u32) {

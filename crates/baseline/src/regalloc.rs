@@ -72,22 +72,6 @@ impl RegSet {
     pub fn first(self) -> Option<Reg> {
         (self.0 != 0).then(|| reg_from_index(self.0.trailing_zeros()))
     }
-
-    pub fn iter(self) -> impl Iterator<Item = Reg> {
-        let mut bits = self.0;
-        std::iter::from_fn(move || {
-            if bits == 0 {
-                return None;
-            }
-            let i = bits.trailing_zeros();
-            bits &= bits - 1;
-            Some(reg_from_index(i))
-        })
-    }
-
-    pub fn len(self) -> u32 {
-        self.0.count_ones()
-    }
 }
 
 fn reg_from_index(i: u32) -> Reg {

@@ -17,8 +17,29 @@ use super::Module;
 /// How many times the `TierUp` libcall ran (all instances).
 pub static TIER_UPS: AtomicUsize = AtomicUsize::new(0);
 
+/// Counts, then overwrites every register SysV lets a callee clobber, so
+/// that compiled code which keeps a value in one across the call fails.
 extern "sysv64" fn tier_up(_vmctx: *mut u8, _func: u32) {
     TIER_UPS.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: writes only registers declared as outputs.
+    unsafe {
+        std::arch::asm!(
+            "mov rax, -1", "mov rcx, -1", "mov rdx, -1", "mov rsi, -1", "mov rdi, -1",
+            "mov r8, -1", "mov r9, -1", "mov r10, -1", "mov r11, -1",
+            "pcmpeqd xmm0, xmm0", "pcmpeqd xmm1, xmm1", "pcmpeqd xmm2, xmm2",
+            "pcmpeqd xmm3, xmm3", "pcmpeqd xmm4, xmm4", "pcmpeqd xmm5, xmm5",
+            "pcmpeqd xmm6, xmm6", "pcmpeqd xmm7, xmm7", "pcmpeqd xmm8, xmm8",
+            "pcmpeqd xmm9, xmm9", "pcmpeqd xmm10, xmm10", "pcmpeqd xmm11, xmm11",
+            "pcmpeqd xmm12, xmm12", "pcmpeqd xmm13, xmm13", "pcmpeqd xmm14, xmm14",
+            "pcmpeqd xmm15, xmm15",
+            out("rax") _, out("rcx") _, out("rdx") _, out("rsi") _, out("rdi") _,
+            out("r8") _, out("r9") _, out("r10") _, out("r11") _,
+            out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
+            out("xmm4") _, out("xmm5") _, out("xmm6") _, out("xmm7") _,
+            out("xmm8") _, out("xmm9") _, out("xmm10") _, out("xmm11") _,
+            out("xmm12") _, out("xmm13") _, out("xmm14") _, out("xmm15") _,
+        );
+    }
 }
 
 extern "sysv64" fn trap(_vmctx: *mut u8, code: u32) {
