@@ -1,5 +1,6 @@
 //! rung's developer tasks: `cargo xtask <command>`, where the alias in
-//! `.cargo/config.toml` is `run --release --package xtask --`.
+//! `.cargo/config.toml` is `run --profile dist --package xtask --` (fat LTO:
+//! the build rung ships, see the workspace `Cargo.toml`).
 //!
 //! ```text
 //! cargo xtask bench

@@ -112,6 +112,10 @@ pub struct Machine {
     /// 1, 5 and 15 minute load averages from /proc/loadavg when the bench
     /// started: other work on the machine skews every number.
     pub load_average: Option<[f64; 3]>,
+    /// The cargo profile this xtask (and the rung it links) was built
+    /// with: the name of the directory its executable is in (`dist` through
+    /// the `cargo xtask` alias).
+    pub build_profile: Option<String>,
 }
 
 impl Machine {
@@ -139,6 +143,7 @@ impl Machine {
             git_dirty: git(&["status", "--porcelain", "--untracked-files=no"])
                 .map(|s| !s.is_empty()),
             load_average: load_average(),
+            build_profile: build_profile(),
         }
     }
 
@@ -154,15 +159,22 @@ impl Machine {
             None => String::new(),
         };
         format!(
-            "{} cores, {}, {}-{}, {}, commit {}{load}",
+            "{} cores, {}, {}-{}, {}, commit {}, profile {}{load}",
             self.cores,
             self.cpu.as_deref().unwrap_or("unknown CPU"),
             self.os,
             self.arch,
             self.date,
-            commit
+            commit,
+            self.build_profile.as_deref().unwrap_or("unknown"),
         )
     }
+}
+
+fn build_profile() -> Option<String> {
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?.file_name()?.to_str()?;
+    Some(if dir == "debug" { "dev" } else { dir }.to_string())
 }
 
 fn load_average() -> Option<[f64; 3]> {
