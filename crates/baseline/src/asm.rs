@@ -435,18 +435,23 @@ impl Assembler {
         self.ops = VecAssembler::new(0);
     }
 
-    /// Overwrites the 7 bytes at `at` with one 7-byte NOP
-    /// (`nop dword [rax + 0]`, disp32 form).
-    pub fn patch_nop7(code: &mut [u8], at: u32) {
+    /// Overwrites the `len` (1 to 9) bytes at `at` with one NOP of that
+    /// length (the forms Intel's manual recommends).
+    pub fn patch_nop(code: &mut [u8], at: u32, len: u8) {
+        const NOPS: [&[u8]; 9] = [
+            &[0x90],
+            &[0x66, 0x90],
+            &[0x0f, 0x1f, 0x00],
+            &[0x0f, 0x1f, 0x40, 0],
+            &[0x0f, 0x1f, 0x44, 0, 0],
+            &[0x66, 0x0f, 0x1f, 0x44, 0, 0],
+            &[0x0f, 0x1f, 0x80, 0, 0, 0, 0],
+            &[0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0],
+            &[0x66, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0],
+        ];
         let at = at as usize;
-        code[at..at + 7].copy_from_slice(&[0x0f, 0x1f, 0x80, 0, 0, 0, 0]);
-    }
-
-    /// Overwrites the 5 bytes at `at` (a `jmp rel32`) with one 5-byte NOP
-    /// (`nop dword [rax + rax*1 + 0]`).
-    pub fn patch_nop5(code: &mut [u8], at: u32) {
-        let at = at as usize;
-        code[at..at + 5].copy_from_slice(&[0x0f, 0x1f, 0x44, 0, 0]);
+        let nop = NOPS[usize::from(len) - 1];
+        code[at..at + nop.len()].copy_from_slice(nop);
     }
 
     /// Overwrites the 32-bit little-endian field at `at` in `code`.
@@ -949,6 +954,31 @@ impl Assembler {
         match size {
             Size::S32 => dynasm!(self.ops ; .arch x64 ; roundss Rx(d), Rx(s), mode),
             Size::S64 => dynasm!(self.ops ; .arch x64 ; roundsd Rx(d), Rx(s), mode),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
+
+    use super::*;
+
+    #[test]
+    fn nops_of_every_length_decode_as_one_nop() {
+        for len in 1..=9u8 {
+            let mut code = vec![0xcc; usize::from(len)];
+            Assembler::patch_nop(&mut code, 0, len);
+            let mut decoder = Decoder::new(64, &code, DecoderOptions::NONE);
+            let inst = decoder.decode();
+            assert_eq!(inst.len(), code.len(), "{len}: not one instruction");
+            let mut text = String::new();
+            IntelFormatter::new().format(&inst, &mut text);
+            // 66 90 is `xchg ax, ax` to a disassembler.
+            assert!(
+                text.starts_with("nop") || text == "xchg ax,ax",
+                "{len}: {text}"
+            );
         }
     }
 }

@@ -633,9 +633,8 @@ impl CodeGen<'_> {
         for (r, disp) in SAVED_PIN_REGS {
             let at = self.masm.asm.offset();
             self.masm.asm.mov_rm(Size::S64, r, Mem::new(Reg::Rbp, disp));
-            if self.masm.asm.offset() - at == 7 {
-                self.frame.pin_save_sites.push(at);
-            }
+            let len = (self.masm.asm.offset() - at) as u8;
+            self.frame.pin_save_sites.push((at, len));
         }
         if self.frame.pins_heap {
             self.masm.asm.mov_rm(

@@ -120,8 +120,9 @@ pub struct Frame {
     pub write_stamp: Vec<u32>,
     /// Whether an integer local was ever pinned (rbx/r12/r13 used).
     pub int_pins_used: bool,
-    /// Code offsets of the 7-byte saves and restores of rbx, r12, r13.
-    pub pin_save_sites: Vec<u32>,
+    /// Code offsets and lengths of the saves and restores of rbx, r12,
+    /// r13 (NOPs once it is known no integer local was pinned).
+    pub pin_save_sites: Vec<(u32, u8)>,
     /// Code offsets of 5-byte jumps to preheaders that load nothing.
     pub nop5_sites: Vec<u32>,
 }

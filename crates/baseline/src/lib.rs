@@ -306,13 +306,13 @@ fn compile_function(
     }
     asm::Assembler::patch_i32(&mut code, cg.frame.frame_patch, -(frame_bytes as i32));
     for &at in &cg.frame.nop5_sites {
-        asm::Assembler::patch_nop5(&mut code, at);
+        asm::Assembler::patch_nop(&mut code, at, 5);
     }
     if !cg.frame.int_pins_used {
         // rbx, r12 and r13 were never used: their saves and restores
-        // become 7-byte NOPs.
-        for &at in &cg.frame.pin_save_sites {
-            asm::Assembler::patch_nop7(&mut code, at);
+        // become NOPs.
+        for &(at, len) in &cg.frame.pin_save_sites {
+            asm::Assembler::patch_nop(&mut code, at, len);
         }
     }
     let len = code.len() as u32;
@@ -401,9 +401,9 @@ fn emit_prologue(
     for (r, disp) in SAVED_PIN_REGS {
         let at = a.asm.offset();
         a.asm.mov_mr(Size::S64, Mem::new(Reg::Rbp, disp), r);
-        if a.asm.offset() - at == 7 {
-            cg.frame.pin_save_sites.push(at);
-        }
+        cg.frame
+            .pin_save_sites
+            .push((at, (a.asm.offset() - at) as u8));
     }
     let a = &mut cg.masm;
     a.asm.mov_rr(Size::S64, VMCTX, vmctx_in);

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::sync::atomic::Ordering;
-
 use common::Module;
 use common::exec::{Instance, TIER_UPS};
 use rung_baseline::BaselineTier;
@@ -306,12 +304,12 @@ fn loop_back_edges_charge_the_tier_up_budget() {
         r#"(module (func (param i32) (result i32)
           loop local.get 0 i32.const 1 i32.sub local.tee 0 br_if 0 end local.get 0))"#,
     );
-    let before = TIER_UPS.load(Ordering::Relaxed);
+    let before = TIER_UPS.with(|n| n.get());
     // A budget that runs out after the entry and a few back-edges (each
     // exhausted check calls TierUp; the executor never resets the budget).
     let mut inst = Instance::new(&m, &BaselineTier::new(), 100);
     assert_eq!(inst.call(&m, 0, &[10]), vec![0]);
-    let fired = TIER_UPS.load(Ordering::Relaxed) - before;
+    let fired = TIER_UPS.with(|n| n.get()) - before;
     // 100 - 40 (entry) = 60: back-edges at 40, 20, 0 → fires from the third.
     assert!((6..=8).contains(&fired), "{fired}");
 }

@@ -5,8 +5,6 @@
 //! the process, so tests only run inputs that cannot trap; the runtime's
 //! differential test covers traps.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use dynasmrt::mmap::{ExecutableBuffer, MutableBuffer};
 use rung_optimizer::OptimizingTier;
 use rung_tiering::{Definition, Libcall, Tier};
@@ -14,13 +12,16 @@ use wasmparser::{FuncType, Operator, ValType};
 
 use super::Module;
 
-/// How many times the `TierUp` libcall ran (all instances).
-pub static TIER_UPS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// TierUp libcalls made on this thread (compiled code runs on the
+    /// thread that calls it, so tests running in parallel do not mix).
+    pub static TIER_UPS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 /// Counts, then overwrites every register SysV lets a callee clobber, so
 /// that compiled code which keeps a value in one across the call fails.
 extern "sysv64" fn tier_up(_vmctx: *mut u8, _func: u32) {
-    TIER_UPS.fetch_add(1, Ordering::Relaxed);
+    TIER_UPS.with(|n| n.set(n.get() + 1));
     // SAFETY: writes only registers declared as outputs.
     unsafe {
         std::arch::asm!(
