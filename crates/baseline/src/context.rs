@@ -48,6 +48,7 @@ pub struct Pool {
     pub labels: Vec<Label>,
     pub by_depth: Vec<Option<(Label, bool)>>,
     pub layouts: Vec<Option<(wasmparser::FuncType, Option<rung_tiering::abi::CallLayout>)>>,
+    pub reader: wasmparser::OperatorsReaderAllocations,
 }
 
 /// One function's compilation.
@@ -75,6 +76,8 @@ pub struct CodeGen<'a> {
     /// Call layouts by type index, with the function type each is for
     /// (kept across functions and modules; see `take_layout`).
     pub layouts: Vec<Option<(wasmparser::FuncType, Option<rung_tiering::abi::CallLayout>)>>,
+    /// The operator reader's block stack, kept from one function to the next.
+    pub reader: wasmparser::OperatorsReaderAllocations,
     pub reachable: bool,
     /// Blocks opened in unreachable code and not closed yet.
     pub unreachable_depth: u32,
@@ -103,6 +106,7 @@ impl<'a> CodeGen<'a> {
             mut labels,
             by_depth,
             layouts,
+            reader,
         } = pool;
         stack.clear();
         control.clear();
@@ -128,6 +132,7 @@ impl<'a> CodeGen<'a> {
             labels,
             by_depth,
             layouts,
+            reader,
             reachable: true,
             unreachable_depth: 0,
             offset: 0,
@@ -151,6 +156,7 @@ impl<'a> CodeGen<'a> {
             labels: self.labels,
             by_depth: self.by_depth,
             layouts: self.layouts,
+            reader: self.reader,
         }
     }
 

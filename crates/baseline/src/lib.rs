@@ -269,7 +269,7 @@ fn compile_function(
     cg.open_function()?;
 
     // Operators: decoded once, validated, compiled.
-    let mut ops = OperatorsReader::new(reader);
+    let mut ops = OperatorsReader::new_with_allocs(reader, std::mem::take(&mut cg.reader));
     let mut walker = walk::Walker {
         cg,
         validator: validator.as_deref_mut(),
@@ -281,6 +281,7 @@ fn compile_function(
     }
     let cg = walker.cg;
     let end = ops.original_position();
+    cg.reader = ops.into_allocations();
     if let Some(v) = validator {
         v.finish(end).map_err(|e| validate_error(e, index))?;
     }
@@ -315,12 +316,13 @@ fn compile_function(
             asm::Assembler::patch_nop(&mut code, at, len);
         }
     }
+    // Exact-size copies: the pool keeps its vectors' capacity for the next
+    // function.
     let len = code.len() as u32;
-    let mut offset_map = std::mem::take(&mut cg.masm.offset_map);
-    while offset_map.last().is_some_and(|&(c, _)| c >= len) {
-        offset_map.pop();
-    }
-    let trap_sites = std::mem::take(&mut cg.masm.trap_sites);
+    let map = &cg.masm.offset_map;
+    let kept = map.len() - map.iter().rev().take_while(|&&(c, _)| c >= len).count();
+    let offset_map = map[..kept].to_vec();
+    let trap_sites = cg.masm.trap_sites.clone();
     let f = CompiledFunction {
         stats: CompileStats {
             wasm_bytes: body.bytes.len(),
