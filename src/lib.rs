@@ -8,6 +8,7 @@
 //! - [`tiering`]: the contract between tiers and the runtime;
 //! - [`runtime`]: engine, modules, instances (in progress).
 
+pub use rung_baseline as baseline;
 pub use rung_decoder as decoder;
 pub use rung_optimizer as optimizer;
 pub use rung_runtime as runtime;

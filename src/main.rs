@@ -74,9 +74,12 @@ enum Command {
         /// Functions to show, by index or name (default: all).
         #[arg(long = "func")]
         funcs: Vec<String>,
-        /// Also print the CLIF each function translates to.
+        /// Also print the CLIF each function translates to (optimized tier).
         #[arg(long)]
         clif: bool,
+        /// The tier to compile with.
+        #[arg(long, value_enum, default_value = "optimized")]
+        tier: DisasTier,
     },
     /// Print a module's sections, counts and sizes, imports and exports, and
     /// its largest functions.
@@ -89,6 +92,15 @@ enum Command {
 }
 
 /// The tiers `--tier` names.
+/// The tier `rung disas` compiles with.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DisasTier {
+    /// The optimizing tier (Cranelift).
+    Optimized,
+    /// The single-pass baseline tier.
+    Baseline,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Tier {
     /// The optimizing tier (Cranelift) for every function.
@@ -139,7 +151,12 @@ fn main() -> ExitCode {
         ),
         Command::Validate { files, threads } => cli::validate::run(&files, threads),
         Command::Inspect { file, top } => cli::inspect::run(&file, top),
-        Command::Disas { file, funcs, clif } => cli::disas::run(&file, &funcs, clif),
+        Command::Disas {
+            file,
+            funcs,
+            clif,
+            tier,
+        } => cli::disas::run(&file, &funcs, clif, tier == DisasTier::Baseline),
         Command::Wast {
             files,
             tier,

@@ -101,3 +101,30 @@ fn run_calls_an_export_with_arguments_and_reports_traps() {
     assert_eq!(code, 1);
     assert!(out.contains("no exported function `_start`"), "{out}");
 }
+
+#[test]
+fn disas_shows_either_tiers_code_with_trap_sites() {
+    let wat = scratch(
+        "load.wat",
+        r#"(module (memory 1) (func $load (param i32) (result i32) local.get 0 i32.load offset=8))"#,
+    );
+    let (code, out) = rung(&["disas", "--tier", "baseline", wat.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(";; function 0 load (7 bytes of wasm at 0x1d)"),
+        "{out}"
+    );
+    // The baseline's access is a guarded load (no bounds check), its
+    // prologue charges the tier-up budget.
+    assert!(
+        out.contains(
+            "mov     eax,[r15+r11+8]                      ; trap: out of bounds memory access"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("sub     dword ptr [r11],28h"), "{out}");
+    let (code, out) = rung(&["disas", wat.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("; trap: out of bounds memory access"), "{out}");
+    assert!(!out.contains("dword ptr [r11],28h"), "{out}");
+}

@@ -1,12 +1,13 @@
-//! `rung disas FILE [--func F]...`: compile functions with a tier and print
-//! their machine code (and, for the optimizer, the CLIF it translated to).
+//! `rung disas FILE [--func F]... [--tier optimized|baseline] [--clif]`:
+//! compile functions with a tier and print their machine code (and, for the
+//! optimizer, the CLIF it translated to).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use rung::tiering::{Tier, VmOffsets};
 
-pub fn run(file: &Path, funcs: &[String], clif: bool) -> ExitCode {
+pub fn run(file: &Path, funcs: &[String], clif: bool, baseline: bool) -> ExitCode {
     let fail = |m: String| {
         eprintln!("rung: {m}");
         ExitCode::from(1)
@@ -26,10 +27,12 @@ pub fn run(file: &Path, funcs: &[String], clif: bool) -> ExitCode {
         Ok(o) => o,
         Err(e) => return fail(e.to_string()),
     };
-    let tier = match rung::optimizer::OptimizingTier::new() {
+    let optimizer = match rung::optimizer::OptimizingTier::new() {
         Ok(t) => t,
         Err(e) => return fail(e.to_string()),
     };
+    let baseline_tier = rung::baseline::BaselineTier::new();
+    let tier: &dyn Tier = if baseline { &baseline_tier } else { &optimizer };
     let wanted = |index: u32| {
         funcs.is_empty()
             || funcs.iter().any(|f| {
@@ -48,8 +51,8 @@ pub fn run(file: &Path, funcs: &[String], clif: bool) -> ExitCode {
         };
         let name = env.function_name(index).unwrap_or("");
         println!(";; function {index} {name} ({len} bytes of wasm at {offset:#x})");
-        if clif {
-            match tier.translate_to_clif(&env, index, body, &offsets) {
+        if clif && !baseline {
+            match optimizer.translate_to_clif(&env, index, body, &offsets) {
                 Ok(text) => println!("{text}"),
                 Err(e) => println!(";; {e}"),
             }

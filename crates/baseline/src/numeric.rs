@@ -370,7 +370,11 @@ impl CodeGen<'_> {
             return Ok(());
         }
         let r = self.owned_reg(&a)?;
-        self.masm.asm.mov_rr(Size::S32, r, r);
+        // A local or a slot is loaded with a 32-bit move, which zero-extends
+        // already; a register may hold the bits above an `i32.wrap_i64`.
+        if matches!(a.loc, Loc::Reg(_)) {
+            self.masm.asm.mov_rr(Size::S32, r, r);
+        }
         self.push_reg(Ty::I64, r);
         Ok(())
     }

@@ -407,3 +407,29 @@ fn tail_calls_with_a_return_area() {
         &[(3, &[0]), (3, &[7]), (3, &[u64::MAX])],
     );
 }
+
+#[test]
+fn extend_u_of_wrapped_values_clears_the_high_bits() {
+    // The wrap leaves the high bits in the register (the sums are in
+    // registers); a local or a slot is read back with a 32-bit load.
+    let m = Module::from_wat(
+        r#"(module
+        (func (param i64) (result i64)
+          local.get 0 i32.wrap_i64 i64.extend_i32_u)
+        (func (param i64) (result i64)
+          local.get 0 i64.const 1 i64.add i32.wrap_i64 i64.extend_i32_u)
+        (func (param i64) (result i64) (local i32)
+          local.get 0 i64.const 1 i64.add i32.wrap_i64 local.set 1
+          local.get 1 i64.extend_i32_u)
+        (func (param i64) (result i64)
+          local.get 0 i64.const 1 i64.add i32.wrap_i64
+          block (param i32) (result i32) end
+          i64.extend_i32_u))"#,
+    );
+    let mut inst = Instance::new(&m, &BaselineTier::new(), i32::MAX);
+    let arg = 0xffff_ffff_8000_0005;
+    assert_eq!(inst.call(&m, 0, &[arg]), vec![0x8000_0005]);
+    for f in 1..4 {
+        assert_eq!(inst.call(&m, f, &[arg]), vec![0x8000_0006], "{f}");
+    }
+}
