@@ -33,7 +33,9 @@ pub use parallel::{BodyJob, validate, validate_functions, validate_with};
 pub use wasmparser::FuncValidatorAllocations;
 
 use rung_decoder::{Event, EventSink, ModuleEnv};
-use wasmparser::{Encoding, Validator, WasmFeatures};
+use wasmparser::{
+    BinaryReader, DataKind, DataSectionReader, Encoding, Payload, Validator, WasmFeatures,
+};
 
 /// The features rung validates with unless told otherwise.
 pub const FEATURES: WasmFeatures = WasmFeatures::WASM3;
@@ -65,6 +67,15 @@ impl ModuleValidator {
         let v = &mut self.inner;
         match event {
             Event::Header { version, range } => v.version(*version, Encoding::Module, range)?,
+            Event::Section {
+                payload: Payload::DataSection(section),
+                ..
+            } if data_is_plainly_valid(v, section) => {
+                // Only the section's place in the module is left to check:
+                // hand wasmparser an empty data section at the same offset.
+                let empty = DataSectionReader::new(BinaryReader::new(&[0], section.range().start))?;
+                v.data_section(&empty)?;
+            }
             Event::Section { payload, .. } => {
                 v.payload(payload)?;
             }
@@ -80,6 +91,54 @@ impl ModuleValidator {
         }
         Ok(None)
     }
+}
+
+/// wasmparser's limit on data segments.
+const MAX_DATA_SEGMENTS: u32 = 100_000;
+
+/// Whether every segment of `section` is one that needs no constant-expression
+/// validator: passive (bulk memory), or active in an existing 32-bit memory
+/// at an `i32.const` offset. Programs compiled from Go, for instance, carry
+/// 100,000 such segments, and wasmparser validates each offset with a whole
+/// operator validator. Anything else (or any malformed byte) answers `false`,
+/// and wasmparser validates the section as usual, with its own errors.
+fn data_is_plainly_valid(v: &Validator, section: &DataSectionReader<'_>) -> bool {
+    if section.count() > MAX_DATA_SEGMENTS {
+        return false;
+    }
+    let Some(types) = v.types(0) else {
+        return false;
+    };
+    let bulk_memory = v.features().bulk_memory();
+    for data in section.clone() {
+        let Ok(data) = data else {
+            return false;
+        };
+        let plain = match data.kind {
+            DataKind::Passive => bulk_memory,
+            DataKind::Active {
+                memory_index,
+                offset_expr,
+            } => {
+                memory_index < types.memory_count()
+                    && !types.memory_at(memory_index).memory64
+                    && is_i32_const(&offset_expr)
+            }
+        };
+        if !plain {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether `expr` is exactly `i32.const N end`.
+fn is_i32_const(expr: &wasmparser::ConstExpr<'_>) -> bool {
+    let mut r = expr.get_binary_reader();
+    r.read_u8().ok() == Some(0x41)
+        && r.read_var_i32().is_ok()
+        && r.read_u8().ok() == Some(0x0b)
+        && r.eof()
 }
 
 /// An [`EventSink`] adapter that validates every event (stage 1, and stage 2
