@@ -162,6 +162,8 @@ impl<'a> CodeGen<'a> {
 
     // ---- errors ---------------------------------------------------------------
 
+    #[cold]
+    #[inline(never)]
     pub fn internal(&self, what: &str) -> Box<CompileError> {
         Box::new(CompileError::Internal(format!(
             "baseline: function {}: {what} at offset {:#x}",
@@ -169,6 +171,8 @@ impl<'a> CodeGen<'a> {
         )))
     }
 
+    #[cold]
+    #[inline(never)]
     pub fn unsupported(&self, feature: impl Into<String>) -> Box<CompileError> {
         Box::new(CompileError::Unsupported {
             feature: feature.into(),
@@ -178,6 +182,7 @@ impl<'a> CodeGen<'a> {
 
     // ---- the value stack ------------------------------------------------------
 
+    #[inline]
     pub fn push(&mut self, ty: Ty, loc: Loc) {
         self.stack.push(Val::new(ty, loc));
         let depth = self.stack.len() as u32;
@@ -186,23 +191,25 @@ impl<'a> CodeGen<'a> {
         }
     }
 
+    #[inline]
     pub fn push_reg(&mut self, ty: Ty, r: Reg) {
         self.push(ty, Loc::Reg(r));
     }
 
     /// The height below which the innermost block's values are.
+    #[inline]
     fn floor(&self) -> usize {
         self.control.last().map_or(0, |c| c.height as usize)
     }
 
+    #[inline]
     pub fn pop(&mut self) -> Result<Opnd> {
         if self.stack.len() <= self.floor() {
             return Err(self.internal("value stack underflow"));
         }
-        let v = self
-            .stack
-            .pop()
-            .ok_or_else(|| self.internal("value stack underflow"))?;
+        let Some(v) = self.stack.pop() else {
+            return Err(self.internal("value stack underflow"));
+        };
         let pos = self.stack.len();
         if self.clean > pos {
             self.clean = pos;
@@ -215,6 +222,7 @@ impl<'a> CodeGen<'a> {
     }
 
     /// Pops `rhs` then `lhs`.
+    #[inline]
     pub fn pop2(&mut self) -> Result<(Opnd, Opnd)> {
         let b = self.pop()?;
         let a = self.pop()?;
@@ -258,6 +266,7 @@ impl<'a> CodeGen<'a> {
     }
 
     /// Releases a popped operand's register.
+    #[inline]
     pub fn free(&mut self, o: &Opnd) {
         if let Loc::Reg(r) = o.loc {
             self.regs.release(r);
@@ -272,10 +281,17 @@ impl<'a> CodeGen<'a> {
 
     /// A free register of `class`, spilling the deepest stack entry that
     /// holds one if none is free.
+    #[inline]
     pub fn alloc(&mut self, class: RegClass) -> Result<Reg> {
-        if let Some(r) = self.regs.take(class) {
-            return Ok(r);
+        match self.regs.take(class) {
+            Some(r) => Ok(r),
+            None => self.alloc_by_spilling(class),
         }
+    }
+
+    /// [`alloc`](Self::alloc) when every register of `class` is taken.
+    #[cold]
+    fn alloc_by_spilling(&mut self, class: RegClass) -> Result<Reg> {
         for i in self.clean..self.stack.len() {
             if let Loc::Reg(r) = self.stack[i].loc
                 && r.class() == class
