@@ -67,8 +67,9 @@ enum Command {
         #[arg(long, short)]
         verbose: bool,
     },
-    /// Compile functions with the optimizing tier and print their machine
-    /// code (with wasm offsets and trap sites), and with --clif the CLIF.
+    /// Compile functions with a tier (the optimizing one unless --tier says
+    /// otherwise) and print their machine code (with wasm offsets and trap
+    /// sites), and with --clif the optimizer's CLIF.
     Disas {
         file: std::path::PathBuf,
         /// Functions to show, by index or name (default: all).
@@ -91,7 +92,6 @@ enum Command {
     },
 }
 
-/// The tiers `--tier` names.
 /// The tier `rung disas` compiles with.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum DisasTier {
@@ -101,6 +101,7 @@ enum DisasTier {
     Baseline,
 }
 
+/// The tiers `--tier` names.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Tier {
     /// The optimizing tier (Cranelift) for every function.

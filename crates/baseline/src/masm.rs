@@ -355,6 +355,7 @@ impl MacroAssembler {
         self.asm.alu_ri(Alu::Add, Size::S64, Reg::Rsp, area);
         self.asm.ret(0);
     }
+
     /// The `TierUp` libcall itself (the stack 16-byte aligned).
     fn call_tier_up(&mut self, tier_up: TierUpCall) {
         self.asm.mov_rr(Size::S64, Reg::Rdi, VMCTX);
