@@ -24,8 +24,10 @@ enum Command {
         /// The export to call (its ARGS are numbers, one per parameter).
         #[arg(long)]
         invoke: Option<String>,
-        /// Which tier compiles the module.
-        #[arg(long, value_enum, default_value_t = Tier::Optimized)]
+        /// Which tier compiles the module. The default, tiered, runs
+        /// baseline code at once and optimizes hot functions in the
+        /// background: on the corpus workloads it beats either tier alone.
+        #[arg(long, value_enum, default_value_t = Tier::Tiered)]
         tier: Tier,
         /// Compile each function on its first call.
         #[arg(long)]

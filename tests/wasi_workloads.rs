@@ -156,10 +156,10 @@ fn fresh_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// rung's tier flags: `RUNG_WORKLOAD_FLAGS`, or the optimizing tier
-/// compiling each function on its first call.
+/// rung's tier flags: `RUNG_WORKLOAD_FLAGS`, or none (`rung run`'s default,
+/// tiered).
 fn flags() -> String {
-    std::env::var("RUNG_WORKLOAD_FLAGS").unwrap_or_else(|_| "--lazy".to_string())
+    std::env::var("RUNG_WORKLOAD_FLAGS").unwrap_or_default()
 }
 
 fn run_rung(name: &str) -> Result<Outcome, String> {
@@ -273,7 +273,9 @@ fn wasi_workloads_match_node() {
                 println!(
                     "{name}: {} bytes identical to node's; rung ({}) {:.1} s, node {:.1} s",
                     rung.output.len(),
-                    flags(),
+                    Some(flags())
+                        .filter(|f| !f.is_empty())
+                        .unwrap_or_else(|| "tiered, the default".to_string()),
                     rung.seconds,
                     node.seconds
                 );
