@@ -13,14 +13,14 @@
 mod common;
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::Module;
 use cranelift_codegen::isa;
 use cranelift_codegen::settings::Configurable;
-use iced_x86::{Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter};
 use rung_optimizer::OptimizingTier;
-use rung_tiering::{CompiledFunction, Tier};
+use rung_testkit::disassemble;
+use rung_tiering::Tier;
 
 fn snapshot_tier() -> OptimizingTier {
     let mut b = isa::lookup_by_name("x86_64").expect("x86_64 is built in");
@@ -35,28 +35,6 @@ fn snapshot_tier() -> OptimizingTier {
         b.enable(flag).expect("x64 flag");
     }
     OptimizingTier::with_isa_builder(b).expect("fixed ISA")
-}
-
-/// Intel-syntax disassembly with code offsets and trap sites.
-pub fn disassemble(f: &CompiledFunction) -> String {
-    let mut out = String::new();
-    let mut decoder = Decoder::with_ip(64, &f.code, 0, DecoderOptions::NONE);
-    let mut formatter = IntelFormatter::new();
-    formatter.options_mut().set_first_operand_char_index(8);
-    let mut ins = Instruction::default();
-    let mut text = String::new();
-    while decoder.can_decode() {
-        decoder.decode_out(&mut ins);
-        text.clear();
-        formatter.format(&ins, &mut text);
-        let off = ins.ip() as u32;
-        let _ = write!(out, "  {off:4x}: {text}");
-        if let Some(trap) = f.trap_at(off) {
-            let _ = write!(out, "  ; trap: {trap:?}");
-        }
-        out.push('\n');
-    }
-    out
 }
 
 fn render(path: &Path, tier: &OptimizingTier) -> String {
@@ -87,78 +65,9 @@ fn render(path: &Path, tier: &OptimizingTier) -> String {
     out
 }
 
-fn wat_files() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
-    let mut files = Vec::new();
-    for family in std::fs::read_dir(&root).expect("tests/snapshots") {
-        let family = family.expect("dir entry").path();
-        if !family.is_dir() {
-            continue;
-        }
-        for f in std::fs::read_dir(&family).expect("family dir") {
-            let f = f.expect("dir entry").path();
-            if f.extension().is_some_and(|e| e == "wat") {
-                files.push(f);
-            }
-        }
-    }
-    files.sort();
-    files
-}
-
-/// A short line diff: the first differing lines with some context.
-fn diff(expected: &str, actual: &str) -> String {
-    let e: Vec<&str> = expected.lines().collect();
-    let a: Vec<&str> = actual.lines().collect();
-    let first = e
-        .iter()
-        .zip(&a)
-        .position(|(x, y)| x != y)
-        .unwrap_or(e.len().min(a.len()));
-    let mut out = String::new();
-    let from = first.saturating_sub(3);
-    for (i, line) in e.iter().enumerate().skip(from).take(12) {
-        let _ = writeln!(out, "-{:5} {line}", i + 1);
-    }
-    for (i, line) in a.iter().enumerate().skip(from).take(12) {
-        let _ = writeln!(out, "+{:5} {line}", i + 1);
-    }
-    out
-}
-
 #[test]
 fn snapshots_match() {
-    let bless = std::env::var("BLESS").is_ok_and(|v| v == "1");
     let tier = snapshot_tier();
-    let files = wat_files();
-    assert!(files.len() >= 5, "snapshot files missing: {}", files.len());
-    let mut failures = Vec::new();
-    for wat in files {
-        let expected_path = wat.with_extension("expected");
-        let actual = render(&wat, &tier);
-        if bless {
-            std::fs::write(&expected_path, &actual).expect("write .expected");
-            continue;
-        }
-        match std::fs::read_to_string(&expected_path) {
-            Ok(expected) if expected == actual => {}
-            Ok(expected) => failures.push(format!(
-                "{} differs (BLESS=1 to accept):\n{}",
-                expected_path.display(),
-                diff(&expected, &actual)
-            )),
-            Err(_) => failures.push(format!(
-                "{} is missing (BLESS=1 to create it)",
-                expected_path.display()
-            )),
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-#[test]
-fn the_snapshot_diff_shows_the_first_difference() {
-    let d = diff("a\nb\nc\n", "a\nx\nc\n");
-    assert!(d.contains("-    2 b"), "{d}");
-    assert!(d.contains("+    2 x"), "{d}");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    rung_testkit::snapshots::check(&root, 5, |wat| render(wat, &tier));
 }
