@@ -90,6 +90,8 @@ pub struct CodeGen<'a> {
     pub clock: u32,
     /// The clock at the last call.
     pub call_clock: u32,
+    /// Whether function entries and loop back-edges check `vmctx.interrupt`.
+    pub interrupt_checks: bool,
 }
 
 impl<'a> CodeGen<'a> {
@@ -139,6 +141,7 @@ impl<'a> CodeGen<'a> {
             pending: None,
             clock: 0,
             call_clock: 0,
+            interrupt_checks: false,
         }
     }
 

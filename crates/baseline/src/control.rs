@@ -30,7 +30,7 @@
 //! current frame's `else`/`end`.
 
 use rung_tiering::abi::{Location, Reg};
-use rung_tiering::{BUDGET_COST_CALL, BUDGET_COST_LOOP_BACKEDGE};
+use rung_tiering::{BUDGET_COST_CALL, BUDGET_COST_LOOP_BACKEDGE, TrapCode};
 use wasmparser::{BlockType, BrTable};
 
 use crate::asm::{Alu, Cc, Label, Mem, Size};
@@ -412,6 +412,7 @@ impl CodeGen<'_> {
             Kind::Loop => {
                 self.merge_moves(frame.branch_types(), frame.height)?;
                 self.emit_moves(true);
+                self.emit_interrupt_check();
                 self.emit_budget_check(BUDGET_COST_LOOP_BACKEDGE, frame.label, true)?;
                 self.masm.asm.jmp(frame.label);
                 Ok(())
@@ -664,6 +665,19 @@ impl CodeGen<'_> {
         let stub = self.masm.tier_up_label(resume, live);
         self.masm.asm.jcc(Cc::Le, stub);
         Ok(())
+    }
+
+    /// Traps with `Interrupt` when the host has set `vmctx.interrupt`: at
+    /// the function's entry and at every loop back-edge, so that no wasm
+    /// code runs on for long once asked to stop (when the tier was built
+    /// with interrupt checks).
+    pub fn emit_interrupt_check(&mut self) {
+        if !self.interrupt_checks {
+            return;
+        }
+        let flag = Mem::new(VMCTX, self.offsets.interrupt() as i32);
+        self.masm.asm.alu_mi(Alu::Cmp, Size::S32, flag, 0);
+        self.masm.trap_if(Cc::Ne, TrapCode::Interrupt);
     }
 
     /// The prologue's tier-up check (nothing live).

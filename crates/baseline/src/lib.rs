@@ -88,6 +88,8 @@ pub use masm::Features;
 #[derive(Debug, Clone, Copy)]
 pub struct BaselineTier {
     features: Features,
+    /// Whether code checks `vmctx.interrupt` (see `with_interrupt_checks`).
+    interrupt_checks: bool,
 }
 
 impl Default for BaselineTier {
@@ -109,12 +111,24 @@ impl BaselineTier {
     pub fn new() -> BaselineTier {
         BaselineTier {
             features: Features::host(),
+            interrupt_checks: false,
         }
     }
 
     /// The tier for a fixed feature set (reproducible code in tests).
     pub fn with_features(features: Features) -> BaselineTier {
-        BaselineTier { features }
+        BaselineTier {
+            features,
+            interrupt_checks: false,
+        }
+    }
+
+    /// The tier whose code checks `vmctx.interrupt` at every function entry
+    /// and loop back-edge and traps with `Interrupt` when it is set (`on`),
+    /// or not (the default: the checks cost loops a compare and a branch).
+    pub fn with_interrupt_checks(mut self, on: bool) -> BaselineTier {
+        self.interrupt_checks = on;
+        self
     }
 
     pub fn features(&self) -> Features {
@@ -160,6 +174,7 @@ impl BaselineTier {
         let mut outcome = None;
         let caught = catch_unwind(AssertUnwindSafe(|| {
             let mut cg = CodeGen::new(pool, env, offsets, index);
+            cg.interrupt_checks = self.interrupt_checks;
             let r = compile_function(&mut cg, self.features, body, validator).map_err(|e| *e);
             if r.is_err() {
                 cg.masm.asm.reset();
@@ -458,5 +473,6 @@ fn emit_prologue(
             None => return Err(cg.internal("memory 0 has no definition")),
         }
     }
+    cg.emit_interrupt_check();
     cg.emit_entry_budget_check()
 }

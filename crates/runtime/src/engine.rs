@@ -57,6 +57,10 @@ pub struct Config {
     /// Compile each function on its first call instead of up front (every
     /// function is still validated up front).
     pub lazy: bool,
+    /// Compile code that checks for interrupts at every function entry and
+    /// loop back-edge, so that `Store::interrupt_handle` can stop it (off by
+    /// default: the checks cost tight loops 10–20%).
+    pub interruptible: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -68,6 +72,7 @@ impl std::fmt::Debug for Config {
             .field("max_wasm_stack", &self.max_wasm_stack)
             .field("compile_threads", &self.compile_threads)
             .field("lazy", &self.lazy)
+            .field("interruptible", &self.interruptible)
             .finish_non_exhaustive()
     }
 }
@@ -82,6 +87,7 @@ impl Default for Config {
             max_wasm_stack: 1 << 20,
             compile_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             lazy: false,
+            interruptible: false,
         }
     }
 }
@@ -123,12 +129,15 @@ pub struct Engine {
 impl Engine {
     pub fn new(config: Config) -> Result<Engine, String> {
         crate::signals::install();
-        let optimizer = OptimizingTier::new().map_err(|e| e.to_string())?;
+        let optimizer = OptimizingTier::new()
+            .map_err(|e| e.to_string())?
+            .with_interrupt_checks(config.interruptible);
+        let baseline = BaselineTier::new().with_interrupt_checks(config.interruptible);
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 config,
                 optimizer: Arc::new(optimizer),
-                baseline: BaselineTier::new(),
+                baseline,
                 fallbacks: AtomicUsize::new(0),
                 tier_ups: Arc::new(AtomicUsize::new(0)),
                 tier_up_queue: std::sync::OnceLock::new(),

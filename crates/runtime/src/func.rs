@@ -135,7 +135,14 @@ pub(crate) fn call_raw(store: &mut StoreInner, f: Func, args: &[Val]) -> Result<
     // SAFETY: `vmctx` and `code` belong to a live function whose type is
     // `ty`, and `values` has room for its parameters and results. The
     // closure captures only `Copy` values, so a trap's jump skips no drop.
-    catch_traps(|| unsafe { entry(vmctx, code as *const u8, values_ptr) })?;
+    let outcome = catch_traps(|| unsafe { entry(vmctx, code as *const u8, values_ptr) });
+    if let Err(trap) = &outcome
+        && trap.code() == Some(rung_tiering::TrapCode::Interrupt)
+    {
+        // Served: later calls run as usual.
+        store.interrupts.set_all(false);
+    }
+    outcome?;
     let results = ty
         .results()
         .iter()

@@ -187,6 +187,9 @@ pub(crate) fn instantiate(
     let vmctx = inst.vmctx_ptr();
     let inst_ptr: *const InstanceData = &*inst;
     inst.put(offsets.magic(), VMCTX_MAGIC);
+    // SAFETY: the vmctx is boxed in the instance, which the store keeps
+    // until it drops, and the store forgets the field first.
+    unsafe { store.interrupts.add(inst.at::<u32>(offsets.interrupt())) };
     inst.put(offsets.runtime_data(), inst_ptr as usize);
     inst.put(
         offsets.libcalls(),

@@ -19,6 +19,7 @@ mod code_memory;
 mod engine;
 mod func;
 mod instance;
+mod interrupt;
 mod lazy;
 mod libcalls;
 mod linker;
@@ -35,6 +36,7 @@ mod values;
 pub mod wasi;
 
 pub use engine::{Config, Engine, TierChoice};
+pub use interrupt::InterruptHandle;
 pub use linker::Linker;
 pub use memory::WASM_PAGE;
 pub use module::Module;

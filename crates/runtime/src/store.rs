@@ -201,6 +201,15 @@ pub(crate) struct StoreInner {
     pub stack_limit: (usize, usize),
     /// Funcref record address → function, to turn references into handles.
     pub func_by_record: HashMap<usize, u32>,
+    /// The instances' interrupt fields, shared with `InterruptHandle`s.
+    pub interrupts: Arc<crate::interrupt::Interrupts>,
+}
+
+impl Drop for StoreInner {
+    fn drop(&mut self) {
+        // Before any vmctx is freed (fields drop after this body).
+        self.interrupts.forget_all();
+    }
 }
 
 /// Owns everything instantiated in it.
@@ -226,12 +235,27 @@ impl Store {
                 tags: Vec::new(),
                 stack_limit: (0, 0),
                 func_by_record: HashMap::new(),
+                interrupts: Arc::default(),
             }),
         }
     }
 
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// A handle that stops the wasm code running in this store, from any
+    /// thread (see [`InterruptHandle`](crate::InterruptHandle)); `None`
+    /// unless the engine's code checks for interrupts
+    /// ([`Config::interruptible`](crate::Config::interruptible)).
+    pub fn interrupt_handle(&self) -> Option<crate::InterruptHandle> {
+        self.inner
+            .engine
+            .config()
+            .interruptible
+            .then(|| crate::InterruptHandle {
+                interrupts: self.inner.interrupts.clone(),
+            })
     }
 }
 

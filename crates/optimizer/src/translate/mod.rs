@@ -48,8 +48,15 @@ use crate::env::{FuncEnv, clif_type, wasm_signature, zero};
 use crate::traps::cranelift_trap;
 
 /// Translates function `index` into `ctx.func` (CLIF, not yet optimized).
+/// What the tier translates for: its ISA, and whether code checks for
+/// interrupts.
+pub(crate) struct Target<'a> {
+    pub isa: &'a dyn TargetIsa,
+    pub interrupt_checks: bool,
+}
+
 pub(crate) fn translate_function(
-    isa: &dyn TargetIsa,
+    target: &Target<'_>,
     env: &ModuleEnv,
     index: u32,
     body: FunctionBody<'_>,
@@ -57,6 +64,7 @@ pub(crate) fn translate_function(
     ctx: &mut Context,
     fctx: &mut FunctionBuilderContext,
 ) -> Result<(), CompileError> {
+    let (isa, interrupt_checks) = (target.isa, target.interrupt_checks);
     if offsets.pointer_size() != 8 || isa.pointer_bytes() != 8 {
         return Err(CompileError::Internal(format!(
             "the optimizer targets 64-bit pointers; vmctx layout has {}",
@@ -97,6 +105,7 @@ pub(crate) fn translate_function(
         unreachable_depth: 0,
         offset: body.offset,
         func: index,
+        interrupt_checks,
     };
 
     // Locals: parameters first, then the declared ones, zeroed.
@@ -137,6 +146,7 @@ pub(crate) fn translate_function(
         exit_reached: false,
     });
 
+    t.interrupt_check();
     let mut ops = reader
         .get_operators_reader()
         .map_err(|e| read_error(index, &e))?;
@@ -216,6 +226,8 @@ pub(crate) struct Translator<'a, 'b> {
     /// Absolute offset of the operator being translated.
     pub(crate) offset: u64,
     func: u32,
+    /// Whether function entries and loop headers check `vmctx.interrupt`.
+    interrupt_checks: bool,
 }
 
 fn block_args(values: &[Value]) -> Vec<BlockArg> {
@@ -282,6 +294,26 @@ impl Translator<'_, '_> {
 
     pub(crate) fn trap(&mut self, code: TrapCode) {
         self.builder.ins().trap(cranelift_trap(code));
+    }
+
+    /// Traps with `Interrupt` when the host has set `vmctx.interrupt`: at
+    /// the function's entry and at every loop header, so that no wasm code
+    /// runs on for long once asked to stop. The host writes the field from
+    /// another thread, so the read is an atomic load: a plain one would be
+    /// merged with the entry's (nothing in the function stores to it) and
+    /// leave the loop.
+    fn interrupt_check(&mut self) {
+        if !self.interrupt_checks {
+            return;
+        }
+        let offset = i64::from(self.env.offsets.interrupt());
+        let ins = self.builder.ins();
+        let field = ins.iadd_imm_u(self.env.vmctx, offset);
+        let flag = self
+            .builder
+            .ins()
+            .atomic_load(types::I32, ir::MemFlagsData::trusted(), field);
+        self.trapnz(flag, TrapCode::Interrupt);
     }
 
     pub(crate) fn trapnz(&mut self, cond: Value, code: TrapCode) {
@@ -392,6 +424,7 @@ impl Translator<'_, '_> {
         self.builder.switch_to_block(header);
         let header_params = self.builder.block_params(header).to_vec();
         self.stack.extend(header_params);
+        self.interrupt_check();
         self.control.push(Frame {
             kind: FrameKind::Loop { header },
             dest,
