@@ -147,7 +147,7 @@ impl OptimizingTier {
     /// The tier whose code checks `vmctx.interrupt` at every function entry
     /// and loop header and traps with `Interrupt` when it is set (`on`), or
     /// not (the default: a load, test and branch per loop iteration cost the
-    /// kernels 10–20%).
+    /// kernels 12–20%).
     pub fn with_interrupt_checks(mut self, on: bool) -> OptimizingTier {
         self.interrupt_checks = on;
         self
