@@ -187,9 +187,6 @@ pub(crate) fn instantiate(
     let vmctx = inst.vmctx_ptr();
     let inst_ptr: *const InstanceData = &*inst;
     inst.put(offsets.magic(), VMCTX_MAGIC);
-    // SAFETY: the vmctx is boxed in the instance, which the store keeps
-    // until it drops, and the store forgets the field first.
-    unsafe { store.interrupts.add(inst.at::<u32>(offsets.interrupt())) };
     inst.put(offsets.runtime_data(), inst_ptr as usize);
     inst.put(
         offsets.libcalls(),
@@ -426,6 +423,12 @@ pub(crate) fn instantiate(
     }
 
     store.instances.push(inst);
+    // Registered only now: an instantiation that failed above freed its
+    // vmctx, and a pushed instance stays until the store drops.
+    let field = store.instances[instance_index as usize].at::<u32>(offsets.interrupt());
+    // SAFETY: the vmctx is boxed in the instance, which the store keeps
+    // until it drops, and the store forgets the field first.
+    unsafe { store.interrupts.add(field) };
     let handle = Instance {
         store: store.id,
         index: instance_index,

@@ -119,3 +119,32 @@ fn only_an_interruptible_engine_hands_out_handles() {
     let store = Store::new(&engine);
     assert!(store.interrupt_handle().is_none());
 }
+
+#[test]
+fn a_failed_instantiation_leaves_nothing_to_interrupt() {
+    let engine = Engine::new(Config {
+        tier: TierChoice::Baseline,
+        interruptible: true,
+        ..Config::default()
+    })
+    .unwrap();
+    let mut store = Store::new(&engine);
+    // The data segment is out of bounds: instantiation traps after the
+    // vmctx was built, and frees it.
+    let bad = wat::parse_str(r#"(module (memory 1) (data (i32.const 65535) "ab"))"#).unwrap();
+    let bad = Module::new(&engine, &bad).unwrap();
+    assert!(Linker::new().instantiate(&mut store, &bad).is_err());
+    let module = Module::new(&engine, &wat::parse_str(WAT).unwrap()).unwrap();
+    let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+    let handle = store.interrupt_handle().expect("interruptible");
+    handle.interrupt();
+    let square = instance.get_func(&store, "square").unwrap();
+    let trap = square
+        .call(&mut store, &[Val::I32(2)])
+        .expect_err("interrupted");
+    assert_eq!(trap.code(), Some(TrapCode::Interrupt));
+    assert_eq!(
+        square.call(&mut store, &[Val::I32(2)]).unwrap(),
+        vec![Val::I32(4)]
+    );
+}
