@@ -1,7 +1,8 @@
 //! Stopping running wasm from another thread: [`InterruptHandle`].
 //!
-//! Both tiers check their vmctx's `interrupt` field at every function entry
-//! and every loop back-edge (the optimizer: every loop header) and trap with
+//! With `Config::interruptible`, both tiers check their vmctx's `interrupt`
+//! field at every function entry and every loop back-edge (the optimizer:
+//! every loop header) and trap with
 //! `TrapCode::Interrupt` ("interrupted") when it is nonzero. A store keeps
 //! the address of each of its instances' fields in one [`Interrupts`] that
 //! its handles share: [`InterruptHandle::interrupt`] sets them all, so the

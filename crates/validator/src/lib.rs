@@ -99,7 +99,7 @@ const MAX_DATA_SEGMENTS: u32 = 100_000;
 /// Whether every segment of `section` is one that needs no constant-expression
 /// validator: passive (bulk memory), or active in an existing 32-bit memory
 /// at an `i32.const` offset. Programs compiled from Go, for instance, carry
-/// 100,000 such segments, and wasmparser validates each offset with a whole
+/// about 100,000 such segments, and wasmparser validates each offset with a whole
 /// operator validator. Anything else (or any malformed byte) answers `false`,
 /// and wasmparser validates the section as usual, with its own errors.
 fn data_is_plainly_valid(v: &Validator, section: &DataSectionReader<'_>) -> bool {
