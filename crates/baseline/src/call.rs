@@ -275,35 +275,8 @@ impl<'a> CodeGen<'a> {
         let vmctx = layout
             .vmctx_reg()
             .ok_or_else(|| self.internal("vmctx not in a register"))?;
-        match callee {
-            Callee::Defined { slot } => {
-                self.masm.asm.mov_rr(Size::S64, vmctx, VMCTX);
-                self.masm.asm.mov_rm(
-                    Size::S64,
-                    SCRATCH,
-                    Mem::new(VMCTX, self.offsets.func_slots() as i32),
-                );
-                self.masm.asm.call_m(Mem::new(SCRATCH, slot as i32));
-            }
-            Callee::Imported { slot, vmctx: v } => {
-                self.masm
-                    .asm
-                    .mov_rm(Size::S64, vmctx, Mem::new(VMCTX, v as i32));
-                self.masm
-                    .asm
-                    .mov_rm(Size::S64, SCRATCH, Mem::new(VMCTX, slot as i32));
-                self.masm.asm.call_m(Mem::new(SCRATCH, 0));
-            }
-            Callee::Record => {
-                self.masm
-                    .asm
-                    .mov_rm(Size::S64, vmctx, Mem::new(SCRATCH2, FUNCREF_VMCTX as i32));
-                self.masm
-                    .asm
-                    .mov_rm(Size::S64, SCRATCH2, Mem::new(SCRATCH2, FUNCREF_SLOT as i32));
-                self.masm.asm.call_m(Mem::new(SCRATCH2, 0));
-            }
-        }
+        let slot = self.callee_slot(callee, vmctx);
+        self.masm.asm.call_m(slot);
         // Every allocatable register is clobbered; nothing below the
         // arguments lives in one (spilled above).
         self.stack.truncate(base);
@@ -368,41 +341,8 @@ impl<'a> CodeGen<'a> {
             .vmctx_reg()
             .ok_or_else(|| self.internal("vmctx not in a register"))?;
         // r11 = the code pointer.
-        match callee {
-            Callee::Defined { slot } => {
-                self.masm.asm.mov_rr(Size::S64, vmctx, VMCTX);
-                self.masm.asm.mov_rm(
-                    Size::S64,
-                    SCRATCH,
-                    Mem::new(VMCTX, self.offsets.func_slots() as i32),
-                );
-                self.masm
-                    .asm
-                    .mov_rm(Size::S64, SCRATCH, Mem::new(SCRATCH, slot as i32));
-            }
-            Callee::Imported { slot, vmctx: v } => {
-                self.masm
-                    .asm
-                    .mov_rm(Size::S64, vmctx, Mem::new(VMCTX, v as i32));
-                self.masm
-                    .asm
-                    .mov_rm(Size::S64, SCRATCH, Mem::new(VMCTX, slot as i32));
-                self.masm
-                    .asm
-                    .mov_rm(Size::S64, SCRATCH, Mem::new(SCRATCH, 0));
-            }
-            Callee::Record => {
-                self.masm
-                    .asm
-                    .mov_rm(Size::S64, vmctx, Mem::new(SCRATCH2, FUNCREF_VMCTX as i32));
-                self.masm
-                    .asm
-                    .mov_rm(Size::S64, SCRATCH, Mem::new(SCRATCH2, FUNCREF_SLOT as i32));
-                self.masm
-                    .asm
-                    .mov_rm(Size::S64, SCRATCH, Mem::new(SCRATCH, 0));
-            }
-        }
+        let slot = self.callee_slot(callee, vmctx);
+        self.masm.asm.mov_rm(Size::S64, SCRATCH, slot);
         self.restore_pinned();
         if s_out == 0 && s_in == 0 {
             self.masm.asm.mov_rr(Size::S64, Reg::Rsp, Reg::Rbp);
@@ -435,6 +375,31 @@ impl<'a> CodeGen<'a> {
         self.put_layout(type_index, layout);
         self.set_unreachable();
         Ok(())
+    }
+
+    /// Puts the callee's vmctx in `vmctx` and returns the memory word that
+    /// holds its code pointer (its slot), addressed through r11 or, for a
+    /// funcref record (in r10), through r10.
+    fn callee_slot(&mut self, callee: Callee, vmctx: Reg) -> Mem {
+        let asm = &mut self.masm.asm;
+        match callee {
+            Callee::Defined { slot } => {
+                asm.mov_rr(Size::S64, vmctx, VMCTX);
+                let slots = Mem::new(VMCTX, self.offsets.func_slots() as i32);
+                asm.mov_rm(Size::S64, SCRATCH, slots);
+                Mem::new(SCRATCH, slot as i32)
+            }
+            Callee::Imported { slot, vmctx: v } => {
+                asm.mov_rm(Size::S64, vmctx, Mem::new(VMCTX, v as i32));
+                asm.mov_rm(Size::S64, SCRATCH, Mem::new(VMCTX, slot as i32));
+                Mem::new(SCRATCH, 0)
+            }
+            Callee::Record => {
+                asm.mov_rm(Size::S64, vmctx, Mem::new(SCRATCH2, FUNCREF_VMCTX as i32));
+                asm.mov_rm(Size::S64, SCRATCH2, Mem::new(SCRATCH2, FUNCREF_SLOT as i32));
+                Mem::new(SCRATCH2, 0)
+            }
+        }
     }
 
     /// Calls `libcall` with the vmctx and `args` (already popped), after
