@@ -507,24 +507,8 @@ fn compiling_is_deterministic_and_thread_safe() {
 
 #[test]
 fn interrupt_checks_at_entry_and_loop_headers_only_when_asked() {
-    let m = Module::from_wat(
-        r#"(module
-        (func (param i32) (result i32)
-          (loop $l (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
-          (local.get 0))
-        (func (result i32) i32.const 7))"#,
-    );
-    let count = |tier: &OptimizingTier, i: usize| {
-        let f = m.compile(tier, i).expect("compiles");
-        f.trap_sites
-            .iter()
-            .filter(|s| s.trap == TrapCode::Interrupt)
-            .count()
-    };
-    let checking = tier().with_interrupt_checks(true);
     // The entry and the loop header; the leaf only its entry.
-    assert_eq!(count(&checking, 0), 2);
-    assert_eq!(count(&checking, 1), 1);
-    assert_eq!(count(&tier(), 0), 0);
-    assert_eq!(count(&tier(), 1), 0);
+    let checking = tier().with_interrupt_checks(true);
+    assert_eq!(rung_testkit::interrupt_checks(&checking), [2, 1]);
+    assert_eq!(rung_testkit::interrupt_checks(&tier()), [0, 0]);
 }

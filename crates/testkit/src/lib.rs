@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 
 use iced_x86::{Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter};
 use rung_decoder::{DecoderConfig, Event, FunctionBody, ModuleEnv, decode_all};
-use rung_tiering::{CompileError, CompiledFunction, Tier, VmOffsets};
+use rung_tiering::{CompileError, CompiledFunction, Tier, TrapCode, VmOffsets};
 
 /// A decoded module with its bodies copied out.
 pub struct Module {
@@ -100,6 +100,26 @@ impl Module {
             .function_name(index)
             .map_or_else(|| format!("func{index}"), str::to_string)
     }
+}
+
+/// How many `Interrupt` trap sites `tier` emits in a function with one
+/// loop and in a leaf function, in that order: `[2, 1]` when it checks at
+/// function entries and loops, `[0, 0]` when it does not check.
+pub fn interrupt_checks(tier: &dyn Tier) -> [usize; 2] {
+    let m = Module::from_wat(
+        r#"(module
+        (func (param i32) (result i32)
+          (loop $l (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+          (local.get 0))
+        (func (result i32) i32.const 7))"#,
+    );
+    [0, 1].map(|i| {
+        let f = m.compile(tier, i).expect("compiles");
+        f.trap_sites
+            .iter()
+            .filter(|s| s.trap == TrapCode::Interrupt)
+            .count()
+    })
 }
 
 /// Intel-syntax disassembly with code offsets and trap sites.
