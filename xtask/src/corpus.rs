@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use clap::Args;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::paths;
 
@@ -36,9 +36,11 @@ pub struct Module {
     pub path: PathBuf,
 }
 
-/// A module the corpus lists but this run cannot use.
-#[derive(Debug, Clone)]
+/// A module the corpus lists but this run cannot use (in bench reports:
+/// `{"module", "reason"}`).
+#[derive(Debug, Clone, Serialize)]
 pub struct Skipped {
+    #[serde(rename = "module")]
     pub name: String,
     pub reason: String,
 }

@@ -61,7 +61,7 @@ use super::node::{LIFTOFF_SINGLE_THREADED, Node, NodeArgs, TURBOFAN_SINGLE_THREA
 use super::{
     Case, CommonArgs, Notes, Outcome, Repeat, Sample, case, measure, ratio_cell, time_ratio,
 };
-use crate::corpus::{Corpus, Module};
+use crate::corpus::{Corpus, Module, Skipped};
 use crate::paths;
 use crate::report::{self, Machine, Table};
 
@@ -151,13 +151,7 @@ struct Report {
     goal_baseline_vs_optimizer: f64,
     corpus_dir: String,
     modules: Vec<ModuleResult>,
-    skipped: Vec<SkippedModule>,
-}
-
-#[derive(Serialize)]
-struct SkippedModule {
-    module: String,
-    reason: String,
+    skipped: Vec<Skipped>,
 }
 
 /// A function a tier failed on with something other than `Unsupported`.
@@ -444,13 +438,7 @@ pub fn run(args: &CompileArgs) -> Result<(), String> {
         goal_baseline_vs_optimizer: GOAL_VS_OPTIMIZER,
         corpus_dir: corpus.dir().display().to_string(),
         modules: results,
-        skipped: skipped
-            .into_iter()
-            .map(|s| SkippedModule {
-                module: s.name,
-                reason: s.reason,
-            })
-            .collect(),
+        skipped,
     };
     let path = report::write_json("compile", &report)?;
     eprintln!("bench compile: wrote {}", path.display());

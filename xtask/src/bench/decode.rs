@@ -25,7 +25,7 @@ use serde::Serialize;
 use wasmparser::{Validator, WasmFeatures};
 
 use super::{DecodeArgs, Outcome, Repeat, case, measure, ratio_cell, time_ratio};
-use crate::corpus::{Corpus, Module};
+use crate::corpus::{Corpus, Module, Skipped};
 use crate::report::{self, Machine, Table};
 
 /// The JSON document.
@@ -38,13 +38,7 @@ struct Report {
     repeat: Repeat,
     corpus_dir: String,
     modules: Vec<ModuleResult>,
-    skipped: Vec<SkippedModule>,
-}
-
-#[derive(Serialize)]
-struct SkippedModule {
-    module: String,
-    reason: String,
+    skipped: Vec<Skipped>,
 }
 
 /// Every number for one module.
@@ -99,13 +93,7 @@ pub fn run(args: &DecodeArgs) -> Result<(), String> {
         repeat,
         corpus_dir: corpus.dir().display().to_string(),
         modules: results,
-        skipped: skipped
-            .into_iter()
-            .map(|s| SkippedModule {
-                module: s.name,
-                reason: s.reason,
-            })
-            .collect(),
+        skipped,
     };
     let path = report::write_json("decode", &report)?;
     eprintln!("bench decode: wrote {}", path.display());
