@@ -20,6 +20,16 @@ const WAT: &str = r#"(module
     (func (export "square") (param i32) (result i32)
         (i32.mul (local.get 0) (local.get 0))))"#;
 
+/// An engine whose code checks for interrupts, compiling with `tier`.
+fn interruptible(tier: TierChoice) -> Engine {
+    Engine::new(Config {
+        tier,
+        interruptible: true,
+        ..Config::default()
+    })
+    .unwrap()
+}
+
 fn configs() -> [(&'static str, TierChoice); 3] {
     [
         ("optimized", TierChoice::Optimized),
@@ -31,12 +41,7 @@ fn configs() -> [(&'static str, TierChoice); 3] {
 #[test]
 fn a_running_loop_is_interrupted_in_every_tier() {
     for (name, tier) in configs() {
-        let engine = Engine::new(Config {
-            tier,
-            interruptible: true,
-            ..Config::default()
-        })
-        .unwrap();
+        let engine = interruptible(tier);
         let module = Module::new(&engine, &wat::parse_str(WAT).unwrap()).unwrap();
         let mut store = Store::new(&engine);
         let instance = Linker::new().instantiate(&mut store, &module).unwrap();
@@ -75,12 +80,7 @@ fn a_running_loop_is_interrupted_in_every_tier() {
 
 #[test]
 fn an_interrupt_before_a_call_stops_it_at_entry_and_only_it() {
-    let engine = Engine::new(Config {
-        tier: TierChoice::Baseline,
-        interruptible: true,
-        ..Config::default()
-    })
-    .unwrap();
+    let engine = interruptible(TierChoice::Baseline);
     let module = Module::new(&engine, &wat::parse_str(WAT).unwrap()).unwrap();
     let mut store = Store::new(&engine);
     let instance = Linker::new().instantiate(&mut store, &module).unwrap();
@@ -100,11 +100,7 @@ fn an_interrupt_before_a_call_stops_it_at_entry_and_only_it() {
 
 #[test]
 fn a_handle_outliving_its_store_does_nothing() {
-    let engine = Engine::new(Config {
-        interruptible: true,
-        ..Config::default()
-    })
-    .unwrap();
+    let engine = interruptible(TierChoice::Optimized);
     let module = Module::new(&engine, &wat::parse_str(WAT).unwrap()).unwrap();
     let mut store = Store::new(&engine);
     Linker::new().instantiate(&mut store, &module).unwrap();
@@ -122,12 +118,7 @@ fn only_an_interruptible_engine_hands_out_handles() {
 
 #[test]
 fn a_failed_instantiation_leaves_nothing_to_interrupt() {
-    let engine = Engine::new(Config {
-        tier: TierChoice::Baseline,
-        interruptible: true,
-        ..Config::default()
-    })
-    .unwrap();
+    let engine = interruptible(TierChoice::Baseline);
     let mut store = Store::new(&engine);
     // The data segment is out of bounds: instantiation traps after the
     // vmctx was built, and frees it.
