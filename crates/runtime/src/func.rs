@@ -119,7 +119,17 @@ pub(crate) fn call_raw(store: &mut StoreInner, f: Func, args: &[Val]) -> Result<
             t
         }
     };
-    let mut values = vec![0u128; ty.params().len().max(ty.results().len()).max(1)];
+    // The values' array: on the stack for up to 8 values (no allocation
+    // per call), else on the heap.
+    let n = ty.params().len().max(ty.results().len()).max(1);
+    let mut inline = [0u128; 8];
+    let mut heap = Vec::new();
+    let values: &mut [u128] = if n <= inline.len() {
+        &mut inline[..n]
+    } else {
+        heap.resize(n, 0);
+        &mut heap
+    };
     for (slot, arg) in values.iter_mut().zip(args) {
         // SAFETY: each slot is 16 writable bytes.
         unsafe { write_val(store, (slot as *mut u128).cast(), arg) };
@@ -146,7 +156,7 @@ pub(crate) fn call_raw(store: &mut StoreInner, f: Func, args: &[Val]) -> Result<
     let results = ty
         .results()
         .iter()
-        .zip(&values)
+        .zip(values.iter())
         // SAFETY: each slot is 16 readable bytes written by the trampoline.
         .map(|(t, slot)| unsafe { read_val(store, (slot as *const u128).cast(), *t) })
         .collect();
