@@ -14,17 +14,22 @@
 //! that outlives its store interrupts nothing.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use parking_lot::Mutex;
 
 /// The interrupt fields of one store's instances.
 #[derive(Default)]
 pub(crate) struct Interrupts {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
     /// Addresses of the `interrupt: u32` fields, one per instance.
-    fields: Mutex<Vec<usize>>,
+    fields: Vec<usize>,
     /// Whether an interrupt is pending (new instances start with it).
-    pending: AtomicBool,
+    pending: bool,
 }
 
 impl Interrupts {
@@ -35,18 +40,17 @@ impl Interrupts {
     /// `field` must be an aligned `u32` of a vmctx that lives until
     /// [`Interrupts::forget_all`].
     pub unsafe fn add(&self, field: *mut u32) {
-        let mut fields = self.fields.lock();
-        let value = u32::from(self.pending.load(Ordering::SeqCst));
+        let mut state = self.state.lock();
         // SAFETY: the caller vouches for the field.
-        unsafe { AtomicU32::from_ptr(field).store(value, Ordering::SeqCst) };
-        fields.push(field as usize);
+        unsafe { AtomicU32::from_ptr(field).store(u32::from(state.pending), Ordering::SeqCst) };
+        state.fields.push(field as usize);
     }
 
     /// Sets (or, with `false`, clears) every field.
     pub fn set_all(&self, on: bool) {
-        let fields = self.fields.lock();
-        self.pending.store(on, Ordering::SeqCst);
-        for &field in fields.iter() {
+        let mut state = self.state.lock();
+        state.pending = on;
+        for &field in &state.fields {
             // SAFETY: the list holds only fields of live vmctxs (the module
             // invariant), and each is an aligned `u32`.
             unsafe {
@@ -57,7 +61,7 @@ impl Interrupts {
 
     /// Forgets every field (the store is going away).
     pub fn forget_all(&self) {
-        self.fields.lock().clear();
+        self.state.lock().fields.clear();
     }
 }
 
