@@ -4,6 +4,16 @@ mod cli;
 
 use std::process::ExitCode;
 
+// Before Rust's runtime reopens a closed stdin, stdout or stderr on
+// /dev/null, note which the parent closed: a WASI program then sees them
+// closed (EBADF), as it would natively.
+#[used]
+// SAFETY: `.init_array` holds `extern "C" fn()`s the C runtime calls once
+// before `main`; this one only asks fcntl(F_GETFD) about fds 0–2 and
+// stores three flags.
+#[unsafe(link_section = ".init_array")]
+static RECORD_HOST_STDIO: extern "C" fn() = rung::runtime::wasi::record_host_stdio;
+
 use clap::{Parser, Subcommand};
 
 /// rung: a WebAssembly engine with pluggable compiler tiers.

@@ -122,7 +122,8 @@ pub fn run(
             ExitCode::SUCCESS
         }
         Err(trap) => match wasi::exit_status(&trap) {
-            // POSIX keeps the low 8 bits of a status.
+            // proc_exit allows 0..=125 only (larger is a trap), so the
+            // status is the program's, uncut.
             Some(code) => ExitCode::from(code as u8),
             None => fail(format!("trap: {trap}")),
         },

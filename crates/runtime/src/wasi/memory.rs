@@ -4,8 +4,26 @@
 //! whose accessors check `ptr + len <= memory size` in 64-bit arithmetic and
 //! answer `EFAULT` otherwise: a bad pointer from the guest is an errno, never
 //! a host panic. Values are little-endian; alignment is not demanded.
+//!
+//! **Invariant:** what one call makes the host allocate does not grow with
+//! the guest's numbers: reads and writes use guest memory in place (at most
+//! [`MAX_IOVECS`] slices and [`MAX_IO_BYTES`] bytes a call), and a path is
+//! copied only once it is known to be at most [`MAX_PATH_LEN`] bytes.
 
+use std::io::IoSlice;
+
+use super::path::MAX_PATH_LEN;
 use super::types::{Errno, layout};
+
+/// At most this many bytes move in one `fd_read`, `fd_write`, `fd_pread` or
+/// `fd_pwrite`: a longer request is a short read or write, which POSIX
+/// allows and every libc loops over. It bounds what one call can make the
+/// host buffer (a captured stdout) and how long it runs.
+pub const MAX_IO_BYTES: usize = 16 << 20;
+
+/// At most this many iovecs of one call are used (Linux's `IOV_MAX`); the
+/// rest make the call short.
+pub const MAX_IOVECS: u32 = 1024;
 
 /// The calling instance's memory, for the length of one WASI call.
 pub struct GuestMemory<'a> {
@@ -86,27 +104,63 @@ impl<'a> GuestMemory<'a> {
         self.write(ptr, &v.to_le_bytes())
     }
 
-    /// The `count` iovecs of an array at `ptr`, each checked to lie inside
-    /// memory.
-    pub fn iovecs(&self, ptr: u32, count: u32) -> Result<Vec<IoVec>, Errno> {
+    /// The `i`th iovec of the array at `base`, its buffer checked to lie
+    /// inside memory. The caller has checked the array with
+    /// [`GuestMemory::iovec_array`].
+    pub fn iovec(&self, base: u32, i: u32) -> Result<IoVec, Errno> {
+        let at = base
+            .checked_add(i.checked_mul(layout::IOVEC_SIZE).ok_or(Errno::FAULT)?)
+            .ok_or(Errno::FAULT)?;
+        let v = IoVec {
+            ptr: self.read_u32(at)?,
+            len: self.read_u32(at.checked_add(4).ok_or(Errno::FAULT)?)?,
+        };
+        self.range(v.ptr, v.len.into())?;
+        Ok(v)
+    }
+
+    /// Checks that an array of `count` iovecs at `ptr` lies inside memory
+    /// (`EFAULT` otherwise, however large `count` is); answers how many of
+    /// them one call uses: at most [`MAX_IOVECS`].
+    pub fn iovec_array(&self, ptr: u32, count: u32) -> Result<u32, Errno> {
         self.range(ptr, u64::from(count) * u64::from(layout::IOVEC_SIZE))?;
-        let mut out = Vec::with_capacity(count.min(1024) as usize);
-        for i in 0..count {
-            let at = ptr + i * layout::IOVEC_SIZE;
-            let v = IoVec {
-                ptr: self.read_u32(at)?,
-                len: self.read_u32(at + 4)?,
-            };
-            self.range(v.ptr, v.len.into())?;
-            out.push(v);
+        Ok(count.min(MAX_IOVECS))
+    }
+
+    /// The iovecs one gathering write uses, as slices of guest memory (no
+    /// copy): at most [`MAX_IOVECS`] of them and [`MAX_IO_BYTES`] in all,
+    /// the last one cut to fit. Bounded host memory, whatever the guest
+    /// asks: a longer request becomes a short write.
+    pub fn gather(&self, ptr: u32, count: u32) -> Result<Vec<IoSlice<'_>>, Errno> {
+        let used = self.iovec_array(ptr, count)?;
+        let mut out = Vec::with_capacity(used.min(64) as usize);
+        let mut total = 0usize;
+        for i in 0..used {
+            let v = self.iovec(ptr, i)?;
+            let take = (v.len as usize).min(MAX_IO_BYTES - total);
+            if take > 0 {
+                out.push(IoSlice::new(&self.slice(v.ptr, v.len)?[..take]));
+                total += take;
+            }
+            if total == MAX_IO_BYTES {
+                break;
+            }
         }
         Ok(out)
     }
 
-    /// The bytes of a guest path (not NUL-terminated). A NUL inside cannot
-    /// name a host file: `EINVAL`.
+    /// The bytes of a guest path (not NUL-terminated): `ENAMETOOLONG` beyond
+    /// [`MAX_PATH_LEN`] bytes (checked before anything is copied), `EILSEQ`
+    /// if not UTF-8 (preview1 paths are `string`s), `EINVAL` for a NUL
+    /// inside (it cannot name a host file).
     pub fn path(&self, ptr: u32, len: u32) -> Result<Vec<u8>, Errno> {
         let bytes = self.slice(ptr, len)?;
+        if len > MAX_PATH_LEN {
+            return Err(Errno::NAMETOOLONG);
+        }
+        if std::str::from_utf8(bytes).is_err() {
+            return Err(Errno::ILSEQ);
+        }
         if bytes.contains(&0) {
             return Err(Errno::INVAL);
         }

@@ -47,8 +47,11 @@ mod process;
 mod table;
 mod types;
 
+use std::io::IsTerminal;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 use wasmparser::{FuncType, ValType};
@@ -60,7 +63,7 @@ use crate::values::Val;
 
 use memory::GuestMemory;
 pub use table::OutputBuffer;
-use table::{Descriptor, Dir, Kind, Pipe, Table};
+use table::{Descriptor, Dir, End, Kind, Source, Stream, Table};
 pub use types::Errno;
 
 /// The state of one WASI program: its arguments, environment and open files.
@@ -83,6 +86,9 @@ enum Stdio {
     Null,
     Input(Vec<u8>),
     Output(OutputBuffer),
+    /// No descriptor: the number is free (`EBADF` until something is
+    /// opened there).
+    Closed,
 }
 
 /// Builds a [`WasiCtx`]. By default there are no arguments, no environment,
@@ -158,7 +164,10 @@ impl WasiCtxBuilder {
     }
 
     /// The program reads the host's stdin and writes the host's stdout and
-    /// stderr.
+    /// stderr, as streams: stdin only reads, stdout and stderr only write,
+    /// none can seek, and none shows the host's device, inode, size or
+    /// times or lets the guest change its times or flags. A host fd that is
+    /// closed (see [`record_host_stdio`]) stays closed for the guest.
     pub fn inherit_stdio(mut self) -> Self {
         self.stdio = [Stdio::Inherit, Stdio::Inherit, Stdio::Inherit];
         self
@@ -197,6 +206,28 @@ impl WasiCtxBuilder {
         self
     }
 
+    /// The program has no stdin (fd 0 is `EBADF`), as a process whose
+    /// parent closed it. Inheriting a host stdin that is closed does the
+    /// same; this is for a host that knows better than the fd it has now
+    /// (Rust's runtime reopens a closed stdio fd on `/dev/null` before
+    /// `main`).
+    pub fn close_stdin(mut self) -> Self {
+        self.stdio[0] = Stdio::Closed;
+        self
+    }
+
+    /// The program has no stdout (fd 1 is `EBADF`); see [`Self::close_stdin`].
+    pub fn close_stdout(mut self) -> Self {
+        self.stdio[1] = Stdio::Closed;
+        self
+    }
+
+    /// The program has no stderr (fd 2 is `EBADF`); see [`Self::close_stdin`].
+    pub fn close_stderr(mut self) -> Self {
+        self.stdio[2] = Stdio::Closed;
+        self
+    }
+
     /// Prints every call, its arguments and its errno on the host's stderr
     /// (`wasi: fd_write(1, 1024, 1, 1036) -> 0`).
     pub fn trace(mut self, on: bool) -> Self {
@@ -207,28 +238,40 @@ impl WasiCtxBuilder {
     pub fn build(self) -> WasiCtx {
         let mut table = Table::default();
         for (i, s) in self.stdio.into_iter().enumerate() {
-            let kind = match s {
-                // SAFETY: fds 0, 1 and 2 are the process's stdio, open for
-                // its whole life (Rust's std never closes them).
-                Stdio::Inherit => Kind::Host(unsafe {
-                    std::os::fd::BorrowedFd::borrow_raw(i as std::os::fd::RawFd)
-                }),
-                Stdio::Null => Kind::Pipe(Pipe::Null),
-                Stdio::Input(data) => Kind::Pipe(Pipe::Input { data, pos: 0 }),
-                Stdio::Output(buf) => Kind::Pipe(Pipe::Output(buf)),
+            let end = if i == 0 { End::Read } else { End::Write };
+            let (source, tty) = match s {
+                Stdio::Inherit
+                    if host_fd_is_open(i as RawFd)
+                        && !CLOSED_AT_START[i].load(Ordering::Relaxed) =>
+                {
+                    // SAFETY: fds 0, 1 and 2 are the process's stdio, open
+                    // (just checked) for its whole life: Rust's std never
+                    // closes them, and neither does the guest (it reaches
+                    // them only through `Stream::read` and `Stream::write`).
+                    let fd = unsafe { BorrowedFd::borrow_raw(i as RawFd) };
+                    (Source::Host(fd), fd.is_terminal())
+                }
+                Stdio::Inherit | Stdio::Closed => {
+                    table.reserve(i as u32);
+                    continue;
+                }
+                Stdio::Null => (Source::Null, false),
+                Stdio::Input(data) => (Source::Bytes { data, pos: 0 }, false),
+                Stdio::Output(buf) => (Source::Buffer(buf), false),
             };
-            // The table is empty: these are 0, 1, 2.
-            let _ = table.push(Descriptor::new(kind, 0));
+            table.set(
+                i as u32,
+                Descriptor::new(Kind::Stream(Stream { end, source, tty }), 0),
+            );
         }
-        for (file, guest) in self.preopens {
-            let _ = table.push(Descriptor::new(
-                Kind::Dir(Dir {
-                    fd: file.into(),
-                    preopen: Some(guest),
-                    listing: None,
-                }),
-                0,
-            ));
+        // Preopens from 3, even when a stdio number is free.
+        for (fd, (file, guest)) in (3u32..).zip(self.preopens) {
+            let dir = Dir {
+                fd: file.into(),
+                preopen: Some(guest),
+                listing: None,
+            };
+            table.set(fd, Descriptor::new(Kind::Dir(dir), 0));
         }
         WasiCtx {
             args: self.args,
@@ -238,6 +281,43 @@ impl WasiCtxBuilder {
         }
     }
 }
+
+/// Whether the host's fd `fd` is open.
+fn host_fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD reads the descriptor's flags and touches no memory;
+    // a closed fd is an EBADF answer, not undefined behaviour.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+/// Which of the host's fds 0–2 were closed when the process started, as
+/// [`record_host_stdio`] saw them.
+static CLOSED_AT_START: [AtomicBool; 3] = [const { AtomicBool::new(false) }; 3];
+
+/// Remembers which of fds 0, 1, 2 the parent process left closed, so that
+/// inheriting stdio leaves them closed for the guest too (`EBADF`, as the
+/// program would see natively). Rust's runtime reopens a closed stdio fd
+/// on `/dev/null` before `main`, so this must run earlier: a binary lists
+/// it in `.init_array`, as `rung` does:
+///
+/// ```ignore
+/// #[used]
+/// #[unsafe(link_section = ".init_array")]
+/// static RECORD_STDIO: extern "C" fn() = rung_runtime::wasi::record_host_stdio;
+/// ```
+pub extern "C" fn record_host_stdio() {
+    for (fd, closed) in (0..).zip(&CLOSED_AT_START) {
+        if !host_fd_is_open(fd) {
+            closed.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The largest status `proc_exit` ends a program with: the witx's rule
+/// (`wasi_ephemeral_proc`): 0–125 report success or failure to the
+/// environment, anything larger "behaves as if it were implemented by an
+/// unreachable instruction" (a trap), as Wasmtime does; so no status is
+/// ever cut to 8 bits and a failing program never looks successful.
+pub const MAX_EXIT_STATUS: u32 = 125;
 
 /// The exit status of a program that called `proc_exit`, if `trap` is that.
 pub fn exit_status(trap: &Trap) -> Option<i32> {
@@ -377,7 +457,13 @@ pub fn add_to_linker(linker: &mut Linker, ctx: WasiCtx) {
         });
     }
     linker.func_new(MODULE, "proc_exit", func_type("I", &[]), |_, args, _| {
-        Err(Trap::new(TrapReason::Exit(Args(args).u32(0) as i32)))
+        let status = Args(args).u32(0);
+        if status > MAX_EXIT_STATUS {
+            return Err(Trap::host(format!(
+                "wasi: proc_exit({status}): exit status outside WASI's range 0..=125"
+            )));
+        }
+        Err(Trap::new(TrapReason::Exit(status as i32)))
     });
     linker.func_new(
         MODULE,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rustix::time::ClockId;
 
 use super::memory::GuestMemory;
-use super::table::Kind;
+use super::table::{End, Kind};
 use super::types::{Errno, clockid, event, layout};
 use super::{Args, WasiCtx};
 
@@ -110,23 +110,86 @@ pub fn nosys(_: &mut WasiCtx, _: &mut GuestMemory<'_>, _: &Args) -> R {
     Err(Errno::NOSYS)
 }
 
-/// One subscription of `poll_oneoff`.
-struct Subscription {
-    userdata: u64,
-    tag: u8,
-    /// For a clock: when it fires, in nanoseconds of `clock`; for an fd: its
-    /// errno and the bytes available.
-    deadline: u64,
-    clock: ClockId,
-    fd_result: (Errno, u64),
+/// One subscription of `poll_oneoff`, read from guest memory.
+enum Sub {
+    /// Fires when `clock` reads `deadline` (nanoseconds).
+    Clock { clock: ClockId, deadline: u64 },
+    /// Ready now, with this many bytes known to be available.
+    Fd { nbytes: u64 },
+}
+
+/// The clocks `poll_oneoff` accepts, in `clockid` order.
+const CLOCKS: [u32; 2] = [clockid::REALTIME, clockid::MONOTONIC];
+
+/// Reads subscription `i`: its userdata, its tag and what it waits for.
+/// Relative timeouts count from `start`, each clock's time when the call
+/// began, so reading a subscription twice gives the same deadline. A
+/// subscription on a descriptor that is not open, or not readable
+/// (writable) for a read (write) subscription, is `EBADF` for the whole
+/// call, and an unknown clock or a CPU-time one `EINVAL`, as Wasmtime
+/// answers.
+fn subscription(
+    ctx: &WasiCtx,
+    mem: &GuestMemory<'_>,
+    input: u32,
+    i: u32,
+    start: &[u64; 2],
+) -> Result<(u64, u8, Sub), Errno> {
+    let at = input + i * layout::SUBSCRIPTION_SIZE;
+    let userdata = mem.read_u64(at)?;
+    let tag = mem.read_u8(at + 8)?;
+    let sub = match tag {
+        event::CLOCK => {
+            let id = mem.read_u32(at + 16)?;
+            let timeout = mem.read_u64(at + 24)?;
+            let flags = mem.read_u16(at + 40)?;
+            // CPU time does not pass while the call sleeps: waiting on it
+            // could never end (Wasmtime refuses these clocks here too).
+            if id != clockid::REALTIME && id != clockid::MONOTONIC {
+                return Err(Errno::INVAL);
+            }
+            let clock = clock(id)?;
+            let deadline = if flags & event::ABSTIME != 0 {
+                timeout
+            } else {
+                start[id as usize].saturating_add(timeout)
+            };
+            Sub::Clock { clock, deadline }
+        }
+        event::FD_READ | event::FD_WRITE => {
+            let d = ctx.table.get(mem.read_u32(at + 16)?)?;
+            let want = if tag == event::FD_READ {
+                End::Read
+            } else {
+                End::Write
+            };
+            let nbytes = match &d.kind {
+                Kind::Stream(s) if s.end == want => s.available(),
+                Kind::File(f) if tag == event::FD_READ => {
+                    use std::io::Seek;
+                    let size = f.metadata().map_or(0, |m| m.len());
+                    let pos = (&*f).stream_position().unwrap_or(size);
+                    size.saturating_sub(pos)
+                }
+                Kind::File(_) => 0,
+                Kind::Stream(_) | Kind::Dir(_) => return Err(Errno::BADF),
+            };
+            Sub::Fd { nbytes }
+        }
+        _ => return Err(Errno::INVAL),
+    };
+    Ok((userdata, tag, sub))
 }
 
 /// `poll_oneoff`: clock subscriptions sleep until the earliest deadline; fd
 /// subscriptions are always ready (files and pipes do not block here), so
-/// any of them makes the call return at once.
+/// any of them makes the call return at once. The subscriptions are read
+/// from guest memory in place, once to check them and find the wait, once
+/// to write the events: no host memory grows with their number.
 pub fn poll_oneoff(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R {
     let (input, output, n, nevents) = (a.u32(0), a.u32(1), a.u32(2), a.u32(3));
     if n == 0 {
+        // Sleeping forever is not a thing a guest may ask for.
         return Err(Errno::INVAL);
     }
     mem.slice(
@@ -138,99 +201,47 @@ pub fn poll_oneoff(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Args) -> R 
         output,
         n.checked_mul(layout::EVENT_SIZE).ok_or(Errno::FAULT)?,
     )?;
-    let mut subs = Vec::with_capacity(n.min(4096) as usize);
+    let start = CLOCKS.map(|id| clock(id).map_or(0, now));
+    // Check every subscription and find how long to wait.
+    let mut wait = Some(u64::MAX);
     for i in 0..n {
-        let at = input + i * layout::SUBSCRIPTION_SIZE;
-        let userdata = mem.read_u64(at)?;
-        let tag = mem.read_u8(at + 8)?;
-        let mut s = Subscription {
-            userdata,
-            tag,
-            deadline: 0,
-            clock: ClockId::Monotonic,
-            fd_result: (Errno::SUCCESS, 0),
-        };
-        match tag {
-            event::CLOCK => {
-                let id = mem.read_u32(at + 16)?;
-                let timeout = mem.read_u64(at + 24)?;
-                let flags = mem.read_u16(at + 40)?;
-                match clock(id) {
-                    Ok(c) => {
-                        s.clock = c;
-                        s.deadline = if flags & event::ABSTIME != 0 {
-                            timeout
-                        } else {
-                            now(c).saturating_add(timeout)
-                        };
-                    }
-                    Err(e) => s.fd_result = (e, 0),
+        match subscription(ctx, mem, input, i, &start)?.2 {
+            Sub::Fd { .. } => wait = None,
+            Sub::Clock { clock, deadline } => {
+                wait = wait.map(|w| w.min(deadline.saturating_sub(now(clock))));
+            }
+        }
+    }
+    if let Some(mut wait) = wait {
+        // Sleep until the earliest clock fires.
+        while wait > 0 {
+            std::thread::sleep(Duration::from_nanos(wait));
+            wait = u64::MAX;
+            for i in 0..n {
+                if let Sub::Clock { clock, deadline } = subscription(ctx, mem, input, i, &start)?.2
+                {
+                    wait = wait.min(deadline.saturating_sub(now(clock)));
                 }
             }
-            event::FD_READ | event::FD_WRITE => {
-                let fd = mem.read_u32(at + 16)?;
-                s.fd_result = match ctx.table.get(fd) {
-                    Ok(d) => (Errno::SUCCESS, available(&d.kind, tag)),
-                    Err(e) => (e, 0),
-                };
-            }
-            _ => return Err(Errno::INVAL),
-        }
-        subs.push(s);
-    }
-    let immediate = subs
-        .iter()
-        .any(|s| s.tag != event::CLOCK || s.fd_result.0 != Errno::SUCCESS);
-    if !immediate {
-        // Sleep until the earliest clock fires.
-        loop {
-            let wait = subs
-                .iter()
-                .map(|s| s.deadline.saturating_sub(now(s.clock)))
-                .min()
-                .unwrap_or(0);
-            if wait == 0 {
-                break;
-            }
-            std::thread::sleep(Duration::from_nanos(wait));
         }
     }
     let mut count = 0u32;
-    for s in &subs {
-        let ready = match s.tag {
-            event::CLOCK => s.fd_result.0 != Errno::SUCCESS || now(s.clock) >= s.deadline,
-            _ => true,
+    for i in 0..n {
+        let (userdata, tag, sub) = subscription(ctx, mem, input, i, &start)?;
+        let nbytes = match sub {
+            Sub::Clock { clock, deadline } if now(clock) >= deadline => 0,
+            Sub::Clock { .. } => continue,
+            Sub::Fd { nbytes } => nbytes,
         };
-        if !ready {
-            continue;
-        }
-        let at = output + count * layout::EVENT_SIZE;
         let mut b = [0u8; layout::EVENT_SIZE as usize];
-        b[0..8].copy_from_slice(&s.userdata.to_le_bytes());
-        b[8..10].copy_from_slice(&s.fd_result.0.0.to_le_bytes());
-        b[10] = s.tag;
-        if s.tag != event::CLOCK {
-            b[16..24].copy_from_slice(&s.fd_result.1.to_le_bytes());
+        b[0..8].copy_from_slice(&userdata.to_le_bytes());
+        // error: 0 (success) at 8..10
+        b[10] = tag;
+        if tag != event::CLOCK {
+            b[16..24].copy_from_slice(&nbytes.to_le_bytes());
         }
-        mem.write(at, &b)?;
+        mem.write(output + count * layout::EVENT_SIZE, &b)?;
         count += 1;
     }
     mem.write_u32(nevents, count)
-}
-
-/// Bytes ready on a descriptor for an fd subscription (a file: what is left
-/// to read; otherwise unknown, 0).
-fn available(kind: &Kind, tag: u8) -> u64 {
-    match kind {
-        Kind::File(f) if tag == event::FD_READ => {
-            use std::io::Seek;
-            let size = f.metadata().map_or(0, |m| m.len());
-            let pos = (&*f).stream_position().unwrap_or(size);
-            size.saturating_sub(pos)
-        }
-        Kind::Pipe(super::table::Pipe::Input { data, pos }) if tag == event::FD_READ => {
-            data.len().saturating_sub(*pos) as u64
-        }
-        _ => 0,
-    }
 }

@@ -1,15 +1,23 @@
 //! The guest's file descriptors: what each number stands for on the host.
 //!
-//! Numbers 0–2 are stdin, stdout and stderr (the host's own, or in-memory
-//! pipes); the preopened directories follow from 3 in the order they were
-//! given; `path_open` takes the lowest free number, as POSIX does.
+//! Numbers 0–2 are stdin, stdout and stderr (streams over the host's own
+//! fds or in memory; a number is free if the host's fd was closed); the
+//! preopened directories follow from 3 in the order they were given;
+//! `path_open` takes the lowest free number, as POSIX does.
 //!
 //! **Invariant:** a directory descriptor's host fd is opened `O_RDONLY |
 //! O_DIRECTORY` (never `O_PATH`), so it can be listed and used as the base
 //! of every `*at` call; it is the root of its own sandbox (see `path.rs`).
+//!
+//! **Invariant:** the guest reaches a host stdio fd only through
+//! [`Stream::read`] (stdin) and [`Stream::write`] (stdout, stderr): no
+//! seek, stat, times, flags, sync or close of it, so it cannot write
+//! through a stdin the shell opened read-write, overwrite output before
+//! its own, read a terminal through stdout, or learn the host file's
+//! device, inode, size or times.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::IoSlice;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
@@ -31,20 +39,85 @@ impl OutputBuffer {
     pub fn contents(&self) -> Vec<u8> {
         self.0.lock().clone()
     }
-
-    pub(crate) fn append(&self, data: &[u8]) {
-        self.0.lock().extend_from_slice(data);
-    }
 }
 
-/// An in-memory stream.
-pub enum Pipe {
+/// Which way a stream flows: stdin is read, stdout and stderr are written.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum End {
+    Read,
+    Write,
+}
+
+/// Where a stream's bytes come from or go.
+pub enum Source {
+    /// One of the host's own stdio fds (0, 1, 2), used only to read or
+    /// write (never seeked, stat'ed, timed or closed).
+    Host(BorrowedFd<'static>),
     /// Reads return these bytes, then end of file.
-    Input { data: Vec<u8>, pos: usize },
+    Bytes { data: Vec<u8>, pos: usize },
     /// Writes are appended to the buffer.
-    Output(OutputBuffer),
+    Buffer(OutputBuffer),
     /// Reads see end of file, writes vanish.
     Null,
+}
+
+/// stdin, stdout or stderr as the guest sees them: a stream that flows one
+/// way, with no position, no times and no host identity, whatever the host
+/// fd behind it is (a terminal, a pipe, a file the shell opened read-write),
+/// as Wasmtime presents stdio.
+pub struct Stream {
+    pub end: End,
+    pub source: Source,
+    /// The host fd is a terminal (the guest sees a character device, so
+    /// wasi-libc's `isatty` answers yes).
+    pub tty: bool,
+}
+
+impl Stream {
+    /// Reads into `buf`; 0 is end of file. `EBADF` on a write end.
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
+        if self.end != End::Read {
+            return Err(Errno::BADF);
+        }
+        match &mut self.source {
+            Source::Host(fd) => read_fd(*fd, buf),
+            Source::Bytes { data, pos } => {
+                let rest = data.get(*pos..).unwrap_or_default();
+                let n = rest.len().min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                *pos += n;
+                Ok(n)
+            }
+            Source::Buffer(_) | Source::Null => Ok(0),
+        }
+    }
+
+    /// Writes the slices in order; returns how much was taken. `EBADF` on a
+    /// read end.
+    pub fn write(&mut self, bufs: &mut [IoSlice<'_>]) -> Result<usize, Errno> {
+        if self.end != End::Write {
+            return Err(Errno::BADF);
+        }
+        match &self.source {
+            Source::Host(fd) => writev_all(*fd, bufs),
+            Source::Buffer(b) => {
+                let mut out = b.0.lock();
+                for s in bufs.iter() {
+                    out.extend_from_slice(s);
+                }
+                Ok(bufs.iter().map(|s| s.len()).sum())
+            }
+            Source::Bytes { .. } | Source::Null => Ok(bufs.iter().map(|s| s.len()).sum()),
+        }
+    }
+
+    /// Bytes known to be ready to read (`poll_oneoff`'s `nbytes`).
+    pub fn available(&self) -> u64 {
+        match &self.source {
+            Source::Bytes { data, pos } => data.len().saturating_sub(*pos) as u64,
+            _ => 0,
+        }
+    }
 }
 
 /// One entry of a directory listing, as `fd_readdir` reports it.
@@ -66,9 +139,7 @@ pub struct Dir {
 
 /// What a descriptor stands for.
 pub enum Kind {
-    /// One of the host's own stdio streams, inherited (never closed by us).
-    Host(BorrowedFd<'static>),
-    Pipe(Pipe),
+    Stream(Stream),
     File(File),
     Dir(Dir),
 }
@@ -85,7 +156,11 @@ impl Descriptor {
     pub fn new(kind: Kind, flags: u16) -> Self {
         let (rights_base, rights_inheriting) = match &kind {
             Kind::Dir(_) => (rights::DIRECTORY, rights::INHERITING),
-            _ => (rights::FILE, 0),
+            Kind::Stream(Stream { end: End::Read, .. }) => (rights::FD_READ, 0),
+            Kind::Stream(Stream {
+                end: End::Write, ..
+            }) => (rights::FD_WRITE, 0),
+            Kind::File(_) => (rights::FILE, 0),
         };
         Descriptor {
             kind,
@@ -95,13 +170,13 @@ impl Descriptor {
         }
     }
 
-    /// The host fd behind a file, a directory or an inherited stream.
+    /// The host fd behind a file or a directory (a stream has none the
+    /// guest may reach).
     pub fn host_fd(&self) -> Option<BorrowedFd<'_>> {
         match &self.kind {
-            Kind::Host(fd) => Some(*fd),
             Kind::File(f) => Some(f.as_fd()),
             Kind::Dir(d) => Some(d.fd.as_fd()),
-            Kind::Pipe(_) => None,
+            Kind::Stream(_) => None,
         }
     }
 
@@ -109,83 +184,65 @@ impl Descriptor {
     pub fn filetype(&self) -> u8 {
         match &self.kind {
             Kind::Dir(_) => filetype::DIRECTORY,
-            Kind::Pipe(_) => filetype::UNKNOWN,
-            Kind::Host(fd) => rustix::fs::fstat(fd).map_or(filetype::UNKNOWN, |st| {
-                super::fs::filetype_of_mode(st.st_mode)
-            }),
+            Kind::Stream(s) if s.tty => filetype::CHARACTER_DEVICE,
+            Kind::Stream(_) => filetype::UNKNOWN,
             Kind::File(f) => rustix::fs::fstat(f).map_or(filetype::UNKNOWN, |st| {
                 super::fs::filetype_of_mode(st.st_mode)
             }),
         }
     }
+}
 
-    /// Writes `data` (one gathered `fd_write`); returns how much was taken.
-    pub fn write(&mut self, data: &[u8]) -> Result<usize, Errno> {
-        match &mut self.kind {
-            Kind::Host(fd) => write_all_fd(*fd, data),
-            Kind::File(f) => {
-                f.write_all(data)?;
-                Ok(data.len())
-            }
-            Kind::Pipe(Pipe::Output(buf)) => {
-                buf.append(data);
-                Ok(data.len())
-            }
-            Kind::Pipe(Pipe::Null) => Ok(data.len()),
-            Kind::Pipe(Pipe::Input { .. }) => Err(Errno::BADF),
-            Kind::Dir(_) => Err(Errno::ISDIR),
+/// Reads from a host fd, retrying when a signal interrupts.
+pub fn read_fd(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+    loop {
+        match rustix::io::read(fd, &mut *buf) {
+            Err(rustix::io::Errno::INTR) => continue,
+            r => return Ok(r?),
         }
-    }
-
-    /// Reads into `buf`; 0 is end of file.
-    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
-        match &mut self.kind {
-            Kind::Host(fd) => loop {
-                match rustix::io::read(*fd, &mut *buf) {
-                    Err(rustix::io::Errno::INTR) => continue,
-                    r => return Ok(r?),
-                }
-            },
-            Kind::File(f) => loop {
-                match rustix::io::read(&*f, &mut *buf) {
-                    Err(rustix::io::Errno::INTR) => continue,
-                    r => return Ok(r?),
-                }
-            },
-            Kind::Pipe(Pipe::Input { data, pos }) => {
-                let rest = data.get(*pos..).unwrap_or_default();
-                let n = rest.len().min(buf.len());
-                buf[..n].copy_from_slice(&rest[..n]);
-                *pos += n;
-                Ok(n)
-            }
-            Kind::Pipe(Pipe::Null) => Ok(0),
-            Kind::Pipe(Pipe::Output(_)) => Err(Errno::BADF),
-            Kind::Dir(_) => Err(Errno::ISDIR),
-        }
-    }
-
-    /// Whether a read may be spread over several buffers (a short read
-    /// means the end, not "no more yet").
-    pub fn is_regular_file(&self) -> bool {
-        matches!(self.kind, Kind::File(_) | Kind::Pipe(Pipe::Input { .. }))
     }
 }
 
-/// Writes all of `data` unless the host fails; a failure after some bytes
+/// Writes every slice unless the host fails; a failure after some bytes
 /// went out reports those bytes, as `write(2)` does.
-fn write_all_fd(fd: BorrowedFd<'_>, mut data: &[u8]) -> Result<usize, Errno> {
-    let total = data.len();
-    while !data.is_empty() {
-        match rustix::io::write(fd, data) {
+pub fn writev_all(fd: BorrowedFd<'_>, mut bufs: &mut [IoSlice<'_>]) -> Result<usize, Errno> {
+    let mut done = 0;
+    while !bufs.is_empty() {
+        match rustix::io::writev(fd, bufs) {
             Ok(0) => break,
-            Ok(n) => data = &data[n..],
+            Ok(n) => {
+                done += n;
+                IoSlice::advance_slices(&mut bufs, n);
+            }
             Err(rustix::io::Errno::INTR) => {}
-            Err(e) if data.len() == total => return Err(e.into()),
+            Err(e) if done == 0 => return Err(e.into()),
             Err(_) => break,
         }
     }
-    Ok(total - data.len())
+    Ok(done)
+}
+
+/// Like [`writev_all`], at a file offset (`pwritev`).
+pub fn pwritev_all(
+    fd: BorrowedFd<'_>,
+    mut bufs: &mut [IoSlice<'_>],
+    offset: u64,
+) -> Result<usize, Errno> {
+    let mut done = 0;
+    while !bufs.is_empty() {
+        let at = offset.checked_add(done as u64).ok_or(Errno::INVAL)?;
+        match rustix::io::pwritev(fd, bufs, at) {
+            Ok(0) => break,
+            Ok(n) => {
+                done += n;
+                IoSlice::advance_slices(&mut bufs, n);
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) if done == 0 => return Err(e.into()),
+            Err(_) => break,
+        }
+    }
+    Ok(done)
 }
 
 /// The descriptor table.
@@ -215,6 +272,21 @@ impl Table {
             Kind::Dir(d) => Ok(d),
             _ => Err(Errno::NOTDIR),
         }
+    }
+
+    /// Makes sure slot `fd` exists (free), so the numbers after it are
+    /// not taken by what is pushed next.
+    pub fn reserve(&mut self, fd: u32) {
+        let want = fd as usize + 1;
+        if self.slots.len() < want {
+            self.slots.resize_with(want, || None);
+        }
+    }
+
+    /// Puts `d` at number `fd`, closing what was there.
+    pub fn set(&mut self, fd: u32, d: Descriptor) {
+        self.reserve(fd);
+        self.slots[fd as usize] = Some(d);
     }
 
     /// Puts `d` at the lowest free number.
