@@ -51,26 +51,35 @@ fn hello_world_writes_its_bytes_to_stdout() {
     assert_eq!(err.contents(), b"");
 }
 
-#[test]
-fn proc_exit_ends_the_run_with_its_status() {
-    let wat = r#"(module
+/// `proc_exit(STATUS)`, then a write that must never happen.
+fn exit_with(status: u32) -> String {
+    format!(
+        r#"(module
       (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
       (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
       (memory (export "memory") 1)
       (data (i32.const 16) "after exit\n")
       (func (export "_start")
-        (call $exit (i32.const 42))
+        (call $exit (i32.const {status}))
         (i32.store (i32.const 0) (i32.const 16))
         (i32.store (i32.const 4) (i32.const 11))
-        (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
-    let out = OutputBuffer::new();
-    let ctx = WasiCtx::builder().stdout_buffer(&out).build();
-    assert_eq!(run(wat, ctx), Ok(42));
-    assert_eq!(out.contents(), b"");
+        (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
+        status = status as i32
+    )
+}
+
+#[test]
+fn proc_exit_ends_the_run_with_its_status() {
+    for status in [0, 1, 42, 125] {
+        let out = OutputBuffer::new();
+        let ctx = WasiCtx::builder().stdout_buffer(&out).build();
+        assert_eq!(run(&exit_with(status), ctx), Ok(status as i32));
+        assert_eq!(out.contents(), b"");
+    }
 
     // The trap itself says what it is.
     let engine = engine();
-    let module = Module::new(&engine, &wat::parse_str(wat).unwrap()).unwrap();
+    let module = Module::new(&engine, &wat::parse_str(exit_with(42)).unwrap()).unwrap();
     let mut linker = Linker::new();
     wasi::add_to_linker(&mut linker, WasiCtx::builder().build());
     let mut store = Store::new(&engine);
@@ -81,6 +90,21 @@ fn proc_exit_ends_the_run_with_its_status() {
         .call(&mut store, &[])
         .unwrap_err();
     assert_eq!(trap.reason, TrapReason::Exit(42));
+}
+
+#[test]
+fn proc_exit_above_125_is_a_trap_never_a_cut_status() {
+    // 256 would be 0 in 8 bits: a failing program must not look successful.
+    for status in [126, 255, 256, 512, u32::MAX] {
+        let out = OutputBuffer::new();
+        let ctx = WasiCtx::builder().stdout_buffer(&out).build();
+        let err = run(&exit_with(status), ctx).unwrap_err();
+        assert_eq!(
+            err,
+            format!("wasi: proc_exit({status}): exit status outside WASI's range 0..=125"),
+        );
+        assert_eq!(out.contents(), b"", "nothing runs after proc_exit");
+    }
 }
 
 /// Writes `argc argv_buf_size` as two little-endian u32, then the argv
@@ -736,16 +760,337 @@ fn stdio_clocks_random_poll_and_sockets() {
 }
 
 #[test]
-fn inherited_stdio_is_the_host_stream() {
+fn inherited_stdio_is_a_stream_without_host_identity() {
     // Under `cargo test` stdout may be a pipe, a file or a terminal; the
-    // guest sees a terminal as a character device without seek rights.
+    // guest sees a terminal as a character device, anything else as a
+    // stream of unknown type, and never seek rights, a device, an inode,
+    // a size or times.
     let s = &mut Shim::new(WasiCtx::builder().inherit_stdio().build());
     assert_eq!(s.call("fd_fdstat_get", &[I(1), I(OUT as i32)]), ESUCCESS);
     let ty = s.read(OUT, 1)[0];
-    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        assert_eq!(ty, FILETYPE_CHARACTER_DEVICE);
-        assert_eq!(s.u64(OUT + 8) & (1 << 2), 0);
-    }
+    let expected = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        FILETYPE_CHARACTER_DEVICE
+    } else {
+        0
+    };
+    assert_eq!(ty, expected);
+    assert_eq!(s.u64(OUT + 8), RIGHT_FD_WRITE);
     assert_eq!(s.call("fd_filestat_get", &[I(1), I(OUT as i32)]), ESUCCESS);
-    assert_eq!(s.read(OUT + 16, 1)[0], ty);
+    let mut st = vec![0u8; 64];
+    st[16] = ty;
+    assert_eq!(s.read(OUT, 64), st);
+    assert_eq!(
+        s.call("fd_seek", &[I(1), L(0), I(0), I(OUT as i32)]),
+        ESPIPE
+    );
+    assert_eq!(
+        s.call("fd_filestat_set_times", &[I(1), L(0), L(0), I(1 | 4)]),
+        EBADF
+    );
+    assert_eq!(s.read_fd(1, 1).0, EBADF);
+}
+
+const RIGHT_FD_READ: u64 = 1 << 1;
+const RIGHT_FD_WRITE: u64 = 1 << 6;
+
+#[test]
+fn stdio_are_one_way_streams() {
+    let out = OutputBuffer::new();
+    let err = OutputBuffer::new();
+    let ctx = WasiCtx::builder()
+        .stdin_bytes(b"input".to_vec())
+        .stdout_buffer(&out)
+        .stderr_buffer(&err)
+        .build();
+    let mut s = Shim::new(ctx);
+    // What fd_fdstat_get says: a stream that reads, two that write.
+    for (fd, rights) in [(0, RIGHT_FD_READ), (1, RIGHT_FD_WRITE), (2, RIGHT_FD_WRITE)] {
+        assert_eq!(s.call("fd_fdstat_get", &[I(fd), I(OUT as i32)]), ESUCCESS);
+        assert_eq!(s.read(OUT, 1)[0], 0, "fd {fd}: filetype unknown");
+        assert_eq!(
+            (s.u64(OUT + 8), s.u64(OUT + 16)),
+            (rights, 0),
+            "fd {fd}: rights"
+        );
+        assert_eq!(s.call("fd_filestat_get", &[I(fd), I(OUT as i32)]), ESUCCESS);
+        assert_eq!(
+            s.read(OUT, 64),
+            [0; 64],
+            "fd {fd}: no identity, size or times"
+        );
+        // No position.
+        assert_eq!(
+            s.call("fd_seek", &[I(fd), L(0), I(0), I(OUT as i32)]),
+            ESPIPE
+        );
+        assert_eq!(s.call("fd_tell", &[I(fd), I(OUT as i32)]), ESPIPE);
+        // Nothing that acts on the host object behind it.
+        for (f, args) in [
+            ("fd_filestat_set_times", vec![I(fd), L(0), L(0), I(1 | 4)]),
+            ("fd_filestat_set_size", vec![I(fd), L(0)]),
+            ("fd_advise", vec![I(fd), L(0), L(0), I(0)]),
+            ("fd_allocate", vec![I(fd), L(0), L(1)]),
+            ("fd_sync", vec![I(fd)]),
+            ("fd_datasync", vec![I(fd)]),
+            ("fd_fdstat_set_flags", vec![I(fd), I(4)]),
+        ] {
+            assert_eq!(s.call(f, &args), EBADF, "{f}({fd})");
+        }
+        assert_eq!(
+            s.call(
+                "fd_readdir",
+                &[I(fd), I(BUF as i32), I(64), L(0), I(OUT as i32)]
+            ),
+            ENOTDIR
+        );
+    }
+    // One way only.
+    assert_eq!(s.read_fd(1, 4).0, EBADF);
+    assert_eq!(s.read_fd(2, 4).0, EBADF);
+    assert_eq!(s.write_fd(0, b"x").0, EBADF);
+    assert_eq!(s.read_fd(0, 5), (ESUCCESS, b"input".to_vec()));
+    assert_eq!(s.write_fd(1, b"out"), (ESUCCESS, 3));
+    assert_eq!(s.write_fd(2, b"err"), (ESUCCESS, 3));
+    // At an offset: the right direction has no position (ESPIPE), the
+    // wrong one is not open for it (EBADF).
+    s.write(IOV, &BUF.to_le_bytes());
+    s.write(IOV + 4, &1u32.to_le_bytes());
+    let at = |f: &str, fd: i32, s: &mut Shim| {
+        s.call(f, &[I(fd), I(IOV as i32), I(1), L(0), I(OUT as i32)])
+    };
+    assert_eq!(at("fd_pread", 0, &mut s), ESPIPE);
+    assert_eq!(at("fd_pread", 1, &mut s), EBADF);
+    assert_eq!(at("fd_pwrite", 1, &mut s), ESPIPE);
+    assert_eq!(at("fd_pwrite", 0, &mut s), EBADF);
+    assert_eq!(
+        (out.contents(), err.contents()),
+        (b"out".to_vec(), b"err".to_vec())
+    );
+
+    // poll_oneoff: reading stdout or writing stdin is EBADF for the call.
+    for (fd, tag) in [(1u32, 1u8), (0, 2)] {
+        let mut sub = [0u8; 48];
+        sub[8] = tag;
+        sub[16..20].copy_from_slice(&fd.to_le_bytes());
+        s.write(BUF, &sub);
+        assert_eq!(
+            s.call(
+                "poll_oneoff",
+                &[I(BUF as i32), I(OUT as i32), I(1), I(IOV as i32)]
+            ),
+            EBADF
+        );
+    }
+
+    // Closing stdin frees number 0 for the next open.
+    assert_eq!(s.call("fd_close", &[I(0)]), ESUCCESS);
+    assert_eq!(s.read_fd(0, 1).0, EBADF);
+}
+
+#[test]
+fn a_closed_stdio_number_is_ebadf_and_preopens_still_start_at_3() {
+    let dir = scratch("closed-stdio");
+    let ctx = WasiCtx::builder()
+        .close_stdin()
+        .close_stdout()
+        .preopened_dir(&dir, "/d")
+        .unwrap()
+        .build();
+    let mut s = Shim::new(ctx);
+    assert_eq!(s.read_fd(0, 4).0, EBADF);
+    assert_eq!(s.write_fd(1, b"x").0, EBADF);
+    assert_eq!(s.call("fd_fdstat_get", &[I(0), I(OUT as i32)]), EBADF);
+    assert_eq!(s.call("fd_fdstat_get", &[I(2), I(OUT as i32)]), ESUCCESS);
+    assert_eq!(s.call("fd_prestat_get", &[I(3), I(OUT as i32)]), ESUCCESS);
+    // POSIX: the lowest free number.
+    assert_eq!(s.open(3, 0, "f", OFLAGS_CREAT, RIGHTS_ALL), Ok(0));
+}
+
+#[test]
+fn paths_must_be_utf8_without_nul() {
+    let (mut s, dir) = shim_with_dir("utf8");
+    s.write(PATH, b"bad-\xff\xfe");
+    for f in ["path_create_directory", "path_unlink_file"] {
+        assert_eq!(s.call(f, &[I(3), I(PATH as i32), I(6)]), EILSEQ, "{f}");
+    }
+    assert_eq!(
+        s.call(
+            "path_open",
+            &[
+                I(3),
+                I(0),
+                I(PATH as i32),
+                I(6),
+                I(OFLAGS_CREAT),
+                L(RIGHTS_ALL),
+                L(0),
+                I(0),
+                I(OUT as i32)
+            ]
+        ),
+        EILSEQ
+    );
+    s.write(PATH, b"nul\0x");
+    assert_eq!(
+        s.call("path_create_directory", &[I(3), I(PATH as i32), I(5)]),
+        EINVAL
+    );
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "nothing was created"
+    );
+}
+
+#[test]
+fn dangling_links_with_creat_excl_are_eexist_and_readlink_hides_host_paths() {
+    let root = scratch("dangling");
+    let dir = root.join("jail");
+    std::fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::symlink("missing", dir.join("inside")).unwrap();
+    std::os::unix::fs::symlink("../outside", dir.join("out")).unwrap();
+    std::os::unix::fs::symlink("/etc", dir.join("abs")).unwrap();
+    let ctx = WasiCtx::builder()
+        .preopened_dir(&dir, "/jail")
+        .unwrap()
+        .build();
+    let mut s = Shim::new(ctx);
+    // O_CREAT | O_EXCL never follows the link, wherever it points: EEXIST.
+    for path in ["inside", "out", "abs"] {
+        for lookup in [0, LOOKUP_SYMLINK_FOLLOW] {
+            assert_eq!(
+                s.open(3, lookup, path, OFLAGS_CREAT | OFLAGS_EXCL, RIGHTS_ALL),
+                Err(EEXIST),
+                "{path} {lookup}"
+            );
+        }
+    }
+    // O_CREAT alone, following: made where the link points, if that is
+    // inside; never outside.
+    assert!(
+        s.open(3, LOOKUP_SYMLINK_FOLLOW, "inside", OFLAGS_CREAT, RIGHTS_ALL)
+            .is_ok()
+    );
+    assert!(dir.join("missing").is_file());
+    assert_eq!(
+        s.open(3, LOOKUP_SYMLINK_FOLLOW, "out", OFLAGS_CREAT, RIGHTS_ALL),
+        Err(ENOTCAPABLE)
+    );
+    // Not following, the link is there: ELOOP (Linux's O_NOFOLLOW answer).
+    assert_eq!(s.open(3, 0, "out", OFLAGS_CREAT, RIGHTS_ALL), Err(ELOOP));
+    assert!(!root.join("outside").exists());
+
+    // readlink: a relative target as written; an absolute one is a host
+    // path, refused (as Wasmtime does): the guest cannot follow it, and the
+    // host's layout is not its to learn.
+    let readlink = |s: &mut Shim, path: &str| {
+        let [p, l] = s.path_at(PATH, path);
+        let e = s.call(
+            "path_readlink",
+            &[I(3), p, l, I(BUF as i32), I(64), I(OUT as i32)],
+        );
+        (e, s.read(BUF, s.u32(OUT) as usize))
+    };
+    assert_eq!(readlink(&mut s, "out"), (ESUCCESS, b"../outside".to_vec()));
+    assert_eq!(readlink(&mut s, "abs").0, ENOTCAPABLE);
+    assert_eq!(readlink(&mut s, "missing").0, EINVAL, "not a link");
+}
+
+/// Linux's answers for paths that end in `/`, the same through WASI (read
+/// off Linux 6.18 with the same calls on the same tree).
+#[test]
+fn trailing_slashes_follow_linux() {
+    let (mut s, dir) = shim_with_dir("slashes");
+    std::fs::create_dir(dir.join("d")).unwrap();
+    std::fs::write(dir.join("f"), b"file").unwrap();
+    std::os::unix::fs::symlink("d", dir.join("ld")).unwrap();
+    let two = |s: &mut Shim, f: &str, a: &str, b: &str| {
+        let [p, l] = s.path_at(PATH, a);
+        let [q, m] = s.path_at(PATH2, b);
+        match f {
+            "path_rename" => s.call(f, &[I(3), p, l, I(3), q, m]),
+            "path_link" => s.call(f, &[I(3), I(0), p, l, I(3), q, m]),
+            _ => s.call(f, &[p, l, I(3), q, m]), // path_symlink(target, path)
+        }
+    };
+    assert_eq!(s.path_call("path_remove_directory", 3, "ld/"), ENOTDIR);
+    assert_eq!(s.path_call("path_unlink_file", 3, "f/"), ENOTDIR);
+    assert_eq!(s.path_call("path_unlink_file", 3, "d/"), EISDIR);
+    assert_eq!(s.path_call("path_unlink_file", 3, "d"), EISDIR);
+    assert_eq!(two(&mut s, "path_symlink", "t", "new/"), ENOENT);
+    assert_eq!(two(&mut s, "path_symlink", "t", "f/"), EEXIST);
+    assert_eq!(two(&mut s, "path_rename", "f", "g/"), ENOTDIR);
+    assert_eq!(two(&mut s, "path_rename", "f/", "g"), ENOTDIR);
+    assert_eq!(two(&mut s, "path_rename", "ld/", "g"), ENOTDIR);
+    assert_eq!(two(&mut s, "path_link", "f", "new/"), ENOENT);
+    assert_eq!(two(&mut s, "path_link", "f/", "new"), ENOTDIR);
+    assert_eq!(s.open(3, 0, "x/", OFLAGS_CREAT, RIGHTS_ALL), Err(EISDIR));
+    assert_eq!(s.open(3, 0, "d/", OFLAGS_CREAT, RIGHTS_ALL), Err(EISDIR));
+    assert_eq!(s.open(3, 0, "f/", 0, RIGHTS_READ_ONLY), Err(ENOTDIR));
+    assert_eq!(
+        s.open(3, 0, "nd", OFLAGS_CREAT | OFLAGS_DIRECTORY, RIGHTS_ALL),
+        Err(EINVAL)
+    );
+    assert_eq!(s.stat(3, 0, "f/").0, ENOTDIR);
+    let (e, st) = s.stat(3, 0, "ld/");
+    assert_eq!(
+        (e, st[16]),
+        (ESUCCESS, FILETYPE_DIRECTORY),
+        "a trailing / follows"
+    );
+    assert_eq!(s.stat(3, 0, "ld").1[16], FILETYPE_SYMBOLIC_LINK);
+    assert_eq!(s.path_call("path_create_directory", 3, "ld/"), EEXIST);
+    assert_eq!(s.path_call("path_create_directory", 3, "new2/"), ESUCCESS);
+    assert!(dir.join("new2").is_dir());
+    // The directory through a link and a trailing slash, with write rights
+    // asked for: it opens (for reading), and is the right one.
+    std::fs::write(dir.join("d/in-d"), b"").unwrap();
+    let fd = s.open(3, 0, "ld/", OFLAGS_DIRECTORY, RIGHTS_ALL).unwrap();
+    assert_eq!(s.stat(fd, 0, "in-d").0, ESUCCESS);
+    // Without O_DIRECTORY, a directory opened for writing is EISDIR.
+    assert_eq!(s.open(3, 0, "d", 0, RIGHTS_ALL), Err(EISDIR));
+    assert_eq!(std::fs::read(dir.join("f")).unwrap(), b"file");
+}
+
+#[test]
+fn poll_and_clocks_answer_bad_ids_and_fds_as_wasmtime() {
+    let (mut s, _dir) = shim_with_dir("poll-errors");
+    let poll = |s: &mut Shim, sub: [u8; 48]| {
+        s.write(BUF, &sub);
+        s.call(
+            "poll_oneoff",
+            &[I(BUF as i32), I(OUT as i32), I(1), I(IOV as i32)],
+        )
+    };
+    let clock_sub = |id: u32| {
+        let mut sub = [0u8; 48];
+        sub[16..20].copy_from_slice(&id.to_le_bytes());
+        sub
+    };
+    let fd_sub = |fd: u32| {
+        let mut sub = [0u8; 48];
+        sub[8] = 1; // fd_read
+        sub[16..20].copy_from_slice(&fd.to_le_bytes());
+        sub
+    };
+    assert_eq!(poll(&mut s, clock_sub(1)), ESUCCESS);
+    // CPU time does not pass while the call sleeps; unknown ids are unknown.
+    for id in [2, 3, 4, 99] {
+        assert_eq!(poll(&mut s, clock_sub(id)), EINVAL, "clock {id}");
+    }
+    assert_eq!(poll(&mut s, fd_sub(9)), EBADF, "no such fd");
+    assert_eq!(poll(&mut s, fd_sub(3)), EBADF, "a directory");
+    let mut bad_tag = clock_sub(1);
+    bad_tag[8] = 3;
+    assert_eq!(poll(&mut s, bad_tag), EINVAL);
+    for id in [4, 99, u32::MAX] {
+        assert_eq!(
+            s.call("clock_time_get", &[I(id as i32), L(0), I(OUT as i32)]),
+            EINVAL
+        );
+        assert_eq!(
+            s.call("clock_res_get", &[I(id as i32), I(OUT as i32)]),
+            EINVAL
+        );
+    }
 }

@@ -19,7 +19,10 @@ pub const ELOOP: i32 = 32;
 pub const ENOENT: i32 = 44;
 pub const ENOSYS: i32 = 52;
 pub const ENOTDIR: i32 = 54;
+pub const ENAMETOOLONG: i32 = 37;
+pub const EILSEQ: i32 = 25;
 pub const ENOTEMPTY: i32 = 55;
+pub const ESPIPE: i32 = 70;
 pub const ENOTCAPABLE: i32 = 76;
 
 pub const FILETYPE_CHARACTER_DEVICE: u8 = 2;
@@ -136,13 +139,18 @@ pub struct Shim {
 
 impl Shim {
     pub fn new(ctx: WasiCtx) -> Shim {
+        Shim::with_pages(ctx, 1)
+    }
+
+    /// A shim whose memory has `pages` 64 KiB pages.
+    pub fn with_pages(ctx: WasiCtx, pages: u32) -> Shim {
         let mut wat = String::from("(module\n");
         for (name, sig) in SIGNATURES {
             wat += &format!(
                 "(import \"wasi_snapshot_preview1\" \"{name}\" (func ${name} {sig}))\n(export \"{name}\" (func ${name}))\n"
             );
         }
-        wat += "(memory (export \"memory\") 1))";
+        wat += &format!("(memory (export \"memory\") {pages}))");
         let engine = engine();
         let module = Module::new(&engine, &wat::parse_str(&wat).unwrap()).unwrap();
         let mut linker = Linker::new();
