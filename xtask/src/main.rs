@@ -20,9 +20,12 @@
 //!     run time of xtask/kernels/*.wat under rung's optimizing, baseline and
 //!     tiered configurations and V8's TurboFan, with compile times;
 //!     checksums must agree (else the exit code says so).
-//! cargo xtask fuzz [--cases N] [--seed S]
-//!     the baseline-vs-optimizer differential test for N wasm-smith modules
-//!     (default 100,000; CI runs 2,000), in release.
+//! cargo xtask fuzz [--target differential|wasi] [--cases N] [--seed S]
+//!     a property test for N cases (default 100,000), in release:
+//!     `differential` (the default), the baseline-vs-optimizer differential
+//!     test on wasm-smith modules (CI runs 2,000); `wasi`, the WASI fuzz
+//!     target, generated guests calling every preview1 function with edge
+//!     arguments against a scratch preopen (CI runs 300).
 //! ```
 //!
 //! Each prints a Markdown table on stdout and writes every number to
@@ -68,8 +71,8 @@ enum Command {
         #[command(subcommand)]
         what: Option<bench::Bench>,
     },
-    /// Run the baseline tier's differential test (against the optimizer) for
-    /// many generated modules.
+    /// Run a property test for many generated cases: the baseline tier's
+    /// differential test (against the optimizer), or the WASI fuzz target.
     Fuzz(fuzz::FuzzArgs),
 }
 

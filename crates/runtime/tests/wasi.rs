@@ -1094,3 +1094,21 @@ fn poll_and_clocks_answer_bad_ids_and_fds_as_wasmtime() {
         );
     }
 }
+
+#[test]
+fn dot_dot_of_a_preopen_shows_no_inode_from_outside() {
+    let (mut s, dir) = shim_with_dir("dotdot-ino");
+    std::fs::write(dir.join("f"), b"").unwrap();
+    let e = s.call(
+        "fd_readdir",
+        &[I(3), I(BUF as i32), I(4096), L(0), I(OUT as i32)],
+    );
+    assert_eq!(e, ESUCCESS);
+    let data = s.read(BUF, s.u32(OUT) as usize);
+    // ".", then "..": 24-byte headers, d_ino at 8.
+    let ino = |at: usize| u64::from_le_bytes(data[at + 8..at + 16].try_into().unwrap());
+    assert_eq!(&data[24..25], b".");
+    assert_eq!(&data[24 + 1 + 24..24 + 1 + 24 + 2], b"..");
+    let own = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&dir).unwrap());
+    assert_eq!((ino(0), ino(25)), (own, own));
+}

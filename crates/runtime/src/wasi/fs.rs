@@ -368,8 +368,10 @@ pub fn fd_prestat_dir_name(ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, a: &Arg
 }
 
 /// Lists a directory: `.` and `..` first, as Wasmtime does, then the rest
-/// in the host's order.
+/// in the host's order. Both carry the directory's own inode: `..` may be
+/// outside the sandbox, whose inodes are not the guest's to see.
 fn list(dir: &Dir) -> Result<Vec<DirEntry>, Errno> {
+    let own = rustix::fs::fstat(&dir.fd)?.st_ino;
     let mut out = Vec::new();
     let mut entries = Vec::new();
     for entry in rustix::fs::Dir::read_from(&dir.fd)? {
@@ -392,7 +394,7 @@ fn list(dir: &Dir) -> Result<Vec<DirEntry>, Errno> {
             name,
         };
         if e.name == b"." || e.name == b".." {
-            out.push(e);
+            out.push(DirEntry { ino: own, ..e });
         } else {
             entries.push(e);
         }

@@ -68,6 +68,7 @@ pub const SIGNATURES: &[(&str, &str)] = &[
     ("fd_datasync", "(param i32) (result i32)"),
     ("fd_fdstat_get", "(param i32 i32) (result i32)"),
     ("fd_fdstat_set_flags", "(param i32 i32) (result i32)"),
+    ("fd_fdstat_set_rights", "(param i32 i64 i64) (result i32)"),
     ("fd_filestat_get", "(param i32 i32) (result i32)"),
     ("fd_filestat_set_size", "(param i32 i64) (result i32)"),
     (
