@@ -136,9 +136,8 @@ impl Tier {
             Tier::Tiered => rung::runtime::TierChoice::Tiered,
         };
         rung::runtime::Config {
-            tier,
             lazy,
-            ..rung::runtime::Config::default()
+            ..tier.config()
         }
     }
 }

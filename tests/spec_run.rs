@@ -67,27 +67,14 @@ fn main() -> ExitCode {
                 ..Config::default()
             },
         ),
-        (
-            "baseline",
-            Config {
-                tier: TierChoice::Baseline,
-                ..Config::default()
-            },
-        ),
-        (
-            "mixed",
-            Config {
-                tier: TierChoice::Mixed,
-                ..Config::default()
-            },
-        ),
+        ("baseline", TierChoice::Baseline.config()),
+        ("mixed", TierChoice::Mixed.config()),
         (
             "tiered, tier-up on the first call",
             Config {
-                tier: TierChoice::Tiered,
                 tier_up_policy: Arc::new(CallCountPolicy::new(1)),
                 tier_up_in_background: false,
-                ..Config::default()
+                ..TierChoice::Tiered.config()
             },
         ),
     ];
@@ -172,7 +159,7 @@ fn run_suite(label: &str, config: Config) -> bool {
     for p in problems.iter().take(100) {
         println!("  {p}");
     }
-    if engine.config().tier != TierChoice::Optimized {
+    if engine.fallbacks() + engine.tier_ups() > 0 {
         println!(
             "spec ({label}): {} functions fell back from the baseline to the optimizing tier, {} tiered up",
             engine.fallbacks(),

@@ -49,9 +49,9 @@ pub fn run(files: &[PathBuf], config: Config, verbose: bool) -> ExitCode {
         failed += report.failed.len();
         unsupported += report.unsupported.len();
     }
-    if engine.config().tier != rung::runtime::TierChoice::Optimized {
+    if engine.fallbacks() > 0 {
         println!(
-            "{} functions fell back from the baseline to the optimizing tier",
+            "{} functions fell back from a tier to the next one up the ladder",
             engine.fallbacks()
         );
     }

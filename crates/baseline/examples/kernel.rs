@@ -21,11 +21,7 @@ fn main() {
     let rigs: Vec<_> = tiers
         .iter()
         .map(|&tier| {
-            let engine = Engine::new(Config {
-                tier,
-                ..Config::default()
-            })
-            .expect("engine");
+            let engine = Engine::new(Config { ..tier.config() }).expect("engine");
             let module = Module::new(&engine, &bytes).expect("compiles");
             (engine, module)
         })

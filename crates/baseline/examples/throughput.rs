@@ -14,7 +14,13 @@ use std::time::Duration;
 
 use rung_baseline::BaselineTier;
 use rung_decoder::{DecoderConfig, Event, FunctionBody, ModuleEnv, decode_all};
-use rung_tiering::{Tier, VmOffsets};
+use rung_tiering::{CompileOptions, Tier, VmOffsets};
+
+/// As a tiered engine compiles below the top of its ladder.
+const OPTIONS: CompileOptions = CompileOptions {
+    interrupt_checks: false,
+    tier_up_checks: true,
+};
 use rung_validator::{FuncJob, FunctionValidator, ModuleValidator};
 
 fn jobs(bytes: &[u8]) -> (ModuleEnv, Vec<(u32, u64, usize)>, Vec<FuncJob>) {
@@ -107,7 +113,7 @@ fn main() {
                 // Compile only.
                 let t = Clock::start();
                 for b in &bodies {
-                    let _ = tier.compile(&env, b.0, body(b), &offsets);
+                    let _ = tier.compile(&env, b.0, body(b), &offsets, &OPTIONS);
                 }
                 best[1] = best[1].min(t.elapsed());
             }
@@ -118,7 +124,7 @@ fn main() {
             body_bytes = 0;
             let t = Clock::start();
             for (b, j) in bodies.iter().zip(js) {
-                match tier.compile_validating(&env, b.0, body(b), &offsets, j) {
+                match tier.compile_validating(&env, b.0, body(b), &offsets, &OPTIONS, j) {
                     Ok(f) => {
                         code += f.code.len();
                         body_bytes += b.2;
@@ -146,7 +152,7 @@ fn main() {
                     offset,
                     bytes: &bytes[offset as usize..offset as usize + len],
                 };
-                let _ = opt.compile(&env, index, body, &offsets);
+                let _ = opt.compile(&env, index, body, &offsets, &OPTIONS);
             }
             let t = t.elapsed();
             println!(

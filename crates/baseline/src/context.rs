@@ -92,6 +92,9 @@ pub struct CodeGen<'a> {
     pub call_clock: u32,
     /// Whether function entries and loop back-edges check `vmctx.interrupt`.
     pub interrupt_checks: bool,
+    /// Whether function entries and loop back-edges count against the
+    /// tier-up budget (`CompileOptions::tier_up_checks`).
+    pub tier_up_checks: bool,
 }
 
 impl<'a> CodeGen<'a> {
@@ -142,6 +145,7 @@ impl<'a> CodeGen<'a> {
             clock: 0,
             call_clock: 0,
             interrupt_checks: false,
+            tier_up_checks: false,
         }
     }
 

@@ -650,7 +650,11 @@ impl CodeGen<'_> {
     /// `TierUp` libcall out of line when it reaches zero, resuming at
     /// `resume`; if `live` (registers may hold values), through the
     /// function's tier-up routine, which saves every caller-saved register.
+    /// Nothing without `CompileOptions::tier_up_checks`.
     pub fn emit_budget_check(&mut self, cost: i32, resume: Label, live: bool) -> Result<()> {
+        if !self.tier_up_checks {
+            return Ok(());
+        }
         let budget = self
             .offsets
             .tier_up_budget(self.func)
@@ -682,6 +686,9 @@ impl CodeGen<'_> {
 
     /// The prologue's tier-up check (nothing live).
     pub fn emit_entry_budget_check(&mut self) -> Result<()> {
+        if !self.tier_up_checks {
+            return Ok(());
+        }
         let resume = self.masm.asm.new_label();
         self.emit_budget_check(BUDGET_COST_CALL, resume, false)?;
         self.masm.asm.bind(resume);

@@ -69,8 +69,8 @@ use std::time::Instant;
 
 use rung_tiering::abi::{CallLayout, Location, Reg};
 use rung_tiering::{
-    CompileError, CompileStats, CompiledFunction, Definition, FunctionBody, ModuleEnv, Tier,
-    TrapCode, VmOffsets,
+    CompileError, CompileOptions, CompileStats, CompiledFunction, Definition, FunctionBody,
+    ModuleEnv, Tier, TrapCode, VmOffsets,
 };
 use rung_validator::{FuncJob, FuncValidatorAllocations, FunctionValidator, WasmFunctionValidator};
 use wasmparser::{BinaryReader, OperatorsReader, ValType};
@@ -88,8 +88,6 @@ pub use masm::Features;
 #[derive(Debug, Clone, Copy)]
 pub struct BaselineTier {
     features: Features,
-    /// Whether code checks `vmctx.interrupt` (see `with_interrupt_checks`).
-    interrupt_checks: bool,
 }
 
 impl Default for BaselineTier {
@@ -111,54 +109,16 @@ impl BaselineTier {
     pub fn new() -> BaselineTier {
         BaselineTier {
             features: Features::host(),
-            interrupt_checks: false,
         }
     }
 
     /// The tier for a fixed feature set (reproducible code in tests).
     pub fn with_features(features: Features) -> BaselineTier {
-        BaselineTier {
-            features,
-            interrupt_checks: false,
-        }
-    }
-
-    /// The tier whose code checks `vmctx.interrupt` at every function entry
-    /// and loop back-edge and traps with `Interrupt` when it is set (`on`),
-    /// or not (the default: the checks cost loops a compare and a branch).
-    pub fn with_interrupt_checks(mut self, on: bool) -> BaselineTier {
-        self.interrupt_checks = on;
-        self
+        BaselineTier { features }
     }
 
     pub fn features(&self) -> Features {
         self.features
-    }
-
-    /// Validates function `index` operator by operator through `job` while
-    /// compiling it: one walk, no second decode. A validation error is
-    /// `CompileError::Invalid` with wasmparser's message and the absolute
-    /// offset; `Unsupported` stops the walk at the first operator the tier
-    /// does not compile (the rest of the body is then not validated here).
-    ///
-    /// # Errors
-    ///
-    /// `Invalid`, `Unsupported`, `ImplLimit` or `Internal`.
-    pub fn compile_validating(
-        &self,
-        env: &ModuleEnv,
-        index: u32,
-        body: FunctionBody<'_>,
-        offsets: &VmOffsets,
-        job: FuncJob,
-    ) -> Result<CompiledFunction, CompileError> {
-        let allocs = VALIDATOR_ALLOCS
-            .with(|a| a.borrow_mut().take())
-            .unwrap_or_default();
-        let mut validator = job.into_validator(allocs);
-        let result = self.compile_with(env, index, body, offsets, Some(&mut validator));
-        VALIDATOR_ALLOCS.with(|a| *a.borrow_mut() = Some(validator.into_allocations()));
-        result
     }
 
     fn compile_with(
@@ -167,6 +127,7 @@ impl BaselineTier {
         index: u32,
         body: FunctionBody<'_>,
         offsets: &VmOffsets,
+        options: &CompileOptions,
         validator: Option<&mut WasmFunctionValidator>,
     ) -> Result<CompiledFunction, CompileError> {
         let start = Instant::now();
@@ -174,7 +135,8 @@ impl BaselineTier {
         let mut outcome = None;
         let caught = catch_unwind(AssertUnwindSafe(|| {
             let mut cg = CodeGen::new(pool, env, offsets, index);
-            cg.interrupt_checks = self.interrupt_checks;
+            cg.interrupt_checks = options.interrupt_checks;
+            cg.tier_up_checks = options.tier_up_checks;
             let r = compile_function(&mut cg, self.features, body, validator).map_err(|e| *e);
             if r.is_err() {
                 cg.masm.asm.reset();
@@ -215,8 +177,32 @@ impl Tier for BaselineTier {
         index: u32,
         body: FunctionBody<'_>,
         offsets: &VmOffsets,
+        options: &CompileOptions,
     ) -> Result<CompiledFunction, CompileError> {
-        self.compile_with(env, index, body, offsets, None)
+        self.compile_with(env, index, body, offsets, options, None)
+    }
+
+    /// Validates function `index` operator by operator through `job` while
+    /// compiling it: one walk, no second decode. A validation error is
+    /// `CompileError::Invalid` with wasmparser's message and the absolute
+    /// offset; `Unsupported` stops the walk at the first operator the tier
+    /// does not compile (the rest of the body is then not validated here).
+    fn compile_validating(
+        &self,
+        env: &ModuleEnv,
+        index: u32,
+        body: FunctionBody<'_>,
+        offsets: &VmOffsets,
+        options: &CompileOptions,
+        job: FuncJob,
+    ) -> Result<CompiledFunction, CompileError> {
+        let allocs = VALIDATOR_ALLOCS
+            .with(|a| a.borrow_mut().take())
+            .unwrap_or_default();
+        let mut validator = job.into_validator(allocs);
+        let result = self.compile_with(env, index, body, offsets, options, Some(&mut validator));
+        VALIDATOR_ALLOCS.with(|a| *a.borrow_mut() = Some(validator.into_allocations()));
+        result
     }
 }
 
@@ -349,6 +335,7 @@ fn compile_function(
         trap_sites,
         offset_map,
         frame_size: frame_bytes + 8,
+        counts_budget: cg.tier_up_checks,
     };
     f.check()?;
     Ok(f)

@@ -7,6 +7,7 @@ mod common;
 use common::{Module, disassemble, tier};
 use rung_baseline::{BaselineTier, Features};
 use rung_decoder::{DecoderConfig, Event, ModuleEnv, decode_all};
+use rung_testkit::TIERED;
 use rung_tiering::{CompileError, Tier, TrapCode};
 use rung_validator::ModuleValidator;
 
@@ -326,7 +327,7 @@ fn validation_errors_are_invalid_with_the_offset() {
     let offsets = rung_tiering::VmOffsets::for_host(&env).expect("layout");
     let (body, job) = jobs.into_iter().next().expect("one body");
     let err = tier()
-        .compile_validating(&env, body.index, body, &offsets, job)
+        .compile_validating(&env, body.index, body, &offsets, &TIERED, job)
         .expect_err("invalid");
     let add = bytes.iter().rposition(|&b| b == 0x6a).expect("i32.add") as u64;
     match err {
@@ -356,10 +357,10 @@ fn validating_compile_matches_plain_compile() {
     let offsets = rung_tiering::VmOffsets::for_host(&env).expect("layout");
     for (body, job) in jobs {
         let a = tier()
-            .compile_validating(&env, body.index, body, &offsets, job)
+            .compile_validating(&env, body.index, body, &offsets, &TIERED, job)
             .expect("valid");
         let b = tier()
-            .compile(&env, body.index, body, &offsets)
+            .compile(&env, body.index, body, &offsets, &TIERED)
             .expect("compiles");
         assert_eq!(a.code, b.code);
         assert_eq!(a.trap_sites, b.trap_sites);
@@ -413,7 +414,6 @@ fn the_optimizer_snapshot_modules_compile() {
 #[test]
 fn interrupt_checks_at_entry_and_back_edges_only_when_asked() {
     // The entry and the back-edge; the leaf only its entry.
-    let checking = BaselineTier::new().with_interrupt_checks(true);
-    assert_eq!(rung_testkit::interrupt_checks(&checking), [2, 1]);
-    assert_eq!(rung_testkit::interrupt_checks(&tier()), [0, 0]);
+    assert_eq!(rung_testkit::interrupt_checks(&tier(), true), [2, 1]);
+    assert_eq!(rung_testkit::interrupt_checks(&tier(), false), [0, 0]);
 }

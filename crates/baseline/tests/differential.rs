@@ -203,9 +203,8 @@ fn engines() -> Vec<(&'static str, Engine)> {
     .into_iter()
     .map(|(name, tier)| {
         let config = Config {
-            tier,
             compile_threads: 1,
-            ..Config::default()
+            ..tier.config()
         };
         (name, Engine::new(config).expect("engine"))
     })

@@ -6,9 +6,8 @@ use rung_runtime::{Config, Engine, Linker, Module, Store, TierChoice, Val};
 
 fn outcomes(tier: TierChoice, wat: &str, calls: &[(&str, &[Val])]) -> Vec<String> {
     let engine = Engine::new(Config {
-        tier,
         compile_threads: 1,
-        ..Config::default()
+        ..tier.config()
     })
     .expect("engine");
     let bytes = wat::parse_str(wat).expect("wat");

@@ -10,6 +10,7 @@ use arbitrary::Unstructured;
 use proptest::prelude::*;
 use rung_baseline::BaselineTier;
 use rung_decoder::{DecoderConfig, Event, FunctionBody, ModuleEnv, decode_all};
+use rung_testkit::TIERED;
 use rung_tiering::{CompileError, Tier, VmOffsets};
 use rung_validator::ModuleValidator;
 
@@ -58,11 +59,11 @@ fn check(bytes: &[u8], tier: &BaselineTier) -> Result<(), String> {
             offset,
             bytes: &bytes[start..start + len],
         };
-        match tier.compile_validating(&env, index, body, &offsets, job) {
+        match tier.compile_validating(&env, index, body, &offsets, &TIERED, job) {
             Ok(f) => {
                 f.check().map_err(|e| e.to_string())?;
                 let again = tier
-                    .compile(&env, index, body, &offsets)
+                    .compile(&env, index, body, &offsets, &TIERED)
                     .map_err(|e| e.to_string())?;
                 if again.code != f.code {
                     return Err(format!("function {index}: validation changed the code"));
@@ -121,7 +122,7 @@ fn truncated_bodies_are_invalid_not_panics() {
             offset,
             bytes: &full[..cut],
         };
-        match tier.compile(&m.env, index, body, &m.offsets) {
+        match tier.compile(&m.env, index, body, &m.offsets, &TIERED) {
             Ok(_) => panic!("a body cut at {cut} compiled"),
             Err(CompileError::Internal(e)) if e.contains("panic") => panic!("{e}"),
             Err(_) => {}

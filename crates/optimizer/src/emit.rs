@@ -82,6 +82,7 @@ pub(crate) fn emit(
         trap_sites,
         offset_map,
         frame_size,
+        counts_budget: false,
     };
     f.check()?;
     Ok(f)

@@ -45,7 +45,10 @@ use cranelift_codegen::Context;
 use cranelift_codegen::isa::{self, TargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
-use rung_tiering::{CompileError, CompiledFunction, FunctionBody, ModuleEnv, Tier, VmOffsets};
+use rung_tiering::{
+    CompileError, CompileOptions, CompiledFunction, FunctionBody, ModuleEnv, Tier, Trampolines,
+    VmOffsets,
+};
 use wasmparser::FuncType;
 
 pub use traps::{cranelift_trap, rung_trap};
@@ -54,8 +57,6 @@ pub use traps::{cranelift_trap, rung_trap};
 #[derive(Clone)]
 pub struct OptimizingTier {
     isa: Arc<dyn TargetIsa>,
-    /// Whether code checks `vmctx.interrupt` (see `with_interrupt_checks`).
-    interrupt_checks: bool,
 }
 
 impl std::fmt::Debug for OptimizingTier {
@@ -138,52 +139,23 @@ impl OptimizingTier {
         let isa = builder
             .finish(shared_flags()?)
             .map_err(|e| CompileError::Internal(format!("building the ISA: {e}")))?;
-        Ok(OptimizingTier {
-            isa,
-            interrupt_checks: false,
-        })
+        Ok(OptimizingTier { isa })
     }
 
-    /// The tier whose code checks `vmctx.interrupt` at every function entry
-    /// and loop header and traps with `Interrupt` when it is set (`on`), or
-    /// not (the default: a load, test and branch per loop iteration cost the
-    /// kernels 12–20%).
-    pub fn with_interrupt_checks(mut self, on: bool) -> OptimizingTier {
-        self.interrupt_checks = on;
-        self
-    }
-
-    fn target(&self) -> translate::Target<'_> {
+    /// What the translator needs of the target and the options. With
+    /// `interrupt_checks`, code checks `vmctx.interrupt` at every function
+    /// entry and loop header (a load, test and branch per loop iteration
+    /// cost the kernels 12–20%); the tier never counts a tier-up budget.
+    fn target(&self, options: &CompileOptions) -> translate::Target<'_> {
         translate::Target {
             isa: &*self.isa,
-            interrupt_checks: self.interrupt_checks,
+            interrupt_checks: options.interrupt_checks,
         }
     }
 
     /// The ISA code is generated for.
     pub fn isa(&self) -> &dyn TargetIsa {
         &*self.isa
-    }
-
-    /// The host-to-wasm trampoline for `ty` (see
-    /// [`rung_tiering::trampoline`]).
-    ///
-    /// # Errors
-    ///
-    /// `Unsupported` for a `v128` in the signature; `Internal` if Cranelift
-    /// fails.
-    pub fn host_to_wasm(&self, ty: &FuncType) -> Result<CompiledFunction, CompileError> {
-        trampoline::host_to_wasm(&*self.isa, ty.params(), ty.results())
-    }
-
-    /// The wasm-to-host trampoline for `ty` (see
-    /// [`rung_tiering::trampoline`]).
-    ///
-    /// # Errors
-    ///
-    /// As [`OptimizingTier::host_to_wasm`].
-    pub fn wasm_to_host(&self, ty: &FuncType) -> Result<CompiledFunction, CompileError> {
-        trampoline::wasm_to_host(&*self.isa, ty.params(), ty.results())
     }
 
     /// The CLIF of function `index` right after translation, before any
@@ -198,9 +170,11 @@ impl OptimizingTier {
         index: u32,
         body: FunctionBody<'_>,
         offsets: &VmOffsets,
+        options: &CompileOptions,
     ) -> Result<String, CompileError> {
         with_contexts(|ctx, fctx| {
-            translate::translate_function(&self.target(), env, index, body, offsets, ctx, fctx)?;
+            let target = self.target(options);
+            translate::translate_function(&target, env, index, body, offsets, ctx, fctx)?;
             Ok(ctx.func.display().to_string())
         })
     }
@@ -254,16 +228,37 @@ impl Tier for OptimizingTier {
         index: u32,
         body: FunctionBody<'_>,
         offsets: &VmOffsets,
+        options: &CompileOptions,
     ) -> Result<CompiledFunction, CompileError> {
         let start = Instant::now();
         let wasm_bytes = body.bytes.len();
         let mut f = with_contexts(|ctx, fctx| {
-            translate::translate_function(&self.target(), env, index, body, offsets, ctx, fctx)?;
+            let target = self.target(options);
+            translate::translate_function(&target, env, index, body, offsets, ctx, fctx)?;
             emit::emit(&*self.isa, ctx)
         })?;
         f.stats.wasm_bytes = wasm_bytes;
         f.stats.compile_time = start.elapsed();
         f.stats.tier = self.name();
         Ok(f)
+    }
+}
+
+/// The trampolines between the host and wasm (see
+/// [`rung_tiering::trampoline`]), compiled by Cranelift.
+impl Trampolines for OptimizingTier {
+    /// # Errors
+    ///
+    /// `Unsupported` for a `v128` in the signature; `Internal` if Cranelift
+    /// fails.
+    fn host_to_wasm(&self, ty: &FuncType) -> Result<CompiledFunction, CompileError> {
+        trampoline::host_to_wasm(&*self.isa, ty.params(), ty.results())
+    }
+
+    /// # Errors
+    ///
+    /// As [`Trampolines::host_to_wasm`].
+    fn wasm_to_host(&self, ty: &FuncType) -> Result<CompiledFunction, CompileError> {
+        trampoline::wasm_to_host(&*self.isa, ty.params(), ty.results())
     }
 }

@@ -22,6 +22,7 @@ use std::collections::HashMap;
 
 use common::{Module, tier};
 use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic, OpKind, Register};
+use rung_tiering::Trampolines;
 use rung_tiering::abi::{self, AbiType, Location};
 
 #[derive(Clone, Debug, PartialEq)]

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use common::{Module, tier};
 use rung_optimizer::OptimizingTier;
+use rung_tiering::Trampolines;
 use rung_tiering::{CompileError, CompiledFunction, TrapCode};
 use wasmparser::{FuncType, ValType};
 
@@ -508,7 +509,6 @@ fn compiling_is_deterministic_and_thread_safe() {
 #[test]
 fn interrupt_checks_at_entry_and_loop_headers_only_when_asked() {
     // The entry and the loop header; the leaf only its entry.
-    let checking = tier().with_interrupt_checks(true);
-    assert_eq!(rung_testkit::interrupt_checks(&checking), [2, 1]);
-    assert_eq!(rung_testkit::interrupt_checks(&tier()), [0, 0]);
+    assert_eq!(rung_testkit::interrupt_checks(&tier(), true), [2, 1]);
+    assert_eq!(rung_testkit::interrupt_checks(&tier(), false), [0, 0]);
 }

@@ -1,6 +1,10 @@
 //! `Engine` and `Config`: what is shared by every module and store — the
-//! tiers, the canonical function-type registry, the trampoline cache and
-//! the libcall table.
+//! tier ladder, the canonical function-type registry, the trampoline cache
+//! and the libcall table.
+//!
+//! **Invariant:** the engine reaches its tiers and trampolines only through
+//! `dyn Tier` and `dyn Trampolines`; the two concrete tiers are named only
+//! to build the default ladder.
 //!
 //! **Invariant:** canonical type ids are engine-wide: two function types get
 //! the same id iff they are structurally equal, so `call_indirect`'s check is
@@ -12,7 +16,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rung_baseline::BaselineTier;
 use rung_optimizer::OptimizingTier;
-use rung_tiering::{CallCountPolicy, CompileError, CompiledFunction, TierUpPolicy};
+use rung_tiering::{
+    CallCountPolicy, CompileError, CompileOptions, CompiledFunction, Tier, TierUpPolicy,
+    Trampolines,
+};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use wasmparser::{FuncType, SubType};
 
@@ -20,7 +27,39 @@ use crate::code_memory::CodeMemory;
 use crate::libcalls;
 use crate::types::TypeRegistry;
 
-/// Which tier compiles a module's functions.
+/// Where on the tier ladder each function starts (`Config::start`).
+#[derive(Clone, Default)]
+pub enum StartTier {
+    /// Level 0, the cheapest tier.
+    Lowest,
+    /// The top of the ladder.
+    #[default]
+    Highest,
+    /// This level (the top if the ladder is shorter).
+    Level(usize),
+    /// Even-numbered functions at the lowest level, odd-numbered at the
+    /// highest: proves that the tiers call each other with one ABI.
+    Alternate,
+    /// Any choice by function index (absolute); a level past the top is the
+    /// top.
+    Custom(Arc<dyn Fn(u32) -> usize + Send + Sync>),
+}
+
+impl std::fmt::Debug for StartTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartTier::Lowest => f.write_str("Lowest"),
+            StartTier::Highest => f.write_str("Highest"),
+            StartTier::Level(n) => write!(f, "Level({n})"),
+            StartTier::Alternate => f.write_str("Alternate"),
+            StartTier::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
+}
+
+/// The four classic configurations of the default two-tier ladder
+/// (`[baseline, optimizer]`), as presets of `Config::start` and
+/// `Config::tier_up`: `Config { lazy: true, ..TierChoice::Tiered.config() }`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TierChoice {
     /// The optimizing tier (Cranelift) for every function.
@@ -38,17 +77,52 @@ pub enum TierChoice {
     Tiered,
 }
 
+impl TierChoice {
+    /// Where functions start and whether they climb, for this preset.
+    pub fn ladder(self) -> (StartTier, bool) {
+        match self {
+            TierChoice::Optimized => (StartTier::Highest, false),
+            TierChoice::Baseline => (StartTier::Lowest, false),
+            TierChoice::Mixed => (StartTier::Alternate, false),
+            TierChoice::Tiered => (StartTier::Lowest, true),
+        }
+    }
+
+    /// The default configuration with this preset's ladder settings.
+    pub fn config(self) -> Config {
+        let (start, tier_up) = self.ladder();
+        Config {
+            start,
+            tier_up,
+            ..Config::default()
+        }
+    }
+}
+
 /// How an engine compiles and runs code.
 #[derive(Clone)]
 pub struct Config {
-    pub tier: TierChoice,
-    /// When a baseline function is hot (`TierChoice::Tiered`).
+    /// The tier ladder, cheapest first: a tier's index is its level. Empty
+    /// (the default) means `[BaselineTier, OptimizingTier]`. A function a
+    /// tier cannot compile (`CompileError::Unsupported`) goes to the next
+    /// level up.
+    pub tiers: Vec<Arc<dyn Tier>>,
+    /// Where each function starts on the ladder.
+    pub start: StartTier,
+    /// Whether hot functions climb the ladder: code below the top counts a
+    /// tier-up budget, and `tier_up_policy` decides when and how far a
+    /// function is promoted.
+    pub tier_up: bool,
+    /// When a function is hot enough to climb, and to which level.
     pub tier_up_policy: Arc<dyn TierUpPolicy>,
     /// Compile hot functions on background threads (the default), or on the
     /// thread that found them hot, before it goes on (deterministic: tests).
     pub tier_up_in_background: bool,
-    /// Background threads that optimize hot functions.
+    /// Background threads that compile hot functions.
     pub tier_up_threads: usize,
+    /// The host ↔ wasm trampolines; `None` (the default) means the
+    /// optimizing tier's.
+    pub trampolines: Option<Arc<dyn Trampolines>>,
     /// Bytes of native stack wasm may use below the host's entry point before
     /// a call traps with "call stack exhausted".
     pub max_wasm_stack: usize,
@@ -63,10 +137,25 @@ pub struct Config {
     pub interruptible: bool,
 }
 
+impl Config {
+    /// This configuration with `choice`'s start and tier-up settings.
+    pub fn with_choice(self, choice: TierChoice) -> Config {
+        let (start, tier_up) = choice.ladder();
+        Config {
+            start,
+            tier_up,
+            ..self
+        }
+    }
+}
+
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tiers: Vec<&str> = self.tiers.iter().map(|t| t.name()).collect();
         f.debug_struct("Config")
-            .field("tier", &self.tier)
+            .field("tiers", &tiers)
+            .field("start", &self.start)
+            .field("tier_up", &self.tier_up)
             .field("tier_up_in_background", &self.tier_up_in_background)
             .field("tier_up_threads", &self.tier_up_threads)
             .field("max_wasm_stack", &self.max_wasm_stack)
@@ -80,16 +169,33 @@ impl std::fmt::Debug for Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            tier: TierChoice::Optimized,
+            tiers: Vec::new(),
+            start: StartTier::Highest,
+            tier_up: false,
             tier_up_policy: Arc::new(CallCountPolicy::default()),
             tier_up_in_background: true,
             tier_up_threads: 1,
+            trampolines: None,
             max_wasm_stack: 1 << 20,
             compile_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             lazy: false,
             interruptible: false,
         }
     }
+}
+
+/// What tier-up has done so far (`Engine::tier_up_stats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TierUpStats {
+    /// Functions compiled further up the ladder and patched in.
+    pub promoted: usize,
+    /// Jobs waiting for a background worker.
+    pub pending: usize,
+    /// Jobs dropped unrun because their module had been dropped.
+    pub discarded: usize,
+    /// Requests refused because the queue was full (the function's budget
+    /// started over, so it asks again later).
+    pub refused: usize,
 }
 
 /// A trampoline published in code memory.
@@ -105,11 +211,12 @@ unsafe impl Sync for Trampoline {}
 
 pub(crate) struct EngineInner {
     pub config: Config,
-    pub optimizer: Arc<OptimizingTier>,
-    pub baseline: BaselineTier,
-    /// Functions the baseline tier handed to the optimizer (`Unsupported`).
+    /// The ladder: `config.tiers`, or the default one.
+    pub tiers: Vec<Arc<dyn Tier>>,
+    pub trampolines: Arc<dyn Trampolines>,
+    /// Functions a tier handed up the ladder (`Unsupported`).
     pub fallbacks: AtomicUsize,
-    /// Functions optimized and patched in by tier-up.
+    /// Functions promoted and patched in by tier-up.
     pub tier_ups: Arc<AtomicUsize>,
     /// The background tier-up workers, started on first use.
     pub tier_up_queue: std::sync::OnceLock<crate::tierup::Queue>,
@@ -127,17 +234,38 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine for `config`; the default ladder and trampolines are made
+    /// here.
+    ///
+    /// # Errors
+    ///
+    /// When the optimizing tier cannot target the host (the default ladder
+    /// and trampolines need it).
     pub fn new(config: Config) -> Result<Engine, String> {
         crate::signals::install();
-        let optimizer = OptimizingTier::new()
-            .map_err(|e| e.to_string())?
-            .with_interrupt_checks(config.interruptible);
-        let baseline = BaselineTier::new().with_interrupt_checks(config.interruptible);
+        let mut optimizer: Option<Arc<OptimizingTier>> = None;
+        let mut optimizer = || -> Result<Arc<OptimizingTier>, String> {
+            if let Some(o) = &optimizer {
+                return Ok(o.clone());
+            }
+            let o = Arc::new(OptimizingTier::new().map_err(|e| e.to_string())?);
+            optimizer = Some(o.clone());
+            Ok(o)
+        };
+        let tiers: Vec<Arc<dyn Tier>> = if config.tiers.is_empty() {
+            vec![Arc::new(BaselineTier::new()), optimizer()?]
+        } else {
+            config.tiers.clone()
+        };
+        let trampolines: Arc<dyn Trampolines> = match &config.trampolines {
+            Some(t) => t.clone(),
+            None => optimizer()?,
+        };
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 config,
-                optimizer: Arc::new(optimizer),
-                baseline,
+                tiers,
+                trampolines,
                 fallbacks: AtomicUsize::new(0),
                 tier_ups: Arc::new(AtomicUsize::new(0)),
                 tier_up_queue: std::sync::OnceLock::new(),
@@ -153,23 +281,65 @@ impl Engine {
         &self.inner.config
     }
 
-    /// How many functions the baseline tier could not compile so far (they
-    /// were compiled by the optimizing tier instead).
+    /// The tier ladder, cheapest first.
+    pub fn tiers(&self) -> &[Arc<dyn Tier>] {
+        &self.inner.tiers
+    }
+
+    /// How many functions a tier could not compile so far (they were
+    /// compiled by a tier further up the ladder instead).
     pub fn fallbacks(&self) -> usize {
         self.inner.fallbacks.load(Ordering::Relaxed)
     }
 
-    /// How many functions tier-up has optimized and patched in so far.
+    /// How many functions tier-up has promoted and patched in so far.
     pub fn tier_ups(&self) -> usize {
         self.inner.tier_ups.load(Ordering::Relaxed)
     }
 
-    /// Whether function `index` starts on the baseline tier.
-    pub(crate) fn uses_baseline(&self, index: u32) -> bool {
-        match self.inner.config.tier {
-            TierChoice::Optimized => false,
-            TierChoice::Baseline | TierChoice::Tiered => true,
-            TierChoice::Mixed => index.is_multiple_of(2),
+    /// What tier-up has done so far.
+    pub fn tier_up_stats(&self) -> TierUpStats {
+        let queue = self.inner.tier_up_queue.get();
+        let count = |f: fn(&crate::tierup::Queue) -> usize| queue.map_or(0, f);
+        TierUpStats {
+            promoted: self.tier_ups(),
+            pending: count(|q| q.pending.load(Ordering::Acquire)),
+            discarded: count(|q| q.discarded.load(Ordering::Relaxed)),
+            refused: count(|q| q.refused.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// The highest level of the ladder.
+    pub(crate) fn top_level(&self) -> usize {
+        self.inner.tiers.len() - 1
+    }
+
+    /// The level function `index` starts at.
+    pub(crate) fn start_level(&self, index: u32) -> usize {
+        let top = self.top_level();
+        let level = match &self.inner.config.start {
+            StartTier::Lowest => 0,
+            StartTier::Highest => top,
+            StartTier::Level(n) => *n,
+            StartTier::Alternate => {
+                if index.is_multiple_of(2) {
+                    0
+                } else {
+                    top
+                }
+            }
+            StartTier::Custom(f) => f(index),
+        };
+        level.min(top)
+    }
+
+    /// What the tier at `level` is asked for: interrupt checks if the
+    /// engine is interruptible, tier-up checks if functions climb and a
+    /// level above exists.
+    pub(crate) fn compile_options(&self, level: usize) -> CompileOptions {
+        CompileOptions {
+            interrupt_checks: self.inner.config.interruptible,
+            tier_up_checks: self.inner.config.tier_up && level < self.top_level(),
         }
     }
 
@@ -188,13 +358,13 @@ impl Engine {
 
     pub(crate) fn host_to_wasm(&self, ty: &FuncType) -> Result<Arc<Trampoline>, CompileError> {
         self.trampoline(ty, &self.inner.host_to_wasm, |t| {
-            self.inner.optimizer.host_to_wasm(t)
+            self.inner.trampolines.host_to_wasm(t)
         })
     }
 
     pub(crate) fn wasm_to_host(&self, ty: &FuncType) -> Result<Arc<Trampoline>, CompileError> {
         self.trampoline(ty, &self.inner.wasm_to_host, |t| {
-            self.inner.optimizer.wasm_to_host(t)
+            self.inner.trampolines.wasm_to_host(t)
         })
     }
 

@@ -134,8 +134,17 @@ pub(crate) fn call_raw(store: &mut StoreInner, f: Func, args: &[Val]) -> Result<
         // SAFETY: each slot is 16 writable bytes.
         unsafe { write_val(store, (slot as *mut u128).cast(), arg) };
     }
-    // SAFETY: `record` is a live funcref record of this store.
-    let (code, vmctx) = unsafe { (*(*record).slot, (*record).vmctx) };
+    // SAFETY: `record` is a live funcref record of this store; its slot is
+    // a word tier-up workers store to atomically (a module's code-table
+    // entry) or that never changes (a host function's trampoline), so it is
+    // read as the atomic it is.
+    let (code, vmctx) = unsafe {
+        let slot = &*(*record).slot.cast::<std::sync::atomic::AtomicUsize>();
+        (
+            slot.load(std::sync::atomic::Ordering::Acquire),
+            (*record).vmctx,
+        )
+    };
     if !in_wasm_call() {
         set_stack_limits(store);
     }

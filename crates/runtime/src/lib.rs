@@ -35,7 +35,7 @@ mod types;
 mod values;
 pub mod wasi;
 
-pub use engine::{Config, Engine, TierChoice};
+pub use engine::{Config, Engine, StartTier, TierChoice, TierUpStats};
 pub use interrupt::InterruptHandle;
 pub use linker::Linker;
 pub use memory::WASM_PAGE;

@@ -13,15 +13,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
 use rung_decoder::{ConstExprBytes, DecoderConfig, Event, ModuleEnv, decode_all};
-use rung_tiering::{CompileError, CompiledFunction, Tier, VmOffsets};
-use rung_validator::{
-    FEATURES, FuncJob, FuncValidatorAllocations, FunctionValidator, ModuleValidator, ValidateError,
-};
+use rung_tiering::{CompileError, CompiledFunction, VmOffsets};
+use rung_validator::{FEATURES, FuncJob, ModuleValidator, ValidateError};
 use wasmparser::{DataKind, FuncType, ValType};
 
 use crate::Error;
 use crate::code_memory::CodeMemory;
-use crate::engine::{Engine, TierChoice};
+use crate::engine::Engine;
+use crate::tierup::TierState;
 use crate::types::{CanonVal, ModuleTypes};
 
 /// Where a data segment goes.
@@ -67,8 +66,11 @@ pub(crate) struct ModuleInner {
     pub bodies: Option<Bodies>,
     /// The code table: the current code pointer of each defined function.
     pub slots: Box<[AtomicUsize]>,
-    /// Tier-up budgets, one per defined function (decremented by baseline code).
+    /// Tier-up budgets, one per defined function (decremented by code that
+    /// counts, `CompiledFunction::counts_budget`).
     pub budgets: Box<[AtomicI32]>,
+    /// Each defined function's place on the tier ladder.
+    pub tier_states: Box<[TierState]>,
     /// Canonical type id per type index.
     pub type_ids: Box<[u32]>,
     pub data: Vec<DataSegment>,
@@ -166,80 +168,192 @@ impl ModuleInner {
         }
         let body = bodies.body(index, defined);
         let engine = &bodies.engine;
-        let function = on_big_stack(|| {
-            if engine.uses_baseline(index) {
-                match engine
-                    .inner
-                    .baseline
-                    .compile(&self.env, index, body, &self.offsets)
-                {
-                    Err(CompileError::Unsupported { .. }) => {
-                        engine.inner.fallbacks.fetch_add(1, Ordering::Relaxed);
-                    }
-                    done => return done,
-                }
-            }
-            engine
-                .inner
-                .optimizer
-                .compile(&self.env, index, body, &self.offsets)
-        })
-        .map_err(trap)?;
-        self.publish(&mut compiled, defined, index, &function)
+        let start = engine.start_level(index);
+        let (level, function) =
+            on_big_stack(|| compile_at(engine, &self.env, &self.offsets, body, start, None))
+                .map_err(|e| trap(e.into_compile_error()))?;
+        self.publish(&mut compiled, defined, index, level, &function)
             .map_err(trap)
     }
 
-    /// Tier-up: compiles defined function `index` with the optimizing tier
-    /// and patches its slot. Frames already running the old code finish in
-    /// it; the old code stays mapped as long as the module.
-    /// With `big_stack`, the compiler runs on a thread of its own (the
-    /// caller may be deep in wasm code).
-    pub(crate) fn optimize(&self, index: u32, big_stack: bool) -> Result<usize, CompileError> {
-        let bodies = self.kept_bodies()?;
-        let defined = self.defined(index)?;
+    /// Tier-up: compiles defined function `index` from ladder level `level`
+    /// up and patches its slot. Frames already running the old code finish
+    /// in it; the old code stays mapped as long as the module. With
+    /// `big_stack`, the compiler runs on a thread of its own (the caller may
+    /// be deep in wasm code). A function that cannot be compiled there
+    /// stays where it is, for good.
+    pub(crate) fn promote(&self, index: u32, level: usize, big_stack: bool) {
+        let (Ok(bodies), Ok(defined)) = (self.kept_bodies(), self.defined(index)) else {
+            return;
+        };
+        let state = &self.tier_states[defined];
         let body = bodies.body(index, defined);
-        let optimizer = &bodies.engine.inner.optimizer;
-        let compile = || optimizer.compile(&self.env, index, body, &self.offsets);
-        let function = if big_stack {
-            on_big_stack(compile)?
+        let engine = &bodies.engine;
+        let compile = || compile_at(engine, &self.env, &self.offsets, body, level, None);
+        let result = if big_stack {
+            on_big_stack(compile)
         } else {
-            compile()?
+            compile()
+        };
+        let Ok((level, function)) = result else {
+            state.stuck();
+            return;
         };
         let mut compiled = bodies.compiled.lock();
-        let ptr = self.publish(&mut compiled, defined, index, &function)?;
-        bodies.engine.inner.tier_ups.fetch_add(1, Ordering::Relaxed);
-        Ok(ptr)
+        if self
+            .publish(&mut compiled, defined, index, level, &function)
+            .is_err()
+        {
+            state.stuck();
+            return;
+        }
+        engine.inner.tier_ups.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Maps `function`, keeps the mapping, and points the slot at it.
+    /// Maps `function` (compiled at ladder `level`), keeps the mapping, and
+    /// makes it the function's code: its budget first (the policy's initial
+    /// one if the code counts, else one that never runs out), then the slot
+    /// (one release store), then the tier state.
     fn publish(
         &self,
         compiled: &mut Vec<Arc<CodeMemory>>,
         defined: usize,
         index: u32,
+        level: usize,
         function: &CompiledFunction,
     ) -> Result<usize, CompileError> {
         let code = CodeMemory::publish([(index, function)])
             .map_err(|e| CompileError::Internal(format!("cannot map code: {e}")))?;
         let ptr = code.function_ptr(0) as usize;
         compiled.push(code);
+        let budget = match &self.bodies {
+            Some(b) => initial_budget(&b.engine, index, b.body_len(defined), level, function),
+            None => i32::MAX,
+        };
+        self.budgets[defined].store(budget, Ordering::Relaxed);
         self.slots[defined].store(ptr, Ordering::Release);
+        self.tier_states[defined].published(level);
         Ok(ptr)
     }
+}
+
+/// The budget code compiled at `level` starts with: the policy's, if the
+/// code counts one; else one that never runs out.
+fn initial_budget(
+    engine: &Engine,
+    index: u32,
+    body_len: usize,
+    level: usize,
+    function: &CompiledFunction,
+) -> i32 {
+    if function.counts_budget {
+        engine
+            .config()
+            .tier_up_policy
+            .initial_budget(index, body_len as u32, level)
+    } else {
+        i32::MAX
+    }
+}
+
+/// Why compiling one function failed: its body is invalid, or a tier
+/// failed.
+pub(crate) enum CompileFailure {
+    Invalid(ValidateError),
+    Compile(CompileError),
+}
+
+impl CompileFailure {
+    fn into_error(self, func: u32) -> Error {
+        match self {
+            CompileFailure::Invalid(e) => Error::Invalid(e),
+            CompileFailure::Compile(error) => Error::Compile {
+                func: Some(func),
+                error,
+            },
+        }
+    }
+
+    fn into_compile_error(self) -> CompileError {
+        match self {
+            CompileFailure::Invalid(e) => CompileError::Invalid {
+                message: e.message,
+                offset: e.offset,
+                func: e.func.unwrap_or(0),
+            },
+            CompileFailure::Compile(e) => e,
+        }
+    }
+}
+
+/// The one compile path (eager, streaming, lazy and tier-up): compiles
+/// `body` with the tier at ladder level `from`, and on `Unsupported` with
+/// the next one up, until one compiles it; returns the level that did.
+/// With `job`, the body has not been validated: the first tier validates
+/// it as it compiles (`Tier::compile_validating`), and if it hands the
+/// function on, the whole body is validated before the next tier sees it.
+pub(crate) fn compile_at(
+    engine: &Engine,
+    env: &ModuleEnv,
+    offsets: &VmOffsets,
+    body: rung_decoder::FunctionBody<'_>,
+    from: usize,
+    mut job: Option<FuncJob>,
+) -> Result<(usize, CompiledFunction), CompileFailure> {
+    let index = body.index;
+    let tiers = &engine.inner.tiers;
+    let top = tiers.len() - 1;
+    for (level, tier) in tiers.iter().enumerate().skip(from.min(top)) {
+        let options = engine.compile_options(level);
+        let result = match job.take() {
+            Some(job) if level < top => {
+                let spare = job.clone();
+                let r = tier.compile_validating(env, index, body, offsets, &options, job);
+                if r.as_ref().is_err_and(CompileError::is_unsupported) {
+                    spare.validate(&body).map_err(CompileFailure::Invalid)?;
+                }
+                r
+            }
+            Some(job) => tier.compile_validating(env, index, body, offsets, &options, job),
+            None => tier.compile(env, index, body, offsets, &options),
+        };
+        match result {
+            Ok(f) => return Ok((level, f)),
+            Err(e) if e.is_unsupported() && level < top => {
+                engine.inner.fallbacks.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(CompileError::Invalid {
+                message,
+                offset,
+                func,
+            }) => {
+                return Err(CompileFailure::Invalid(ValidateError::new(
+                    offset,
+                    Some(func),
+                    message,
+                )));
+            }
+            Err(e) => return Err(CompileFailure::Compile(e)),
+        }
+    }
+    Err(CompileFailure::Compile(CompileError::Internal(
+        "the tier ladder is empty".into(),
+    )))
 }
 
 /// Runs `f` on a thread with a 16 MiB stack and waits for it: a compiler
 /// wants more stack than a deep wasm call chain may have left.
 fn on_big_stack<T: Send>(
-    f: impl FnOnce() -> Result<T, CompileError> + Send,
-) -> Result<T, CompileError> {
+    f: impl FnOnce() -> Result<T, CompileFailure> + Send,
+) -> Result<T, CompileFailure> {
+    let internal = |m: String| CompileFailure::Compile(CompileError::Internal(m));
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .stack_size(16 << 20)
             .spawn_scoped(s, f)
-            .map_err(|e| CompileError::Internal(e.to_string()))?
+            .map_err(|e| internal(e.to_string()))?
             .join()
-            .unwrap_or_else(|_| Err(CompileError::Internal("the compiler panicked".into())))
+            .unwrap_or_else(|_| Err(internal("the compiler panicked".into())))
     })
 }
 
@@ -292,17 +406,19 @@ pub(crate) struct Parts {
     pub offsets: VmOffsets,
     /// Each defined function's body: absolute offset and length.
     pub locations: Vec<(u64, usize)>,
-    /// The compiled functions in order, or `None` for a lazy module.
-    pub compiled: Option<Vec<(u32, CompiledFunction)>>,
+    /// The compiled functions in order (index, ladder level, code), or
+    /// `None` for a lazy module.
+    pub compiled: Option<Vec<Compiled>>,
     /// The code section's absolute offset and bytes, when functions will be
     /// compiled later (lazily or by tier-up).
     pub code_section: Option<(u64, Box<[u8]>)>,
     pub data: Vec<DataSegment>,
 }
 
-/// Whether a module compiled with `engine` must keep its bodies.
+/// Whether a module compiled with `engine` must keep its bodies: to
+/// compile them lazily, or again further up the ladder.
 pub(crate) fn keeps_bodies(engine: &Engine) -> bool {
-    engine.config().lazy || engine.config().tier == TierChoice::Tiered
+    engine.config().lazy || (engine.config().tier_up && engine.top_level() > 0)
 }
 
 impl Module {
@@ -357,17 +473,6 @@ impl Module {
         let type_ids = engine
             .module_type_ids(&env.types, &env.rec_group_starts)
             .into_boxed_slice();
-        let tiered = engine.config().tier == TierChoice::Tiered;
-        let policy = &engine.config().tier_up_policy;
-        // Baseline code counts down from here; optimized code never does.
-        let budget = |index: u32, len: usize, baseline: bool| {
-            let initial = if tiered && baseline {
-                policy.initial_budget(index, len as u32)
-            } else {
-                i32::MAX
-            };
-            AtomicI32::new(initial)
-        };
         let first = env.num_imported_functions();
         let keep = |stubs, entries| {
             code_section.map(|(start, bytes)| {
@@ -375,17 +480,15 @@ impl Module {
             })
         };
         let Some(compiled) = compiled else {
-            let budgets = locations
-                .iter()
-                .enumerate()
-                .map(|(i, (_, len))| {
-                    let index = first + i as u32;
-                    budget(index, *len, engine.uses_baseline(index))
-                })
+            // Budgets are set when each function is first compiled.
+            let count = locations.len() as u32;
+            let budgets = (0..count).map(|_| AtomicI32::new(i32::MAX)).collect();
+            let states = (0..count)
+                .map(|i| TierState::new(engine.start_level(first + i)))
                 .collect();
-            return Module::new_lazy(env, offsets, keep, budgets, type_ids, data);
+            return Module::new_lazy(env, offsets, keep, budgets, states, type_ids, data);
         };
-        let code = CodeMemory::publish(compiled.iter().map(|(i, c)| (*i, c)))
+        let code = CodeMemory::publish(compiled.iter().map(|c| (c.index, &c.function)))
             .map_err(|e| internal(e.to_string()))?;
         let slots = (0..compiled.len())
             .map(|i| AtomicUsize::new(code.function_ptr(i) as usize))
@@ -393,8 +496,11 @@ impl Module {
         let budgets = compiled
             .iter()
             .zip(&locations)
-            .map(|((index, f), (_, len))| budget(*index, *len, f.stats.tier == "baseline"))
+            .map(|(c, (_, len))| {
+                AtomicI32::new(initial_budget(engine, c.index, *len, c.level, &c.function))
+            })
             .collect();
+        let tier_states = compiled.iter().map(|c| TierState::new(c.level)).collect();
         let bodies = keep(None, Vec::new());
         Ok(Module {
             inner: Arc::new(ModuleInner {
@@ -404,6 +510,7 @@ impl Module {
                 bodies,
                 slots,
                 budgets,
+                tier_states,
                 type_ids,
                 data,
             }),
@@ -416,6 +523,7 @@ impl Module {
         offsets: VmOffsets,
         keep: impl FnOnce(Option<Arc<CodeMemory>>, Vec<usize>) -> Option<Bodies>,
         budgets: Box<[AtomicI32]>,
+        tier_states: Box<[TierState]>,
         type_ids: Box<[u32]>,
         data: Vec<DataSegment>,
     ) -> Result<Module, Error> {
@@ -452,6 +560,7 @@ impl Module {
                 bodies: keep(stubs, entries),
                 slots,
                 budgets,
+                tier_states,
                 type_ids,
                 data,
             }
@@ -488,7 +597,13 @@ impl Module {
     }
 }
 
-type Compiled = Result<(u32, CompiledFunction), Error>;
+/// One function compiled: its index, the ladder level that compiled it,
+/// and the code.
+pub(crate) struct Compiled {
+    pub index: u32,
+    pub level: usize,
+    pub function: CompiledFunction,
+}
 
 fn internal(message: String) -> Error {
     Error::Compile {
@@ -497,74 +612,34 @@ fn internal(message: String) -> Error {
     }
 }
 
-/// Validates (stage 2) and, if `compile`, compiles one body with the tier
-/// the engine's configuration picks for it. Without compiling, the result
-/// carries an empty function.
+/// Validates (stage 2) and, if `compile`, compiles one body from the level
+/// the engine starts it at. Without compiling, the result carries an empty
+/// function.
 pub(crate) fn compile_one(
     engine: &Engine,
     env: &ModuleEnv,
     offsets: &VmOffsets,
     body: rung_decoder::FunctionBody<'_>,
     job: FuncJob,
-    allocs: &mut FuncValidatorAllocations,
     compile: bool,
-) -> Compiled {
+) -> Result<Compiled, Error> {
     let index = job.index();
-    let compile_error = |error| Error::Compile {
-        func: Some(index),
-        error,
-    };
-    if compile && engine.uses_baseline(index) {
-        // One walk: the baseline validates each operator as it compiles it.
-        let spare = job.clone();
-        match engine
-            .inner
-            .baseline
-            .compile_validating(env, index, body, offsets, job)
-        {
-            Ok(f) => return Ok((index, f)),
-            Err(CompileError::Invalid {
-                message,
-                offset,
-                func,
-            }) => {
-                return Err(Error::Invalid(ValidateError::new(
-                    offset,
-                    Some(func),
-                    message,
-                )));
-            }
-            Err(CompileError::Unsupported { .. }) => {
-                // Not this tier: validate the whole body, then the optimizer.
-                engine.inner.fallbacks.fetch_add(1, Ordering::Relaxed);
-                validate_job(spare, &body, allocs)?;
-            }
-            Err(e) => return Err(compile_error(e)),
-        }
-    } else {
-        validate_job(job, &body, allocs)?;
-        if !compile {
-            return Ok((index, CompiledFunction::default()));
-        }
+    let level = engine.start_level(index);
+    if !compile {
+        job.validate(&body).map_err(Error::Invalid)?;
+        return Ok(Compiled {
+            index,
+            level,
+            function: CompiledFunction::default(),
+        });
     }
-    engine
-        .inner
-        .optimizer
-        .compile(env, index, body, offsets)
-        .map(|c| (index, c))
-        .map_err(compile_error)
-}
-
-/// Stage 2 of one body on its own.
-fn validate_job(
-    job: FuncJob,
-    body: &rung_decoder::FunctionBody<'_>,
-    allocs: &mut FuncValidatorAllocations,
-) -> Result<(), Error> {
-    let mut validator = job.into_validator(std::mem::take(allocs));
-    let valid = validator.validate_body(body);
-    *allocs = validator.into_allocations();
-    valid.map_err(Error::Invalid)
+    let (level, function) = compile_at(engine, env, offsets, body, level, Some(job))
+        .map_err(|e| e.into_error(index))?;
+    Ok(Compiled {
+        index,
+        level,
+        function,
+    })
 }
 
 /// Validates and compiles every body on `compile_threads` threads. When
@@ -577,12 +652,11 @@ fn compile_all(
     bytes: &[u8],
     bodies: Vec<Pending>,
     compile: bool,
-) -> Result<Vec<(u32, CompiledFunction)>, Error> {
+) -> Result<Vec<Compiled>, Error> {
     let count = bodies.len();
     let threads = engine.config().compile_threads.clamp(1, count.max(1));
     let queue = parking_lot::Mutex::new(bodies.into_iter().enumerate());
     let work = || {
-        let mut allocs = FuncValidatorAllocations::default();
         let mut done = Vec::new();
         loop {
             let next = queue.lock().next();
@@ -593,20 +667,12 @@ fn compile_all(
                 offset: pending.offset,
                 bytes: &bytes[start..start + pending.len],
             };
-            let result = compile_one(
-                engine,
-                env,
-                offsets,
-                body,
-                pending.job,
-                &mut allocs,
-                compile,
-            );
+            let result = compile_one(engine, env, offsets, body, pending.job, compile);
             done.push((i, result));
         }
         done
     };
-    let chunks: Vec<Vec<(usize, Compiled)>> = if threads == 1 {
+    let chunks: Vec<Vec<(usize, Result<Compiled, Error>)>> = if threads == 1 {
         vec![work()]
     } else {
         std::thread::scope(|s| {
@@ -617,7 +683,7 @@ fn compile_all(
                 .collect()
         })
     };
-    let mut results: Vec<Option<Compiled>> = (0..count).map(|_| None).collect();
+    let mut results: Vec<Option<Result<Compiled, Error>>> = (0..count).map(|_| None).collect();
     for (i, r) in chunks.into_iter().flatten() {
         results[i] = Some(r);
     }

@@ -26,12 +26,12 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 use rung_decoder::{Decoder, DecoderConfig, Event, EventSink, ModuleEnv, StreamingDecoder};
-use rung_tiering::{CompiledFunction, VmOffsets};
-use rung_validator::{FEATURES, FuncJob, FuncValidatorAllocations, ModuleValidator, ValidateError};
+use rung_tiering::VmOffsets;
+use rung_validator::{FEATURES, FuncJob, ModuleValidator, ValidateError};
 
 use crate::Error;
 use crate::engine::Engine;
-use crate::module::{DataSegment, Module, Parts, compile_one, keeps_bodies};
+use crate::module::{Compiled, DataSegment, Module, Parts, compile_one, keeps_bodies};
 
 /// One body on its way to a worker.
 struct Job {
@@ -42,7 +42,7 @@ struct Job {
     bytes: Vec<u8>,
 }
 
-type Done = (usize, Result<(u32, CompiledFunction), Error>);
+type Done = (usize, Result<Compiled, Error>);
 
 /// The compile workers, started when the code section begins (the env is
 /// complete then: every section a body refers to comes before it).
@@ -70,7 +70,6 @@ impl Workers {
                 .name(format!("rung-compile-{i}"))
                 .stack_size(16 << 20)
                 .spawn(move || {
-                    let mut allocs = FuncValidatorAllocations::default();
                     for Job {
                         position,
                         job,
@@ -83,8 +82,7 @@ impl Workers {
                             offset,
                             bytes: &bytes,
                         };
-                        let result =
-                            compile_one(&engine, &env, &offsets, body, job, &mut allocs, compile);
+                        let result = compile_one(&engine, &env, &offsets, body, job, compile);
                         if send_done.send((position, result)).is_err() {
                             break;
                         }
@@ -102,13 +100,12 @@ impl Workers {
     }
 
     /// Waits for every body sent so far; returns the results by position.
-    fn finish(mut self, count: usize) -> Result<Vec<(u32, CompiledFunction)>, Error> {
+    fn finish(mut self, count: usize) -> Result<Vec<Compiled>, Error> {
         drop(self.jobs.take());
         for h in std::mem::take(&mut self.handles) {
             let _ = h.join();
         }
-        let mut results: Vec<Option<Result<(u32, CompiledFunction), Error>>> =
-            (0..count).map(|_| None).collect();
+        let mut results: Vec<Option<Result<Compiled, Error>>> = (0..count).map(|_| None).collect();
         for (position, result) in self.done.try_iter() {
             if let Some(slot) = results.get_mut(position) {
                 *slot = Some(result);

@@ -23,9 +23,8 @@ const WAT: &str = r#"(module
 /// An engine whose code checks for interrupts, compiling with `tier`.
 fn interruptible(tier: TierChoice) -> Engine {
     Engine::new(Config {
-        tier,
         interruptible: true,
-        ..Config::default()
+        ..tier.config()
     })
     .unwrap()
 }

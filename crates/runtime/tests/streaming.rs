@@ -50,12 +50,10 @@ fn any_chunking_gives_the_same_module_in_every_configuration() {
     let configs = [
         Config::default(),
         Config {
-            tier: TierChoice::Baseline,
-            ..Config::default()
+            ..TierChoice::Baseline.config()
         },
         Config {
-            tier: TierChoice::Tiered,
-            ..Config::default()
+            ..TierChoice::Tiered.config()
         },
         Config {
             lazy: true,
@@ -87,8 +85,7 @@ fn any_chunking_gives_the_same_module_in_every_configuration() {
 #[test]
 fn errors_match_compiling_at_once() {
     let engine = Engine::new(Config {
-        tier: TierChoice::Baseline,
-        ..Config::default()
+        ..TierChoice::Baseline.config()
     })
     .unwrap();
     let invalid = wat::parse_str(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rung_runtime::{Config, Engine, Linker, Module, Store, TierChoice, Val};
-use rung_tiering::{CallCountPolicy, TierUpDecision, TierUpPolicy};
+use rung_tiering::{CallCountPolicy, HotFunction, TierUpDecision, TierUpPolicy};
 
 const WAT: &str = r#"(module
     (func $square (export "square") (param i32) (result i32)
@@ -22,10 +22,9 @@ const WAT: &str = r#"(module
 
 fn engine(policy: Arc<dyn TierUpPolicy>, background: bool) -> Engine {
     Engine::new(Config {
-        tier: TierChoice::Tiered,
         tier_up_policy: policy,
         tier_up_in_background: background,
-        ..Config::default()
+        ..TierChoice::Tiered.config()
     })
     .unwrap()
 }
@@ -81,12 +80,12 @@ fn a_hot_function_is_optimized_once_and_results_stay_the_same() {
 struct Patient;
 
 impl TierUpPolicy for Patient {
-    fn initial_budget(&self, _func: u32, _body_size: u32) -> i32 {
+    fn initial_budget(&self, _func: u32, _body_size: u32, _level: usize) -> i32 {
         40
     }
-    fn on_budget_exhausted(&self, _func: u32, calls_observed: u64) -> TierUpDecision {
-        if calls_observed >= 3 {
-            TierUpDecision::Optimize
+    fn on_budget_exhausted(&self, hot: &HotFunction) -> TierUpDecision {
+        if hot.calls_observed >= 3 {
+            TierUpDecision::Promote(hot.next_level())
         } else {
             TierUpDecision::Reset(40)
         }

@@ -17,7 +17,14 @@ use std::fmt::Write as _;
 
 use iced_x86::{Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter};
 use rung_decoder::{DecoderConfig, Event, FunctionBody, ModuleEnv, decode_all};
-use rung_tiering::{CompileError, CompiledFunction, Tier, TrapCode, VmOffsets};
+use rung_tiering::{CompileError, CompileOptions, CompiledFunction, Tier, TrapCode, VmOffsets};
+
+/// The options of a function below the top of a tiered ladder: it counts
+/// its tier-up budget (what the tiers' snapshots and executors show).
+pub const TIERED: CompileOptions = CompileOptions {
+    interrupt_checks: false,
+    tier_up_checks: true,
+};
 
 /// A decoded module with its bodies copied out.
 pub struct Module {
@@ -72,10 +79,22 @@ impl Module {
         }
     }
 
-    /// Compiles the `i`th body with `tier`.
+    /// Compiles the `i`th body with `tier` as a tiered engine compiles a
+    /// function below the top of its ladder: with tier-up checks
+    /// ([`TIERED`]).
     pub fn compile(&self, tier: &dyn Tier, i: usize) -> Result<CompiledFunction, CompileError> {
+        self.compile_with(tier, i, &TIERED)
+    }
+
+    /// Compiles the `i`th body with `tier` and `options`.
+    pub fn compile_with(
+        &self,
+        tier: &dyn Tier,
+        i: usize,
+        options: &CompileOptions,
+    ) -> Result<CompiledFunction, CompileError> {
         let b = self.body(i);
-        tier.compile(&self.env, b.index, b, &self.offsets)
+        tier.compile(&self.env, b.index, b, &self.offsets, options)
     }
 
     /// Compiles every body and checks each result's invariants; panics on
@@ -103,9 +122,10 @@ impl Module {
 }
 
 /// How many `Interrupt` trap sites `tier` emits in a function with one
-/// loop and in a leaf function, in that order: `[2, 1]` when it checks at
+/// loop and in a leaf function, in that order, compiled with or without
+/// `CompileOptions::interrupt_checks` (`on`): `[2, 1]` when it checks at
 /// function entries and loops, `[0, 0]` when it does not check.
-pub fn interrupt_checks(tier: &dyn Tier) -> [usize; 2] {
+pub fn interrupt_checks(tier: &dyn Tier, on: bool) -> [usize; 2] {
     let m = Module::from_wat(
         r#"(module
         (func (param i32) (result i32)
@@ -113,8 +133,12 @@ pub fn interrupt_checks(tier: &dyn Tier) -> [usize; 2] {
           (local.get 0))
         (func (result i32) i32.const 7))"#,
     );
+    let options = CompileOptions {
+        interrupt_checks: on,
+        ..TIERED
+    };
     [0, 1].map(|i| {
-        let f = m.compile(tier, i).expect("compiles");
+        let f = m.compile_with(tier, i, &options).expect("compiles");
         f.trap_sites
             .iter()
             .filter(|s| s.trap == TrapCode::Interrupt)

@@ -11,17 +11,20 @@
 //! ```
 //!
 //! What lives here, and nothing else (no code generation):
-//! - [`Tier`]: a compiler, a pure function from one function body to a
-//!   [`CompiledFunction`] or a [`CompileError`];
+//! - [`Tier`]: a compiler, a pure function from one function body (and
+//!   [`CompileOptions`]) to a [`CompiledFunction`] or a [`CompileError`];
+//!   [`Trampolines`]: the code between the host and wasm;
 //! - [`TrapCode`]: why code trapped, with the spec interpreter's messages;
 //! - [`Libcall`]: the runtime functions compiled code may call;
 //! - [`VmOffsets`]: where everything is in the vmctx;
-//! - [`TierUpPolicy`]: when a baseline function is optimized;
+//! - [`TierUpPolicy`]: when a function climbs the tier ladder, and to
+//!   which level;
 //! - [`abi`]: the one calling convention of all wasm functions;
 //! - [`trampoline`]: how the host enters wasm and wasm calls the host.
 //!
 //! **Invariant:** the arrows only point down: this crate depends on the
-//! decoder alone, and tiers and the runtime depend on it, never the reverse.
+//! decoder and the validator (whose stage-2 job a tier may validate with)
+//! alone, and tiers and the runtime depend on it, never the reverse.
 //! Any number a tier and the runtime must agree on (an offset, an index, a
 //! register, a trap number) is defined here once.
 
@@ -36,9 +39,12 @@ use std::time::Duration;
 
 pub use libcall::{Libcall, LibcallType};
 pub use policy::{
-    BUDGET_COST_CALL, BUDGET_COST_LOOP_BACKEDGE, CallCountPolicy, TierUpDecision, TierUpPolicy,
+    BUDGET_COST_CALL, BUDGET_COST_LOOP_BACKEDGE, CallCountPolicy, HotFunction, TierUpDecision,
+    TierUpPolicy,
 };
+use rung_decoder::wasmparser::FuncType;
 pub use rung_decoder::{FunctionBody, ModuleEnv};
+pub use rung_validator::FuncJob;
 pub use trap::TrapCode;
 pub use vmoffsets::{
     Definition, FUNCREF_SIZE, FUNCREF_SLOT, FUNCREF_TYPE_ID, FUNCREF_VMCTX, FuncRefLayout,
@@ -59,33 +65,91 @@ pub use vmoffsets::{
 /// `ud2` at a trap site. Tiers that keep explicit checks stay correct.
 pub const MEMORY32_RESERVATION: u64 = (8 << 30) + (64 << 10);
 
+/// What the runtime asks of one compilation, beyond the body itself. The
+/// default asks for nothing: code that runs as fast as the tier can make it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct CompileOptions {
+    /// Check `vmctx.interrupt` at every function entry and loop back-edge
+    /// and trap with [`TrapCode::Interrupt`] when it is set
+    /// (`Config::interruptible`).
+    pub interrupt_checks: bool,
+    /// The function may climb the tier ladder: count calls and loop
+    /// back-edges against its tier-up budget and call [`Libcall::TierUp`]
+    /// when it runs out (see [`policy`](TierUpPolicy)). A tier that does not
+    /// count (an optimizing tier at the top) ignores this; the answer's
+    /// [`CompiledFunction::counts_budget`] says what the code does.
+    pub tier_up_checks: bool,
+}
+
 /// A compiler tier: turns one function body into machine code.
 ///
 /// A tier is a pure function from a body to bytes: it keeps no global state,
 /// allocates no executable memory and may be called from any thread, for any
 /// functions in any order (hence `Send + Sync`). Everything it needs to know
-/// about the instance it will run in comes from `env` and `offsets`; the
-/// code it returns must follow [`abi`] and reach the outside world only
-/// through the vmctx.
+/// about the instance it will run in comes from `env` and `offsets`, and
+/// what the runtime wants of the code from `options`; the code it returns
+/// must follow [`abi`] and reach the outside world only through the vmctx.
 ///
 /// `CompileError::Unsupported` means "not this tier": the runtime then
-/// compiles the function with the next tier (as V8's Liftoff bails out to
-/// TurboFan), so a tier may ship before it covers every proposal. Any other
-/// error fails the module.
+/// compiles the function with the next tier up its ladder (as V8's Liftoff
+/// bails out to TurboFan), so a tier may ship before it covers every
+/// proposal. Any other error fails the module.
 pub trait Tier: Send + Sync {
     /// A short name for logs, stats and command-line flags, e.g. `"baseline"`.
     fn name(&self) -> &'static str;
 
     /// Compiles function `index` (absolute: imported functions come first,
-    /// so `index >= env.num_imported_functions()`) whose body is `body`.
-    /// `offsets` is the vmctx layout of `env`'s module.
+    /// so `index >= env.num_imported_functions()`) whose body is `body`,
+    /// which has been validated. `offsets` is the vmctx layout of `env`'s
+    /// module.
     fn compile(
         &self,
         env: &ModuleEnv,
         index: u32,
         body: FunctionBody<'_>,
         offsets: &VmOffsets,
+        options: &CompileOptions,
     ) -> Result<CompiledFunction, CompileError>;
+
+    /// Compiles a body that has not been validated yet, validating it with
+    /// `job` (stage 2) on the way. A validation error is
+    /// `CompileError::Invalid` with the validator's message and offset.
+    /// After `Unsupported` the body may be validated only in part: the
+    /// caller validates it again before the next tier compiles it.
+    ///
+    /// The default validates the whole body, then compiles it. A
+    /// single-pass tier overrides this to validate each operator just
+    /// before it compiles it: one walk, no second decode.
+    fn compile_validating(
+        &self,
+        env: &ModuleEnv,
+        index: u32,
+        body: FunctionBody<'_>,
+        offsets: &VmOffsets,
+        options: &CompileOptions,
+        job: FuncJob,
+    ) -> Result<CompiledFunction, CompileError> {
+        job.validate(&body).map_err(|e| CompileError::Invalid {
+            message: e.message,
+            offset: e.offset,
+            func: e.func.unwrap_or(index),
+        })?;
+        self.compile(env, index, body, offsets, options)
+    }
+}
+
+/// Makes the code through which the host enters wasm and wasm calls the
+/// host, one pair per function type (see [`trampoline`] for the contract).
+/// The optimizing tier provides them; an embedder that links only the
+/// baseline can supply its own.
+pub trait Trampolines: Send + Sync {
+    /// Host → wasm: the SysV `fn(callee vmctx, code, args_and_results)`
+    /// described in [`trampoline`].
+    fn host_to_wasm(&self, ty: &FuncType) -> Result<CompiledFunction, CompileError>;
+
+    /// Wasm → host: a function with `ty`'s wasm signature that calls the
+    /// host function behind its vmctx (see [`trampoline`]).
+    fn wasm_to_host(&self, ty: &FuncType) -> Result<CompiledFunction, CompileError>;
 }
 
 /// A place in the code that traps, and why.
@@ -133,6 +197,12 @@ pub struct CompiledFunction {
     pub offset_map: Vec<(u32, u32)>,
     /// Bytes of stack the function's frame takes below the return address.
     pub frame_size: u32,
+    /// The code decrements the function's tier-up budget and calls
+    /// [`Libcall::TierUp`] when it runs out (it was compiled with
+    /// [`CompileOptions::tier_up_checks`] by a tier that counts). The
+    /// runtime gives such code the policy's initial budget, any other code
+    /// one that never runs out.
+    pub counts_budget: bool,
     /// Compile statistics.
     pub stats: CompileStats,
 }
@@ -321,6 +391,7 @@ mod tests {
             index: u32,
             body: FunctionBody<'_>,
             _offsets: &VmOffsets,
+            _options: &CompileOptions,
         ) -> Result<CompiledFunction, CompileError> {
             let start = Instant::now();
             if index == 1 {
@@ -341,6 +412,7 @@ mod tests {
                 trap_sites: vec![],
                 offset_map: vec![(0, body.offset as u32)],
                 frame_size: 0,
+                counts_budget: false,
             })
         }
     }
@@ -356,7 +428,7 @@ mod tests {
             bytes: &[0x00, 0x0b],
         };
         let f = std::thread::scope(|s| {
-            s.spawn(|| tier.compile(&env, 0, body, &offsets))
+            s.spawn(|| tier.compile(&env, 0, body, &offsets, &CompileOptions::default()))
                 .join()
                 .expect("thread")
         })
@@ -364,7 +436,9 @@ mod tests {
         f.check().expect("invariants");
         assert_eq!(f.stats.tier, "stub");
         assert_eq!(f.wasm_offset(0), Some(40));
-        let err = tier.compile(&env, 1, body, &offsets).expect_err("bails");
+        let err = tier
+            .compile(&env, 1, body, &offsets, &CompileOptions::default())
+            .expect_err("bails");
         assert!(err.is_unsupported());
         assert_eq!(err.to_string(), "unsupported: function 1 (at offset 0x28)");
     }
@@ -384,6 +458,7 @@ mod tests {
             ],
             offset_map,
             frame_size: 16,
+            counts_budget: false,
             stats: CompileStats {
                 wasm_bytes: 0,
                 code_bytes: code_len,

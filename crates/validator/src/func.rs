@@ -49,6 +49,20 @@ impl FuncJob {
         self.index
     }
 
+    /// Validates the whole `body`, reusing this thread's allocations from
+    /// the last body it validated this way.
+    pub fn validate(self, body: &FunctionBody<'_>) -> Result<(), ValidateError> {
+        thread_local! {
+            static ALLOCS: std::cell::Cell<Option<FuncValidatorAllocations>> =
+                const { std::cell::Cell::new(None) };
+        }
+        let allocs = ALLOCS.with(|a| a.take()).unwrap_or_default();
+        let mut validator = self.into_validator(allocs);
+        let result = validator.validate_body(body);
+        ALLOCS.with(|a| a.set(Some(validator.into_allocations())));
+        result
+    }
+
     /// Starts validating, reusing `allocs` from an earlier function.
     pub fn into_validator(self, allocs: FuncValidatorAllocations) -> WasmFunctionValidator {
         WasmFunctionValidator {

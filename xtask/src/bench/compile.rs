@@ -53,7 +53,15 @@ use clap::{Args, ValueEnum};
 use rung_baseline::BaselineTier;
 use rung_decoder::{DecodeError, DecoderConfig, Event, ModuleEnv, decode_all};
 use rung_optimizer::OptimizingTier;
-use rung_tiering::{CompileError, CompiledFunction, FunctionBody, Tier, VmOffsets};
+use rung_tiering::{CompileError, CompileOptions, CompiledFunction, FunctionBody, Tier, VmOffsets};
+
+/// What both tiers are asked for, as `rung run`'s default (tiered) ladder
+/// asks: tier-up checks (the baseline counts its budget; the optimizer, at
+/// the top, ignores the request), no interrupt checks.
+const OPTIONS: CompileOptions = CompileOptions {
+    interrupt_checks: false,
+    tier_up_checks: true,
+};
 use rung_validator::{FuncValidatorAllocations, FunctionValidator, ModuleValidator, ValidateError};
 use serde::{Deserialize, Serialize};
 
@@ -519,7 +527,7 @@ fn compile_all(tier: &dyn Tier, module: &Decoded, bytes: &[u8]) -> (Vec<Compiled
             offset,
             bytes: &bytes[start..start + len],
         };
-        let result = tier.compile(&module.env, index, body, &module.offsets);
+        let result = tier.compile(&module.env, index, body, &module.offsets, &OPTIONS);
         compiled.extend(tally.record(index, len, result));
     }
     (compiled, tally)
@@ -575,7 +583,7 @@ fn baseline_pipeline(
             None => offsets.insert(VmOffsets::for_host(env).map_err(PipelineError::Layout)?),
         };
         let spare = job.clone();
-        let result = tier.compile_validating(env, body.index, *body, offsets, job);
+        let result = tier.compile_validating(env, body.index, *body, offsets, &OPTIONS, job);
         if result.as_ref().is_err_and(CompileError::is_unsupported) {
             let mut validator = spare.into_validator(std::mem::take(&mut allocs));
             let valid = validator.validate_body(body);

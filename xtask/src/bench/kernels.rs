@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use rung_runtime::{Config, Engine, Func, Linker, Module, Store, TierChoice, Val};
+use rung_runtime::{Engine, Func, Linker, Module, Store, TierChoice, Val};
 use rung_tiering::CallCountPolicy;
 use serde::{Deserialize, Serialize};
 
@@ -262,10 +262,7 @@ enum NotReady {
 
 impl Rig {
     fn new(tier: TierChoice, bytes: &[u8]) -> Rig {
-        let engine = match Engine::new(Config {
-            tier,
-            ..Config::default()
-        }) {
+        let engine = match Engine::new(tier.config()) {
             Ok(engine) => engine,
             Err(e) => {
                 return Rig {

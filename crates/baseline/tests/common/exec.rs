@@ -7,7 +7,7 @@
 
 use dynasmrt::mmap::{ExecutableBuffer, MutableBuffer};
 use rung_optimizer::OptimizingTier;
-use rung_tiering::{Definition, Libcall, Tier};
+use rung_tiering::{Definition, Libcall, Tier, Trampolines};
 use wasmparser::{FuncType, Operator, ValType};
 
 use super::Module;
