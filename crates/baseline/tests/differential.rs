@@ -5,7 +5,7 @@
 //! run by the runtime on the optimizing tier, the baseline tier and the two
 //! mixed (function by function alternating, both ways round). Every export
 //! is called with arguments drawn from the same input; results (NaN equals
-//! NaN), traps (the same `TrapCode`), and afterwards every exported memory
+//! NaN), traps (the same `TrapCode`, function and byte offset), and afterwards every exported memory
 //! and global must agree.
 //!
 //! 2,000 cases by default; `PROPTEST_CASES=N` for more (or fewer). A
@@ -64,9 +64,9 @@ fn smith_config(disallow_traps: bool) -> wasm_smith::Config {
 #[derive(Debug, Clone, PartialEq)]
 enum Outcome {
     Rejected(String),
-    InstantiateTrap(Option<TrapCode>),
+    InstantiateTrap(TrapAt),
     Ran {
-        calls: Vec<Result<Vec<Value>, Option<TrapCode>>>,
+        calls: Vec<Result<Vec<Value>, TrapAt>>,
         memories: Vec<Vec<u8>>,
         globals: Vec<Value>,
     },
@@ -102,6 +102,14 @@ fn trap_code(t: &Trap) -> Option<TrapCode> {
         TrapReason::Wasm(c) => Some(c),
         _ => None,
     }
+}
+
+/// A trap as the comparison sees it: its code, and the function and byte
+/// offset it reports (which must not depend on the tier).
+type TrapAt = (Option<TrapCode>, Option<u32>, Option<u32>);
+
+fn trap_at(t: &Trap) -> TrapAt {
+    (trap_code(t), t.func, t.wasm_offset)
 }
 
 fn argument(ty: ValType, u: &mut Unstructured<'_>) -> Val {
@@ -157,7 +165,7 @@ fn run(engine: &Engine, bytes: &[u8], args_seed: &[u8]) -> Outcome {
             if trap_code(&t) == Some(TrapCode::StackOverflow) {
                 return Outcome::Inconclusive;
             }
-            return Outcome::InstantiateTrap(trap_code(&t));
+            return Outcome::InstantiateTrap(trap_at(&t));
         }
         Err(e) => return Outcome::Rejected(e.to_string()),
     };
@@ -174,7 +182,7 @@ fn run(engine: &Engine, bytes: &[u8], args_seed: &[u8]) -> Outcome {
                 Err(t) if trap_code(&t) == Some(TrapCode::StackOverflow) => {
                     return Outcome::Inconclusive;
                 }
-                Err(t) => calls.push(Err(trap_code(&t))),
+                Err(t) => calls.push(Err(trap_at(&t))),
             }
         }
     }

@@ -11,14 +11,17 @@ use std::time::Duration;
 
 use cranelift_codegen::isa::TargetIsa;
 use cranelift_codegen::{CodegenError, Context, control::ControlPlane};
-use rung_tiering::{CompileError, CompileStats, CompiledFunction, TrapSite};
+use rung_tiering::{CompileError, CompileStats, CompiledFunction, TrapCode, TrapSite};
 
-use crate::traps::rung_trap;
+use crate::traps::{HEAP_TAGS, heap_tag, rung_trap};
 
-/// Compiles `ctx.func` for `isa`.
+/// Compiles `ctx.func` for `isa`. `wasm` is the absolute offset of the
+/// body it was translated from and the offset of each of its linear-memory
+/// accesses in order (`None` for a trampoline).
 pub(crate) fn emit(
     isa: &dyn TargetIsa,
     ctx: &mut Context,
+    wasm: Option<(u32, &[u32])>,
 ) -> Result<CompiledFunction, CompileError> {
     let code = ctx
         .compile(isa, &mut ControlPlane::default())
@@ -33,7 +36,12 @@ pub(crate) fn emit(
     let bytes = buffer.data().to_vec();
 
     let mut trap_sites = Vec::with_capacity(buffer.traps().len());
+    // Faults of tagged linear-memory accesses: (code offset, tag).
+    let mut tagged = Vec::new();
     for t in buffer.traps() {
+        if let Some(tag) = heap_tag(t.code) {
+            tagged.push((t.offset, tag));
+        }
         let trap = rung_trap(t.code).ok_or_else(|| {
             CompileError::Internal(format!(
                 "trap code {} at code offset {:#x} has no rung TrapCode",
@@ -65,6 +73,44 @@ pub(crate) fn emit(
         .collect();
     offset_map.sort_by_key(|&(c, _)| c);
     offset_map.dedup_by_key(|&mut (c, _)| c);
+    // The prologue (Cranelift's, with no source location) and the stack
+    // check's trap belong to the function's start, as in the baseline: a
+    // "call stack exhausted" trap reports the same offset from either tier.
+    if let Some((start, accesses)) = wasm {
+        if offset_map.first().is_none_or(|&(c, _)| c > 0) {
+            offset_map.insert(0, (0, start));
+        }
+        for site in trap_sites
+            .iter()
+            .filter(|s| s.trap == TrapCode::StackOverflow)
+        {
+            pin(&mut offset_map, site.code_offset, UD2_LEN, start);
+        }
+        // A load Cranelift merged into the instruction that uses its value
+        // carries that instruction's source location; its tag finds the
+        // access itself: the last one at or before that location with the
+        // tag (no other access can lie between a load and the instruction
+        // it is merged into: Cranelift merges across no trapping
+        // instruction, and there are fewer than `HEAP_TAGS` of them).
+        for (at, tag) in tagged {
+            let Some(here) = wasm_offset_in(&offset_map, at) else {
+                continue;
+            };
+            let upto = accesses.partition_point(|&a| a <= here);
+            let Some(last) = upto.checked_sub(1) else {
+                continue;
+            };
+            let back = (last as u32 + HEAP_TAGS - tag) % HEAP_TAGS;
+            let Some(own) = last.checked_sub(back as usize) else {
+                continue;
+            };
+            if accesses[own] != here {
+                pin(&mut offset_map, at, 1, accesses[own]);
+            }
+        }
+    }
+    // A range that would start at the end of the code has nothing in it.
+    offset_map.retain(|&(c, _)| (c as usize) < bytes.len());
     // Consecutive ranges of one operator are one entry.
     offset_map.dedup_by_key(|&mut (_, w)| w);
 
@@ -88,6 +134,35 @@ pub(crate) fn emit(
     Ok(f)
 }
 
+/// The wasm offset a sorted offset map gives code offset `at`.
+fn wasm_offset_in(map: &[(u32, u32)], at: u32) -> Option<u32> {
+    let i = map.partition_point(|&(c, _)| c <= at);
+    i.checked_sub(1).map(|k| map[k].1)
+}
+
+/// The length of the `ud2` a trap site is.
+const UD2_LEN: u32 = 2;
+
+/// Makes the `len` bytes at `at` belong to wasm offset `wasm` in a sorted
+/// offset map, and the code after them to what it belonged to before.
+fn pin(map: &mut Vec<(u32, u32)>, at: u32, len: u32, wasm: u32) {
+    let i = map.partition_point(|&(c, _)| c <= at);
+    let before = i.checked_sub(1).map(|k| map[k].1);
+    let end = at + len;
+    let resumes = map.get(i).is_some_and(|&(c, _)| c <= end);
+    // `next`: where the entry after the pinned one goes.
+    let next = if i > 0 && map[i - 1].0 == at {
+        map[i - 1].1 = wasm;
+        i
+    } else {
+        map.insert(i, (at, wasm));
+        i + 1
+    };
+    if !resumes && let Some(prev) = before {
+        map.insert(next, (end, prev));
+    }
+}
+
 fn codegen_error(e: CodegenError, clif: &str) -> CompileError {
     match e {
         CodegenError::ImplLimitExceeded | CodegenError::CodeTooLarge => CompileError::ImplLimit {
@@ -98,5 +173,25 @@ fn codegen_error(e: CodegenError, clif: &str) -> CompileError {
             CompileError::Internal(format!("cranelift verifier: {errors}\n{clif}"))
         }
         other => CompileError::Internal(format!("cranelift: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pin;
+
+    #[test]
+    fn pinning_keeps_the_map_sorted_and_resumes_after() {
+        let mut m = vec![(0, 10), (8, 20), (16, 30)];
+        pin(&mut m, 4, 1, 99);
+        assert_eq!(m, [(0, 10), (4, 99), (5, 10), (8, 20), (16, 30)]);
+        // At an entry's own offset: replaced, then resumed.
+        let mut m = vec![(0, 10), (8, 20), (16, 30)];
+        pin(&mut m, 8, 2, 99);
+        assert_eq!(m, [(0, 10), (8, 99), (10, 20), (16, 30)]);
+        // Right before the next entry: nothing to resume.
+        let mut m = vec![(0, 10), (8, 20)];
+        pin(&mut m, 6, 2, 99);
+        assert_eq!(m, [(0, 10), (6, 99), (8, 20)]);
     }
 }

@@ -27,9 +27,7 @@ use cranelift_codegen::ir::{
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
-use rung_tiering::{
-    CompileError, Definition, Libcall, LibcallType, ModuleEnv, TrapCode, VmOffsets,
-};
+use rung_tiering::{CompileError, Definition, Libcall, LibcallType, ModuleEnv, VmOffsets};
 use wasmparser::{FuncType, ValType};
 
 /// The CLIF type a wasm value travels as (references are one word).
@@ -162,14 +160,13 @@ impl<'a> FuncEnv<'a> {
         MemFlagsData::trusted().with_alias_region(Some(self.vmctx_region))
     }
 
-    /// A linear-memory access without a bounds check: an out-of-bounds
-    /// address faults in the guard region the runtime reserves
-    /// (`MEMORY32_RESERVATION`), and the fault is this access's trap site.
-    pub fn heap(&self) -> MemFlagsData {
+    /// The function's `n`th linear-memory access, without a bounds check:
+    /// an out-of-bounds address faults in the guard region the runtime
+    /// reserves (`MEMORY32_RESERVATION`), and the fault is this access's
+    /// trap site, with the tag of `n` (see `traps::heap_access`).
+    pub fn heap(&self, n: u32) -> MemFlagsData {
         MemFlagsData::new()
-            .with_trap_code(Some(crate::traps::cranelift_trap(
-                TrapCode::MemoryOutOfBounds,
-            )))
+            .with_trap_code(Some(crate::traps::heap_access(n)))
             .with_endianness(Endianness::Little)
             .with_alias_region(Some(self.heap_region))
     }

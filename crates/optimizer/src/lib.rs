@@ -234,8 +234,10 @@ impl Tier for OptimizingTier {
         let wasm_bytes = body.bytes.len();
         let mut f = with_contexts(|ctx, fctx| {
             let target = self.target(options);
-            translate::translate_function(&target, env, index, body, offsets, ctx, fctx)?;
-            emit::emit(&*self.isa, ctx)
+            let accesses =
+                translate::translate_function(&target, env, index, body, offsets, ctx, fctx)?;
+            let start = u32::try_from(body.offset).ok();
+            emit::emit(&*self.isa, ctx, start.map(|s| (s, accesses.as_slice())))
         })?;
         f.stats.wasm_bytes = wasm_bytes;
         f.stats.compile_time = start.elapsed();

@@ -53,7 +53,7 @@ fn finish(
 ) -> Result<CompiledFunction, CompileError> {
     let mut f = with_contexts(|ctx, fctx| {
         build(ctx, fctx)?;
-        emit::emit(isa, ctx)
+        emit::emit(isa, ctx, None)
     })?;
     f.stats.compile_time = start.elapsed();
     Ok(f)

@@ -79,7 +79,8 @@ impl Translator<'_, '_> {
     fn load(&mut self, memarg: &MemArg, ty: Type, size: u32, ext: Ext) -> Result<(), CompileError> {
         let addr = self.pop()?;
         let (ptr, off) = self.heap_addr(memarg, addr)?;
-        let flags = self.env.heap();
+        let n = self.heap_access();
+        let flags = self.env.heap(n);
         let ins = self.builder.ins();
         let v = match (ext, size) {
             (Ext::None, _) => ins.load(ty, flags, ptr, off),
@@ -97,7 +98,8 @@ impl Translator<'_, '_> {
     fn store(&mut self, memarg: &MemArg, size: u32) -> Result<(), CompileError> {
         let (addr, value) = self.pop2()?;
         let (ptr, off) = self.heap_addr(memarg, addr)?;
-        let flags = self.env.heap();
+        let n = self.heap_access();
+        let flags = self.env.heap(n);
         let full = self.builder.func.dfg.value_type(value).bytes() == size;
         let ins = self.builder.ins();
         match size {
@@ -107,6 +109,14 @@ impl Translator<'_, '_> {
             _ => ins.istore32(flags, value, ptr, off),
         };
         Ok(())
+    }
+
+    /// Numbers this operator's linear-memory access: the offset list is
+    /// what `emit` resolves tagged faults with.
+    fn heap_access(&mut self) -> u32 {
+        let n = self.heap_accesses.len() as u32;
+        self.heap_accesses.push(self.offset as u32);
+        n
     }
 
     fn uext64(&mut self, v: Value) -> Value {

@@ -36,6 +36,7 @@ mod numeric;
 mod table;
 
 use cranelift_codegen::Context;
+use cranelift_codegen::entity::SecondaryMap;
 use cranelift_codegen::ir::{
     self, BlockArg, Function, InstBuilder, SourceLoc, Type, UserFuncName, Value, types,
 };
@@ -47,7 +48,6 @@ use wasmparser::{BlockType, Operator};
 use crate::env::{FuncEnv, clif_type, wasm_signature, zero};
 use crate::traps::cranelift_trap;
 
-/// Translates function `index` into `ctx.func` (CLIF, not yet optimized).
 /// What the tier translates for: its ISA, and whether code checks for
 /// interrupts.
 pub(crate) struct Target<'a> {
@@ -55,6 +55,9 @@ pub(crate) struct Target<'a> {
     pub interrupt_checks: bool,
 }
 
+/// Translates function `index` into `ctx.func` (CLIF, not yet optimized);
+/// returns the byte offset of each of its linear-memory accesses, in order
+/// (what `emit` needs to place their faults).
 pub(crate) fn translate_function(
     target: &Target<'_>,
     env: &ModuleEnv,
@@ -63,7 +66,7 @@ pub(crate) fn translate_function(
     offsets: &VmOffsets,
     ctx: &mut Context,
     fctx: &mut FunctionBuilderContext,
-) -> Result<(), CompileError> {
+) -> Result<Vec<u32>, CompileError> {
     let (isa, interrupt_checks) = (target.isa, target.interrupt_checks);
     if offsets.pointer_size() != 8 || isa.pointer_bytes() != 8 {
         return Err(CompileError::Internal(format!(
@@ -106,6 +109,8 @@ pub(crate) fn translate_function(
         offset: body.offset,
         func: index,
         interrupt_checks,
+        branch_sources: SecondaryMap::new(),
+        heap_accesses: Vec::new(),
     };
 
     // Locals: parameters first, then the declared ones, zeroed.
@@ -172,7 +177,7 @@ pub(crate) fn translate_function(
         ));
     }
     t.builder.finalize(isa.frontend_config());
-    Ok(())
+    Ok(t.heap_accesses)
 }
 
 fn srcloc(offset: u64) -> SourceLoc {
@@ -228,6 +233,16 @@ pub(crate) struct Translator<'a, 'b> {
     func: u32,
     /// Whether function entries and loop headers check `vmctx.interrupt`.
     interrupt_checks: bool,
+    /// The `brif`s that branch to each block (an `if`'s arms, a `br_if`'s
+    /// target and fall-through). Cranelift folds a `brif` to a block that
+    /// does nothing but trap into a conditional trap that keeps the `brif`'s
+    /// source location, so an `unreachable` in a block that has done
+    /// nothing with an effect so far gives those `brif`s its own offset:
+    /// the trap then reports the `unreachable`, as the baseline's does.
+    branch_sources: SecondaryMap<ir::Block, Vec<ir::Inst>>,
+    /// The byte offset of each linear-memory access, in order (see
+    /// `traps::heap_access`).
+    pub(crate) heap_accesses: Vec<u32>,
 }
 
 fn block_args(values: &[Value]) -> Vec<BlockArg> {
@@ -289,6 +304,36 @@ impl Translator<'_, '_> {
         CompileError::Unsupported {
             feature: feature.into(),
             offset: self.offset,
+        }
+    }
+
+    /// Records that `brif` branches to `block`.
+    fn branch_source(&mut self, block: ir::Block, brif: ir::Inst) {
+        self.branch_sources[block].push(brif);
+    }
+
+    /// At an `unreachable`: if its block has done nothing with an effect so
+    /// far, gives the `brif`s that branch to it the `unreachable`'s source
+    /// location (see `branch_sources`).
+    fn claim_branch_srcloc(&mut self) {
+        let Some(block) = self.builder.current_block() else {
+            return;
+        };
+        let func = &self.builder.func;
+        let effect = func.layout.block_insts(block).any(|inst| {
+            let op = func.dfg.insts[inst].opcode();
+            op.can_trap()
+                || op.can_load()
+                || op.can_store()
+                || op.is_call()
+                || op.other_side_effects()
+        });
+        if effect {
+            return;
+        }
+        let at = srcloc(self.offset);
+        for &brif in &self.branch_sources[block] {
+            self.builder.func.set_srcloc(brif, at);
         }
     }
 
@@ -442,9 +487,12 @@ impl Translator<'_, '_> {
         let dest = self.new_dest(&results);
         let then_block = self.builder.create_block();
         let else_block = self.builder.create_block();
-        self.builder
+        let brif = self
+            .builder
             .ins()
             .brif(cond, then_block, &[], else_block, &[]);
+        self.branch_source(then_block, brif);
+        self.branch_source(else_block, brif);
         self.builder.seal_block(then_block);
         self.builder.seal_block(else_block);
         self.builder.switch_to_block(then_block);
@@ -570,9 +618,12 @@ impl Translator<'_, '_> {
         let (target, n) = self.branch_target(depth)?;
         let args = self.peekn(n)?.to_vec();
         let next = self.builder.create_block();
-        self.builder
+        let brif = self
+            .builder
             .ins()
             .brif(cond, target, &block_args(&args), next, &[]);
+        self.branch_source(target, brif);
+        self.branch_source(next, brif);
         self.builder.seal_block(next);
         self.builder.switch_to_block(next);
         Ok(())
@@ -649,6 +700,7 @@ impl Translator<'_, '_> {
         match op {
             O::Nop => {}
             O::Unreachable => {
+                self.claim_branch_srcloc();
                 self.trap(TrapCode::UnreachableCodeReached);
                 self.set_unreachable();
             }
@@ -752,7 +804,9 @@ impl Translator<'_, '_> {
                 let (target, n) = self.branch_target(relative_depth)?;
                 let args = block_args(self.peekn(n)?);
                 let next = self.builder.create_block();
-                self.builder.ins().brif(r, next, &[], target, &args);
+                let brif = self.builder.ins().brif(r, next, &[], target, &args);
+                self.branch_source(next, brif);
+                self.branch_source(target, brif);
                 self.builder.seal_block(next);
                 self.builder.switch_to_block(next);
                 self.push(r);
@@ -763,7 +817,9 @@ impl Translator<'_, '_> {
                 let args = block_args(self.peekn(n)?);
                 let r = self.pop()?;
                 let next = self.builder.create_block();
-                self.builder.ins().brif(r, target, &args, next, &[]);
+                let brif = self.builder.ins().brif(r, target, &args, next, &[]);
+                self.branch_source(next, brif);
+                self.branch_source(target, brif);
                 self.builder.seal_block(next);
                 self.builder.switch_to_block(next);
             }
