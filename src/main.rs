@@ -42,6 +42,8 @@ enum Command {
         /// Compile each function on its first call.
         #[arg(long)]
         lazy: bool,
+        #[command(flatten)]
+        ladder: cli::ladder::LadderArgs,
         /// Preopen the host directory HOST as GUEST (default: HOST) for WASI.
         #[arg(long = "dir", value_name = "HOST[::GUEST]")]
         dirs: Vec<String>,
@@ -113,16 +115,19 @@ enum DisasTier {
     Baseline,
 }
 
-/// The tiers `--tier` names.
+/// Where `--tier` starts functions on the ladder (by default the baseline,
+/// then the optimizer; `--tiers` sets another) and whether they climb.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Tier {
-    /// The optimizing tier (Cranelift) for every function.
+    /// Every function at the top (the optimizing tier).
     Optimized,
-    /// The single-pass baseline tier, the optimizer where it cannot.
+    /// Every function at the bottom (the baseline), a tier further up
+    /// where it cannot; no tier-up.
     Baseline,
-    /// Functions alternately baseline and optimized.
+    /// Functions alternately at the bottom and at the top.
     Mixed,
-    /// Baseline first, hot functions optimized in the background.
+    /// At the bottom first; hot functions climb, compiled in the
+    /// background.
     Tiered,
 }
 
@@ -150,17 +155,24 @@ fn main() -> ExitCode {
             invoke,
             tier,
             lazy,
+            ladder,
             dirs,
             envs,
             argv0,
             args,
-        } => cli::run::run(
-            &file,
-            invoke.as_deref(),
-            &args,
-            &cli::run::WasiOptions { dirs, envs, argv0 },
-            tier.config(lazy),
-        ),
+        } => match ladder.config(tier.config(lazy)) {
+            Ok(config) => cli::run::run(
+                &file,
+                invoke.as_deref(),
+                &args,
+                &cli::run::WasiOptions { dirs, envs, argv0 },
+                config,
+            ),
+            Err(e) => {
+                eprintln!("rung: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Validate { files, threads } => cli::validate::run(&files, threads),
         Command::Inspect { file, top } => cli::inspect::run(&file, top),
         Command::Disas {

@@ -128,3 +128,50 @@ fn disas_shows_either_tiers_code_with_trap_sites() {
     assert!(out.contains("; trap: out of bounds memory access"), "{out}");
     assert!(!out.contains("dword ptr [r11],28h"), "{out}");
 }
+
+#[test]
+fn run_takes_a_tier_ladder_and_its_policy_from_the_command_line() {
+    let fib = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fib.wat");
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rung"))
+            .arg("run")
+            .args(extra)
+            .args([fib, "--invoke", "fib_rec", "20"])
+            .output()
+            .expect("run rung");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for ladder in [
+        &[
+            "--tiers",
+            "baseline,optimizer-none,optimizer",
+            "--tier-up-threshold",
+            "10",
+        ][..],
+        &["--tiers", "optimizer-none", "--tier", "optimized"],
+        &["--tier-up-policy", "top", "--tier-up-threads", "2"],
+        &["--tiers", "baseline", "--tier", "baseline"],
+    ] {
+        assert_eq!(
+            run(ladder),
+            (Some(0), "6765\n".to_string(), String::new()),
+            "{ladder:?}"
+        );
+    }
+    let (code, _, err) = run(&["--tiers", "baseline,turbo"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        "rung: --tiers: no tier named `turbo` (baseline, optimizer, optimizer-none)\n"
+    );
+    let (code, _, err) = run(&["--tier-up-policy", "sideways"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        "rung: --tier-up-policy: `sideways` is not next or top\n"
+    );
+}

@@ -8,12 +8,14 @@ use std::process::ExitCode;
 use rung::tiering::{CompileOptions, Tier, VmOffsets};
 
 /// The options `rung run`'s default (tiered) ladder compiles with: the
-/// baseline counts its tier-up budget; the optimizer, at the top, ignores
-/// the request.
-const OPTIONS: CompileOptions = CompileOptions {
-    interrupt_checks: false,
-    tier_up_checks: true,
-};
+/// baseline counts its tier-up budget; the optimizer, at the top, is asked
+/// for nothing.
+fn options(baseline: bool) -> CompileOptions {
+    CompileOptions {
+        interrupt_checks: false,
+        tier_up_checks: baseline,
+    }
+}
 
 pub fn run(file: &Path, funcs: &[String], clif: bool, baseline: bool) -> ExitCode {
     let fail = |m: String| {
@@ -60,12 +62,12 @@ pub fn run(file: &Path, funcs: &[String], clif: bool, baseline: bool) -> ExitCod
         let name = env.function_name(index).unwrap_or("");
         println!(";; function {index} {name} ({len} bytes of wasm at {offset:#x})");
         if clif && !baseline {
-            match optimizer.translate_to_clif(&env, index, body, &offsets, &OPTIONS) {
+            match optimizer.translate_to_clif(&env, index, body, &offsets, &options(false)) {
                 Ok(text) => println!("{text}"),
                 Err(e) => println!(";; {e}"),
             }
         }
-        match tier.compile(&env, index, body, &offsets, &OPTIONS) {
+        match tier.compile(&env, index, body, &offsets, &options(baseline)) {
             Ok(f) => {
                 println!(";; {} bytes of code, frame {}", f.code.len(), f.frame_size);
                 print!("{}", rung::disas::disassemble(&f));

@@ -152,7 +152,7 @@ fn main() {
                     offset,
                     bytes: &bytes[offset as usize..offset as usize + len],
                 };
-                let _ = opt.compile(&env, index, body, &offsets, &OPTIONS);
+                let _ = opt.compile(&env, index, body, &offsets, &CompileOptions::default());
             }
             let t = t.elapsed();
             println!(

@@ -383,6 +383,12 @@ impl<'a> FuncEnv<'a> {
         FuncEnv::load_readonly(b, types::I32, ids, off)
     }
 
+    /// The address of the function's tier-up budgets (one `i32` per
+    /// defined function).
+    pub fn tier_up_budgets(&self, b: &mut FunctionBuilder<'_>) -> Result<Value, CompileError> {
+        self.load_vmctx_readonly(b, self.offsets.tier_up_budgets())
+    }
+
     /// Calls `libcall` (System V) with `vmctx` prepended to `args`; returns
     /// its result, if it has one.
     pub fn libcall(

@@ -82,6 +82,11 @@ thread_local! {
 ///
 /// `Internal` if Cranelift rejects a setting.
 pub fn shared_flags() -> Result<settings::Flags, CompileError> {
+    shared_flags_with(&[])
+}
+
+/// [`shared_flags`] with some settings changed (e.g. `opt_level`).
+fn shared_flags_with(overrides: &[(&str, &str)]) -> Result<settings::Flags, CompileError> {
     let mut b = settings::builder();
     let verifier = if cfg!(debug_assertions) {
         "true"
@@ -97,6 +102,7 @@ pub fn shared_flags() -> Result<settings::Flags, CompileError> {
     for (name, value) in ours
         .iter()
         .chain(rung_tiering::abi::CRANELIFT_SETTINGS.iter())
+        .chain(overrides)
     {
         b.set(name, value).map_err(|e| {
             CompileError::Internal(format!("cranelift setting {name}={value}: {e}"))
@@ -115,11 +121,23 @@ impl OptimizingTier {
     /// defines) or Cranelift cannot target it; `Internal` if a setting is
     /// rejected.
     pub fn new() -> Result<OptimizingTier, CompileError> {
+        OptimizingTier::with_settings(&[])
+    }
+
+    /// The tier for the host CPU with Cranelift settings changed from
+    /// [`shared_flags`], e.g. `[("opt_level", "none")]` for a quick middle
+    /// tier of a ladder.
+    ///
+    /// # Errors
+    ///
+    /// As [`OptimizingTier::new`]; `Internal` if Cranelift rejects a
+    /// setting.
+    pub fn with_settings(settings: &[(&str, &str)]) -> Result<OptimizingTier, CompileError> {
         let builder = cranelift_native::builder().map_err(|e| CompileError::Unsupported {
             feature: format!("host ISA: {e}"),
             offset: 0,
         })?;
-        OptimizingTier::with_isa_builder(builder)
+        OptimizingTier::build(builder, settings)
     }
 
     /// The tier for an explicit ISA builder (e.g. a fixed feature set, for
@@ -130,6 +148,13 @@ impl OptimizingTier {
     /// `Unsupported` for a target other than x86-64; `Internal` if Cranelift
     /// rejects the flags.
     pub fn with_isa_builder(builder: isa::Builder) -> Result<OptimizingTier, CompileError> {
+        OptimizingTier::build(builder, &[])
+    }
+
+    fn build(
+        builder: isa::Builder,
+        settings: &[(&str, &str)],
+    ) -> Result<OptimizingTier, CompileError> {
         if builder.triple().architecture.to_string() != "x86_64" {
             return Err(CompileError::Unsupported {
                 feature: format!("target {} (the rung ABI is x86-64 only)", builder.triple()),
@@ -137,7 +162,7 @@ impl OptimizingTier {
             });
         }
         let isa = builder
-            .finish(shared_flags()?)
+            .finish(shared_flags_with(settings)?)
             .map_err(|e| CompileError::Internal(format!("building the ISA: {e}")))?;
         Ok(OptimizingTier { isa })
     }
@@ -145,11 +170,14 @@ impl OptimizingTier {
     /// What the translator needs of the target and the options. With
     /// `interrupt_checks`, code checks `vmctx.interrupt` at every function
     /// entry and loop header (a load, test and branch per loop iteration
-    /// cost the kernels 12–20%); the tier never counts a tier-up budget.
+    /// cost the kernels 12–20%); with `tier_up_checks`, it counts the
+    /// tier-up budget there, as the baseline does (for an optimizer
+    /// configuration in the middle of a ladder).
     fn target(&self, options: &CompileOptions) -> translate::Target<'_> {
         translate::Target {
             isa: &*self.isa,
             interrupt_checks: options.interrupt_checks,
+            tier_up_checks: options.tier_up_checks,
         }
     }
 
@@ -242,6 +270,7 @@ impl Tier for OptimizingTier {
         f.stats.wasm_bytes = wasm_bytes;
         f.stats.compile_time = start.elapsed();
         f.stats.tier = self.name();
+        f.counts_budget = options.tier_up_checks;
         Ok(f)
     }
 }

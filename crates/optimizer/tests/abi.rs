@@ -335,7 +335,7 @@ fn compiled_code_follows_call_layout() {
         );
         let m = Module::from_wat(&wat);
         let f = m
-            .compile(&t, 0)
+            .compile_with(&t, 0, &rung_testkit::TOP)
             .unwrap_or_else(|e| panic!("round {round}: {e}\n{wat}"));
 
         let mut abi_params = vec![AbiType::I64];

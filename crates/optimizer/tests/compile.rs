@@ -25,7 +25,7 @@ fn compile_all(wat: &str) -> Vec<(String, CompiledFunction)> {
         .map(|i| {
             let name = m.name(i);
             let f = m
-                .compile(&t, i)
+                .compile_with(&t, i, &rung_testkit::TOP)
                 .unwrap_or_else(|e| panic!("{name} does not compile: {e}"));
             f.check().unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(!f.code.is_empty(), "{name}: no code");
@@ -404,7 +404,7 @@ fn calls_and_tables_compile_with_their_traps() {
 
 fn unsupported(wat: &str) -> (String, u64) {
     let m = Module::from_wat(wat);
-    match m.compile(&tier(), 0) {
+    match m.compile_with(&tier(), 0, &rung_testkit::TOP) {
         Err(CompileError::Unsupported { feature, offset }) => (feature, offset),
         other => panic!("expected Unsupported, got {other:?}"),
     }
@@ -441,7 +441,9 @@ fn simd_and_other_proposals_are_unsupported() {
 fn the_srcloc_of_a_trap_is_its_operator() {
     let wat = "(module (memory 1) (func (param i32) (result i32) local.get 0 i32.load offset=4))";
     let m = Module::from_wat(wat);
-    let f = m.compile(&tier(), 0).expect("compiles");
+    let f = m
+        .compile_with(&tier(), 0, &rung_testkit::TOP)
+        .expect("compiles");
     let body_start = m.bodies[0].1;
     let load = f
         .trap_sites
@@ -488,14 +490,22 @@ fn compiling_is_deterministic_and_thread_safe() {
     let m = Module::from_wat(CONTROL);
     let t = tier();
     let first: Vec<_> = (0..m.bodies.len())
-        .map(|i| m.compile(&t, i).expect("compiles").code)
+        .map(|i| {
+            m.compile_with(&t, i, &rung_testkit::TOP)
+                .expect("compiles")
+                .code
+        })
         .collect();
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
             .map(|_| {
                 s.spawn(|| {
                     (0..m.bodies.len())
-                        .map(|i| m.compile(&t, i).expect("compiles").code)
+                        .map(|i| {
+                            m.compile_with(&t, i, &rung_testkit::TOP)
+                                .expect("compiles")
+                                .code
+                        })
                         .collect::<Vec<_>>()
                 })
             })

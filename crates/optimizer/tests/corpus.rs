@@ -30,7 +30,7 @@ fn sql_wasm_compiles() {
     let (mut ok, mut unsupported, mut failed) = (0, 0, Vec::new());
     let mut code_bytes = 0;
     for i in 0..m.bodies.len() {
-        match m.compile(&t, i) {
+        match m.compile_with(&t, i, &rung_testkit::TOP) {
             Ok(f) => {
                 ok += 1;
                 code_bytes += f.code.len();

@@ -19,7 +19,7 @@ use common::Module;
 use cranelift_codegen::isa;
 use cranelift_codegen::settings::Configurable;
 use rung_optimizer::OptimizingTier;
-use rung_testkit::{TIERED, disassemble};
+use rung_testkit::{TOP, disassemble};
 use rung_tiering::Tier;
 
 fn snapshot_tier() -> OptimizingTier {
@@ -45,10 +45,10 @@ fn render(path: &Path, tier: &OptimizingTier) -> String {
         let body = m.body(i);
         let name = m.name(i);
         let clif = tier
-            .translate_to_clif(&m.env, body.index, body, &m.offsets, &TIERED)
+            .translate_to_clif(&m.env, body.index, body, &m.offsets, &TOP)
             .unwrap_or_else(|e| panic!("{}: {name}: {e}", path.display()));
         let f = tier
-            .compile(&m.env, body.index, body, &m.offsets, &TIERED)
+            .compile(&m.env, body.index, body, &m.offsets, &TOP)
             .unwrap_or_else(|e| panic!("{}: {name}: {e}", path.display()));
         let _ = writeln!(out, ";; ==== function {} ${name} ====", body.index);
         let _ = writeln!(out, ";; ---- clif (translated) ----");

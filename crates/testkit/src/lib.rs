@@ -20,10 +20,17 @@ use rung_decoder::{DecoderConfig, Event, FunctionBody, ModuleEnv, decode_all};
 use rung_tiering::{CompileError, CompileOptions, CompiledFunction, Tier, TrapCode, VmOffsets};
 
 /// The options of a function below the top of a tiered ladder: it counts
-/// its tier-up budget (what the tiers' snapshots and executors show).
+/// its tier-up budget (what the baseline's snapshots and executors show).
 pub const TIERED: CompileOptions = CompileOptions {
     interrupt_checks: false,
     tier_up_checks: true,
+};
+
+/// The options of a function at the top of the ladder, or in an engine
+/// that does not tier up: nothing asked (what the optimizer's tests show).
+pub const TOP: CompileOptions = CompileOptions {
+    interrupt_checks: false,
+    tier_up_checks: false,
 };
 
 /// A decoded module with its bodies copied out.
@@ -135,7 +142,7 @@ pub fn interrupt_checks(tier: &dyn Tier, on: bool) -> [usize; 2] {
     );
     let options = CompileOptions {
         interrupt_checks: on,
-        ..TIERED
+        ..TOP
     };
     [0, 1].map(|i| {
         let f = m.compile_with(tier, i, &options).expect("compiles");

@@ -39,8 +39,8 @@ use std::time::Duration;
 
 pub use libcall::{Libcall, LibcallType};
 pub use policy::{
-    BUDGET_COST_CALL, BUDGET_COST_LOOP_BACKEDGE, CallCountPolicy, HotFunction, TierUpDecision,
-    TierUpPolicy,
+    BUDGET_COST_CALL, BUDGET_COST_LOOP_BACKEDGE, CallCountPolicy, HotFunction, PromoteTo,
+    TierUpDecision, TierUpPolicy,
 };
 use rung_decoder::wasmparser::FuncType;
 pub use rung_decoder::{FunctionBody, ModuleEnv};

@@ -81,21 +81,36 @@ pub trait TierUpPolicy: Send + Sync {
     fn on_budget_exhausted(&self, hot: &HotFunction) -> TierUpDecision;
 }
 
-/// Promote a function to the next level after about `threshold` calls (or
-/// half as many loop iterations, which cost half as much).
+/// Where [`CallCountPolicy`] sends a hot function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PromoteTo {
+    /// The next level up the ladder.
+    #[default]
+    Next,
+    /// The top of the ladder.
+    Top,
+}
+
+/// Promote a function after about `threshold` calls (or twice as many loop
+/// iterations, which cost half as much), to the next level or the top.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallCountPolicy {
     /// Calls before tier-up; 0 and 1 both mean "on the first call".
     pub threshold: u32,
+    /// Where the function goes.
+    pub to: PromoteTo,
 }
 
 impl CallCountPolicy {
     /// The default threshold.
     pub const DEFAULT_THRESHOLD: u32 = 1000;
 
-    /// A policy that tiers up after `threshold` calls.
+    /// A policy that promotes to the next level after `threshold` calls.
     pub const fn new(threshold: u32) -> CallCountPolicy {
-        CallCountPolicy { threshold }
+        CallCountPolicy {
+            threshold,
+            to: PromoteTo::Next,
+        }
     }
 }
 
@@ -111,7 +126,10 @@ impl TierUpPolicy for CallCountPolicy {
     }
 
     fn on_budget_exhausted(&self, hot: &HotFunction) -> TierUpDecision {
-        TierUpDecision::Promote(hot.next_level())
+        TierUpDecision::Promote(match self.to {
+            PromoteTo::Next => hot.next_level(),
+            PromoteTo::Top => hot.top,
+        })
     }
 }
 
@@ -151,6 +169,11 @@ mod tests {
         );
         let at_middle = HotFunction { level: 1, ..hot };
         assert_eq!(at_middle.next_level(), 2);
+        let to_top = CallCountPolicy {
+            to: PromoteTo::Top,
+            ..CallCountPolicy::default()
+        };
+        assert_eq!(to_top.on_budget_exhausted(&hot), TierUpDecision::Promote(2));
     }
 
     #[test]

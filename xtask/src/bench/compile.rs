@@ -55,12 +55,17 @@ use rung_decoder::{DecodeError, DecoderConfig, Event, ModuleEnv, decode_all};
 use rung_optimizer::OptimizingTier;
 use rung_tiering::{CompileError, CompileOptions, CompiledFunction, FunctionBody, Tier, VmOffsets};
 
-/// What both tiers are asked for, as `rung run`'s default (tiered) ladder
-/// asks: tier-up checks (the baseline counts its budget; the optimizer, at
-/// the top, ignores the request), no interrupt checks.
-const OPTIONS: CompileOptions = CompileOptions {
+/// What `rung run`'s default (tiered) ladder asks of the baseline: it
+/// counts its tier-up budget.
+const BASELINE_OPTIONS: CompileOptions = CompileOptions {
     interrupt_checks: false,
     tier_up_checks: true,
+};
+
+/// What it asks of the optimizer, at the top: nothing.
+const OPTIMIZER_OPTIONS: CompileOptions = CompileOptions {
+    interrupt_checks: false,
+    tier_up_checks: false,
 };
 use rung_validator::{FuncValidatorAllocations, FunctionValidator, ModuleValidator, ValidateError};
 use serde::{Deserialize, Serialize};
@@ -517,7 +522,12 @@ fn decode(bytes: &[u8]) -> Result<Decoded, String> {
 /// Compiles every body of `module` in order on this thread, without
 /// validating. The compiled functions are returned so that freeing them is
 /// not timed.
-fn compile_all(tier: &dyn Tier, module: &Decoded, bytes: &[u8]) -> (Vec<CompiledFunction>, Tally) {
+fn compile_all(
+    tier: &dyn Tier,
+    options: &CompileOptions,
+    module: &Decoded,
+    bytes: &[u8],
+) -> (Vec<CompiledFunction>, Tally) {
     let mut compiled = Vec::with_capacity(module.bodies.len());
     let mut tally = Tally::default();
     for &(index, offset, len) in &module.bodies {
@@ -527,7 +537,7 @@ fn compile_all(tier: &dyn Tier, module: &Decoded, bytes: &[u8]) -> (Vec<Compiled
             offset,
             bytes: &bytes[start..start + len],
         };
-        let result = tier.compile(&module.env, index, body, &module.offsets, &OPTIONS);
+        let result = tier.compile(&module.env, index, body, &module.offsets, options);
         compiled.extend(tally.record(index, len, result));
     }
     (compiled, tally)
@@ -583,7 +593,8 @@ fn baseline_pipeline(
             None => offsets.insert(VmOffsets::for_host(env).map_err(PipelineError::Layout)?),
         };
         let spare = job.clone();
-        let result = tier.compile_validating(env, body.index, *body, offsets, &OPTIONS, job);
+        let result =
+            tier.compile_validating(env, body.index, *body, offsets, &BASELINE_OPTIONS, job);
         if result.as_ref().is_err_and(CompileError::is_unsupported) {
             let mut validator = spare.into_validator(std::mem::take(&mut allocs));
             let valid = validator.validate_body(body);
@@ -712,14 +723,18 @@ fn bench_module(
     let compile_only_slot = add(
         &mut cases,
         baseline.zip(ready).map(|(tier, d)| {
-            rung_case(&compile_only_tally, move || Ok(compile_all(tier, d, bytes)))
+            rung_case(&compile_only_tally, move || {
+                Ok(compile_all(tier, &BASELINE_OPTIONS, d, bytes))
+            })
         }),
     );
     let optimizer_slot = add(
         &mut cases,
-        optimizer
-            .zip(ready)
-            .map(|(tier, d)| rung_case(&optimizer_tally, move || Ok(compile_all(tier, d, bytes)))),
+        optimizer.zip(ready).map(|(tier, d)| {
+            rung_case(&optimizer_tally, move || {
+                Ok(compile_all(tier, &OPTIMIZER_OPTIONS, d, bytes))
+            })
+        }),
     );
     let node = node.ok();
     let turbofan_slot = add(
@@ -1265,7 +1280,7 @@ mod tests {
         assert_eq!(pipeline.unsupported_by_proposal().get("simd"), Some(&1));
 
         let decoded = decode(&bytes).unwrap();
-        let (_, compile_only) = compile_all(&tier, &decoded, &bytes);
+        let (_, compile_only) = compile_all(&tier, &BASELINE_OPTIONS, &decoded, &bytes);
         assert!(compile_only.failures.is_empty());
         assert_eq!(compile_only.unsupported, pipeline.unsupported);
         assert_eq!(

@@ -42,7 +42,10 @@ use cranelift_codegen::ir::{
 };
 use cranelift_codegen::isa::TargetIsa;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
-use rung_tiering::{CompileError, FunctionBody, ModuleEnv, TrapCode, VmOffsets};
+use rung_tiering::{
+    BUDGET_COST_CALL, BUDGET_COST_LOOP_BACKEDGE, CompileError, FunctionBody, Libcall, ModuleEnv,
+    TrapCode, VmOffsets,
+};
 use wasmparser::{BlockType, Operator};
 
 use crate::env::{FuncEnv, clif_type, wasm_signature, zero};
@@ -53,6 +56,9 @@ use crate::traps::cranelift_trap;
 pub(crate) struct Target<'a> {
     pub isa: &'a dyn TargetIsa,
     pub interrupt_checks: bool,
+    /// Count the tier-up budget at function entries and loop headers
+    /// (`CompileOptions::tier_up_checks`).
+    pub tier_up_checks: bool,
 }
 
 /// Translates function `index` into `ctx.func` (CLIF, not yet optimized);
@@ -68,6 +74,7 @@ pub(crate) fn translate_function(
     fctx: &mut FunctionBuilderContext,
 ) -> Result<Vec<u32>, CompileError> {
     let (isa, interrupt_checks) = (target.isa, target.interrupt_checks);
+    let tier_up_checks = target.tier_up_checks;
     if offsets.pointer_size() != 8 || isa.pointer_bytes() != 8 {
         return Err(CompileError::Internal(format!(
             "the optimizer targets 64-bit pointers; vmctx layout has {}",
@@ -109,6 +116,7 @@ pub(crate) fn translate_function(
         offset: body.offset,
         func: index,
         interrupt_checks,
+        tier_up_checks,
         branch_sources: SecondaryMap::new(),
         heap_accesses: Vec::new(),
     };
@@ -152,6 +160,7 @@ pub(crate) fn translate_function(
     });
 
     t.interrupt_check();
+    t.budget_check(BUDGET_COST_CALL)?;
     let mut ops = reader
         .get_operators_reader()
         .map_err(|e| read_error(index, &e))?;
@@ -233,6 +242,8 @@ pub(crate) struct Translator<'a, 'b> {
     func: u32,
     /// Whether function entries and loop headers check `vmctx.interrupt`.
     interrupt_checks: bool,
+    /// Whether function entries and loop headers count the tier-up budget.
+    tier_up_checks: bool,
     /// The `brif`s that branch to each block (an `if`'s arms, a `br_if`'s
     /// target and fall-through). Cranelift folds a `brif` to a block that
     /// does nothing but trap into a conditional trap that keeps the `brif`'s
@@ -361,6 +372,48 @@ impl Translator<'_, '_> {
         self.trapnz(flag, TrapCode::Interrupt);
     }
 
+    /// Subtracts `cost` from this function's tier-up budget and calls
+    /// `TierUp` (out of line) when it is used up: at the function's entry
+    /// and at every loop header, as the baseline counts, so that an
+    /// optimizer configuration below the top of a ladder climbs too. Only
+    /// with `CompileOptions::tier_up_checks`.
+    fn budget_check(&mut self, cost: i32) -> Result<(), CompileError> {
+        if !self.tier_up_checks {
+            return Ok(());
+        }
+        let offset = self
+            .env
+            .offsets
+            .tier_up_budget(self.func)
+            .ok_or_else(|| self.internal("no tier-up budget for the function"))?;
+        let budgets = self.env.tier_up_budgets(&mut self.builder)?;
+        let offset = i32::try_from(offset).map_err(|_| self.internal("budget offset"))?;
+        // The runtime stores budgets from other threads; a plain load and
+        // store, as the baseline's `sub`, may lose an update, never tear.
+        let flags = ir::MemFlagsData::trusted();
+        let ins = self.builder.ins();
+        let budget = ins.load(types::I32, flags, budgets, offset);
+        let left = self.builder.ins().iadd_imm_s(budget, -i64::from(cost));
+        self.builder.ins().store(flags, left, budgets, offset);
+        let out =
+            self.builder
+                .ins()
+                .icmp_imm_s(ir::condcodes::IntCC::SignedLessThanOrEqual, left, 0);
+        let call = self.builder.create_block();
+        let next = self.builder.create_block();
+        self.builder.set_cold_block(call);
+        self.builder.ins().brif(out, call, &[], next, &[]);
+        self.builder.seal_block(call);
+        self.builder.switch_to_block(call);
+        let func = self.builder.ins().iconst(types::I32, i64::from(self.func));
+        self.env
+            .libcall(&mut self.builder, Libcall::TierUp, &[func])?;
+        self.builder.ins().jump(next, &[]);
+        self.builder.seal_block(next);
+        self.builder.switch_to_block(next);
+        Ok(())
+    }
+
     pub(crate) fn trapnz(&mut self, cond: Value, code: TrapCode) {
         self.builder.ins().trapnz(cond, cranelift_trap(code));
     }
@@ -470,6 +523,7 @@ impl Translator<'_, '_> {
         let header_params = self.builder.block_params(header).to_vec();
         self.stack.extend(header_params);
         self.interrupt_check();
+        self.budget_check(BUDGET_COST_LOOP_BACKEDGE)?;
         self.control.push(Frame {
             kind: FrameKind::Loop { header },
             dest,
