@@ -25,6 +25,7 @@ use wasmparser::{FuncType, SubType};
 
 use crate::code_memory::CodeMemory;
 use crate::libcalls;
+use crate::scheduler::Scheduler;
 use crate::types::TypeRegistry;
 
 /// Where on the tier ladder each function starts (`Config::start`).
@@ -118,7 +119,7 @@ pub struct Config {
     /// Compile hot functions on background threads (the default), or on the
     /// thread that found them hot, before it goes on (deterministic: tests).
     pub tier_up_in_background: bool,
-    /// Background threads that compile hot functions.
+    /// How many hot functions are compiled at once, in the background.
     pub tier_up_threads: usize,
     /// The host ↔ wasm trampolines; `None` (the default) means the
     /// optimizing tier's.
@@ -126,7 +127,10 @@ pub struct Config {
     /// Bytes of native stack wasm may use below the host's entry point before
     /// a call traps with "call stack exhausted".
     pub max_wasm_stack: usize,
-    /// Threads that compile a module's functions (1 = the calling thread).
+    /// Threads that compile a module's functions (1 = the calling thread
+    /// alone). The engine's pool of compile threads has this many, or
+    /// `tier_up_threads + 1` if that is more (one is always left for a
+    /// lazy compile someone waits for).
     pub compile_threads: usize,
     /// Compile each function on its first call instead of up front (every
     /// function is still validated up front).
@@ -189,8 +193,10 @@ impl Default for Config {
 pub struct TierUpStats {
     /// Functions compiled further up the ladder and patched in.
     pub promoted: usize,
-    /// Jobs waiting for a background worker.
-    pub pending: usize,
+    /// Jobs waiting for their turn.
+    pub queued: usize,
+    /// Jobs being compiled (or about to be).
+    pub running: usize,
     /// Jobs dropped unrun because their module had been dropped.
     pub discarded: usize,
     /// Requests refused because the queue was full (the function's budget
@@ -218,8 +224,10 @@ pub(crate) struct EngineInner {
     pub fallbacks: AtomicUsize,
     /// Functions promoted and patched in by tier-up.
     pub tier_ups: Arc<AtomicUsize>,
-    /// The background tier-up workers, started on first use.
-    pub tier_up_queue: std::sync::OnceLock<crate::tierup::Queue>,
+    /// The compile threads every compilation shares (see `scheduler.rs`).
+    pub scheduler: Arc<Scheduler>,
+    /// The tier-up jobs waiting for the scheduler, started on first use.
+    pub tier_up_queue: std::sync::OnceLock<Arc<crate::tierup::Queue>>,
     types: Mutex<TypeRegistry>,
     host_to_wasm: Mutex<HashMap<FuncType, Arc<Trampoline>>>,
     wasm_to_host: Mutex<HashMap<FuncType, Arc<Trampoline>>>,
@@ -261,6 +269,9 @@ impl Engine {
             Some(t) => t.clone(),
             None => optimizer()?,
         };
+        let scheduler = Arc::new(Scheduler::new(
+            config.compile_threads.max(config.tier_up_threads + 1),
+        ));
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 config,
@@ -268,6 +279,7 @@ impl Engine {
                 trampolines,
                 fallbacks: AtomicUsize::new(0),
                 tier_ups: Arc::new(AtomicUsize::new(0)),
+                scheduler,
                 tier_up_queue: std::sync::OnceLock::new(),
                 types: Mutex::new(TypeRegistry::default()),
                 host_to_wasm: Mutex::new(HashMap::new()),
@@ -300,10 +312,12 @@ impl Engine {
     /// What tier-up has done so far.
     pub fn tier_up_stats(&self) -> TierUpStats {
         let queue = self.inner.tier_up_queue.get();
-        let count = |f: fn(&crate::tierup::Queue) -> usize| queue.map_or(0, f);
+        let (queued, running) = queue.map_or((0, 0), |q| q.counts());
+        let count = |f: fn(&crate::tierup::Queue) -> usize| queue.map_or(0, |q| f(q));
         TierUpStats {
             promoted: self.tier_ups(),
-            pending: count(|q| q.pending.load(Ordering::Acquire)),
+            queued,
+            running,
             discarded: count(|q| q.discarded.load(Ordering::Relaxed)),
             refused: count(|q| q.refused.load(Ordering::Relaxed)),
         }

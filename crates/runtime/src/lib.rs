@@ -25,6 +25,7 @@ mod libcalls;
 mod linker;
 mod memory;
 mod module;
+mod scheduler;
 mod signals;
 mod store;
 mod streaming;

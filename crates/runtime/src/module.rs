@@ -20,6 +20,7 @@ use wasmparser::{DataKind, FuncType, ValType};
 use crate::Error;
 use crate::code_memory::CodeMemory;
 use crate::engine::Engine;
+use crate::scheduler::{Batch, Priority};
 use crate::tierup::TierState;
 use crate::types::{CanonVal, ModuleTypes};
 
@@ -57,6 +58,9 @@ impl DataSegment {
 }
 
 pub(crate) struct ModuleInner {
+    /// The module itself, weakly: what a lazy compile hands the compile
+    /// threads (set for lazy modules, whose stubs reach it by address).
+    me: std::sync::Weak<ModuleInner>,
     pub env: ModuleEnv,
     pub offsets: VmOffsets,
     /// The code compiled by `Module::new` (none for a lazy module).
@@ -76,12 +80,15 @@ pub(crate) struct ModuleInner {
     pub data: Vec<DataSegment>,
 }
 
+/// How many stripes of lazy-compile locks a module has.
+const LAZY_LOCKS: usize = 64;
+
 /// A module's bodies, kept to compile functions after `Module::new`, and
 /// the code compiled from them since.
 pub(crate) struct Bodies {
     pub engine: Engine,
     /// The code section's bytes, from absolute offset `code_start`.
-    code_section: Box<[u8]>,
+    code_section: Arc<[u8]>,
     code_start: u64,
     /// Each defined function's body: absolute offset and length.
     locations: Vec<(u64, usize)>,
@@ -89,8 +96,12 @@ pub(crate) struct Bodies {
     /// Each defined function's lazy-compile stub, its slot's first value
     /// (empty when the module compiled up front).
     entries: Vec<usize>,
-    /// Held while compiling; owns the code compiled since `Module::new`.
+    /// Held while publishing; owns the code compiled since `Module::new`.
     compiled: parking_lot::Mutex<Vec<Arc<CodeMemory>>>,
+    /// A lazy compile holds its function's stripe (`defined % LAZY_LOCKS`)
+    /// from the check of the slot to the publication, so that two threads
+    /// calling a function first at once compile it once.
+    lazy_locks: [parking_lot::Mutex<()>; LAZY_LOCKS],
     /// How often each defined function used up its tier-up budget.
     exhausted: Box<[std::sync::atomic::AtomicU32]>,
 }
@@ -100,7 +111,7 @@ impl Bodies {
     fn keep(
         engine: &Engine,
         code_start: u64,
-        code_section: Box<[u8]>,
+        code_section: Arc<[u8]>,
         locations: Vec<(u64, usize)>,
         stubs: Option<Arc<CodeMemory>>,
         entries: Vec<usize>,
@@ -115,6 +126,7 @@ impl Bodies {
             exhausted: (0..locations_len).map(|_| Default::default()).collect(),
             entries,
             compiled: parking_lot::Mutex::new(Vec::new()),
+            lazy_locks: [const { parking_lot::Mutex::new(()) }; LAZY_LOCKS],
         }
     }
 
@@ -156,23 +168,38 @@ impl ModuleInner {
     }
 
     /// Compiles defined function `index` of a lazy module unless its slot
-    /// already left its stub, and returns the slot's code.
+    /// already left its stub, and returns the slot's code. The compile runs
+    /// on the engine's compile threads as urgent work (this thread may be
+    /// deep in wasm code, with little stack left, and waits for it).
     pub(crate) fn compile_lazily(&self, index: u32) -> Result<usize, crate::Trap> {
         let trap = |e: CompileError| crate::lazy::compile_trap(index, e);
         let bodies = self.kept_bodies().map_err(trap)?;
         let defined = self.defined(index).map_err(trap)?;
-        let mut compiled = bodies.compiled.lock();
+        let _claim = bodies.lazy_locks[defined % LAZY_LOCKS].lock();
         let current = self.slots[defined].load(Ordering::Acquire);
         if bodies.entries.get(defined) != Some(&current) {
             return Ok(current);
         }
-        let body = bodies.body(index, defined);
-        let engine = &bodies.engine;
+        let me = self
+            .me
+            .upgrade()
+            .ok_or_else(|| trap(CompileError::Internal("the module is gone".into())))?;
+        let engine = bodies.engine.clone();
         let start = engine.start_level(index);
-        let (level, function) =
-            on_big_stack(|| compile_at(engine, &self.env, &self.offsets, body, start, None))
-                .map_err(|e| trap(e.into_compile_error()))?;
-        self.publish(&mut compiled, defined, index, level, &function)
+        let compiled = engine.inner.scheduler.run_urgent(move || {
+            let bodies = me.kept_bodies().map_err(CompileFailure::Compile)?;
+            let body = bodies.body(index, defined);
+            compile_at(&bodies.engine, &me.env, &me.offsets, body, start, None)
+        });
+        let (level, function) = compiled
+            .unwrap_or_else(|| {
+                Err(CompileFailure::Compile(CompileError::Internal(
+                    "the compile threads stopped".into(),
+                )))
+            })
+            .map_err(|e| trap(e.into_compile_error()))?;
+        let mut code = bodies.compiled.lock();
+        self.publish(&mut code, defined, index, level, &function)
             .map_err(trap)
     }
 
@@ -411,7 +438,7 @@ pub(crate) struct Parts {
     pub compiled: Option<Vec<Compiled>>,
     /// The code section's absolute offset and bytes, when functions will be
     /// compiled later (lazily or by tier-up).
-    pub code_section: Option<(u64, Box<[u8]>)>,
+    pub code_section: Option<(u64, Arc<[u8]>)>,
     pub data: Vec<DataSegment>,
 }
 
@@ -439,14 +466,28 @@ impl Module {
             VmOffsets::for_host(&env).map_err(|error| Error::Compile { func: None, error })?;
         let locations: Vec<(u64, usize)> = bodies.iter().map(|p| (p.offset, p.len)).collect();
         let lazy = engine.config().lazy;
-        let compiled = compile_all(engine, &env, &offsets, bytes, bodies, !lazy)?;
-        let code_section = keeps_bodies(engine).then(|| match &env.code_section {
+        // The code section, shared by the compile threads (and kept by the
+        // module when it compiles functions later).
+        let (code_start, code) = match &env.code_section {
             Some((_, range)) => {
                 let (s, e) = (range.start as usize, range.end as usize);
-                (range.start, bytes.get(s..e).unwrap_or_default().into())
+                (
+                    range.start,
+                    Arc::<[u8]>::from(bytes.get(s..e).unwrap_or_default()),
+                )
             }
-            None => (0, Box::default()),
-        });
+            None => (0, Arc::<[u8]>::from(&[][..])),
+        };
+        let (env, offsets, compiled) = compile_all(
+            engine,
+            env,
+            offsets,
+            code_start,
+            code.clone(),
+            bodies,
+            !lazy,
+        )?;
+        let code_section = keeps_bodies(engine).then_some((code_start, code));
         Module::assemble(
             engine,
             Parts {
@@ -504,6 +545,7 @@ impl Module {
         let bodies = keep(None, Vec::new());
         Ok(Module {
             inner: Arc::new(ModuleInner {
+                me: std::sync::Weak::new(),
                 env,
                 offsets,
                 _code: Some(code),
@@ -554,6 +596,7 @@ impl Module {
             };
             let slots = entries.iter().map(|&e| AtomicUsize::new(e)).collect();
             ModuleInner {
+                me: me.clone(),
                 env,
                 offsets,
                 _code: None,
@@ -642,60 +685,81 @@ pub(crate) fn compile_one(
     })
 }
 
-/// Validates and compiles every body on `compile_threads` threads. When
-/// several functions fail, the first in function order wins, as a
-/// one-thread walk would report.
+/// Validates and compiles every body: on the calling thread and
+/// `compile_threads - 1` of the engine's compile threads, one function at a
+/// time (a `Batch` at normal priority). When several functions fail, the
+/// first in function order wins, as a one-thread walk would report.
+/// `code` holds the code section from absolute offset `code_start`; `env`
+/// and `offsets` come back for the module.
 fn compile_all(
     engine: &Engine,
-    env: &ModuleEnv,
-    offsets: &VmOffsets,
-    bytes: &[u8],
+    env: ModuleEnv,
+    offsets: VmOffsets,
+    code_start: u64,
+    code: Arc<[u8]>,
     bodies: Vec<Pending>,
     compile: bool,
-) -> Result<Vec<Compiled>, Error> {
+) -> Result<(ModuleEnv, VmOffsets, Vec<Compiled>), Error> {
+    /// What the compile threads share.
+    struct Eager {
+        engine: Engine,
+        env: ModuleEnv,
+        offsets: VmOffsets,
+        code_start: u64,
+        code: Arc<[u8]>,
+        bodies: Vec<parking_lot::Mutex<Option<Pending>>>,
+        results: Vec<parking_lot::Mutex<Option<Result<Compiled, Error>>>>,
+        compile: bool,
+    }
     let count = bodies.len();
-    let threads = engine.config().compile_threads.clamp(1, count.max(1));
-    let queue = parking_lot::Mutex::new(bodies.into_iter().enumerate());
-    let work = || {
-        let mut done = Vec::new();
-        loop {
-            let next = queue.lock().next();
-            let Some((i, pending)) = next else { break };
-            let start = pending.offset as usize;
+    // The compile threads get their own copies of the module's
+    // description: the batch's pool tasks may outlive it by a moment.
+    let eager = Arc::new(Eager {
+        engine: engine.clone(),
+        env: env.clone(),
+        offsets: offsets.clone(),
+        code_start,
+        code,
+        bodies: bodies
+            .into_iter()
+            .map(|p| parking_lot::Mutex::new(Some(p)))
+            .collect(),
+        results: (0..count).map(|_| parking_lot::Mutex::new(None)).collect(),
+        compile,
+    });
+    let helpers = engine.config().compile_threads.saturating_sub(1);
+    let shared = eager.clone();
+    Batch::run(
+        &engine.inner.scheduler,
+        Priority::Normal,
+        helpers,
+        count,
+        move |i| {
+            let e = &*shared;
+            let Some(pending) = e.bodies[i].lock().take() else {
+                return;
+            };
+            let start = (pending.offset - e.code_start) as usize;
             let body = rung_decoder::FunctionBody {
                 index: pending.job.index(),
                 offset: pending.offset,
-                bytes: &bytes[start..start + pending.len],
+                bytes: &e.code[start..start + pending.len],
             };
-            let result = compile_one(engine, env, offsets, body, pending.job, compile);
-            done.push((i, result));
-        }
-        done
-    };
-    let chunks: Vec<Vec<(usize, Result<Compiled, Error>)>> = if threads == 1 {
-        vec![work()]
-    } else {
-        std::thread::scope(|s| {
-            let workers: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().unwrap_or_default())
-                .collect()
-        })
-    };
-    let mut results: Vec<Option<Result<Compiled, Error>>> = (0..count).map(|_| None).collect();
-    for (i, r) in chunks.into_iter().flatten() {
-        results[i] = Some(r);
-    }
-    results
-        .into_iter()
+            let result = compile_one(&e.engine, &e.env, &e.offsets, body, pending.job, e.compile);
+            *e.results[i].lock() = Some(result);
+        },
+    );
+    let compiled = eager
+        .results
+        .iter()
         .map(|r| {
-            r.unwrap_or_else(|| {
+            r.lock().take().unwrap_or_else(|| {
                 Err(Error::Compile {
                     func: None,
                     error: CompileError::Internal("a compile thread panicked".into()),
                 })
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((env, offsets, compiled))
 }

@@ -5,15 +5,17 @@
 //! push(chunk) ─► StreamingDecoder ─► stage 1 (sections, on this thread)
 //!                      │ FunctionBody, the moment its last byte arrives
 //!                      ▼
-//!               bounded channel ─► N workers: stage 2 + compile (the baseline
-//!                                  validates while it compiles)
+//!               bounded channel ─► the engine's compile threads (a
+//!                                  `scheduler::Stream`): stage 2 + compile
+//!                                  (the baseline validates while it compiles)
 //! finish() ─► end of stream checked ─► results in function order ─► Module
 //! ```
 //!
 //! **Invariant:** beyond the function bodies kept for later compilation
 //! (lazy or tier-up), the pipeline holds the decoder's one unfinished item and
-//! one chunk, plus at most `2 × workers` bodies in flight: the channel is
-//! bounded, so `push` waits when the workers fall behind.
+//! one chunk, plus at most `2 × compile_threads` bodies waiting and one per
+//! thread compiling: the channel is bounded, so `push` waits when the
+//! compile threads fall behind.
 //!
 //! **Invariant:** nothing of a failed module stays observable: code is
 //! mapped only in `finish`, after every function compiled; an error drops
@@ -22,9 +24,7 @@
 //! first, else the first function (in binary order) that failed.
 
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
-use crossbeam_channel::{Receiver, Sender};
 use rung_decoder::{Decoder, DecoderConfig, Event, EventSink, ModuleEnv, StreamingDecoder};
 use rung_tiering::VmOffsets;
 use rung_validator::{FEATURES, FuncJob, ModuleValidator, ValidateError};
@@ -32,8 +32,9 @@ use rung_validator::{FEATURES, FuncJob, ModuleValidator, ValidateError};
 use crate::Error;
 use crate::engine::Engine;
 use crate::module::{Compiled, DataSegment, Module, Parts, compile_one, keeps_bodies};
+use crate::scheduler::Stream;
 
-/// One body on its way to a worker.
+/// One body on its way to a compile thread.
 struct Job {
     /// Its position among the module's bodies.
     position: usize,
@@ -42,14 +43,14 @@ struct Job {
     bytes: Vec<u8>,
 }
 
-type Done = (usize, Result<Compiled, Error>);
+type Done = Arc<parking_lot::Mutex<Vec<Option<Result<Compiled, Error>>>>>;
 
-/// The compile workers, started when the code section begins (the env is
-/// complete then: every section a body refers to comes before it).
+/// The module's compile jobs on the engine's compile threads, started when
+/// the code section begins (the env is complete then: every section a body
+/// refers to comes before it).
 struct Workers {
-    jobs: Option<Sender<Job>>,
-    done: Receiver<Done>,
-    handles: Vec<JoinHandle<()>>,
+    stream: Stream<Job>,
+    done: Done,
     offsets: Arc<VmOffsets>,
 }
 
@@ -60,57 +61,38 @@ impl Workers {
         );
         let env = Arc::new(env.clone());
         let threads = engine.config().compile_threads.max(1);
-        let (jobs, receive_jobs) = crossbeam_channel::bounded::<Job>(2 * threads);
-        let (send_done, done) = crossbeam_channel::unbounded::<Done>();
-        let mut handles = Vec::with_capacity(threads);
-        for i in 0..threads {
-            let (engine, env, offsets) = (engine.clone(), env.clone(), offsets.clone());
-            let (receive_jobs, send_done) = (receive_jobs.clone(), send_done.clone());
-            let handle = std::thread::Builder::new()
-                .name(format!("rung-compile-{i}"))
-                .stack_size(16 << 20)
-                .spawn(move || {
-                    for Job {
-                        position,
-                        job,
-                        offset,
-                        bytes,
-                    } in receive_jobs
-                    {
-                        let body = rung_decoder::FunctionBody {
-                            index: job.index(),
-                            offset,
-                            bytes: &bytes,
-                        };
-                        let result = compile_one(&engine, &env, &offsets, body, job, compile);
-                        if send_done.send((position, result)).is_err() {
-                            break;
-                        }
-                    }
-                })
-                .map_err(|e| Error::Resource(format!("cannot start a compile thread: {e}")))?;
-            handles.push(handle);
-        }
+        let done: Done = Arc::default();
+        let (e, o, d) = (engine.clone(), offsets.clone(), done.clone());
+        let stream = Stream::new(
+            &engine.inner.scheduler,
+            threads,
+            2 * threads,
+            move |j: Job| {
+                let body = rung_decoder::FunctionBody {
+                    index: j.job.index(),
+                    offset: j.offset,
+                    bytes: &j.bytes,
+                };
+                let result = compile_one(&e, &env, &o, body, j.job, compile);
+                let mut done = d.lock();
+                if done.len() <= j.position {
+                    done.resize_with(j.position + 1, || None);
+                }
+                done[j.position] = Some(result);
+            },
+        );
         Ok(Workers {
-            jobs: Some(jobs),
+            stream,
             done,
-            handles,
             offsets,
         })
     }
 
     /// Waits for every body sent so far; returns the results by position.
-    fn finish(mut self, count: usize) -> Result<Vec<Compiled>, Error> {
-        drop(self.jobs.take());
-        for h in std::mem::take(&mut self.handles) {
-            let _ = h.join();
-        }
-        let mut results: Vec<Option<Result<Compiled, Error>>> = (0..count).map(|_| None).collect();
-        for (position, result) in self.done.try_iter() {
-            if let Some(slot) = results.get_mut(position) {
-                *slot = Some(result);
-            }
-        }
+    fn finish(self, count: usize) -> Result<Vec<Compiled>, Error> {
+        self.stream.finish();
+        let mut results = std::mem::take(&mut *self.done.lock());
+        results.resize_with(count, || None);
         let lost = || Error::Resource("a compile thread stopped".into());
         let mut compiled = Vec::with_capacity(count);
         let mut first_error: Option<Error> = None;
@@ -127,13 +109,6 @@ impl Workers {
             Some(e) => Err(e),
             None => Ok(compiled),
         }
-    }
-}
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        // An abandoned stream: close the channel and let the workers end.
-        drop(self.jobs.take());
     }
 }
 
@@ -179,15 +154,13 @@ impl EventSink for Sink {
                     code.extend_from_slice(body.bytes);
                 }
                 self.locations.push((body.offset, body.bytes.len()));
-                let sent = workers.jobs.as_ref().map(|jobs| {
-                    jobs.send(Job {
-                        position: self.bodies,
-                        job,
-                        offset: body.offset,
-                        bytes: body.bytes.to_vec(),
-                    })
+                let sent = workers.stream.push(Job {
+                    position: self.bodies,
+                    job,
+                    offset: body.offset,
+                    bytes: body.bytes.to_vec(),
                 });
-                if !matches!(sent, Some(Ok(()))) {
+                if !sent {
                     return Err(Error::Resource("the compile threads stopped".into()));
                 }
                 self.bodies += 1;
@@ -263,7 +236,7 @@ impl StreamingCompiler {
                 compiled: (!lazy).then_some(compiled),
                 code_section: sink
                     .code_section
-                    .map(|(start, bytes)| (start, bytes.into_boxed_slice())),
+                    .map(|(start, bytes)| (start, Arc::from(bytes))),
                 data: sink.data,
             },
         )

@@ -1,7 +1,8 @@
 //! Tier-up: code below the top of the ladder that used up its budget calls
 //! the `TierUp` libcall; the engine's policy decides; a hot function is
-//! compiled again further up the ladder, on background threads fed by a
-//! crossbeam channel, and its slot is patched when the code is ready.
+//! compiled again further up the ladder, as background work on the
+//! engine's compile threads, and its slot is patched when the code is
+//! ready.
 //!
 //! ```text
 //! counting code, prologue / loop back-edge: budget -= cost; if budget <= 0: TierUp(vmctx, f)
@@ -23,17 +24,21 @@
 //!
 //! **Invariant:** a queued job holds its module weakly: a job whose module
 //! has been dropped is discarded without compiling. At most
-//! [`MAX_PENDING`] jobs wait; a request beyond that is refused (the
-//! function stays where it is and its budget starts over).
+//! `tier_up_threads` jobs run at once and [`MAX_PENDING`] wait; a request
+//! beyond that is refused (the function stays where it is and its budget
+//! starts over).
 
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
-use crossbeam_channel::Sender;
+use parking_lot::Mutex;
 use rung_tiering::{BUDGET_COST_CALL, HotFunction, TierUpDecision};
 
 use crate::engine::Engine;
 use crate::module::{Module, ModuleInner};
+use crate::scheduler::{Priority, Scheduler};
 
 /// How many tier-up jobs may wait for a worker at once.
 pub const MAX_PENDING: usize = 1024;
@@ -98,55 +103,94 @@ struct Job {
     level: usize,
 }
 
-/// The background workers' queue.
+/// Tier-up jobs on their way to the engine's compile threads: at most
+/// `limit` (`Config::tier_up_threads`) run at once, as background work;
+/// at most [`MAX_PENDING`] wait.
 pub(crate) struct Queue {
-    sender: Sender<Job>,
-    /// Jobs sent and not yet taken by a worker.
-    pub pending: Arc<AtomicUsize>,
-    /// Jobs whose module was gone when a worker took them.
-    pub discarded: Arc<AtomicUsize>,
+    scheduler: Arc<Scheduler>,
+    limit: usize,
+    state: Mutex<QueueState>,
+    /// Jobs whose module was gone when their turn came.
+    pub discarded: AtomicUsize,
     /// Requests refused because `MAX_PENDING` jobs were waiting.
     pub refused: AtomicUsize,
 }
 
-fn start(threads: usize) -> Queue {
-    let (sender, receiver) = crossbeam_channel::unbounded::<Job>();
-    let pending = Arc::new(AtomicUsize::new(0));
-    let discarded = Arc::new(AtomicUsize::new(0));
-    for i in 0..threads.max(1) {
-        let receiver = receiver.clone();
-        let (pending, discarded) = (pending.clone(), discarded.clone());
-        // A worker that cannot start leaves its share to the others; with
-        // none at all, queued functions simply stay where they are.
-        let _ = std::thread::Builder::new()
-            .name(format!("rung-tier-up-{i}"))
-            .stack_size(16 << 20)
-            .spawn(move || {
-                for job in receiver {
-                    pending.fetch_sub(1, Ordering::AcqRel);
-                    match job.module.upgrade() {
-                        Some(module) => module.promote(job.func, job.level, false),
-                        None => {
-                            discarded.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-            });
+#[derive(Default)]
+struct QueueState {
+    waiting: VecDeque<Job>,
+    running: usize,
+}
+
+impl Queue {
+    fn new(scheduler: Arc<Scheduler>, limit: usize) -> Queue {
+        Queue {
+            scheduler,
+            limit: limit.max(1),
+            state: Mutex::new(QueueState::default()),
+            discarded: AtomicUsize::new(0),
+            refused: AtomicUsize::new(0),
+        }
     }
-    Queue {
-        sender,
-        pending,
-        discarded,
-        refused: AtomicUsize::new(0),
+
+    /// (waiting, running) jobs.
+    pub fn counts(&self) -> (usize, usize) {
+        let st = self.state.lock();
+        (st.waiting.len(), st.running)
+    }
+
+    /// Queues `job`; false if the queue is full.
+    fn push(self: &Arc<Queue>, job: Job) -> bool {
+        let mut st = self.state.lock();
+        if st.running < self.limit {
+            st.running += 1;
+            drop(st);
+            self.start(job);
+            return true;
+        }
+        if st.waiting.len() >= MAX_PENDING {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        st.waiting.push_back(job);
+        true
+    }
+
+    /// Runs `job` as background work, then the next waiting one.
+    fn start(self: &Arc<Queue>, job: Job) {
+        let queue = self.clone();
+        self.scheduler.spawn(Priority::Background, move || {
+            let ran = catch_unwind(AssertUnwindSafe(|| match job.module.upgrade() {
+                Some(module) => module.promote(job.func, job.level, false),
+                None => {
+                    queue.discarded.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+            drop(ran);
+            let next = {
+                let mut st = queue.state.lock();
+                let next = st.waiting.pop_front();
+                if next.is_none() {
+                    st.running -= 1;
+                }
+                next
+            };
+            if let Some(job) = next {
+                queue.start(job);
+            }
+        });
     }
 }
 
 impl Engine {
-    /// The background tier-up queue, started on first use.
-    pub(crate) fn tier_up_queue(&self) -> &Queue {
-        self.inner
-            .tier_up_queue
-            .get_or_init(|| start(self.config().tier_up_threads))
+    /// The tier-up queue, made on first use.
+    pub(crate) fn tier_up_queue(&self) -> &Arc<Queue> {
+        self.inner.tier_up_queue.get_or_init(|| {
+            Arc::new(Queue::new(
+                self.inner.scheduler.clone(),
+                self.config().tier_up_threads,
+            ))
+        })
     }
 }
 
@@ -200,23 +244,15 @@ pub(crate) fn budget_exhausted(module: &Module, func: u32) {
                 inner.promote(func, target, true);
                 return;
             }
-            let queue = engine.tier_up_queue();
-            if queue.pending.fetch_add(1, Ordering::AcqRel) >= MAX_PENDING {
-                // Full: refuse, and ask again after a whole budget.
-                queue.pending.fetch_sub(1, Ordering::AcqRel);
-                queue.refused.fetch_add(1, Ordering::Relaxed);
-                state.unqueue();
-                budget.store(policy.initial_budget(func, len, level), Ordering::Relaxed);
-                return;
-            }
             let job = Job {
                 module: Arc::downgrade(inner),
                 func,
                 level: target,
             };
-            if queue.sender.send(job).is_err() {
-                queue.pending.fetch_sub(1, Ordering::AcqRel);
+            if !engine.tier_up_queue().push(job) {
+                // Full: refused; ask again after a whole budget.
                 state.unqueue();
+                budget.store(policy.initial_budget(func, len, level), Ordering::Relaxed);
             }
         }
         TierUpDecision::Reset(n) => budget.store(n, Ordering::Relaxed),

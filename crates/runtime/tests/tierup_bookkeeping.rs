@@ -198,15 +198,30 @@ fn optimizer() -> Arc<dyn Tier> {
     Arc::new(rung_optimizer::OptimizingTier::new().unwrap())
 }
 
-/// Waits until no tier-up job is pending or running.
+/// Waits until no tier-up job is queued or running.
 fn wait_until_idle(engine: &Engine) {
     let deadline = Instant::now() + Duration::from_secs(120);
-    while engine.tier_up_stats().pending > 0 {
-        assert!(Instant::now() < deadline, "tier-up never finished");
+    loop {
+        let stats = engine.tier_up_stats();
+        if stats.queued == 0 && stats.running == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tier-up never finished: {stats:?}"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
-    // The last job taken may still be compiling: give it time to land.
-    std::thread::sleep(Duration::from_millis(50));
+}
+
+/// Waits until every queued tier-up job has been taken (the running ones
+/// may be waiting at a gate).
+fn wait_until_taken(engine: &Engine) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while engine.tier_up_stats().queued > 0 {
+        assert!(Instant::now() < deadline, "{:?}", engine.tier_up_stats());
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 const ONE: &str = r#"(module (func (export "f") (result i32) (i32.const 7)))"#;
@@ -226,17 +241,13 @@ fn queued_jobs_of_a_dropped_module_are_discarded() {
     // The first module's job occupies the one worker, at the gate.
     let kept = Module::new(&engine, &bytes).unwrap();
     call_f(&engine, &kept);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while engine.tier_up_stats().pending > 0 {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_until_taken(&engine);
     // Ten more modules queue a job each, and are dropped.
     for _ in 0..10 {
         let module = Module::new(&engine, &bytes).unwrap();
         call_f(&engine, &module);
     }
-    assert_eq!(engine.tier_up_stats().pending, 10);
+    assert_eq!(engine.tier_up_stats().queued, 10);
     gate.open();
     let deadline = Instant::now() + Duration::from_secs(60);
     while engine.tier_up_stats().discarded < 10 {
@@ -279,17 +290,13 @@ fn a_full_queue_refuses_and_the_function_asks_again_later() {
     // f0 is taken by the worker (and waits at the gate); f1..=f1024 fill the
     // queue; the rest are refused.
     call(&mut store, 0);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while engine.tier_up_stats().pending > 0 {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_until_taken(&engine);
     for i in 1..n {
         call(&mut store, i);
     }
     let stats = engine.tier_up_stats();
     assert_eq!(
-        (stats.pending, stats.refused),
+        (stats.queued, stats.refused),
         (MAX, n - 1 - MAX),
         "{stats:?}"
     );
