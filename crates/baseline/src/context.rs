@@ -95,6 +95,9 @@ pub struct CodeGen<'a> {
     /// Whether function entries and loop back-edges count against the
     /// tier-up budget (`CompileOptions::tier_up_checks`).
     pub tier_up_checks: bool,
+    /// Whether loops record OSR exits (`CompileOptions::osr`, in a function
+    /// whose signature allows an OSR switch).
+    pub osr: bool,
 }
 
 impl<'a> CodeGen<'a> {
@@ -146,6 +149,7 @@ impl<'a> CodeGen<'a> {
             call_clock: 0,
             interrupt_checks: false,
             tier_up_checks: false,
+            osr: false,
         }
     }
 

@@ -81,6 +81,8 @@ pub struct Control {
     /// A loop's preheader label (loads of its preloaded pins, out of line)
     /// and the code offset of the `jmp` to it at the loop's entry.
     pub pre: Option<(Label, u32)>,
+    /// A loop's OSR exit (index into `masm.osr.loops`), if it has one.
+    pub osr: Option<u32>,
 }
 
 impl Control {
@@ -149,6 +151,7 @@ impl CodeGen<'_> {
             clock: self.clock,
             tick: self.regs.tick,
             pre: None,
+            osr: None,
         });
         Ok(())
     }
@@ -228,6 +231,7 @@ impl CodeGen<'_> {
         self.merge_moves(types.clone(), height)?;
         self.emit_moves(true);
         self.settle_canonical(types, height);
+        let osr = self.osr_exit();
         // The preheader (out of line) loads the locals the loop pins; it
         // is only known at the loop's end.
         let pre = self.masm.asm.new_label();
@@ -238,8 +242,46 @@ impl CodeGen<'_> {
         self.open(Kind::Loop, header, sig)?;
         if let Some(c) = self.control.last_mut() {
             c.pre = Some((pre, entry_jmp));
+            c.osr = osr;
         }
         Ok(())
+    }
+
+    /// With OSR exits on, records where the loop being entered keeps its
+    /// state at its header (and so at every back-edge, which puts it there
+    /// again): every local in its slot (pinned registers are
+    /// write-through), the values below the loop's height in their slots
+    /// or constants, its parameters in their canonical registers (which
+    /// the tier-up routine saves) or slots. `None` if a value is somewhere
+    /// else (then the loop has no exit).
+    fn osr_exit(&mut self) -> Option<u32> {
+        if !self.osr {
+            return None;
+        }
+        let mut values = Vec::with_capacity(self.frame.locals.len() + self.stack.len());
+        values.extend(
+            self.frame
+                .locals
+                .iter()
+                .map(|l| rung_tiering::osr::OsrSource::Frame(l.disp)),
+        );
+        for pos in 0..self.stack.len() {
+            let source = match self.stack[pos].loc {
+                Loc::Mem => rung_tiering::osr::OsrSource::Frame(self.frame.slot(pos as u32).disp),
+                Loc::Const(bits) => rung_tiering::osr::OsrSource::Const(bits),
+                Loc::Reg(r) => {
+                    rung_tiering::osr::OsrSource::Saved(crate::masm::routine_saved_index(r)?)
+                }
+                Loc::Local(i) => rung_tiering::osr::OsrSource::Frame(self.frame.local(i).disp),
+            };
+            values.push(source);
+        }
+        let index = self.masm.osr.loops.len() as u32;
+        self.masm.osr.loops.push(rung_tiering::osr::OsrLoop {
+            loop_offset: self.offset as u32,
+            values,
+        });
+        Some(index)
     }
 
     pub fn visit_if(&mut self, bt: BlockType) -> Result<()> {
@@ -413,7 +455,7 @@ impl CodeGen<'_> {
                 self.merge_moves(frame.branch_types(), frame.height)?;
                 self.emit_moves(true);
                 self.emit_interrupt_check();
-                self.emit_budget_check(BUDGET_COST_LOOP_BACKEDGE, frame.label, true)?;
+                self.emit_budget_check(BUDGET_COST_LOOP_BACKEDGE, frame.label, true, frame.osr)?;
                 self.masm.asm.jmp(frame.label);
                 Ok(())
             }
@@ -651,7 +693,13 @@ impl CodeGen<'_> {
     /// `resume`; if `live` (registers may hold values), through the
     /// function's tier-up routine, which saves every caller-saved register.
     /// Nothing without `CompileOptions::tier_up_checks`.
-    pub fn emit_budget_check(&mut self, cost: i32, resume: Label, live: bool) -> Result<()> {
+    pub fn emit_budget_check(
+        &mut self,
+        cost: i32,
+        resume: Label,
+        live: bool,
+        osr_loop: Option<u32>,
+    ) -> Result<()> {
         if !self.tier_up_checks {
             return Ok(());
         }
@@ -666,7 +714,7 @@ impl CodeGen<'_> {
         self.masm
             .asm
             .alu_mi(Alu::Sub, Size::S32, Mem::new(SCRATCH, budget as i32), cost);
-        let stub = self.masm.tier_up_label(resume, live);
+        let stub = self.masm.tier_up_label(resume, live, osr_loop);
         self.masm.asm.jcc(Cc::Le, stub);
         Ok(())
     }
@@ -690,7 +738,7 @@ impl CodeGen<'_> {
             return Ok(());
         }
         let resume = self.masm.asm.new_label();
-        self.emit_budget_check(BUDGET_COST_CALL, resume, false)?;
+        self.emit_budget_check(BUDGET_COST_CALL, resume, false, None)?;
         self.masm.asm.bind(resume);
         Ok(())
     }

@@ -137,6 +137,7 @@ impl BaselineTier {
             let mut cg = CodeGen::new(pool, env, offsets, index);
             cg.interrupt_checks = options.interrupt_checks;
             cg.tier_up_checks = options.tier_up_checks;
+            cg.osr = options.osr && options.tier_up_checks;
             let r = compile_function(&mut cg, self.features, body, validator).map_err(|e| *e);
             if r.is_err() {
                 cg.masm.asm.reset();
@@ -264,6 +265,9 @@ fn compile_function(
     let mut reader = body.reader().get_binary_reader();
     read_locals(&mut reader, index, &mut validator, cg)?;
     let (lowest, count) = cg.frame.lay_out(&layout);
+    // An OSR entry is jumped to with this frame's return address and must
+    // pop what this function would: no stack parameters, no return area.
+    cg.osr &= layout.stack_args_size == 0 && !layout.has_ret_area();
     cg.frame.pins_heap = env.memories.first().is_some_and(|m| !m.memory64);
     emit_prologue(cg, &layout, lowest, count)?;
     cg.put_layout(type_index, layout);
@@ -293,11 +297,19 @@ fn compile_function(
     // Out-of-line code, labels, the frame size.
     let libcalls = i32::try_from(offsets.libcalls()).map_err(|_| cg.internal("vmctx offset"))?;
     let entry = offsets.libcall(rung_tiering::Libcall::TierUp) as i32;
+    let osr = (!cg.masm.osr.loops.is_empty()).then(|| {
+        let entry = offsets.libcall(rung_tiering::Libcall::TierUpOsr) as i32;
+        (entry, cg.masm.asm.new_label())
+    });
     cg.masm.emit_out_of_line(TierUpCall {
         libcalls,
         entry,
+        osr,
         func: index,
     });
+    if let Some((_, switch)) = osr {
+        emit_osr_switch(cg, switch);
+    }
     let mut code = cg.masm.asm.finish().map_err(|e| cg.internal(&e))?;
     let frame_bytes = cg.frame.frame_bytes();
     if frame_bytes > (1 << 30) {
@@ -336,9 +348,33 @@ fn compile_function(
         offset_map,
         frame_size: frame_bytes + 8,
         counts_budget: cg.tier_up_checks,
+        osr: if cg.masm.osr.back_edges.is_empty() {
+            Default::default()
+        } else {
+            cg.masm.osr.clone()
+        },
     };
     f.check()?;
     Ok(f)
+}
+
+/// Where the tier-up routine goes when `TierUpOsr` answers an entry (in
+/// rax, the buffer in rdx): leave this frame as the epilogue would (the
+/// callee-saved registers back, `mov rsp, rbp; pop rbp`: the caller's
+/// return address is on top) and jump to the entry with the vmctx and the
+/// buffer as its arguments.
+fn emit_osr_switch(cg: &mut CodeGen<'_>, switch: asm::Label) {
+    cg.masm.asm.bind(switch);
+    cg.masm.asm.mov_rr(Size::S64, SCRATCH, Reg::Rax);
+    cg.masm
+        .asm
+        .mov_rr(Size::S64, crate::regalloc::SCRATCH2, Reg::Rdx);
+    cg.masm.asm.mov_rr(Size::S64, Reg::Rdi, VMCTX);
+    cg.emit_epilogue();
+    cg.masm
+        .asm
+        .mov_rr(Size::S64, Reg::Rsi, crate::regalloc::SCRATCH2);
+    cg.masm.asm.jmp_r(SCRATCH);
 }
 
 /// Reads (and validates) the local declarations into `frame.declared`.

@@ -30,6 +30,7 @@
 //!   call sites map to their operator.
 
 use rung_tiering::abi::Reg;
+use rung_tiering::osr::OsrExits;
 use rung_tiering::{TrapCode, TrapSite};
 
 use crate::asm::{Alu, Assembler, BitOp, Cc, FLogic, FOp, Label, Mem, Shift, Size};
@@ -112,12 +113,14 @@ enum OutOfLine {
         wasm_offset: u32,
     },
     /// Call the `TierUp` libcall (through the function's tier-up routine
-    /// if registers may be live), then back to `resume`.
+    /// if registers may be live), then back to `resume`; `osr_loop`: the
+    /// back-edge of that loop of `MacroAssembler::osr`.
     TierUp {
         label: Label,
         resume: Label,
         save_all: bool,
         wasm_offset: u32,
+        osr_loop: Option<u32>,
     },
     /// A loop's preheader: loads of its preloaded pinned locals (register,
     /// width, rbp-relative slot), then on to the header.
@@ -136,8 +139,33 @@ pub struct TierUpCall {
     pub libcalls: i32,
     /// The `TierUp` entry within the libcall table.
     pub entry: i32,
+    /// The `TierUpOsr` entry, and where the routine goes when it answers an
+    /// OSR entry, if the function has OSR exits.
+    pub osr: Option<(i32, Label)>,
     /// The function's absolute index.
     pub func: u32,
+}
+
+/// The registers the tier-up routine saves, in save-area order (what an
+/// `OsrSource::Saved` index counts).
+pub const ROUTINE_SAVED: [Reg; INT_REGS.len() + FLOAT_REGS.len()] = {
+    let mut saved = [Reg::Rax; INT_REGS.len() + FLOAT_REGS.len()];
+    let mut i = 0;
+    while i < INT_REGS.len() {
+        saved[i] = INT_REGS[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < FLOAT_REGS.len() {
+        saved[INT_REGS.len() + j] = FLOAT_REGS[j];
+        j += 1;
+    }
+    saved
+};
+
+/// The save-area index of `r`, if the tier-up routine saves it.
+pub fn routine_saved_index(r: Reg) -> Option<u8> {
+    ROUTINE_SAVED.iter().position(|&s| s == r).map(|i| i as u8)
 }
 
 pub struct MacroAssembler {
@@ -151,6 +179,10 @@ pub struct MacroAssembler {
     /// The function's one tier-up routine (see `emit_out_of_line`), once
     /// a budget check needs it.
     tier_up_routine: Option<Label>,
+    /// The function's OSR exits: its loops (filled by the code generator)
+    /// and their back-edges (filled when the out-of-line calls are laid
+    /// out).
+    pub osr: OsrExits,
     pub trap_sites: Vec<TrapSite>,
     pub offset_map: Vec<(u32, u32)>,
 }
@@ -168,6 +200,7 @@ impl MacroAssembler {
             out_of_line: Vec::new(),
             preheader_loads: Vec::new(),
             tier_up_routine: None,
+            osr: OsrExits::default(),
             trap_sites: Vec::new(),
             offset_map: Vec::new(),
         }
@@ -180,6 +213,8 @@ impl MacroAssembler {
         self.out_of_line.clear();
         self.preheader_loads.clear();
         self.tier_up_routine = None;
+        self.osr.loops.clear();
+        self.osr.back_edges.clear();
         self.trap_sites.clear();
         self.offset_map.clear();
         self.asm.reserve(body_bytes * 8 + 256);
@@ -246,7 +281,7 @@ impl MacroAssembler {
     /// A tier-up check's out-of-line libcall, which continues at `resume`:
     /// through the function's tier-up routine if `save_all` (registers may
     /// be live), else directly (nothing is live: the prologue's check).
-    pub fn tier_up_label(&mut self, resume: Label, save_all: bool) -> Label {
+    pub fn tier_up_label(&mut self, resume: Label, save_all: bool, osr_loop: Option<u32>) -> Label {
         let label = self.asm.new_label();
         if save_all && self.tier_up_routine.is_none() {
             self.tier_up_routine = Some(self.asm.new_label());
@@ -256,6 +291,7 @@ impl MacroAssembler {
             resume,
             save_all,
             wasm_offset: self.wasm_offset,
+            osr_loop,
         });
         label
     }
@@ -295,12 +331,21 @@ impl MacroAssembler {
                     resume,
                     save_all,
                     wasm_offset,
+                    osr_loop,
                 } => {
                     self.asm.bind(label);
                     let at = self.asm.offset();
                     self.push_offset(at, wasm_offset);
                     match self.tier_up_routine {
-                        Some(routine) if save_all => self.asm.call_label(routine),
+                        Some(routine) if save_all => {
+                            self.asm.call_label(routine);
+                            // The routine's return address names this
+                            // back-edge.
+                            if let (Some(l), Some(_)) = (osr_loop, tier_up.osr) {
+                                let ret = self.asm.offset();
+                                self.osr.back_edges.push((ret, l));
+                            }
+                        }
                         _ => self.call_tier_up(tier_up),
                     }
                     self.asm.jmp(resume);
@@ -339,16 +384,32 @@ impl MacroAssembler {
     /// that each back-edge's check costs a `call` and a `jmp` of code.
     fn emit_tier_up_routine(&mut self, routine: Label, tier_up: TierUpCall) {
         self.asm.bind(routine);
-        let mut saved = [Reg::Rax; INT_REGS.len() + FLOAT_REGS.len()];
-        saved[..INT_REGS.len()].copy_from_slice(&INT_REGS);
-        saved[INT_REGS.len()..].copy_from_slice(&FLOAT_REGS);
+        let saved = ROUTINE_SAVED;
         // 8 (return address) + area is a multiple of 16.
         let area = (saved.len() * 8).next_multiple_of(16) as i32 + 8;
         self.asm.alu_ri(Alu::Sub, Size::S64, Reg::Rsp, area);
         for (i, &r) in saved.iter().enumerate() {
             self.store_reg(Mem::new(Reg::Rsp, 8 * i as i32), r);
         }
-        self.call_tier_up(tier_up);
+        match tier_up.osr {
+            None => self.call_tier_up(tier_up),
+            Some((entry, switch)) => {
+                // TierUpOsr(vmctx, func, frame, saved, at) -> (entry, buffer)
+                self.asm.mov_rr(Size::S64, Reg::Rdi, VMCTX);
+                self.asm.mov_r32_imm(Reg::Rsi, tier_up.func);
+                self.asm.mov_rr(Size::S64, Reg::Rdx, Reg::Rbp);
+                self.asm.mov_rr(Size::S64, Reg::Rcx, Reg::Rsp);
+                self.asm
+                    .mov_rm(Size::S64, Reg::R8, Mem::new(Reg::Rsp, area));
+                self.asm
+                    .mov_rm(Size::S64, Reg::Rax, Mem::new(VMCTX, tier_up.libcalls));
+                self.asm.call_m(Mem::new(Reg::Rax, entry));
+                // An entry: leave this frame for it (the code generator's
+                // switch sequence; nothing saved here is needed any more).
+                self.asm.test_rr(Size::S64, Reg::Rax, Reg::Rax);
+                self.asm.jcc(Cc::Ne, switch);
+            }
+        }
         for (i, &r) in saved.iter().enumerate() {
             self.load_reg(r, Mem::new(Reg::Rsp, 8 * i as i32));
         }

@@ -2,17 +2,20 @@
 //! compile (no SIMD, threads, exceptions, GC, memory64, wide arithmetic, no
 //! imports; one memory of at most 16 pages), made to terminate with
 //! wasm-smith's fuel (`ensure_termination`) and with NaNs canonicalized, are
-//! run by the runtime on the optimizing tier, the baseline tier and the two
-//! mixed (function by function alternating, both ways round). Every export
-//! is called with arguments drawn from the same input; results (NaN equals
-//! NaN), traps (the same `TrapCode`, function and byte offset), and afterwards every exported memory
-//! and global must agree.
+//! run by the runtime on the optimizing tier, the baseline tier, mixed
+//! (function by function alternating) and tiered with OSR forced (every
+//! function promoted on its first call, every loop that runs twice moved
+//! into an OSR entry at its first back-edge). Every export is called with
+//! arguments drawn from the same input; results (NaN equals NaN), traps
+//! (the same `TrapCode`, function and byte offset), and afterwards every
+//! exported memory and global must agree.
 //!
 //! 2,000 cases by default; `PROPTEST_CASES=N` for more (or fewer). A
 //! divergent module is written to `target/baseline-divergence.wasm`.
 //!
 //! `DIFF_STATS=1` prints each call's outcome kind on the optimizing tier
-//! (how far the generated code runs).
+//! (how far the generated code runs), and after each case how many frames
+//! the OSR configuration has moved so far.
 //!
 //! A stack overflow in any configuration makes the rest of that case
 //! inconclusive (the tiers' frames differ in size, so their depth limits do).
@@ -203,7 +206,7 @@ fn run(engine: &Engine, bytes: &[u8], args_seed: &[u8]) -> Outcome {
 }
 
 fn engines() -> Vec<(&'static str, Engine)> {
-    [
+    let mut engines: Vec<(&'static str, Engine)> = [
         ("optimized", TierChoice::Optimized),
         ("baseline", TierChoice::Baseline),
         ("mixed", TierChoice::Mixed),
@@ -216,7 +219,30 @@ fn engines() -> Vec<(&'static str, Engine)> {
         };
         (name, Engine::new(config).expect("engine"))
     })
-    .collect()
+    .collect();
+    // Baseline first, every function promoted on its first call, every
+    // loop that runs twice moved into an OSR entry at its first back-edge.
+    let osr = Config {
+        compile_threads: 1,
+        tier_up_policy: std::sync::Arc::new(OsrAtOnce),
+        tier_up_in_background: false,
+        ..TierChoice::Tiered.config()
+    };
+    engines.push(("osr", Engine::new(osr).expect("engine")));
+    engines
+}
+
+/// Promotes on the first call, and runs a frame's budget out at its first
+/// back-edge.
+struct OsrAtOnce;
+
+impl rung_tiering::TierUpPolicy for OsrAtOnce {
+    fn initial_budget(&self, _func: u32, _body_size: u32, _level: usize) -> i32 {
+        1
+    }
+    fn on_budget_exhausted(&self, hot: &rung_tiering::HotFunction) -> rung_tiering::TierUpDecision {
+        rung_tiering::TierUpDecision::Promote(hot.next_level())
+    }
 }
 
 fn cases() -> u32 {
@@ -291,6 +317,13 @@ proptest! {
         }
         let bytes = module.to_bytes();
         let result = ENGINES.with(|e| check_module(e, &bytes, &args));
+        if std::env::var("DIFF_STATS").is_ok() {
+            ENGINES.with(|e| {
+                if let Some((_, osr)) = e.iter().find(|(n, _)| *n == "osr") {
+                    eprintln!("osr frames moved so far: {}", osr.tier_up_stats().osr_switches);
+                }
+            });
+        }
         prop_assert!(result.is_ok(), "{}", result.err().unwrap_or_default());
     }
 }

@@ -129,6 +129,7 @@ pub(crate) fn emit(
         offset_map,
         frame_size,
         counts_budget: false,
+        osr: Default::default(),
     };
     f.check()?;
     Ok(f)

@@ -178,6 +178,7 @@ impl OptimizingTier {
             isa: &*self.isa,
             interrupt_checks: options.interrupt_checks,
             tier_up_checks: options.tier_up_checks,
+            osr_loop: None,
         }
     }
 
@@ -258,10 +259,42 @@ impl Tier for OptimizingTier {
         offsets: &VmOffsets,
         options: &CompileOptions,
     ) -> Result<CompiledFunction, CompileError> {
+        self.compile_with(env, index, body, offsets, self.target(options))
+    }
+
+    /// The function translated with a different entry: `(vmctx, buffer)`,
+    /// the loop's OSR layout read from the buffer, on from the loop's
+    /// header (`translate::OsrEntry`).
+    fn compile_osr_entry(
+        &self,
+        env: &ModuleEnv,
+        index: u32,
+        body: FunctionBody<'_>,
+        offsets: &VmOffsets,
+        options: &CompileOptions,
+        loop_offset: u32,
+    ) -> Result<CompiledFunction, CompileError> {
+        let target = translate::Target {
+            osr_loop: Some(loop_offset),
+            ..self.target(options)
+        };
+        self.compile_with(env, index, body, offsets, target)
+    }
+}
+
+impl OptimizingTier {
+    fn compile_with(
+        &self,
+        env: &ModuleEnv,
+        index: u32,
+        body: FunctionBody<'_>,
+        offsets: &VmOffsets,
+        target: translate::Target<'_>,
+    ) -> Result<CompiledFunction, CompileError> {
         let start = Instant::now();
         let wasm_bytes = body.bytes.len();
+        let counts_budget = target.tier_up_checks;
         let mut f = with_contexts(|ctx, fctx| {
-            let target = self.target(options);
             let accesses =
                 translate::translate_function(&target, env, index, body, offsets, ctx, fctx)?;
             let start = u32::try_from(body.offset).ok();
@@ -269,8 +302,8 @@ impl Tier for OptimizingTier {
         })?;
         f.stats.wasm_bytes = wasm_bytes;
         f.stats.compile_time = start.elapsed();
-        f.stats.tier = self.name();
-        f.counts_budget = options.tier_up_checks;
+        f.stats.tier = "optimizer";
+        f.counts_budget = counts_budget;
         Ok(f)
     }
 }

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+use rung_tiering::osr::{OsrExits, OsrLoop};
 use rung_tiering::{CompiledFunction, TrapCode, TrapSite};
 
 /// One function's place inside a [`CodeMemory`].
@@ -27,6 +28,8 @@ pub struct FunctionLocation {
     pub offset_map: Vec<(u32, u32)>,
     /// Trapping instructions, sorted by code offset.
     pub trap_sites: Vec<TrapSite>,
+    /// Its loops' OSR exits, if it has any.
+    pub osr: Option<Arc<OsrExits>>,
 }
 
 /// A read-execute mapping holding one or more functions.
@@ -65,6 +68,7 @@ impl CodeMemory {
                     sites.sort_by_key(|s| s.code_offset);
                     sites
                 },
+                osr: (!compiled.osr.back_edges.is_empty()).then(|| Arc::new(compiled.osr.clone())),
             });
             len += compiled.code.len();
         }
@@ -154,9 +158,8 @@ type Registry = BTreeMap<usize, (usize, std::sync::Weak<CodeMemory>)>;
 
 static REGISTRY: RwLock<Registry> = RwLock::new(BTreeMap::new());
 
-/// What a trapping instruction at `pc` means: its trap code, function and
-/// wasm offset. `None` when `pc` is not a trap site of published code.
-pub fn lookup_trap(pc: usize) -> Option<(TrapCode, u32, Option<u32>)> {
+/// The published code `pc` is in.
+fn memory_at(pc: usize) -> Option<Arc<CodeMemory>> {
     let memory = {
         let registry = REGISTRY.read();
         let (&start, (len, memory)) = registry.range(..=pc).next_back()?;
@@ -167,7 +170,22 @@ pub fn lookup_trap(pc: usize) -> Option<(TrapCode, u32, Option<u32>)> {
     };
     // Upgraded outside the lock: should this be the last strong reference,
     // its drop takes the lock again.
-    let memory = memory.upgrade()?;
+    memory.upgrade()
+}
+
+/// The OSR exit of the back-edge whose call of the tier-up routine returns
+/// to `at`: the function's index and the loop.
+pub fn lookup_osr_exit(at: usize) -> Option<(u32, OsrLoop)> {
+    let memory = memory_at(at)?;
+    let (f, offset) = memory.locate(at)?;
+    let exit = f.osr.as_ref()?.at(offset)?.clone();
+    Some((f.func, exit))
+}
+
+/// What a trapping instruction at `pc` means: its trap code, function and
+/// wasm offset. `None` when `pc` is not a trap site of published code.
+pub fn lookup_trap(pc: usize) -> Option<(TrapCode, u32, Option<u32>)> {
+    let memory = memory_at(pc)?;
     let (f, at) = memory.locate(pc)?;
     let i = f
         .trap_sites

@@ -116,6 +116,10 @@ pub struct Config {
     pub tier_up: bool,
     /// When a function is hot enough to climb, and to which level.
     pub tier_up_policy: Arc<dyn TierUpPolicy>,
+    /// On-stack replacement (with `tier_up`): a frame looping in code below
+    /// the top moves into an OSR entry of the top tier at its loop's
+    /// header once its function is hot (see ARCHITECTURE.md).
+    pub osr: bool,
     /// Compile hot functions on background threads (the default), or on the
     /// thread that found them hot, before it goes on (deterministic: tests).
     pub tier_up_in_background: bool,
@@ -160,6 +164,7 @@ impl std::fmt::Debug for Config {
             .field("tiers", &tiers)
             .field("start", &self.start)
             .field("tier_up", &self.tier_up)
+            .field("osr", &self.osr)
             .field("tier_up_in_background", &self.tier_up_in_background)
             .field("tier_up_threads", &self.tier_up_threads)
             .field("max_wasm_stack", &self.max_wasm_stack)
@@ -177,6 +182,7 @@ impl Default for Config {
             start: StartTier::Highest,
             tier_up: false,
             tier_up_policy: Arc::new(CallCountPolicy::default()),
+            osr: true,
             tier_up_in_background: true,
             tier_up_threads: 1,
             trampolines: None,
@@ -202,6 +208,8 @@ pub struct TierUpStats {
     /// Requests refused because the queue was full (the function's budget
     /// started over, so it asks again later).
     pub refused: usize,
+    /// Frames that left their loop for an OSR entry.
+    pub osr_switches: usize,
 }
 
 /// A trampoline published in code memory.
@@ -224,6 +232,8 @@ pub(crate) struct EngineInner {
     pub fallbacks: AtomicUsize,
     /// Functions promoted and patched in by tier-up.
     pub tier_ups: Arc<AtomicUsize>,
+    /// Frames moved into OSR entries.
+    pub osr_switches: AtomicUsize,
     /// The compile threads every compilation shares (see `scheduler.rs`).
     pub scheduler: Arc<Scheduler>,
     /// The tier-up jobs waiting for the scheduler, started on first use.
@@ -279,6 +289,7 @@ impl Engine {
                 trampolines,
                 fallbacks: AtomicUsize::new(0),
                 tier_ups: Arc::new(AtomicUsize::new(0)),
+                osr_switches: AtomicUsize::new(0),
                 scheduler,
                 tier_up_queue: std::sync::OnceLock::new(),
                 types: Mutex::new(TypeRegistry::default()),
@@ -320,6 +331,7 @@ impl Engine {
             running,
             discarded: count(|q| q.discarded.load(Ordering::Relaxed)),
             refused: count(|q| q.refused.load(Ordering::Relaxed)),
+            osr_switches: self.inner.osr_switches.load(Ordering::Relaxed),
         }
     }
 
@@ -351,9 +363,11 @@ impl Engine {
     /// engine is interruptible, tier-up checks if functions climb and a
     /// level above exists.
     pub(crate) fn compile_options(&self, level: usize) -> CompileOptions {
+        let tier_up = self.inner.config.tier_up && level < self.top_level();
         CompileOptions {
             interrupt_checks: self.inner.config.interruptible,
-            tier_up_checks: self.inner.config.tier_up && level < self.top_level(),
+            tier_up_checks: tier_up,
+            osr: tier_up && self.inner.config.osr,
         }
     }
 

@@ -57,7 +57,12 @@ impl Func {
     }
 
     /// The function's type.
+    ///
+    /// # Panics
+    ///
+    /// If the handle belongs to another store.
     pub fn ty<'a>(&self, store: &'a Store) -> &'a FuncType {
+        store.inner.owns(self.store, "a Func");
         &store.inner.funcs[self.index as usize].ty
     }
 

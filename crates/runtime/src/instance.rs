@@ -136,11 +136,36 @@ fn check_import(
 }
 
 /// Creates an instance of `module` in `store` with `imports` in import order.
+/// Instantiates `module` in `store` with `imports`, in the spec's order,
+/// one entity kind at a time: imports checked, the vmctx laid out,
+/// functions, memories, globals (before tables: table initializers may read
+/// them), tables, tags, exports, element segments resolved; then the
+/// instance is registered, its active segments copied and its start
+/// function run.
 pub(crate) fn instantiate(
     store: &mut StoreInner,
     module: &Module,
     imports: &[Extern],
 ) -> Result<Instance, Error> {
+    check_imports(store, module, imports)?;
+    let instance_index = store.instances.len() as u32;
+    let mut inst = new_instance(store, module);
+    define_funcs(store, module, &mut inst, imports, instance_index)?;
+    define_memories(store, module, &mut inst, imports)?;
+    define_globals(store, module, &mut inst, imports)?;
+    define_tables(store, module, &mut inst, imports)?;
+    define_tags(store, module, &mut inst, imports)?;
+    define_exports(store, module, &mut inst);
+    resolve_elements(store, module, &mut inst)?;
+    let handle = register(store, inst, instance_index);
+    copy_active_segments(store, module, instance_index)?;
+    run_start(store, module, instance_index)?;
+    Ok(handle)
+}
+
+/// The imports match the module's import types, in number and kind, and
+/// belong to `store`; memory64 is not run yet.
+fn check_imports(store: &StoreInner, module: &Module, imports: &[Extern]) -> Result<(), Error> {
     let env = module.env();
     if imports.len() != env.imports.len() {
         return Err(Error::Link(format!(
@@ -166,12 +191,17 @@ pub(crate) fn instantiate(
             return Err(Error::Unsupported("memory64".into()));
         }
     }
+    Ok(())
+}
 
+/// The instance's data with its vmctx laid out: the header fields that
+/// point at the store's and the module's shared structures.
+fn new_instance(store: &mut StoreInner, module: &Module) -> Box<InstanceData> {
+    let env = module.env();
     let offsets = &module.inner.offsets;
     let words = (offsets.size() as usize).div_ceil(16);
     let store_ptr: *mut StoreInner = store;
-    let instance_index = store.instances.len() as u32;
-    let mut inst = Box::new(InstanceData {
+    let inst = Box::new(InstanceData {
         module: module.clone(),
         vmctx: vec![0u128; words.max(1)].into_boxed_slice(),
         store: store_ptr,
@@ -184,7 +214,6 @@ pub(crate) fn instantiate(
         elements: Vec::new(),
         data_dropped: vec![false; module.inner.data.len()],
     });
-    let vmctx = inst.vmctx_ptr();
     let inst_ptr: *const InstanceData = &*inst;
     inst.put(offsets.magic(), VMCTX_MAGIC);
     inst.put(offsets.runtime_data(), inst_ptr as usize);
@@ -198,9 +227,21 @@ pub(crate) fn instantiate(
         module.inner.budgets.as_ptr() as usize,
     );
     inst.put(offsets.type_ids(), module.inner.type_ids.as_ptr() as usize);
+    inst
+}
 
-    // Functions: imports first (bound host copies for host functions), then
-    // the module's own, each with its funcref record in the vmctx.
+/// Functions: imports first (bound host copies for host functions), then
+/// the module's own, each with its funcref record in the vmctx.
+fn define_funcs(
+    store: &mut StoreInner,
+    module: &Module,
+    inst: &mut InstanceData,
+    imports: &[Extern],
+    instance_index: u32,
+) -> Result<(), Error> {
+    let env = module.env();
+    let offsets = &module.inner.offsets;
+    let vmctx = inst.vmctx_ptr();
     let imported_funcs: Vec<u32> = imports
         .iter()
         .filter_map(|e| match e {
@@ -263,7 +304,18 @@ pub(crate) fn instantiate(
         inst.funcs.push(index);
     }
 
-    // Memories.
+    Ok(())
+}
+
+/// Memories: imported definitions by pointer, the module's own created.
+fn define_memories(
+    store: &mut StoreInner,
+    module: &Module,
+    inst: &mut InstanceData,
+    imports: &[Extern],
+) -> Result<(), Error> {
+    let env = module.env();
+    let offsets = &module.inner.offsets;
     let imported_memories = imports.iter().filter_map(|e| match e {
         Extern::Memory(m) => Some(m.index),
         _ => None,
@@ -287,7 +339,18 @@ pub(crate) fn instantiate(
         store.memories.push(memory);
     }
 
-    // Globals (before tables: table initializers may read them).
+    Ok(())
+}
+
+/// Globals: imported by pointer, the module's own evaluated in order.
+fn define_globals(
+    store: &mut StoreInner,
+    module: &Module,
+    inst: &mut InstanceData,
+    imports: &[Extern],
+) -> Result<(), Error> {
+    let env = module.env();
+    let offsets = &module.inner.offsets;
     let imported_globals = imports.iter().filter_map(|e| match e {
         Extern::Global(g) => Some(g.index),
         _ => None,
@@ -304,7 +367,7 @@ pub(crate) fn instantiate(
         let global = &env.globals[g as usize];
         let ptr = inst.at::<u8>(offsets.global(g).ok_or_else(internal)?);
         let init = global.init.as_ref().ok_or_else(internal)?;
-        let value = eval_const(store, &inst, init)?;
+        let value = eval_const(store, inst, init)?;
         // SAFETY: `ptr` is this global's 16 bytes inside the vmctx.
         unsafe { write_val(store, ptr, &value) };
         inst.globals.push(store.globals.len() as u32);
@@ -316,7 +379,19 @@ pub(crate) fn instantiate(
         });
     }
 
-    // Tables.
+    Ok(())
+}
+
+/// Tables: imported by pointer, the module's own filled with their
+/// initializer.
+fn define_tables(
+    store: &mut StoreInner,
+    module: &Module,
+    inst: &mut InstanceData,
+    imports: &[Extern],
+) -> Result<(), Error> {
+    let env = module.env();
+    let offsets = &module.inner.offsets;
     let imported_tables = imports.iter().filter_map(|e| match e {
         Extern::Table(t) => Some(t.index),
         _ => None,
@@ -336,7 +411,7 @@ pub(crate) fn instantiate(
         }
         let init = match &table.init {
             Some(expr) => {
-                let v = eval_const(store, &inst, expr)?;
+                let v = eval_const(store, inst, expr)?;
                 store.ref_word(&v)
             }
             None => 0,
@@ -357,7 +432,18 @@ pub(crate) fn instantiate(
         store.tables.push(data);
     }
 
-    // Tags: identities with a function type (exceptions are not compiled yet).
+    Ok(())
+}
+
+/// Tags: identities with a function type (exceptions are not compiled
+/// yet).
+fn define_tags(
+    store: &mut StoreInner,
+    module: &Module,
+    inst: &mut InstanceData,
+    imports: &[Extern],
+) -> Result<(), Error> {
+    let env = module.env();
     for ext in imports {
         if let Extern::Tag(t) = ext {
             inst.tags.push(t.index);
@@ -374,7 +460,12 @@ pub(crate) fn instantiate(
         store.tags.push(id);
     }
 
-    // Exports.
+    Ok(())
+}
+
+/// The export map: names to handles of this store.
+fn define_exports(store: &StoreInner, module: &Module, inst: &mut InstanceData) {
+    let env = module.env();
     for export in &env.exports {
         let i = export.index as usize;
         let handle = |index: u32| (store.id, index);
@@ -402,8 +493,17 @@ pub(crate) fn instantiate(
         };
         inst.exports.insert(export.name.clone(), ext);
     }
+}
 
-    // Element segments, resolved to words.
+/// Element segments, resolved to table words.
+fn resolve_elements(
+    store: &mut StoreInner,
+    module: &Module,
+    inst: &mut InstanceData,
+) -> Result<(), Error> {
+    let env = module.env();
+    let offsets = &module.inner.offsets;
+    let vmctx = inst.vmctx_ptr();
     for segment in &env.elements {
         let words = match &segment.items {
             ElementItemsOwned::Functions(funcs) => funcs
@@ -413,7 +513,7 @@ pub(crate) fn instantiate(
             ElementItemsOwned::Expressions(_, exprs) => {
                 let mut words = Vec::with_capacity(exprs.len());
                 for e in exprs {
-                    let v = eval_const(store, &inst, e)?;
+                    let v = eval_const(store, inst, e)?;
                     words.push(store.ref_word(&v));
                 }
                 words
@@ -422,19 +522,33 @@ pub(crate) fn instantiate(
         inst.elements.push(Some(words));
     }
 
+    Ok(())
+}
+
+/// Puts the instance in the store and registers its interrupt field.
+fn register(store: &mut StoreInner, inst: Box<InstanceData>, instance_index: u32) -> Instance {
+    let interrupt = inst.module.inner.offsets.interrupt();
     store.instances.push(inst);
     // Registered only now: an instantiation that failed above freed its
     // vmctx, and a pushed instance stays until the store drops.
-    let field = store.instances[instance_index as usize].at::<u32>(offsets.interrupt());
+    let field = store.instances[instance_index as usize].at::<u32>(interrupt);
     // SAFETY: the vmctx is boxed in the instance, which the store keeps
     // until it drops, and the store forgets the field first.
     unsafe { store.interrupts.add(field) };
-    let handle = Instance {
+    Instance {
         store: store.id,
         index: instance_index,
-    };
+    }
+}
 
-    // Active element segments, then active data segments, in order.
+/// Active element segments, then active data segments, in order; a
+/// segment out of bounds traps (what was copied before it stays).
+fn copy_active_segments(
+    store: &mut StoreInner,
+    module: &Module,
+    instance_index: u32,
+) -> Result<(), Error> {
+    let env = module.env();
     for (e, segment) in env.elements.iter().enumerate() {
         match &segment.mode {
             ElementMode::Active { table, offset } => {
@@ -470,6 +584,12 @@ pub(crate) fn instantiate(
         }
     }
 
+    Ok(())
+}
+
+/// Runs the start function, if the module has one.
+fn run_start(store: &mut StoreInner, module: &Module, instance_index: u32) -> Result<(), Error> {
+    let env = module.env();
     if let Some(start) = env.start {
         let f = Func {
             store: store.id,
@@ -477,7 +597,7 @@ pub(crate) fn instantiate(
         };
         crate::func::call_raw(store, f, &[]).map_err(Error::Trap)?;
     }
-    Ok(handle)
+    Ok(())
 }
 
 fn internal() -> Error {
@@ -656,7 +776,12 @@ impl Instance {
     }
 
     /// Every export, in no particular order.
+    ///
+    /// # Panics
+    ///
+    /// If the handle belongs to another store.
     pub fn exports(&self, store: &crate::Store) -> Vec<(String, Extern)> {
+        store.inner.owns(self.store, "an Instance");
         store.inner.instances[self.index as usize]
             .exports
             .iter()

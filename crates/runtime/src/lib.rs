@@ -100,21 +100,29 @@ fn host_types() -> types::ModuleTypes<'static> {
 
 impl Memory {
     /// The memory's bytes.
+    ///
+    /// # Panics
+    ///
+    /// If the handle belongs to another store (as every method here).
     pub fn data<'a>(&self, store: &'a Store) -> &'a [u8] {
+        store.inner.owns(self.store, "a Memory");
         store.inner.memories[self.index as usize].data()
     }
 
     pub fn data_mut<'a>(&self, store: &'a mut Store) -> &'a mut [u8] {
+        store.inner.owns(self.store, "a Memory");
         store.inner.memories[self.index as usize].data_mut()
     }
 
     /// Grows by `delta` pages; returns the old size, or `None` if it cannot.
     pub fn grow(&self, store: &mut Store, delta: u64) -> Option<u64> {
+        store.inner.owns(self.store, "a Memory");
         store.inner.memories[self.index as usize].grow(delta)
     }
 
     /// The size in pages.
     pub fn size(&self, store: &Store) -> u64 {
+        store.inner.owns(self.store, "a Memory");
         store.inner.memories[self.index as usize].pages()
     }
 
@@ -156,6 +164,7 @@ impl Global {
 
     /// Sets a mutable global.
     pub fn set(&self, store: &mut Store, value: Val) -> Result<(), Error> {
+        store.inner.check(self.store)?;
         let g = &store.inner.globals[self.index as usize];
         if !g.ty.mutable || !values::val_matches(&value, g.ty.content_type) {
             return Err(Error::Link(
@@ -167,7 +176,13 @@ impl Global {
         Ok(())
     }
 
+    /// The global's value.
+    ///
+    /// # Panics
+    ///
+    /// If the handle belongs to another store.
     pub fn get(&self, store: &Store) -> Val {
+        store.inner.owns(self.store, "a Global");
         let g = &store.inner.globals[self.index as usize];
         // SAFETY: the global's live 16-byte storage.
         unsafe { instance::read_val(&store.inner, g.ptr, g.ty.content_type) }
@@ -176,12 +191,18 @@ impl Global {
 
 impl Table {
     /// The number of elements.
+    ///
+    /// # Panics
+    ///
+    /// If the handle belongs to another store (as `get`).
     pub fn size(&self, store: &Store) -> u32 {
+        store.inner.owns(self.store, "a Table");
         store.inner.tables[self.index as usize].elements.len() as u32
     }
 
     /// Element `index`, if in bounds.
     pub fn get(&self, store: &Store, index: u32) -> Option<Val> {
+        store.inner.owns(self.store, "a Table");
         let t = &store.inner.tables[self.index as usize];
         let word = *t.elements.get(index as usize)?;
         Some(store.inner.word_ref(word, t.ty.element_type))
@@ -189,6 +210,7 @@ impl Table {
 
     /// Sets element `index` to a reference of the table's type.
     pub fn set(&self, store: &mut Store, index: u32, value: Val) -> Result<(), Error> {
+        store.inner.check(self.store)?;
         let word = store.inner.ref_word(&value);
         let t = &mut store.inner.tables[self.index as usize];
         if !values::val_matches(&value, ValType::Ref(t.ty.element_type)) {

@@ -38,6 +38,7 @@ pub(crate) fn table() -> Box<[usize]> {
             Libcall::RefFunc => ref_func as *const () as usize,
             Libcall::Trap => trap as *const () as usize,
             Libcall::TierUp => tier_up as *const () as usize,
+            Libcall::TierUpOsr => tier_up_osr as *const () as usize,
         })
         .collect()
 }
@@ -285,4 +286,25 @@ unsafe extern "sysv64" fn tier_up(vmctx: *mut u8, func: u32) {
     // SAFETY: called by compiled code with its vmctx.
     let (inst, _) = unsafe { context(vmctx) };
     crate::tierup::budget_exhausted(&inst.module, func);
+}
+
+/// `TierUpOsr`'s answer, in rax:rdx.
+#[repr(C)]
+pub(crate) struct OsrTarget {
+    pub entry: usize,
+    pub buffer: usize,
+}
+
+unsafe extern "sysv64" fn tier_up_osr(
+    vmctx: *mut u8,
+    func: u32,
+    frame: *const u8,
+    saved: *const u8,
+    at: *const u8,
+) -> OsrTarget {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, _) = unsafe { context(vmctx) };
+    // SAFETY: called by a tier-up routine with its frame pointer, its save
+    // area and its return address, as `Libcall::TierUpOsr` says.
+    unsafe { crate::tierup::osr_switch(&inst.module, func, frame, saved, at as usize) }
 }

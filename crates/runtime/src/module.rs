@@ -9,6 +9,7 @@
 //! instance: every instance's vmctx points at the same table, so a slot
 //! patched on tier-up is seen by all of them at once.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
@@ -23,6 +24,17 @@ use crate::engine::Engine;
 use crate::scheduler::{Batch, Priority};
 use crate::tierup::TierState;
 use crate::types::{CanonVal, ModuleTypes};
+
+/// The state of one OSR entry (see `tierup::osr_switch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OsrEntry {
+    /// Being compiled.
+    Pending,
+    /// Compiled: the code's address.
+    Ready(usize),
+    /// The top tier could not compile one: frames finish where they are.
+    Failed,
+}
 
 /// Where a data segment goes.
 #[derive(Debug, Clone)]
@@ -75,6 +87,8 @@ pub(crate) struct ModuleInner {
     pub budgets: Box<[AtomicI32]>,
     /// Each defined function's place on the tier ladder.
     pub tier_states: Box<[TierState]>,
+    /// OSR entries, by (defined function, loop offset).
+    pub osr_entries: parking_lot::Mutex<HashMap<(usize, u32), OsrEntry>>,
     /// Canonical type id per type index.
     pub type_ids: Box<[u32]>,
     pub data: Vec<DataSegment>,
@@ -237,10 +251,43 @@ impl ModuleInner {
         engine.inner.tier_ups.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Compiles the OSR entry of defined function `index` at the loop at
+    /// `loop_offset` with the top tier, and records it (or that there can
+    /// be none). With `big_stack`, on a thread of its own.
+    pub(crate) fn compile_osr(&self, index: u32, loop_offset: u32, big_stack: bool) {
+        let (Ok(bodies), Ok(defined)) = (self.kept_bodies(), self.defined(index)) else {
+            return;
+        };
+        let engine = &bodies.engine;
+        let top = engine.top_level();
+        let tier = &engine.inner.tiers[top];
+        let options = engine.compile_options(top);
+        let body = bodies.body(index, defined);
+        let compile = || {
+            tier.compile_osr_entry(&self.env, index, body, &self.offsets, &options, loop_offset)
+                .map_err(CompileFailure::Compile)
+        };
+        let result = if big_stack {
+            on_big_stack(compile)
+        } else {
+            compile()
+        };
+        let entry = result.ok().and_then(|f| {
+            let code = CodeMemory::publish([(index, &f)]).ok()?;
+            let ptr = code.function_ptr(0) as usize;
+            bodies.compiled.lock().push(code);
+            Some(ptr)
+        });
+        self.osr_entries.lock().insert(
+            (defined, loop_offset),
+            entry.map_or(OsrEntry::Failed, OsrEntry::Ready),
+        );
+    }
+
     /// Maps `function` (compiled at ladder `level`), keeps the mapping, and
     /// makes it the function's code: its budget first (the policy's initial
-    /// one if the code counts, else one that never runs out), then the slot
-    /// (one release store), then the tier state.
+    /// one if the code counts; else, without OSR, one that never runs out),
+    /// then the slot (one release store), then the tier state.
     fn publish(
         &self,
         compiled: &mut Vec<Arc<CodeMemory>>,
@@ -253,11 +300,15 @@ impl ModuleInner {
             .map_err(|e| CompileError::Internal(format!("cannot map code: {e}")))?;
         let ptr = code.function_ptr(0) as usize;
         compiled.push(code);
-        let budget = match &self.bodies {
-            Some(b) => initial_budget(&b.engine, index, b.body_len(defined), level, function),
-            None => i32::MAX,
-        };
-        self.budgets[defined].store(budget, Ordering::Relaxed);
+        match &self.bodies {
+            Some(b) if function.counts_budget || !b.engine.config().osr => {
+                let budget = initial_budget(&b.engine, index, b.body_len(defined), level, function);
+                self.budgets[defined].store(budget, Ordering::Relaxed);
+            }
+            // Code that does not count: the budget is left to the frames of
+            // older code that may still run (they look for OSR entries).
+            _ => {}
+        }
         self.slots[defined].store(ptr, Ordering::Release);
         self.tier_states[defined].published(level);
         Ok(ptr)
@@ -553,6 +604,7 @@ impl Module {
                 slots,
                 budgets,
                 tier_states,
+                osr_entries: Default::default(),
                 type_ids,
                 data,
             }),
@@ -604,6 +656,7 @@ impl Module {
                 slots,
                 budgets,
                 tier_states,
+                osr_entries: Default::default(),
                 type_ids,
                 data,
             }

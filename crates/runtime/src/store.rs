@@ -260,6 +260,16 @@ impl Store {
 }
 
 impl StoreInner {
+    /// Panics if `what` handle from store `store` is used with this
+    /// one: a programming error of the embedder, which would otherwise
+    /// reach another store's entity.
+    pub fn owns(&self, store: u64, what: &str) {
+        assert!(
+            store == self.id,
+            "{what} handle was used with another store"
+        );
+    }
+
     pub fn check(&self, store: u64) -> Result<(), crate::Error> {
         if store == self.id {
             Ok(())

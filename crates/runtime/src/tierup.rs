@@ -37,8 +37,10 @@ use parking_lot::Mutex;
 use rung_tiering::{BUDGET_COST_CALL, HotFunction, TierUpDecision};
 
 use crate::engine::Engine;
-use crate::module::{Module, ModuleInner};
+use crate::libcalls::OsrTarget;
+use crate::module::{Module, ModuleInner, OsrEntry};
 use crate::scheduler::{Priority, Scheduler};
+use rung_tiering::osr::OsrSource;
 
 /// How many tier-up jobs may wait for a worker at once.
 pub const MAX_PENDING: usize = 1024;
@@ -96,11 +98,18 @@ impl TierState {
     }
 }
 
-/// A function to promote.
+/// A function to promote, or an OSR entry to compile.
 struct Job {
     module: Weak<ModuleInner>,
     func: u32,
-    level: usize,
+    what: Work,
+}
+
+enum Work {
+    /// Compile the function from this level up.
+    Promote(usize),
+    /// Compile its OSR entry at the loop at this offset.
+    OsrEntry(u32),
 }
 
 /// Tier-up jobs on their way to the engine's compile threads: at most
@@ -161,7 +170,10 @@ impl Queue {
         let queue = self.clone();
         self.scheduler.spawn(Priority::Background, move || {
             let ran = catch_unwind(AssertUnwindSafe(|| match job.module.upgrade() {
-                Some(module) => module.promote(job.func, job.level, false),
+                Some(module) => match job.what {
+                    Work::Promote(level) => module.promote(job.func, level, false),
+                    Work::OsrEntry(loop_offset) => module.compile_osr(job.func, loop_offset, false),
+                },
                 None => {
                     queue.discarded.fetch_add(1, Ordering::Relaxed);
                 }
@@ -199,30 +211,44 @@ impl Engine {
 const FULL: i32 = i32::MAX;
 
 /// Called by the `TierUp` libcall: function `func` of `module` used up its
-/// budget.
-pub(crate) fn budget_exhausted(module: &Module, func: u32) {
+/// budget. Returns whether the function is hot: promoted, queued for it,
+/// or already at the top while this frame runs older code (what makes a
+/// frame's loop worth an OSR switch).
+pub(crate) fn budget_exhausted(module: &Module, func: u32) -> bool {
     let inner = &module.inner;
     let Some(defined) = inner.offsets.defined_func_index(func).map(|d| d as usize) else {
-        return;
+        return false;
     };
     let budget = &inner.budgets[defined];
     let state = &inner.tier_states[defined];
     let Some(bodies) = inner.bodies.as_ref() else {
         budget.store(FULL, Ordering::Relaxed);
-        return;
+        return false;
     };
     let engine: &Engine = &bodies.engine;
     let level = state.level();
     let top = engine.top_level();
-    // Nothing to decide: already queued (another thread found it hot too,
-    // or a long-running frame of old code ran its budget out again), at the
-    // top, or in an engine whose functions do not climb.
-    if !engine.config().tier_up || level >= top || state.busy() {
+    if !engine.config().tier_up {
         budget.store(FULL, Ordering::Relaxed);
-        return;
+        return false;
     }
     let policy = &engine.config().tier_up_policy;
     let len = bodies.body_len(defined) as u32;
+    // Once the function is hot, frames of older code still running its
+    // loops come back after a budget to look for an OSR entry (the new
+    // code does not count, so this costs nothing once they are gone).
+    let hot_budget = if engine.config().osr {
+        policy.initial_budget(func, len, level)
+    } else {
+        FULL
+    };
+    // Nothing to decide: already queued (another thread found it hot too,
+    // or a long-running frame of old code ran its budget out again) or at
+    // the top.
+    if level >= top || state.busy() {
+        budget.store(hot_budget, Ordering::Relaxed);
+        return true;
+    }
     let per_round = u64::try_from(policy.initial_budget(func, len, level) / BUDGET_COST_CALL)
         .unwrap_or(0)
         .max(1);
@@ -236,26 +262,165 @@ pub(crate) fn budget_exhausted(module: &Module, func: u32) {
     };
     match policy.on_budget_exhausted(&hot) {
         TierUpDecision::Promote(target) if target > level && target <= top => {
-            budget.store(FULL, Ordering::Relaxed);
+            let after = hot_budget;
+            budget.store(after, Ordering::Relaxed);
             if !state.try_queue(level, target) {
-                return;
+                return true;
             }
             if !engine.config().tier_up_in_background {
                 inner.promote(func, target, true);
-                return;
+                budget.store(after, Ordering::Relaxed);
+                return true;
             }
             let job = Job {
                 module: Arc::downgrade(inner),
                 func,
-                level: target,
+                what: Work::Promote(target),
             };
             if !engine.tier_up_queue().push(job) {
                 // Full: refused; ask again after a whole budget.
                 state.unqueue();
                 budget.store(policy.initial_budget(func, len, level), Ordering::Relaxed);
+                return false;
+            }
+            true
+        }
+        TierUpDecision::Reset(n) => {
+            budget.store(n, Ordering::Relaxed);
+            false
+        }
+        TierUpDecision::Promote(_) | TierUpDecision::Never => {
+            budget.store(FULL, Ordering::Relaxed);
+            false
+        }
+    }
+}
+
+thread_local! {
+    /// The OSR buffer of this thread: an entry reads it before anything
+    /// else, so one per thread is enough.
+    static OSR_BUFFER: std::cell::Cell<Vec<u64>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Called by the `TierUpOsr` libcall from a loop back-edge of code that
+/// recorded OSR exits: the usual tier-up bookkeeping, then, if the function
+/// is hot and an OSR entry for the loop exists, the frame's values in the
+/// OSR layout and the entry to jump to. The first time a hot loop asks, its
+/// entry is compiled (in the background, or at once in a deterministic
+/// engine); meanwhile the frame asks again after a budget.
+///
+/// # Safety
+///
+/// `frame` is the frame pointer of the calling code's frame, `saved` its
+/// tier-up routine's save area, and `at` that routine's return address, as
+/// `Libcall::TierUpOsr` passes them: the exit's sources are read from them.
+pub(crate) unsafe fn osr_switch(
+    module: &Module,
+    func: u32,
+    frame: *const u8,
+    saved: *const u8,
+    at: usize,
+) -> OsrTarget {
+    let stay = OsrTarget {
+        entry: 0,
+        buffer: 0,
+    };
+    if !budget_exhausted(module, func) {
+        return stay;
+    }
+    let inner = &module.inner;
+    let (Some(bodies), Some(defined)) = (
+        inner.bodies.as_ref(),
+        inner.offsets.defined_func_index(func).map(|d| d as usize),
+    ) else {
+        return stay;
+    };
+    let engine = &bodies.engine;
+    let budget = &inner.budgets[defined];
+    if !engine.config().osr {
+        return stay;
+    }
+    let Some((f, exit)) = crate::code_memory::lookup_osr_exit(at) else {
+        return stay;
+    };
+    if f != func {
+        return stay;
+    }
+    let key = (defined, exit.loop_offset);
+    let recheck = || {
+        let len = bodies.body_len(defined) as u32;
+        let level = inner.tier_states[defined].level();
+        engine
+            .config()
+            .tier_up_policy
+            .initial_budget(func, len, level)
+    };
+    // Looked up and, the first time, claimed under one lock: one compile.
+    let state = {
+        let mut entries = inner.osr_entries.lock();
+        let state = entries.get(&key).copied();
+        if state.is_none() {
+            entries.insert(key, OsrEntry::Pending);
+        }
+        state
+    };
+    let entry = match state {
+        Some(OsrEntry::Ready(entry)) => entry,
+        Some(OsrEntry::Failed) => {
+            budget.store(FULL, Ordering::Relaxed);
+            return stay;
+        }
+        Some(OsrEntry::Pending) => {
+            budget.store(recheck(), Ordering::Relaxed);
+            return stay;
+        }
+        None => {
+            if engine.config().tier_up_in_background {
+                let job = Job {
+                    module: Arc::downgrade(&module.inner),
+                    func,
+                    what: Work::OsrEntry(exit.loop_offset),
+                };
+                if !engine.tier_up_queue().push(job) {
+                    inner.osr_entries.lock().remove(&key);
+                }
+                budget.store(recheck(), Ordering::Relaxed);
+                return stay;
+            }
+            inner.compile_osr(func, exit.loop_offset, true);
+            match inner.osr_entries.lock().get(&key) {
+                Some(&OsrEntry::Ready(entry)) => entry,
+                _ => {
+                    budget.store(FULL, Ordering::Relaxed);
+                    return stay;
+                }
             }
         }
-        TierUpDecision::Reset(n) => budget.store(n, Ordering::Relaxed),
-        TierUpDecision::Promote(_) | TierUpDecision::Never => budget.store(FULL, Ordering::Relaxed),
+    };
+    let mut buffer = OSR_BUFFER.take();
+    buffer.clear();
+    for source in &exit.values {
+        buffer.push(match *source {
+            // SAFETY: the exit describes this frame: its slots are 8
+            // readable bytes at these offsets from its frame pointer.
+            OsrSource::Frame(disp) => unsafe {
+                frame.offset(disp as isize).cast::<u64>().read_unaligned()
+            },
+            OsrSource::Const(bits) => bits,
+            // SAFETY: the routine's save area holds 8 bytes per saved
+            // register, in the order the exit's indices count.
+            OsrSource::Saved(i) => unsafe {
+                saved.add(8 * usize::from(i)).cast::<u64>().read_unaligned()
+            },
+        });
+    }
+    let pointer = buffer.as_ptr() as usize;
+    OSR_BUFFER.set(buffer);
+    // The switch leaves the frame: nothing of it counts any more.
+    budget.store(FULL, Ordering::Relaxed);
+    engine.inner.osr_switches.fetch_add(1, Ordering::Relaxed);
+    OsrTarget {
+        entry,
+        buffer: pointer,
     }
 }

@@ -24,6 +24,7 @@ use rung_tiering::{CompileError, CompileOptions, CompiledFunction, Tier, TrapCod
 pub const TIERED: CompileOptions = CompileOptions {
     interrupt_checks: false,
     tier_up_checks: true,
+    osr: false,
 };
 
 /// The options of a function at the top of the ladder, or in an engine
@@ -31,6 +32,7 @@ pub const TIERED: CompileOptions = CompileOptions {
 pub const TOP: CompileOptions = CompileOptions {
     interrupt_checks: false,
     tier_up_checks: false,
+    osr: false,
 };
 
 /// A decoded module with its bodies copied out.

@@ -30,6 +30,7 @@
 
 pub mod abi;
 mod libcall;
+pub mod osr;
 mod policy;
 pub mod trampoline;
 mod trap;
@@ -79,6 +80,11 @@ pub struct CompileOptions {
     /// count (an optimizing tier at the top) ignores this; the answer's
     /// [`CompiledFunction::counts_budget`] says what the code does.
     pub tier_up_checks: bool,
+    /// With `tier_up_checks`: record, for each loop, where its state is at
+    /// its back-edges ([`osr::OsrExits`]), so that a running frame can move
+    /// to an OSR entry further up the ladder. A tier that cannot leaves
+    /// [`CompiledFunction::osr`] empty.
+    pub osr: bool,
 }
 
 /// A compiler tier: turns one function body into machine code.
@@ -135,6 +141,29 @@ pub trait Tier: Send + Sync {
             func: e.func.unwrap_or(index),
         })?;
         self.compile(env, index, body, offsets, options)
+    }
+
+    /// Compiles an OSR entry of function `index` (a valid body) at the
+    /// loop whose `loop` operator is at absolute offset `loop_offset`: code
+    /// entered by a jump, with the caller's return address on the stack,
+    /// as a function of the abi's convention taking `(vmctx, buffer)` and
+    /// returning the function's results. It reads the loop's OSR layout
+    /// ([`osr`]) from `buffer` before anything else (the buffer is reused)
+    /// and goes on from the loop's header. The default: `Unsupported`.
+    fn compile_osr_entry(
+        &self,
+        env: &ModuleEnv,
+        index: u32,
+        body: FunctionBody<'_>,
+        offsets: &VmOffsets,
+        options: &CompileOptions,
+        loop_offset: u32,
+    ) -> Result<CompiledFunction, CompileError> {
+        let _ = (env, index, offsets, options);
+        Err(CompileError::Unsupported {
+            feature: format!("OSR entries (the loop at {loop_offset:#x})"),
+            offset: body.offset,
+        })
     }
 }
 
@@ -203,6 +232,9 @@ pub struct CompiledFunction {
     /// runtime gives such code the policy's initial budget, any other code
     /// one that never runs out.
     pub counts_budget: bool,
+    /// Its loops' OSR exits (empty unless compiled with
+    /// [`CompileOptions::osr`] by a tier that records them).
+    pub osr: osr::OsrExits,
     /// Compile statistics.
     pub stats: CompileStats,
 }
@@ -413,6 +445,7 @@ mod tests {
                 offset_map: vec![(0, body.offset as u32)],
                 frame_size: 0,
                 counts_budget: false,
+                osr: Default::default(),
             })
         }
     }
@@ -459,6 +492,7 @@ mod tests {
             offset_map,
             frame_size: 16,
             counts_budget: false,
+            osr: Default::default(),
             stats: CompileStats {
                 wasm_bytes: 0,
                 code_bytes: code_len,

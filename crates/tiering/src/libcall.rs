@@ -111,18 +111,26 @@ pub enum Libcall {
     /// `sp < stack_limit` check failed: the runtime sets `stack_limit` far
     /// enough above the real end of the stack that any libcall still runs.
     Trap = 13,
-    /// `(vmctx: ptr, func: i32)`: a baseline function's tier-up budget
-    /// reached zero (see [`TierUpPolicy`](crate::TierUpPolicy)). The runtime
-    /// asks the policy, resets the budget in memory and returns; the running
-    /// frame continues in the code it started in.
+    /// `(vmctx: ptr, func: i32)`: a function's tier-up budget reached zero
+    /// (see [`TierUpPolicy`](crate::TierUpPolicy)). The runtime asks the
+    /// policy, resets the budget in memory and returns; the running frame
+    /// continues in the code it started in.
     TierUp = 14,
+    /// `(vmctx: ptr, func: i32, frame: ptr, saved: ptr, at: ptr) -> (ptr,
+    /// ptr)`: as `TierUp`, from a loop back-edge that recorded an OSR exit
+    /// (see [`osr`](crate::osr)): `frame` is the frame pointer, `saved` the
+    /// tier-up routine's save area, `at` the routine's return address
+    /// (which names the back-edge). Returns `(entry, buffer)`: an OSR entry
+    /// to jump to with the vmctx and `buffer`, the frame's values copied
+    /// into it in the OSR layout; or `(null, _)`: continue in this code.
+    TierUpOsr = 15,
 }
 
 use LibcallType::{I32, I64, Ptr};
 
 impl Libcall {
     /// How many libcalls there are: the length of the vmctx's libcall table.
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 16;
 
     /// Every libcall, in `index()` order.
     pub const ALL: [Libcall; Libcall::COUNT] = [
@@ -141,6 +149,7 @@ impl Libcall {
         Libcall::RefFunc,
         Libcall::Trap,
         Libcall::TierUp,
+        Libcall::TierUpOsr,
     ];
 
     /// The libcall's slot in the vmctx's libcall table.
@@ -175,6 +184,7 @@ impl Libcall {
             Libcall::RefFunc => "ref_func",
             Libcall::Trap => "trap",
             Libcall::TierUp => "tier_up",
+            Libcall::TierUpOsr => "tier_up_osr",
         }
     }
 
@@ -196,14 +206,16 @@ impl Libcall {
             Libcall::RefFunc => &[Ptr, I32],
             Libcall::Trap => &[Ptr, I32],
             Libcall::TierUp => &[Ptr, I32],
+            Libcall::TierUpOsr => &[Ptr, I32, Ptr, Ptr, Ptr],
         }
     }
 
-    /// The results (none or one).
+    /// The results (none, one, or two in `rax:rdx`).
     pub const fn results(self) -> &'static [LibcallType] {
         match self {
             Libcall::MemoryGrow | Libcall::TableGrow => &[I64],
             Libcall::TableGet | Libcall::RefFunc => &[Ptr],
+            Libcall::TierUpOsr => &[Ptr, Ptr],
             _ => &[],
         }
     }
@@ -228,8 +240,10 @@ impl fmt::Display for Libcall {
         if self.never_returns() {
             f.write_str(" -> !")?;
         }
-        if let [r] = self.results() {
-            write!(f, " -> {r}")?;
+        match self.results() {
+            [r] => write!(f, " -> {r}")?,
+            [a, b] => write!(f, " -> ({a}, {b})")?,
+            _ => {}
         }
         Ok(())
     }
@@ -254,7 +268,8 @@ mod tests {
             assert_eq!(l.params().first(), Some(&LibcallType::Ptr), "{l}");
             // System V passes six integer arguments in registers.
             assert!(l.params().len() <= 6, "{l}");
-            assert!(l.results().len() <= 1, "{l}");
+            // System V returns two integers in rax:rdx.
+            assert!(l.results().len() <= 2, "{l}");
         }
         let mut names: Vec<_> = Libcall::ALL.iter().map(|l| l.name()).collect();
         names.sort_unstable();
@@ -269,5 +284,9 @@ mod tests {
             "memory_grow(ptr, i32, i64) -> i64"
         );
         assert_eq!(Libcall::Trap.to_string(), "trap(ptr, i32) -> !");
+        assert_eq!(
+            Libcall::TierUpOsr.to_string(),
+            "tier_up_osr(ptr, i32, ptr, ptr, ptr) -> (ptr, ptr)"
+        );
     }
 }

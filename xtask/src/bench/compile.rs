@@ -60,12 +60,14 @@ use rung_tiering::{CompileError, CompileOptions, CompiledFunction, FunctionBody,
 const BASELINE_OPTIONS: CompileOptions = CompileOptions {
     interrupt_checks: false,
     tier_up_checks: true,
+    osr: false,
 };
 
 /// What it asks of the optimizer, at the top: nothing.
 const OPTIMIZER_OPTIONS: CompileOptions = CompileOptions {
     interrupt_checks: false,
     tier_up_checks: false,
+    osr: false,
 };
 use rung_validator::{FuncValidatorAllocations, FunctionValidator, ModuleValidator, ValidateError};
 use serde::{Deserialize, Serialize};

@@ -9,10 +9,15 @@
 //! rung compile   Module::new on an Engine with that tier (default Config)
 //! rung run       one call of `run` on an instance made before the clock,
 //!                after one untimed warm-up call
+//! rung first     the first call of `run` on a fresh engine, module and
+//!                instance (made before the clock): what a program whose
+//!                main loop runs once sees (tiered: baseline code, tier-up
+//!                and on-stack replacement while it runs)
 //! TurboFan       node --no-liftoff --no-wasm-tier-up --no-wasm-lazy-compilation
 //!                kernels/node_kernel.mjs FILE 1: a fresh process per sample
 //!                (so its samples interleave with ours), which compiles
-//!                (timed), calls `run` once to warm up, then once timed
+//!                (timed), calls `run` once (timed: its first call), then
+//!                once more timed
 //! ```
 //!
 //! Each number is the median. There is one rung column per tier in
@@ -110,6 +115,10 @@ struct RungResult {
     tier: &'static str,
     compile: Outcome,
     run: Outcome,
+    /// The first call on a fresh engine and module.
+    first: Outcome,
+    /// Its median over the first tier's.
+    first_ratio_vs_opt: Option<f64>,
     /// Every distinct checksum its calls returned (one, when all is well).
     checksums: BTreeSet<String>,
     /// rung's median run time over TurboFan's.
@@ -128,6 +137,8 @@ struct RungResult {
 struct V8Result {
     compile: Outcome,
     run: Outcome,
+    /// The first call after compiling.
+    first: Outcome,
     checksums: BTreeSet<String>,
 }
 
@@ -296,6 +307,25 @@ impl Rig {
     }
 }
 
+/// A fresh engine, module and instance of one tier, `run` not called yet.
+struct Fresh {
+    store: Store,
+    run: Func,
+}
+
+fn fresh(tier: TierChoice, bytes: &[u8]) -> Result<Fresh, String> {
+    let engine = Engine::new(tier.config())?;
+    let module = Module::new(&engine, bytes).map_err(|e| e.to_string())?;
+    let mut store = Store::new(&engine);
+    let instance = Linker::new()
+        .instantiate(&mut store, &module)
+        .map_err(|e| format!("instantiating: {e}"))?;
+    let run = instance
+        .get_func(&store, "run")
+        .ok_or("no exported function `run`")?;
+    Ok(Fresh { store, run })
+}
+
 /// Calls `run` once; its checksum as JavaScript would print it.
 fn call(store: &mut Store, run: Func) -> Result<String, String> {
     let results = run.call(store, &[]).map_err(|t| format!("trap: {t}"))?;
@@ -312,6 +342,7 @@ fn call(store: &mut Store, run: Func) -> Result<String, String> {
 enum NodeKernel {
     Ok {
         compile_s: f64,
+        first_s: f64,
         run_s: Vec<f64>,
         result: String,
     },
@@ -345,7 +376,9 @@ fn bench_kernel(
         })
         .collect();
     let engines: Vec<Option<Engine>> = rigs.iter().map(|r| r.engine.clone().ok()).collect();
+    let ready: Vec<bool> = rigs.iter().map(|r| r.ready.is_ok()).collect();
     let node_compiles = RefCell::new(Vec::new());
+    let node_firsts = RefCell::new(Vec::new());
     let node_checksums = RefCell::new(BTreeSet::new());
 
     let mut cases: Vec<Case<'_>> = Vec::new();
@@ -366,22 +399,39 @@ fn bench_kernel(
             }));
         }
     }
+    // The first call of a fresh engine's fresh module, per tier.
+    for ((&(_, tier), sums), &ready) in RUNG_TIERS.iter().zip(&checksums).zip(&ready) {
+        if ready {
+            cases.push(case(
+                move || fresh(tier, bytes),
+                move |mut f: Fresh| {
+                    let sum = call(&mut f.store, f.run);
+                    sums.borrow_mut().insert(sum?);
+                    Ok(f)
+                },
+            ));
+        }
+    }
     if let Ok(node) = node {
-        let (compiles, sums) = (&node_compiles, &node_checksums);
+        let (compiles, firsts, sums) = (&node_compiles, &node_firsts, &node_checksums);
         cases.push(Case::timed_by(move || {
             let out = node.run_json(TURBOFAN, script, &[wasm.as_os_str(), "1".as_ref()])?;
-            let (compile_s, run_s, result) = match out {
+            let (compile_s, first_s, run_s, result) = match out {
                 NodeKernel::Ok {
                     compile_s,
+                    first_s,
                     run_s,
                     result,
-                } => (compile_s, run_s, result),
+                } => (compile_s, first_s, run_s, result),
                 NodeKernel::Error { error } => return Err(error),
             };
             let run_s = *run_s.first().ok_or("node_kernel.mjs timed no call")?;
             compiles
                 .borrow_mut()
                 .push(Duration::from_secs_f64(compile_s.max(0.0)));
+            firsts
+                .borrow_mut()
+                .push(Duration::from_secs_f64(first_s.max(0.0)));
             sums.borrow_mut().insert(result);
             Ok(Duration::from_secs_f64(run_s.max(0.0)))
         }));
@@ -414,9 +464,29 @@ fn bench_kernel(
             },
         })
         .collect();
+    let firsts: Vec<Outcome> = ready
+        .iter()
+        .map(|&ready| {
+            if ready {
+                Outcome::from_result(next(), None)
+            } else {
+                Outcome::NotRun {
+                    reason: "no module".to_string(),
+                }
+            }
+        })
+        .collect();
     let turbofan = match node {
         Ok(_) => {
             let run = Outcome::from_result(next(), None);
+            let node_firsts = node_firsts.into_inner();
+            let first = if node_firsts.is_empty() {
+                Outcome::Error {
+                    message: "no first call".to_string(),
+                }
+            } else {
+                Outcome::from_result(Ok(Sample::from_times(node_firsts)), None)
+            };
             let compiles = node_compiles.into_inner();
             let compile = if compiles.is_empty() {
                 match &run {
@@ -433,6 +503,7 @@ fn bench_kernel(
             V8Result {
                 compile,
                 run,
+                first,
                 checksums: node_checksums.into_inner(),
             }
         }
@@ -443,23 +514,29 @@ fn bench_kernel(
             run: Outcome::NotRun {
                 reason: reason.clone(),
             },
+            first: Outcome::NotRun {
+                reason: reason.clone(),
+            },
             checksums: BTreeSet::new(),
         },
     };
 
     let reference = runs.first().and_then(|r| r.sample().copied());
+    let first_reference = firsts.first().and_then(|r| r.sample().copied());
     let mut rung: Vec<RungResult> = RUNG_TIERS
         .iter()
-        .zip(compiles.into_iter().zip(runs))
+        .zip(compiles.into_iter().zip(runs).zip(firsts))
         .zip(checksums)
         .zip(rigs.iter().zip(&engines))
         .map(
-            |(((&(tier, _), (compile, run)), sums), (rig, engine))| RungResult {
+            |(((&(tier, _), ((compile, run), first)), sums), (rig, engine))| RungResult {
                 tier,
                 ratio_vs_turbofan: time_ratio(&run, &turbofan.run),
                 ratio_vs_opt: None,
                 compile,
                 run,
+                first,
+                first_ratio_vs_opt: None,
                 checksums: sums.into_inner(),
                 fallbacks: rig.fallbacks,
                 tier_ups: engine.as_ref().map(Engine::tier_ups),
@@ -469,6 +546,11 @@ fn bench_kernel(
     if let Some(reference) = reference {
         for r in rung.iter_mut().skip(1) {
             r.ratio_vs_opt = r.run.sample().map(|s| s.median_s / reference.median_s);
+        }
+    }
+    if let Some(reference) = first_reference {
+        for r in rung.iter_mut().skip(1) {
+            r.first_ratio_vs_opt = r.first.sample().map(|s| s.median_s / reference.median_s);
         }
     }
     let checksums_agree = agree(
@@ -547,6 +629,21 @@ fn run_columns() -> Vec<(String, bool)> {
     columns
 }
 
+/// The columns of the first-call table.
+fn first_columns() -> Vec<(String, bool)> {
+    let mut columns: Vec<(String, bool)> = vec![("kernel".into(), false)];
+    for (tier, _) in RUNG_TIERS {
+        columns.push((format!("rung ({tier}) first ms"), true));
+    }
+    columns.push(("TurboFan first ms".into(), true));
+    let (reference, _) = RUNG_TIERS[0];
+    for (tier, _) in &RUNG_TIERS[1..] {
+        columns.push((format!("{tier} / {reference}"), true));
+    }
+    columns.push(("tiered / TurboFan".into(), true));
+    columns
+}
+
 /// The columns of the compile-time table.
 fn compile_columns() -> Vec<(String, bool)> {
     let mut columns: Vec<(String, bool)> = vec![("kernel".into(), false)];
@@ -589,6 +686,7 @@ fn print_table(
     results: &[KernelResult],
 ) {
     let mut runs = table(&run_columns());
+    let mut firsts = table(&first_columns());
     let mut compiles = table(&compile_columns());
     let mut notes = Notes::default();
     for r in results {
@@ -603,6 +701,25 @@ fn print_table(
         row.extend(r.rung.iter().skip(1).map(|t| ratio_cell(t.ratio_vs_opt)));
         row.extend(r.rung.iter().map(|t| ratio_cell(t.ratio_vs_turbofan)));
         runs.row(row);
+
+        let mut row = vec![k.clone()];
+        for t in &r.rung {
+            let what = format!("{k}, rung ({}) first call", t.tier);
+            row.push(notes.cell(&t.first, &what, Outcome::ms_cell));
+        }
+        let what = format!("{k}, TurboFan first call");
+        row.push(notes.cell(&r.turbofan.first, &what, Outcome::ms_cell));
+        row.extend(
+            r.rung
+                .iter()
+                .skip(1)
+                .map(|t| ratio_cell(t.first_ratio_vs_opt)),
+        );
+        let tiered = r.rung.iter().find(|t| t.tier == "tiered");
+        row.push(ratio_cell(
+            tiered.and_then(|t| time_ratio(&t.first, &r.turbofan.first)),
+        ));
+        firsts.row(row);
 
         let mut row = vec![k.clone()];
         for t in &r.rung {
@@ -640,9 +757,9 @@ fn print_table(
          default Config but the tier: rung (opt) = the optimizing tier; rung (baseline) = the \
          baseline tier (what it does not support falls back to the optimizer: fallbacks); \
          rung (tiered) = baseline first, hot functions optimized on a background thread \
-         (default policy: CallCountPolicy, {} calls) and patched in, no on-stack replacement: \
-         the timed calls run whatever the slots hold (tier-ups: functions patched in by the \
-         last call); {v8}",
+         (default policy: CallCountPolicy, {} calls) and patched in, running loops moved by \
+         on-stack replacement: the timed calls run whatever the slots hold (tier-ups: \
+         functions patched in by the last call); {v8}",
         CallCountPolicy::DEFAULT_THRESHOLD
     );
     println!(
@@ -651,6 +768,14 @@ fn print_table(
     );
     println!();
     print!("{}", runs.to_markdown());
+    println!();
+    println!(
+        "The first call of `run` on a fresh engine, module and instance (median of {calls}; \
+         TurboFan: the first call after compiling): what a program whose main loop runs \
+         once sees. Goal: tiered / opt ≤ 1.05×."
+    );
+    println!();
+    print!("{}", firsts.to_markdown());
     println!();
     print!("{}", compiles.to_markdown());
     notes.print();

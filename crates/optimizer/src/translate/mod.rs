@@ -59,6 +59,23 @@ pub(crate) struct Target<'a> {
     /// Count the tier-up budget at function entries and loop headers
     /// (`CompileOptions::tier_up_checks`).
     pub tier_up_checks: bool,
+    /// Translate an OSR entry at the loop at this offset instead of the
+    /// function (see `OsrEntry`).
+    pub osr_loop: Option<u32>,
+}
+
+/// An OSR entry being translated: the function takes `(vmctx, buffer)`;
+/// its entry block jumps to `block`, which, once the translation reaches
+/// the loop at `loop_offset`, loads the loop's OSR layout from the buffer
+/// and jumps into the loop's header. The function's own start (and
+/// everything before the loop) is translated as usual but never reached;
+/// Cranelift drops it.
+struct OsrEntry {
+    loop_offset: u32,
+    buffer: Value,
+    block: ir::Block,
+    /// Filled: the loop was reached.
+    done: bool,
 }
 
 /// Translates function `index` into `ctx.func` (CLIF, not yet optimized);
@@ -89,7 +106,12 @@ pub(crate) fn translate_function(
     let ty = env
         .func_type(index)
         .ok_or_else(|| CompileError::Internal(format!("function {index} has no function type")))?;
-    let sig = wasm_signature(ty, body.offset)?;
+    let mut sig = wasm_signature(ty, body.offset)?;
+    if target.osr_loop.is_some() {
+        // (vmctx, buffer) -> the function's results.
+        sig.params.truncate(1);
+        sig.params.push(ir::AbiParam::new(types::I64));
+    }
     ctx.func = Function::with_name_signature(UserFuncName::user(0, index), sig);
     let mut builder = FunctionBuilder::new(&mut ctx.func, fctx);
 
@@ -119,13 +141,38 @@ pub(crate) fn translate_function(
         tier_up_checks,
         branch_sources: SecondaryMap::new(),
         heap_accesses: Vec::new(),
+        osr: None,
+        local_types: Vec::new(),
     };
+    if let Some(loop_offset) = target.osr_loop {
+        let block = t.builder.create_block();
+        t.builder.ins().jump(block, &[]);
+        t.builder.seal_block(block);
+        // The function's own start: no predecessor.
+        let start = t.builder.create_block();
+        t.builder.seal_block(start);
+        t.builder.switch_to_block(start);
+        t.osr = Some(OsrEntry {
+            loop_offset,
+            buffer: params[1],
+            block,
+            done: false,
+        });
+    }
 
     // Locals: parameters first, then the declared ones, zeroed.
-    for (&ty, &value) in ty.params().iter().zip(&params[1..]) {
-        let var = t.builder.declare_var(clif_type(ty, body.offset)?);
+    for (i, &ty) in ty.params().iter().enumerate() {
+        let cty = clif_type(ty, body.offset)?;
+        let var = t.builder.declare_var(cty);
+        let value = match t.osr {
+            // An OSR entry has no wasm parameters: this start is never
+            // reached, the buffer defines them.
+            Some(_) => zero(&mut t.builder, cty),
+            None => params[i + 1],
+        };
         t.builder.def_var(var, value);
         t.locals.push(var);
+        t.local_types.push(cty);
     }
     let mut locals = reader
         .get_locals_reader()
@@ -138,6 +185,7 @@ pub(crate) fn translate_function(
             let z = zero(&mut t.builder, cty);
             t.builder.def_var(var, z);
             t.locals.push(var);
+            t.local_types.push(cty);
         }
     }
 
@@ -184,6 +232,12 @@ pub(crate) fn translate_function(
         return Err(CompileError::Internal(
             "function body ends inside a block".into(),
         ));
+    }
+    if t.osr.as_ref().is_some_and(|o| !o.done) {
+        return Err(CompileError::Unsupported {
+            feature: "an OSR entry at a loop that is not reached".into(),
+            offset: u64::from(target.osr_loop.unwrap_or(0)),
+        });
     }
     t.builder.finalize(isa.frontend_config());
     Ok(t.heap_accesses)
@@ -254,6 +308,10 @@ pub(crate) struct Translator<'a, 'b> {
     /// The byte offset of each linear-memory access, in order (see
     /// `traps::heap_access`).
     pub(crate) heap_accesses: Vec<u32>,
+    /// Translating an OSR entry.
+    osr: Option<OsrEntry>,
+    /// Each local's type, in index order.
+    local_types: Vec<Type>,
 }
 
 fn block_args(values: &[Value]) -> Vec<BlockArg> {
@@ -518,9 +576,25 @@ impl Translator<'_, '_> {
         let header = self.new_dest(&params);
         let args = self.popn(params.len())?;
         let height = self.stack.len();
-        self.builder.ins().jump(header, &block_args(&args));
+        let osr_here = self
+            .osr
+            .as_ref()
+            .is_some_and(|o| !o.done && u64::from(o.loop_offset) == self.offset);
+        let osr_vars = if osr_here {
+            Some(self.enter_from_osr_buffer(header, &args)?)
+        } else {
+            self.builder.ins().jump(header, &block_args(&args));
+            None
+        };
         self.builder.switch_to_block(header);
+        // The loop's parameters (read first: the variables below add
+        // block parameters of their own).
         let header_params = self.builder.block_params(header).to_vec();
+        // From the header on, the values below the height are the
+        // variables both ways in define.
+        for (k, var) in osr_vars.into_iter().flatten().enumerate() {
+            self.stack[k] = self.builder.use_var(var);
+        }
         self.stack.extend(header_params);
         self.interrupt_check();
         self.budget_check(BUDGET_COST_LOOP_BACKEDGE)?;
@@ -533,6 +607,64 @@ impl Translator<'_, '_> {
             exit_reached: false,
         });
         Ok(())
+    }
+
+    /// At the OSR entry's loop, just before its header: the way in from
+    /// the function's start (the values below the loop's height become
+    /// variables, so that both ways define them) and the way in from the
+    /// OSR buffer (the loop's OSR layout: every local, then the operand
+    /// stack, 8 bytes each), both jumping to `header`.
+    fn enter_from_osr_buffer(
+        &mut self,
+        header: ir::Block,
+        args: &[Value],
+    ) -> Result<Vec<Variable>, CompileError> {
+        let below: Vec<(Variable, Type)> = self
+            .stack
+            .iter()
+            .map(|&v| {
+                let ty = self.builder.func.dfg.value_type(v);
+                (self.builder.declare_var(ty), ty)
+            })
+            .collect();
+        for (&(var, _), &v) in below.iter().zip(&self.stack) {
+            self.builder.def_var(var, v);
+        }
+        self.builder.ins().jump(header, &block_args(args));
+        let (block, buffer) = match &self.osr {
+            Some(o) => (o.block, o.buffer),
+            None => return Err(self.internal("no OSR entry")),
+        };
+        self.builder.switch_to_block(block);
+        // The buffer is the thread's: everything is read before anything
+        // else happens.
+        let flags = ir::MemFlagsData::trusted();
+        let mut slot = 0i32;
+        let mut load = |b: &mut FunctionBuilder<'_>, ty: Type| {
+            let v = b.ins().load(ty, flags, buffer, slot * 8);
+            slot += 1;
+            v
+        };
+        for (i, &ty) in self.local_types.iter().enumerate() {
+            let v = load(&mut self.builder, ty);
+            self.builder.def_var(self.locals[i], v);
+        }
+        for &(var, ty) in &below {
+            let v = load(&mut self.builder, ty);
+            self.builder.def_var(var, v);
+        }
+        let params: Vec<Value> = args
+            .iter()
+            .map(|&a| {
+                let ty = self.builder.func.dfg.value_type(a);
+                load(&mut self.builder, ty)
+            })
+            .collect();
+        self.builder.ins().jump(header, &block_args(&params));
+        if let Some(o) = &mut self.osr {
+            o.done = true;
+        }
+        Ok(below.into_iter().map(|(var, _)| var).collect())
     }
 
     fn op_if(&mut self, bt: BlockType) -> Result<(), CompileError> {
