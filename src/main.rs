@@ -95,6 +95,11 @@ enum Command {
         /// The tier to compile with.
         #[arg(long, value_enum, default_value = "optimized")]
         tier: DisasTier,
+        /// Show the optimized OSR entry into the loop whose `loop`
+        /// operator is at this byte offset of the module (the offset
+        /// `--clif` prints as the loop header's srcloc).
+        #[arg(long, value_name = "OFFSET", value_parser = parse_offset, conflicts_with = "tier")]
+        osr_loop: Option<u32>,
     },
     /// Print a module's sections, counts and sizes, imports and exports, and
     /// its largest functions.
@@ -147,6 +152,15 @@ impl Tier {
     }
 }
 
+/// A byte offset, decimal or `0x` hexadecimal.
+fn parse_offset(s: &str) -> Result<u32, String> {
+    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    parsed.map_err(|e| format!("not a byte offset: {e}"))
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     match args.command {
@@ -180,7 +194,15 @@ fn main() -> ExitCode {
             funcs,
             clif,
             tier,
-        } => cli::disas::run(&file, &funcs, clif, tier == DisasTier::Baseline),
+            osr_loop,
+        } => {
+            let what = match osr_loop {
+                Some(offset) => cli::disas::What::OsrEntry(offset),
+                None if tier == DisasTier::Baseline => cli::disas::What::Baseline,
+                None => cli::disas::What::Optimized,
+            };
+            cli::disas::run(&file, &funcs, clif, what)
+        }
         Command::Wast {
             files,
             tier,

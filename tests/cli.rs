@@ -175,3 +175,86 @@ fn run_takes_a_tier_ladder_and_its_policy_from_the_command_line() {
         "rung: --tier-up-policy: `sideways` is not next or top\n"
     );
 }
+
+#[test]
+fn disas_shows_the_osr_entry_of_a_loop() {
+    let wat = r#"(module (memory 1)
+      (func $nest (param $n i32) (local $i i32) (local $j i32)
+        (loop $outer
+          (local.set $j (i32.const 0))
+          (loop $inner
+            (i32.store (local.get $j) (local.get $i))
+            (br_if $inner (i32.lt_u (local.tee $j (i32.add (local.get $j) (i32.const 4))) (local.get $n))))
+          (br_if $outer (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))))"#;
+    let bytes = wat::parse_str(wat).unwrap();
+    // Each `loop`'s offset in the module, as the baseline records it.
+    let mut loops = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        if let wasmparser::Payload::CodeSectionEntry(body) = payload.unwrap() {
+            let mut ops = body.get_operators_reader().unwrap();
+            while !ops.eof() {
+                let at = ops.original_position();
+                if let wasmparser::Operator::Loop { .. } = ops.read().unwrap() {
+                    loops.push(at);
+                }
+            }
+        }
+    }
+    let [outer, inner] = loops[..] else {
+        panic!("{loops:?}")
+    };
+    let dir = std::env::temp_dir().join(format!("rung-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("nest.wasm");
+    std::fs::write(&file, &bytes).unwrap();
+    let file = file.to_str().unwrap();
+
+    // The inner loop's entry goes through a copy of it: the CLIF loads
+    // the three locals from the buffer, and the inner loop's store is
+    // there twice (the copy's and the original's).
+    let (code, out) = rung(&[
+        "disas",
+        file,
+        "--osr-loop",
+        &format!("{inner:#x}"),
+        "--clif",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(";; OSR entry at the loop at {inner:#x}")),
+        "{out}"
+    );
+    assert!(out.contains("load.i32 notrap aligned v1+16"), "{out}");
+    let stores = out
+        .lines()
+        .filter(|l| l.contains("store.i32") || l.contains(" store "))
+        .count();
+    assert_eq!(stores, 2, "{out}");
+    assert!(out.contains("bytes of code"), "{out}");
+
+    // The outer loop's entry jumps into the original header: one store.
+    let (code, out) = rung(&["disas", file, "--osr-loop", &outer.to_string(), "--clif"]);
+    assert_eq!(code, 0, "{out}");
+    let stores = out
+        .lines()
+        .filter(|l| l.contains("store.i32") || l.contains(" store "))
+        .count();
+    assert_eq!(stores, 1, "{out}");
+
+    // An offset inside the body that is no loop's, and one outside it.
+    let (code, out) = rung(&["disas", file, "--osr-loop", &(inner + 2).to_string()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "unsupported: an OSR entry at a loop that is not reached (at offset {:#x})",
+            inner + 2
+        )),
+        "{out}"
+    );
+    let (code, out) = rung(&["disas", file, "--osr-loop", "3"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("no function body (of those asked for) holds offset 0x3"),
+        "{out}"
+    );
+}

@@ -223,6 +223,12 @@ fn run_suite(
             "spec ({label}) {dir}: {files} files, {checks} checks passed, {skipped} files skipped"
         );
     }
+    let failed = engine.tier_up_stats().failed;
+    if failed > 0 {
+        problems.push(format!(
+            "{failed} promotions or OSR entries failed to compile (not `Unsupported`)"
+        ));
+    }
     println!(
         "spec ({label}): {} files, {passed} checks passed, {skipped_files} files skipped (reasons in tests/spec-skip.txt), {} problems",
         files.len(),

@@ -1,6 +1,7 @@
-//! `rung disas FILE [--func F]... [--tier optimized|baseline] [--clif]`:
-//! compile functions with a tier and print their machine code (and, for the
-//! optimizer, the CLIF it translated to).
+//! `rung disas FILE [--func F]... [--tier optimized|baseline] [--clif]
+//! [--osr-loop OFFSET]`: compile functions with a tier and print their
+//! machine code (and, for the optimizer, the CLIF it translated to), or the
+//! optimizer's OSR entry into one loop.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -18,7 +19,17 @@ fn options(baseline: bool) -> CompileOptions {
     }
 }
 
-pub fn run(file: &Path, funcs: &[String], clif: bool, baseline: bool) -> ExitCode {
+/// What `rung disas` compiles.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum What {
+    Optimized,
+    Baseline,
+    /// The optimizer's OSR entry into the loop at this module offset.
+    OsrEntry(u32),
+}
+
+pub fn run(file: &Path, funcs: &[String], clif: bool, what: What) -> ExitCode {
+    let baseline = what == What::Baseline;
     let fail = |m: String| {
         eprintln!("rung: {m}");
         ExitCode::from(1)
@@ -50,6 +61,7 @@ pub fn run(file: &Path, funcs: &[String], clif: bool, baseline: bool) -> ExitCod
                 f.parse::<u32>().ok() == Some(index) || env.function_name(index) == Some(f.as_str())
             })
     };
+    let mut found = false;
     for &(index, offset, len) in &bodies {
         if !wanted(index) {
             continue;
@@ -60,15 +72,42 @@ pub fn run(file: &Path, funcs: &[String], clif: bool, baseline: bool) -> ExitCod
             offset,
             bytes: &bytes[start..start + len],
         };
+        if let What::OsrEntry(at) = what {
+            let (at, start) = (u64::from(at), offset);
+            if at < start || at >= start + len as u64 {
+                continue;
+            }
+            found = true;
+        }
         let name = env.function_name(index).unwrap_or("");
         println!(";; function {index} {name} ({len} bytes of wasm at {offset:#x})");
+        if let What::OsrEntry(at) = what {
+            println!(";; OSR entry at the loop at {at:#x}");
+        }
         if clif && !baseline {
-            match optimizer.translate_to_clif(&env, index, body, &offsets, &options(false)) {
+            let text = match what {
+                What::OsrEntry(at) => optimizer.translate_osr_entry_to_clif(
+                    &env,
+                    index,
+                    body,
+                    &offsets,
+                    &options(false),
+                    at,
+                ),
+                _ => optimizer.translate_to_clif(&env, index, body, &offsets, &options(false)),
+            };
+            match text {
                 Ok(text) => println!("{text}"),
                 Err(e) => println!(";; {e}"),
             }
         }
-        match tier.compile(&env, index, body, &offsets, &options(baseline)) {
+        let compiled = match what {
+            What::OsrEntry(at) => {
+                optimizer.compile_osr_entry(&env, index, body, &offsets, &options(false), at)
+            }
+            _ => tier.compile(&env, index, body, &offsets, &options(baseline)),
+        };
+        match compiled {
             Ok(f) => {
                 println!(";; {} bytes of code, frame {}", f.code.len(), f.frame_size);
                 print!("{}", rung::disas::disassemble(&f));
@@ -76,6 +115,13 @@ pub fn run(file: &Path, funcs: &[String], clif: bool, baseline: bool) -> ExitCod
             Err(e) => println!(";; {e}"),
         }
         println!();
+    }
+    if let What::OsrEntry(at) = what
+        && !found
+    {
+        return fail(format!(
+            "no function body (of those asked for) holds offset {at:#x}"
+        ));
     }
     ExitCode::SUCCESS
 }

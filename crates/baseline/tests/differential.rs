@@ -316,6 +316,10 @@ proptest! {
             return Ok(());
         }
         let bytes = module.to_bytes();
+        let failures = || -> Vec<usize> {
+            ENGINES.with(|e| e.iter().map(|(_, engine)| engine.tier_up_stats().failed).collect())
+        };
+        let failed_before = failures();
         let result = ENGINES.with(|e| check_module(e, &bytes, &args));
         if std::env::var("DIFF_STATS").is_ok() {
             ENGINES.with(|e| {
@@ -325,5 +329,8 @@ proptest! {
             });
         }
         prop_assert!(result.is_ok(), "{}", result.err().unwrap_or_default());
+        // The osr engine compiles its promotions and OSR entries on the
+        // calling thread, so a failure shows in the case that caused it.
+        prop_assert_eq!(failures(), failed_before, "a tier-up compile failed (counts per engine)");
     }
 }

@@ -201,8 +201,40 @@ impl OptimizingTier {
         offsets: &VmOffsets,
         options: &CompileOptions,
     ) -> Result<String, CompileError> {
+        self.clif_of(env, index, body, offsets, self.target(options))
+    }
+
+    /// The CLIF of the OSR entry at the loop at `loop_offset` (as
+    /// [`Tier::compile_osr_entry`] translates it), before any optimization.
+    ///
+    /// # Errors
+    ///
+    /// As [`Tier::compile_osr_entry`].
+    pub fn translate_osr_entry_to_clif(
+        &self,
+        env: &ModuleEnv,
+        index: u32,
+        body: FunctionBody<'_>,
+        offsets: &VmOffsets,
+        options: &CompileOptions,
+        loop_offset: u32,
+    ) -> Result<String, CompileError> {
+        let target = translate::Target {
+            osr_loop: Some(loop_offset),
+            ..self.target(options)
+        };
+        self.clif_of(env, index, body, offsets, target)
+    }
+
+    fn clif_of(
+        &self,
+        env: &ModuleEnv,
+        index: u32,
+        body: FunctionBody<'_>,
+        offsets: &VmOffsets,
+        target: translate::Target<'_>,
+    ) -> Result<String, CompileError> {
         with_contexts(|ctx, fctx| {
-            let target = self.target(options);
             translate::translate_function(&target, env, index, body, offsets, ctx, fctx)?;
             Ok(ctx.func.display().to_string())
         })

@@ -210,6 +210,10 @@ pub struct TierUpStats {
     pub refused: usize,
     /// Frames that left their loop for an OSR entry.
     pub osr_switches: usize,
+    /// Promotions and OSR entries whose compile failed with an error other
+    /// than `Unsupported` (a tier's bug: the code stays where it is, and a
+    /// test that sees this above 0 fails).
+    pub failed: usize,
 }
 
 /// A trampoline published in code memory.
@@ -232,6 +236,8 @@ pub(crate) struct EngineInner {
     pub fallbacks: AtomicUsize,
     /// Functions promoted and patched in by tier-up.
     pub tier_ups: Arc<AtomicUsize>,
+    /// See `TierUpStats::failed`.
+    pub tier_up_failures: AtomicUsize,
     /// Frames moved into OSR entries.
     pub osr_switches: AtomicUsize,
     /// The compile threads every compilation shares (see `scheduler.rs`).
@@ -289,6 +295,7 @@ impl Engine {
                 trampolines,
                 fallbacks: AtomicUsize::new(0),
                 tier_ups: Arc::new(AtomicUsize::new(0)),
+                tier_up_failures: AtomicUsize::new(0),
                 osr_switches: AtomicUsize::new(0),
                 scheduler,
                 tier_up_queue: std::sync::OnceLock::new(),
@@ -332,6 +339,7 @@ impl Engine {
             discarded: count(|q| q.discarded.load(Ordering::Relaxed)),
             refused: count(|q| q.refused.load(Ordering::Relaxed)),
             osr_switches: self.inner.osr_switches.load(Ordering::Relaxed),
+            failed: self.inner.tier_up_failures.load(Ordering::Relaxed),
         }
     }
 

@@ -236,9 +236,13 @@ impl ModuleInner {
         } else {
             compile()
         };
-        let Ok((level, function)) = result else {
-            state.stuck();
-            return;
+        let (level, function) = match result {
+            Ok(compiled) => compiled,
+            Err(failure) => {
+                failure.count_tier_up(engine);
+                state.stuck();
+                return;
+            }
         };
         let mut compiled = bodies.compiled.lock();
         if self
@@ -272,6 +276,9 @@ impl ModuleInner {
         } else {
             compile()
         };
+        if let Err(failure) = &result {
+            failure.count_tier_up(engine);
+        }
         let entry = result.ok().and_then(|f| {
             let code = CodeMemory::publish([(index, &f)]).ok()?;
             let ptr = code.function_ptr(0) as usize;
@@ -342,6 +349,17 @@ pub(crate) enum CompileFailure {
 }
 
 impl CompileFailure {
+    /// Counts a failed promotion or OSR entry in `TierUpStats::failed`,
+    /// unless no tier supports what the function uses.
+    fn count_tier_up(&self, engine: &Engine) {
+        if !matches!(self, CompileFailure::Compile(e) if e.is_unsupported()) {
+            engine
+                .inner
+                .tier_up_failures
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     fn into_error(self, func: u32) -> Error {
         match self {
             CompileFailure::Invalid(e) => Error::Invalid(e),

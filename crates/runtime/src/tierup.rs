@@ -161,7 +161,14 @@ impl Queue {
             self.refused.fetch_add(1, Ordering::Relaxed);
             return false;
         }
-        st.waiting.push_back(job);
+        // An OSR entry goes first: a frame is running that loop now, and
+        // waits for it on every budget; a promotion only speeds up calls
+        // yet to come. Among entries, the newest first: the loop that ran
+        // its budget out last is the one most likely still running.
+        match job.what {
+            Work::OsrEntry(_) => st.waiting.push_front(job),
+            Work::Promote(_) => st.waiting.push_back(job),
+        }
         true
     }
 
@@ -366,8 +373,10 @@ pub(crate) unsafe fn osr_switch(
     };
     let entry = match state {
         Some(OsrEntry::Ready(entry)) => entry,
+        // No entry at this loop; another loop of the frame may have one,
+        // so the budget runs out again (a lookup per budget, no compile).
         Some(OsrEntry::Failed) => {
-            budget.store(FULL, Ordering::Relaxed);
+            budget.store(recheck(), Ordering::Relaxed);
             return stay;
         }
         Some(OsrEntry::Pending) => {
@@ -391,7 +400,7 @@ pub(crate) unsafe fn osr_switch(
             match inner.osr_entries.lock().get(&key) {
                 Some(&OsrEntry::Ready(entry)) => entry,
                 _ => {
-                    budget.store(FULL, Ordering::Relaxed);
+                    budget.store(recheck(), Ordering::Relaxed);
                     return stay;
                 }
             }

@@ -39,7 +39,9 @@ fn run(osr: bool, wat: &str, name: &str, args: &[Val]) -> (Vec<Val>, usize) {
     let instance = Linker::new().instantiate(&mut store, &module).unwrap();
     let f = instance.get_func(&store, name).unwrap();
     let results = f.call(&mut store, args).unwrap();
-    (results, engine.tier_up_stats().osr_switches)
+    let stats = engine.tier_up_stats();
+    assert_eq!(stats.failed, 0, "{name}: a tier-up compile failed");
+    (results, stats.osr_switches)
 }
 
 /// With and without OSR: the same results; with it, the frame switched.
@@ -120,6 +122,78 @@ fn a_nested_loop_inside_blocks_switches_at_the_loop_that_ran_out() {
             (br $outer)))
         (local.get $count)))"#;
     check(wat, "sieve", &[Val::I32(65536)], &[Val::I32(6542)]);
+}
+
+/// A loop nest whose innermost loop has a result and a way out of the
+/// whole nest: the OSR entry's copy of the inner loop (it sits inside
+/// loops, with nothing below it on the operand stack) leaves through its
+/// `end` into the original `$lj`, and, when `stop` is met at once, through
+/// `br_if $done` straight out of the copy.
+const NEST: &str = r#"(module
+  (func (export "nest") (param $n i32) (param $stop i32) (result i32)
+    (local $i i32) (local $j i32) (local $k i32) (local $sum i32)
+    (block $done
+      (loop $li
+        (local.set $j (i32.const 0))
+        (loop $lj
+          (local.set $k (i32.const 0))
+          (local.set $k
+            (loop $lk (result i32)
+              (br_if $done (i32.eq (i32.mul (local.get $i) (local.get $j)) (local.get $stop)))
+              (local.set $k (i32.add (local.get $k) (i32.const 1)))
+              (br_if $lk (i32.lt_u (i32.mul (local.get $k) (local.get $k))
+                                   (i32.add (i32.mul (local.get $i) (local.get $j)) (i32.const 1))))
+              (local.get $k)))
+          (local.set $sum (i32.add (local.get $sum) (local.get $k)))
+          (br_if $lj (i32.lt_u (local.tee $j (i32.add (local.get $j) (i32.const 1))) (local.get $n))))
+        (br_if $li (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n)))))
+    (local.get $sum)))"#;
+
+/// What `nest` computes.
+fn nest(n: u32, stop: u32) -> i32 {
+    let mut sum = 0u32;
+    for i in 0..n {
+        for j in 0..n {
+            if i * j == stop {
+                return sum as i32;
+            }
+            let mut k = 1;
+            while k * k < i * j + 1 {
+                k += 1;
+            }
+            sum = sum.wrapping_add(k);
+        }
+    }
+    sum as i32
+}
+
+#[test]
+fn the_copy_of_an_inner_loop_leaves_by_its_end_and_by_a_branch_out_of_the_nest() {
+    // The first back-edge is `$lk`'s at i = j = 1, where the frame moves.
+    // stop = 1: the copy's first iteration leaves the nest; 30000: the
+    // original loops do, later; u32::MAX: nothing does.
+    for stop in [1u32, 30_000, u32::MAX] {
+        let args = [Val::I32(300), Val::I32(stop as i32)];
+        check(NEST, "nest", &args, &[Val::I32(nest(300, stop))]);
+    }
+}
+
+#[test]
+fn a_value_of_an_outer_loop_below_the_inner_one_keeps_the_inner_loop_in_its_frame() {
+    // `$inner` has 5 (pushed before `$outer`) below it: its OSR entry is
+    // refused as unsupported (not a failure), and the frame moves at
+    // `$outer`'s back-edge instead, 5 and all.
+    let wat = r#"(module
+      (func (export "f") (param $n i32) (result i32) (local $i i32) (local $j i32) (local $acc i32)
+        (i32.const 5)
+        (loop $outer
+          (local.set $j (i32.const 0))
+          (loop $inner
+            (local.set $acc (i32.add (local.get $acc) (local.get $j)))
+            (br_if $inner (i32.lt_u (local.tee $j (i32.add (local.get $j) (i32.const 1))) (i32.const 10))))
+          (br_if $outer (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))
+        (i32.add (local.get $acc))))"#;
+    check(wat, "f", &[Val::I32(1000)], &[Val::I32(5 + 45 * 1000)]);
 }
 
 #[test]

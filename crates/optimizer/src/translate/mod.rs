@@ -67,15 +67,27 @@ pub(crate) struct Target<'a> {
 /// An OSR entry being translated: the function takes `(vmctx, buffer)`;
 /// its entry block jumps to `block`, which, once the translation reaches
 /// the loop at `loop_offset`, loads the loop's OSR layout from the buffer
-/// and jumps into the loop's header. The function's own start (and
-/// everything before the loop) is translated as usual but never reached;
-/// Cranelift drops it.
+/// and jumps into the loop. The function's own start (and everything
+/// before the loop) is translated as usual but never reached; Cranelift
+/// drops it.
+///
+/// Where it jumps: when the loop sits inside another loop and nothing is
+/// on the operand stack below it (what compilers emit), into a copy of the
+/// loop whose exits lead into the original code (`Translator::osr_copy`),
+/// so that the original loop nest is entered only at its headers, from
+/// outside, and keeps its shape (a jump into the original inner header
+/// would make it the header of one loop holding the whole nest, and
+/// Cranelift would hoist nothing out of it). Otherwise into the original
+/// loop's header (`Translator::enter_from_osr_buffer`).
 struct OsrEntry {
     loop_offset: u32,
     buffer: Value,
     block: ir::Block,
     /// Filled: the loop was reached.
     done: bool,
+    /// The `dest` the copy of the loop made, for the original loop to
+    /// share, and whether the copy reaches it.
+    copy_dest: Option<(ir::Block, bool)>,
 }
 
 /// Translates function `index` into `ctx.func` (CLIF, not yet optimized);
@@ -157,6 +169,7 @@ pub(crate) fn translate_function(
             buffer: params[1],
             block,
             done: false,
+            copy_dest: None,
         });
     }
 
@@ -223,6 +236,13 @@ pub(crate) fn translate_function(
             )));
         }
         if t.reachable {
+            if let Operator::Loop { blockty } = op
+                && t.wants_osr_copy(blockty)?
+            {
+                t.osr_copy(blockty, ops.clone())?;
+                t.offset = offset;
+                t.builder.set_srcloc(srcloc(offset));
+            }
             t.op(op)?;
         } else {
             t.unreachable_op(&op)?;
@@ -572,7 +592,11 @@ impl Translator<'_, '_> {
 
     fn op_loop(&mut self, bt: BlockType) -> Result<(), CompileError> {
         let (params, results) = self.block_types(bt)?;
-        let dest = self.new_dest(&results);
+        let copied = self.osr.as_mut().and_then(|o| o.copy_dest.take());
+        let dest = match copied {
+            Some((dest, _)) => dest,
+            None => self.new_dest(&results),
+        };
         let header = self.new_dest(&params);
         let args = self.popn(params.len())?;
         let height = self.stack.len();
@@ -581,6 +605,20 @@ impl Translator<'_, '_> {
             .as_ref()
             .is_some_and(|o| !o.done && u64::from(o.loop_offset) == self.offset);
         let osr_vars = if osr_here {
+            // Into the original header, values below the loop and all: the
+            // values below an enclosing loop's height were defined before
+            // that loop, where the entry does not pass (it re-enters the
+            // enclosing loop at its header), so none may be there.
+            let outer = self
+                .control
+                .iter()
+                .rev()
+                .find(|f| matches!(f.kind, FrameKind::Loop { .. }));
+            if outer.is_some_and(|f| f.height > 0) {
+                return Err(self.unsupported(
+                    "an OSR entry at a loop inside a loop with values below it on the operand stack",
+                ));
+            }
             Some(self.enter_from_osr_buffer(header, &args)?)
         } else {
             self.builder.ins().jump(header, &block_args(&args));
@@ -604,8 +642,130 @@ impl Translator<'_, '_> {
             num_params: params.len(),
             num_results: results.len(),
             height,
+            exit_reached: copied.is_some_and(|(_, reached)| reached),
+        });
+        Ok(())
+    }
+
+    /// Whether the loop about to be translated is the OSR entry's and gets
+    /// a copy (see `OsrEntry`): it sits inside another loop, and nothing
+    /// is on the operand stack below it.
+    fn wants_osr_copy(&self, bt: BlockType) -> Result<bool, CompileError> {
+        if !self
+            .osr
+            .as_ref()
+            .is_some_and(|o| !o.done && u64::from(o.loop_offset) == self.offset)
+        {
+            return Ok(false);
+        }
+        let (params, _) = self.block_types(bt)?;
+        let nested = self
+            .control
+            .iter()
+            .any(|f| matches!(f.kind, FrameKind::Loop { .. }));
+        Ok(nested && self.stack.len() == params.len())
+    }
+
+    /// Translates the OSR entry's copy of the loop at hand, `ops` being
+    /// the operators after its `loop`: from the OSR buffer (every local,
+    /// then the loop's parameters) into a header of its own, the body once
+    /// more, its `end` jumping to the `dest` the original loop will share;
+    /// every branch out of it goes to the original's blocks (enclosing
+    /// loops' headers, enclosing blocks' ends), none of them sealed yet.
+    /// Then puts the translation back where it was, before the original
+    /// `loop`. Nothing lies below the loop on the operand stack
+    /// (`wants_osr_copy`), so every value live across the way in is a
+    /// local: a variable, merged by the SSA builder.
+    fn osr_copy(
+        &mut self,
+        bt: BlockType,
+        mut ops: wasmparser::OperatorsReader<'_>,
+    ) -> Result<(), CompileError> {
+        let (params, results) = self.block_types(bt)?;
+        let dest = self.new_dest(&results);
+        let (block, buffer) = match &self.osr {
+            Some(o) => (o.block, o.buffer),
+            None => return Err(self.internal("no OSR entry")),
+        };
+        // The original goes on in a block of its own, entered from here
+        // (Cranelift lays the jump out as a fall-through).
+        let back = self.builder.create_block();
+        self.builder.ins().jump(back, &[]);
+        self.builder.seal_block(back);
+        let saved_stack = std::mem::take(&mut self.stack);
+
+        self.builder.switch_to_block(block);
+        let flags = ir::MemFlagsData::trusted();
+        let mut slot = 0i32;
+        let mut load = |b: &mut FunctionBuilder<'_>, ty: Type| {
+            let v = b.ins().load(ty, flags, buffer, slot * 8);
+            slot += 1;
+            v
+        };
+        // The buffer is the thread's: everything is read before anything
+        // else happens.
+        for (i, &ty) in self.local_types.iter().enumerate() {
+            let v = load(&mut self.builder, ty);
+            self.builder.def_var(self.locals[i], v);
+        }
+        let args: Vec<Value> = params
+            .iter()
+            .map(|&ty| load(&mut self.builder, ty))
+            .collect();
+        let header = self.new_dest(&params);
+        self.builder.ins().jump(header, &block_args(&args));
+        self.builder.switch_to_block(header);
+        let header_params = self.builder.block_params(header).to_vec();
+        self.stack.extend(header_params);
+        self.interrupt_check();
+        self.budget_check(BUDGET_COST_LOOP_BACKEDGE)?;
+        self.control.push(Frame {
+            kind: FrameKind::Loop { header },
+            dest,
+            num_params: params.len(),
+            num_results: results.len(),
+            height: 0,
             exit_reached: false,
         });
+        let depth = self.control.len();
+        let mut reached = false;
+        while self.control.len() >= depth {
+            let offset = ops.original_position();
+            let op = ops.read().map_err(|e| read_error(self.func, &e))?;
+            self.offset = offset;
+            self.builder.set_srcloc(srcloc(offset));
+            let own_end = self.control.len() == depth
+                && matches!(op, Operator::End)
+                && (self.reachable || self.unreachable_depth == 0);
+            if own_end {
+                // The copy's own end: into the shared `dest`, left open
+                // for the original loop's end.
+                let frame = self
+                    .control
+                    .pop()
+                    .ok_or_else(|| self.internal("end without a block"))?;
+                if self.reachable {
+                    let results = self.popn(frame.num_results)?;
+                    self.builder.ins().jump(dest, &block_args(&results));
+                    reached = true;
+                }
+                self.builder.seal_block(header);
+                break;
+            }
+            if self.reachable {
+                self.op(op)?;
+            } else {
+                self.unreachable_op(&op)?;
+            }
+        }
+        if let Some(o) = &mut self.osr {
+            o.done = true;
+            o.copy_dest = Some((dest, reached));
+        }
+        self.stack = saved_stack;
+        self.reachable = true;
+        self.unreachable_depth = 0;
+        self.builder.switch_to_block(back);
         Ok(())
     }
 
