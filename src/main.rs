@@ -53,6 +53,10 @@ enum Command {
         /// The program's argv[0] (default: FILE as given).
         #[arg(long)]
         argv0: Option<String>,
+        /// After the run, print what the engine did (phase times, tier-ups,
+        /// OSR, peak memory) on stderr.
+        #[arg(long)]
+        stats: bool,
         /// The program's arguments (everything after FILE, or after `--`).
         #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
         args: Vec<String>,
@@ -173,6 +177,7 @@ fn main() -> ExitCode {
             dirs,
             envs,
             argv0,
+            stats,
             args,
         } => match ladder.config(tier.config(lazy)) {
             Ok(config) => cli::run::run(
@@ -181,6 +186,7 @@ fn main() -> ExitCode {
                 &args,
                 &cli::run::WasiOptions { dirs, envs, argv0 },
                 config,
+                stats,
             ),
             Err(e) => {
                 eprintln!("rung: {e}");

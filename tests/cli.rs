@@ -177,6 +177,54 @@ fn run_takes_a_tier_ladder_and_its_policy_from_the_command_line() {
 }
 
 #[test]
+fn run_prints_stats_on_stderr_and_turns_osr_off() {
+    let fib = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fib.wat");
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rung"))
+            .arg("run")
+            .args(extra)
+            .args([fib, "--invoke", "fib_rec", "20"])
+            .output()
+            .expect("run rung");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!((out.status.code(), stdout.as_str()), (Some(0), "6765\n"));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let value = |stats: &str, row: &str| -> String {
+        let line = stats
+            .lines()
+            .find(|l| l.starts_with(&format!("rung stats: {row} ")))
+            .unwrap_or_else(|| panic!("no row `{row}` in:\n{stats}"));
+        line[format!("rung stats: {row}").len()..]
+            .trim()
+            .to_string()
+    };
+    // Without --stats, nothing on stderr.
+    assert_eq!(run(&[]), "");
+    // Baseline only: nothing climbs.
+    let stats = run(&["--stats", "--tier", "baseline"]);
+    for (row, expected) in [
+        ("fall-backs up the ladder", "0"),
+        ("tier-ups published", "0"),
+        ("tier-ups waiting at exit", "0"),
+        ("tier-up compiles failed", "0"),
+        ("OSR entries compiled", "0"),
+        ("OSR switches", "0"),
+    ] {
+        assert_eq!(value(&stats, row), expected, "{row}:\n{stats}");
+    }
+    for row in ["compile (Module::new)", "instantiate", "run"] {
+        assert!(value(&stats, row).ends_with(" ms"), "{row}:\n{stats}");
+    }
+    assert!(value(&stats, "peak RSS").ends_with(" MiB"), "{stats}");
+    // Tiered without OSR: fib_rec gets hot, but no entry is compiled.
+    let stats = run(&["--stats", "--no-osr", "--tier-up-threshold", "1"]);
+    assert_eq!(value(&stats, "OSR entries compiled"), "0", "{stats}");
+    assert_eq!(value(&stats, "OSR switches"), "0", "{stats}");
+    assert_eq!(value(&stats, "tier-up compiles failed"), "0", "{stats}");
+}
+
+#[test]
 fn disas_shows_the_osr_entry_of_a_loop() {
     let wat = r#"(module (memory 1)
       (func $nest (param $n i32) (local $i i32) (local $j i32)

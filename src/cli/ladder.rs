@@ -25,6 +25,10 @@ pub struct LadderArgs {
     /// Where a hot function goes: `next` (the next level up) or `top`.
     #[arg(long, value_name = "POLICY", default_value = "next")]
     pub tier_up_policy: String,
+    /// Never move a running loop into optimized code (on-stack
+    /// replacement): hot functions still climb at their next call.
+    #[arg(long)]
+    pub no_osr: bool,
 }
 
 /// A tier by its command-line name.
@@ -67,6 +71,7 @@ impl LadderArgs {
                 to,
             }),
             tier_up_threads: self.tier_up_threads,
+            osr: config.osr && !self.no_osr,
             ..config
         })
     }

@@ -5,5 +5,6 @@ pub mod disas;
 pub mod inspect;
 pub mod ladder;
 pub mod run;
+pub mod stats;
 pub mod validate;
 pub mod wast;

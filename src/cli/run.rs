@@ -7,6 +7,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use rung::runtime::wasi::{self, WasiCtx};
 use rung::runtime::{Config, Engine, Linker, Module, Store, Val, ValType};
@@ -53,6 +54,7 @@ pub fn run(
     args: &[String],
     opts: &WasiOptions,
     config: Config,
+    stats: bool,
 ) -> ExitCode {
     let fail = |message: String| {
         eprintln!("rung: {message}");
@@ -66,6 +68,7 @@ pub fn run(
         Ok(e) => e,
         Err(e) => return fail(format!("cannot create the engine: {e}")),
     };
+    let started = Instant::now();
     let module = match Module::new(&engine, &bytes) {
         Ok(m) => m,
         Err(e) => return fail(format!("{}: {e}", file.display())),
@@ -83,11 +86,13 @@ pub fn run(
             Err(e) => return fail(e),
         }
     }
+    let compiled = Instant::now();
     let mut store = Store::new(&engine);
     let instance = match linker.instantiate(&mut store, &module) {
         Ok(i) => i,
         Err(e) => return fail(format!("{}: {e}", file.display())),
     };
+    let instantiated = Instant::now();
     let name = invoke.unwrap_or("_start");
     let Some(func) = instance.get_func(&store, name) else {
         return fail(format!(
@@ -114,7 +119,16 @@ pub fn run(
             None => return fail(format!("cannot read `{arg}` as {param}")),
         }
     }
-    match func.call(&mut store, &values) {
+    let outcome = func.call(&mut store, &values);
+    if stats {
+        let phases = crate::cli::stats::Phases {
+            compile: compiled - started,
+            instantiate: instantiated - compiled,
+            run: instantiated.elapsed(),
+        };
+        crate::cli::stats::print(&engine, &phases);
+    }
+    match outcome {
         Ok(results) => {
             for r in results {
                 println!("{}", show(&r));

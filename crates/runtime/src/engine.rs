@@ -208,6 +208,9 @@ pub struct TierUpStats {
     /// Requests refused because the queue was full (the function's budget
     /// started over, so it asks again later).
     pub refused: usize,
+    /// OSR entries compiled (one per loop that a frame outlived its
+    /// function's promotion in).
+    pub osr_entries: usize,
     /// Frames that left their loop for an OSR entry.
     pub osr_switches: usize,
     /// Promotions and OSR entries whose compile failed with an error other
@@ -238,6 +241,8 @@ pub(crate) struct EngineInner {
     pub tier_ups: Arc<AtomicUsize>,
     /// See `TierUpStats::failed`.
     pub tier_up_failures: AtomicUsize,
+    /// OSR entries compiled.
+    pub osr_entries: AtomicUsize,
     /// Frames moved into OSR entries.
     pub osr_switches: AtomicUsize,
     /// The compile threads every compilation shares (see `scheduler.rs`).
@@ -296,6 +301,7 @@ impl Engine {
                 fallbacks: AtomicUsize::new(0),
                 tier_ups: Arc::new(AtomicUsize::new(0)),
                 tier_up_failures: AtomicUsize::new(0),
+                osr_entries: AtomicUsize::new(0),
                 osr_switches: AtomicUsize::new(0),
                 scheduler,
                 tier_up_queue: std::sync::OnceLock::new(),
@@ -338,6 +344,7 @@ impl Engine {
             running,
             discarded: count(|q| q.discarded.load(Ordering::Relaxed)),
             refused: count(|q| q.refused.load(Ordering::Relaxed)),
+            osr_entries: self.inner.osr_entries.load(Ordering::Relaxed),
             osr_switches: self.inner.osr_switches.load(Ordering::Relaxed),
             failed: self.inner.tier_up_failures.load(Ordering::Relaxed),
         }

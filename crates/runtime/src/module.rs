@@ -283,6 +283,7 @@ impl ModuleInner {
             let code = CodeMemory::publish([(index, &f)]).ok()?;
             let ptr = code.function_ptr(0) as usize;
             bodies.compiled.lock().push(code);
+            engine.inner.osr_entries.fetch_add(1, Ordering::Relaxed);
             Some(ptr)
         });
         self.osr_entries.lock().insert(

@@ -353,6 +353,16 @@ pub(crate) unsafe fn osr_switch(
     if f != func {
         return stay;
     }
+    // Only a frame that outlived its function's promotion moves: while
+    // the promotion waits or compiles, the budget also runs out in frames
+    // that will return long before an entry is ready (a function called
+    // often whose loops run a few iterations per call), and their entries
+    // would be compiled for nothing. Once the top tier's code is in the
+    // slot, new calls do not count, so a budget that runs out comes from
+    // a frame that has run a whole budget in its loop since then.
+    if inner.tier_states[defined].level() < engine.top_level() {
+        return stay;
+    }
     let key = (defined, exit.loop_offset);
     let recheck = || {
         let len = bodies.body_len(defined) as u32;

@@ -181,6 +181,19 @@ impl Tier for Gate {
         self.compiles.fetch_add(1, Ordering::SeqCst);
         self.inner.compile(env, index, body, offsets, options)
     }
+
+    fn compile_osr_entry(
+        &self,
+        env: &ModuleEnv,
+        index: u32,
+        body: FunctionBody<'_>,
+        offsets: &VmOffsets,
+        options: &CompileOptions,
+        loop_offset: u32,
+    ) -> Result<CompiledFunction, CompileError> {
+        self.inner
+            .compile_osr_entry(env, index, body, offsets, options, loop_offset)
+    }
 }
 
 fn gated_engine(gate: &Arc<Gate>, threshold: u32) -> Engine {
@@ -231,6 +244,53 @@ fn call_f(engine: &Engine, module: &Module) {
     let instance = Linker::new().instantiate(&mut store, module).unwrap();
     let f = instance.get_func(&store, "f").unwrap();
     assert_eq!(f.call(&mut store, &[]).unwrap(), [Val::I32(7)]);
+}
+
+/// `$f` runs a loop of 50 iterations per call; `run(n)` calls it n times.
+const SHORT_LOOPS: &str = r#"(module
+  (func $f (param $x i32) (result i32) (local $i i32)
+    (loop $l
+      (local.set $x (i32.add (local.get $x) (local.get $i)))
+      (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 50))))
+    (local.get $x))
+  (func (export "run") (param $n i32) (result i32) (local $acc i32)
+    (block $done (loop $next
+      (br_if $done (i32.eqz (local.get $n)))
+      (local.set $acc (call $f (local.get $acc)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $next)))
+    (local.get $acc)))"#;
+
+#[test]
+fn frames_that_return_before_their_function_is_promoted_get_no_osr_entry() {
+    // `$f`'s loops run its budget out again and again while its promotion
+    // waits at the gate, but every frame returns after 50 iterations: an
+    // OSR entry would be compiled for nothing (on cc1, ~690 entries per
+    // run, queued ahead of promotions, crowded out half the promotions).
+    let gate = Gate::new(optimizer());
+    let engine = gated_engine(&gate, 10);
+    let module = Module::new(&engine, &wat::parse_str(SHORT_LOOPS).unwrap()).unwrap();
+    let mut store = Store::new(&engine);
+    let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+    let run = instance.get_func(&store, "run").unwrap();
+    let n = 20_000;
+    assert_eq!(
+        run.call(&mut store, &[Val::I32(n)]).unwrap(),
+        [Val::I32(n * (49 * 50 / 2))]
+    );
+    gate.open();
+    wait_until_idle(&engine);
+    let stats = engine.tier_up_stats();
+    assert_eq!(stats.promoted, 2, "{stats:?}");
+    assert_eq!(stats.osr_entries, 0, "{stats:?}");
+    assert_eq!(stats.osr_switches, 0, "{stats:?}");
+    // Promoted code does not count: calls after the promotion ask nothing.
+    assert_eq!(
+        run.call(&mut store, &[Val::I32(n)]).unwrap(),
+        [Val::I32(n * (49 * 50 / 2))]
+    );
+    wait_until_idle(&engine);
+    assert_eq!(engine.tier_up_stats().osr_entries, 0);
 }
 
 #[test]

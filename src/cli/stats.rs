@@ -1,0 +1,57 @@
+//! `rung run --stats`: what the engine did, on stderr after the run.
+//!
+//! A first part of issue 11's `--stats`: the phases' wall times, the
+//! ladder's fall-backs, tier-up and OSR counts, and peak memory. Per-tier
+//! compile counts and times, queue waits and `--stats=json` come next.
+
+use std::time::Duration;
+
+use rung::runtime::Engine;
+
+/// What `rung run` measured around the engine.
+pub struct Phases {
+    /// `Module::new`.
+    pub compile: Duration,
+    /// Instantiation.
+    pub instantiate: Duration,
+    /// The call of `_start` or the `--invoke`d export.
+    pub run: Duration,
+}
+
+/// The table, one `name value` row per line, prefixed `rung stats:`.
+pub fn print(engine: &Engine, phases: &Phases) {
+    let t = engine.tier_up_stats();
+    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+    let mut rows = vec![
+        ("compile (Module::new)", ms(phases.compile)),
+        ("instantiate", ms(phases.instantiate)),
+        ("run", ms(phases.run)),
+        ("fall-backs up the ladder", engine.fallbacks().to_string()),
+        ("tier-ups published", t.promoted.to_string()),
+        ("tier-ups waiting at exit", t.queued.to_string()),
+        ("tier-ups running at exit", t.running.to_string()),
+        (
+            "tier-up requests refused (queue full)",
+            t.refused.to_string(),
+        ),
+        ("tier-up jobs discarded", t.discarded.to_string()),
+        ("tier-up compiles failed", t.failed.to_string()),
+        ("OSR entries compiled", t.osr_entries.to_string()),
+        ("OSR switches", t.osr_switches.to_string()),
+    ];
+    if let Some(kib) = peak_rss_kib() {
+        rows.push(("peak RSS", format!("{:.1} MiB", kib as f64 / 1024.0)));
+    }
+    let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    for (name, value) in rows {
+        eprintln!("rung stats: {name:<width$}  {value}");
+    }
+}
+
+/// The process's peak resident set (`VmHWM` in /proc/self/status), where
+/// the system reports it.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
