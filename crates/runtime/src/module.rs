@@ -156,6 +156,13 @@ impl Bodies {
             .map_or(1, |c| u64::from(c.fetch_add(1, Ordering::Relaxed)) + 1)
     }
 
+    /// How often `defined` used up its tier-up budget so far.
+    pub(crate) fn heat(&self, defined: usize) -> u32 {
+        self.exhausted
+            .get(defined)
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
     fn body(&self, index: u32, defined: usize) -> rung_decoder::FunctionBody<'_> {
         let (offset, len) = self.locations[defined];
         let start = (offset - self.code_start) as usize;

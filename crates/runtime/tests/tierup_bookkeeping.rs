@@ -142,6 +142,8 @@ struct Gate {
     open: Mutex<bool>,
     opened: Condvar,
     compiles: AtomicUsize,
+    /// The functions compiled, in order.
+    order: Mutex<Vec<u32>>,
 }
 
 impl Gate {
@@ -151,6 +153,7 @@ impl Gate {
             open: Mutex::new(false),
             opened: Condvar::new(),
             compiles: AtomicUsize::new(0),
+            order: Mutex::new(Vec::new()),
         })
     }
 
@@ -179,6 +182,7 @@ impl Tier for Gate {
         }
         drop(open);
         self.compiles.fetch_add(1, Ordering::SeqCst);
+        self.order.lock().unwrap().push(index);
         self.inner.compile(env, index, body, offsets, options)
     }
 
@@ -291,6 +295,35 @@ fn frames_that_return_before_their_function_is_promoted_get_no_osr_entry() {
     );
     wait_until_idle(&engine);
     assert_eq!(engine.tier_up_stats().osr_entries, 0);
+}
+
+#[test]
+fn the_hottest_waiting_function_is_compiled_first() {
+    // `$a` gets hot first, `$b` second but is called 100 times while it
+    // waits: when the worker is free again, `$b` goes first.
+    let gate = Gate::new(optimizer());
+    let engine = gated_engine(&gate, 1);
+    let wat = r#"(module
+      (func (export "blocker") (result i32) (i32.const 0))
+      (func (export "a") (result i32) (i32.const 1))
+      (func (export "b") (result i32) (i32.const 2)))"#;
+    let module = Module::new(&engine, &wat::parse_str(wat).unwrap()).unwrap();
+    let mut store = Store::new(&engine);
+    let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+    let mut call = |name: &str, times: usize| {
+        let f = instance.get_func(&store, name).unwrap();
+        for _ in 0..times {
+            f.call(&mut store, &[]).unwrap();
+        }
+    };
+    call("blocker", 1);
+    wait_until_taken(&engine);
+    call("a", 1);
+    call("b", 100);
+    assert_eq!(engine.tier_up_stats().queued, 2);
+    gate.open();
+    wait_until_idle(&engine);
+    assert_eq!(*gate.order.lock().unwrap(), [0, 2, 1]);
 }
 
 #[test]
