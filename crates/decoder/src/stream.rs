@@ -208,6 +208,9 @@ impl StreamingDecoder {
             match self.parser.parse(rest, eof) {
                 Err(e) => return Err(self.fail(e.into())),
                 Ok(Chunk::NeedMoreData(hint)) => {
+                    if let Some(e) = self.body_past_code_end(rest) {
+                        return Err(self.fail(e));
+                    }
                     self.need = rest.len().saturating_add(hint);
                     break;
                 }
@@ -224,6 +227,22 @@ impl StreamingDecoder {
             }
         }
         Ok(pos)
+    }
+
+    /// Inside the code section, `rest` starts at a body's size field: a
+    /// size that runs past the section's end is the error the batch
+    /// decoder reports for it (end of file where the body would start),
+    /// now, not after the rest of the module has been held in the buffer
+    /// waiting for a body that cannot fit.
+    fn body_past_code_end(&self, rest: &[u8]) -> Option<DecodeError> {
+        if self.code_end == 0 || self.consumed >= self.code_end {
+            return None;
+        }
+        let mut r = BinaryReader::new(rest, self.consumed);
+        let size = r.read_var_u32().ok()?;
+        let body_start = self.consumed + r.current_position() as u64;
+        (body_start + u64::from(size) > self.code_end)
+            .then(|| DecodeError::new(body_start, "unexpected end-of-file"))
     }
 
     fn at_section_start(&self) -> bool {

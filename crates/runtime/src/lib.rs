@@ -53,7 +53,7 @@ use rung_tiering::CompileError;
 use rung_validator::ValidateError;
 
 /// Why a module could not be compiled or instantiated.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The bytes are malformed or the module is invalid.
     #[error("{0}")]

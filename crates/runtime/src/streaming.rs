@@ -19,11 +19,24 @@
 //!
 //! **Invariant:** nothing of a failed module stays observable: code is
 //! mapped only in `finish`, after every function compiled; an error drops
-//! the compiled functions unmapped. The error reported is the one
-//! `Module::new` reports for the same bytes: a malformed or invalid section
-//! first, else the first function (in binary order) that failed.
+//! the compiled functions unmapped.
+//!
+//! **Invariant (fail fast):** `push` returns an error as soon as it is
+//! known, not at `finish`: a malformed or invalid section, or a body size
+//! that runs past the code section, when the decoder reads it; a body that
+//! does not validate or compile, at the first `push` after its compile
+//! thread reports it. Bodies after a failed one are dropped unrun, bodies
+//! before it finish (one of them may have failed too: the first in binary
+//! order is the error), and before `push` returns, every compile of the
+//! stream has ended and what it produced is freed. The stream then stays
+//! failed: `push` and `finish` return the same error. For a module with
+//! one error that is the error `Module::new` reports; with several (a bad
+//! body and a malformed section after it), streaming reports the one it
+//! saw first, where `Module::new`, which reads every section before it
+//! compiles, reports the section's.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rung_decoder::{Decoder, DecoderConfig, Event, EventSink, ModuleEnv, StreamingDecoder};
 use rung_tiering::VmOffsets;
@@ -52,6 +65,9 @@ struct Workers {
     stream: Stream<Job>,
     done: Done,
     offsets: Arc<VmOffsets>,
+    /// The position of the first body whose compile failed (`usize::MAX`:
+    /// none yet): later bodies are dropped unrun.
+    failed_at: Arc<AtomicUsize>,
 }
 
 impl Workers {
@@ -62,18 +78,31 @@ impl Workers {
         let env = Arc::new(env.clone());
         let threads = engine.config().compile_threads.max(1);
         let done: Done = Arc::default();
-        let (e, o, d) = (engine.clone(), offsets.clone(), done.clone());
+        let failed_at = Arc::new(AtomicUsize::new(usize::MAX));
+        let (e, o, d, f) = (
+            engine.clone(),
+            offsets.clone(),
+            done.clone(),
+            failed_at.clone(),
+        );
         let stream = Stream::new(
             &engine.inner.scheduler,
             threads,
             2 * threads,
             move |j: Job| {
+                if j.position > f.load(Ordering::Acquire) {
+                    // An earlier body failed: the module is lost anyway.
+                    return;
+                }
                 let body = rung_decoder::FunctionBody {
                     index: j.job.index(),
                     offset: j.offset,
                     bytes: &j.bytes,
                 };
                 let result = compile_one(&e, &env, &o, body, j.job, compile);
+                if result.is_err() {
+                    f.fetch_min(j.position, Ordering::AcqRel);
+                }
                 let mut done = d.lock();
                 if done.len() <= j.position {
                     done.resize_with(j.position + 1, || None);
@@ -85,10 +114,26 @@ impl Workers {
             stream,
             done,
             offsets,
+            failed_at,
         })
     }
 
-    /// Waits for every body sent so far; returns the results by position.
+    /// Whether a body's compile has failed.
+    fn failed(&self) -> bool {
+        self.failed_at.load(Ordering::Acquire) != usize::MAX
+    }
+
+    /// The stream failed elsewhere: drops the queued bodies unrun, waits
+    /// for the running ones, and frees every result.
+    fn abandon(self) {
+        self.failed_at.store(0, Ordering::Release);
+        self.stream.finish();
+        self.done.lock().clear();
+    }
+
+    /// Waits for every body sent so far; returns the results by position,
+    /// or the first error in binary order (every body before a failed one
+    /// has run).
     fn finish(self, count: usize) -> Result<Vec<Compiled>, Error> {
         self.stream.finish();
         let mut results = std::mem::take(&mut *self.done.lock());
@@ -164,11 +209,39 @@ impl EventSink for Sink {
                     return Err(Error::Resource("the compile threads stopped".into()));
                 }
                 self.bodies += 1;
+                self.check_workers()?;
             }
             Event::DataSegment { data, .. } => self.data.push(DataSegment::new(data)),
             _ => {}
         }
         Ok(())
+    }
+}
+
+impl Sink {
+    /// Fails the stream if a compile thread has reported an error: waits
+    /// for the bodies before it and returns the first error.
+    fn check_workers(&mut self) -> Result<(), Error> {
+        if !self.workers.as_ref().is_some_and(Workers::failed) {
+            return Ok(());
+        }
+        let workers = self.workers.take().expect("checked above");
+        match workers.finish(self.bodies) {
+            Err(e) => Err(e),
+            Ok(_) => Err(Error::Resource(
+                "a compile failed, then its result was lost".into(),
+            )),
+        }
+    }
+
+    /// Stops every compile of the stream and frees what it produced.
+    fn abandon(&mut self) {
+        if let Some(workers) = self.workers.take() {
+            workers.abandon();
+        }
+        self.code_section = None;
+        self.locations = Vec::new();
+        self.data = Vec::new();
     }
 }
 
@@ -183,6 +256,8 @@ impl From<rung_decoder::DecodeError> for Error {
 pub struct StreamingCompiler {
     decoder: StreamingDecoder,
     sink: Sink,
+    /// The error that ended the stream: every later call returns it.
+    failed: Option<Error>,
 }
 
 impl StreamingCompiler {
@@ -201,18 +276,41 @@ impl StreamingCompiler {
                 code_section: None,
                 data: Vec::new(),
             },
+            failed: None,
         }
     }
 
     /// Feeds the next chunk; compiles every body it completes in the
-    /// background. An error ends the stream.
+    /// background. Returns the first error as soon as it is known (see the
+    /// module docs): the decoder's at once, a body's once its compile
+    /// thread has reported it. An error ends the stream: its compiles have
+    /// stopped when `push` returns, and every later call returns the same
+    /// error.
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), Error> {
-        self.decoder.push(chunk, &mut self.sink)
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let result = self
+            .decoder
+            .push(chunk, &mut self.sink)
+            .and_then(|()| self.sink.check_workers());
+        result.map_err(|e| self.fail(e))
+    }
+
+    fn fail(&mut self, error: Error) -> Error {
+        self.sink.abandon();
+        self.failed = Some(error.clone());
+        error
     }
 
     /// Ends the stream: waits for the compile threads and builds the module.
     pub fn finish(mut self) -> Result<Module, Error> {
-        self.decoder.finish(&mut self.sink)?;
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        if let Err(e) = self.decoder.finish(&mut self.sink) {
+            return Err(self.fail(e));
+        }
         let env = self.decoder.into_env();
         let sink = self.sink;
         let engine = sink.engine.clone();

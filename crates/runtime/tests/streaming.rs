@@ -114,3 +114,120 @@ fn errors_match_compiling_at_once() {
         assert!(streamed.contains("unexpected end-of-file"), "{streamed}");
     }
 }
+
+/// A module of `n` functions `() -> i32`, each a few operators long; body
+/// `bad` (if any) is `raw` instead. Returns the bytes and the absolute
+/// offset of each body's size field.
+fn many_functions(n: u32, bad: Option<(u32, &[u8])>) -> (Vec<u8>, Vec<usize>) {
+    use wasm_encoder::{CodeSection, Function, FunctionSection, Instruction, TypeSection, ValType};
+    let mut types = TypeSection::new();
+    types.ty().function([], [ValType::I32]);
+    let mut funcs = FunctionSection::new();
+    let mut code = CodeSection::new();
+    for i in 0..n {
+        funcs.function(0);
+        match bad {
+            Some((b, raw)) if b == i => {
+                code.raw(raw);
+            }
+            _ => {
+                let mut f = Function::new([]);
+                for k in 0..8 {
+                    f.instruction(&Instruction::I32Const(i as i32 * 8 + k));
+                    f.instruction(&Instruction::Drop);
+                }
+                f.instruction(&Instruction::I32Const(i as i32));
+                f.instruction(&Instruction::End);
+                code.function(&f);
+            }
+        }
+    }
+    let mut module = wasm_encoder::Module::new();
+    module.section(&types).section(&funcs).section(&code);
+    let bytes = module.finish();
+    // Each body's size field: the LEB before its contents.
+    let mut sizes = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        if let wasmparser::Payload::CodeSectionEntry(body) = payload.unwrap() {
+            let range = body.range();
+            let (start, len) = (range.start as usize, (range.end - range.start) as usize);
+            let leb = (1..).find(|k| len >> (7 * k) == 0).unwrap();
+            sizes.push(start - leb);
+        }
+    }
+    assert_eq!(sizes.len(), n as usize);
+    (bytes, sizes)
+}
+
+/// Pushes `bytes` in chunks of `chunk`; returns the first error and how
+/// many bytes had been pushed when it came, or `finish`'s error and `None`.
+fn first_error(engine: &Engine, bytes: &[u8], chunk: usize) -> (String, Option<usize>) {
+    let mut compiler = StreamingCompiler::new(engine);
+    let mut pushed = 0;
+    for piece in bytes.chunks(chunk) {
+        pushed += piece.len();
+        if let Err(e) = compiler.push(piece) {
+            let message = e.to_string();
+            // The stream stays failed, with the same error.
+            let again = compiler.push(&[0]).err().map(|e| e.to_string());
+            assert_eq!(again.as_deref(), Some(message.as_str()));
+            let at_finish = compiler.finish().err().map(|e| e.to_string());
+            assert_eq!(at_finish.as_deref(), Some(message.as_str()));
+            return (message, Some(pushed));
+        }
+    }
+    (compiler.finish().err().unwrap().to_string(), None)
+}
+
+#[test]
+fn push_reports_a_bad_body_while_the_stream_still_runs() {
+    // One compile thread: bodies compile in order, so once 8 later bodies
+    // have been queued, the bad one has been compiled and its error seen.
+    let engine = Engine::new(Config {
+        compile_threads: 1,
+        ..TierChoice::Baseline.config()
+    })
+    .unwrap();
+    // 0xff is no opcode.
+    let (bytes, sizes) = many_functions(3000, Some((50, &[0x00, 0x41, 0x01, 0xff, 0x0b])));
+    let at_once = Module::new(&engine, &bytes).err().unwrap().to_string();
+    let opcode = sizes[50] + 4;
+    assert_eq!(
+        at_once,
+        format!("function 50: illegal opcode: 0xff (at offset {opcode:#x})")
+    );
+    let (streamed, pushed) = first_error(&engine, &bytes, 64);
+    assert_eq!(streamed, at_once);
+    let pushed = pushed.expect("the error waited for finish");
+    assert!(
+        pushed < sizes[70],
+        "reported after {pushed} bytes; the bad body ends at {}",
+        sizes[51]
+    );
+    // The engine compiles on: the next module is fine.
+    let (good, _) = many_functions(100, None);
+    stream(&engine, &good, 64).unwrap();
+}
+
+#[test]
+fn push_reports_a_body_size_past_the_code_section_when_it_reads_it() {
+    let engine = Engine::new(TierChoice::Baseline.config()).unwrap();
+    let (mut bytes, sizes) = many_functions(3000, None);
+    // Body 1000's size field says 2^28 - 1 bytes (a 4-byte LEB over its
+    // 1-byte size and the first 3 bytes of its body: the rest is garbage,
+    // but the size is read first).
+    let at = sizes[1000];
+    bytes[at..at + 4].copy_from_slice(&[0xff, 0xff, 0xff, 0x7f]);
+    let at_once = Module::new(&engine, &bytes).err().unwrap().to_string();
+    assert_eq!(
+        at_once,
+        format!("unexpected end-of-file (at offset {:#x})", at + 4)
+    );
+    let (streamed, pushed) = first_error(&engine, &bytes, 64);
+    assert_eq!(streamed, at_once);
+    let pushed = pushed.expect("the error waited for finish");
+    assert!(
+        pushed <= at + 64 + 4,
+        "reported after {pushed} bytes; the size is at {at}"
+    );
+}
