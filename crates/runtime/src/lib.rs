@@ -43,7 +43,7 @@ pub use memory::WASM_PAGE;
 pub use module::Module;
 pub use rung_tiering as tiering;
 pub use store::{Caller, Extern, Func, Global, HostCallback, Instance, Memory, Store, Table, Tag};
-pub use streaming::StreamingCompiler;
+pub use streaming::{StreamEvent, StreamProgress, StreamingCompiler};
 pub use traps::{Trap, TrapReason};
 pub use typed::{TypedFunc, WasmParams, WasmResults, WasmTy};
 pub use values::Val;

@@ -35,8 +35,9 @@
 //! saw first, where `Module::new`, which reads every section before it
 //! compiles, reports the section's.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use rung_decoder::{Decoder, DecoderConfig, Event, EventSink, ModuleEnv, StreamingDecoder};
 use rung_tiering::VmOffsets;
@@ -58,6 +59,86 @@ struct Job {
 
 type Done = Arc<parking_lot::Mutex<Vec<Option<Result<Compiled, Error>>>>>;
 
+/// How far a streaming compile has got ([`StreamingCompiler::progress`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamProgress {
+    /// Bytes pushed so far.
+    pub bytes_pushed: u64,
+    /// Bytes the decoder has read through (the rest wait in its buffer
+    /// for the item they belong to).
+    pub bytes_decoded: u64,
+    /// Function bodies sent to the compile threads.
+    pub bodies_queued: usize,
+    /// Bodies compiled (validated only, for a lazy engine).
+    pub bodies_compiled: usize,
+    /// Wasm bytes of the compiled bodies.
+    pub body_bytes_compiled: u64,
+    /// Whether the whole code section has arrived (every body queued).
+    pub code_section_received: bool,
+    /// From the stream's start to the first body compiled.
+    pub first_compiled: Option<Duration>,
+}
+
+/// A milestone of a streaming compile, as it happens
+/// ([`StreamingCompiler::on_event`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// The first body finished compiling (on a compile thread): `func`,
+    /// `after` the stream's start.
+    FirstFunctionCompiled { func: u32, after: Duration },
+    /// The code section's last byte arrived: every body is queued (on the
+    /// pushing thread).
+    CodeSectionReceived { bodies: usize, after: Duration },
+}
+
+type Listener = Arc<dyn Fn(StreamEvent) + Send + Sync>;
+
+/// The counters behind [`StreamProgress`], shared with the compile threads.
+struct Progress {
+    started: Instant,
+    bytes_pushed: AtomicU64,
+    bodies_compiled: AtomicUsize,
+    body_bytes_compiled: AtomicU64,
+    code_section_received: AtomicBool,
+    first_compiled: OnceLock<Duration>,
+    listener: OnceLock<Listener>,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            started: Instant::now(),
+            bytes_pushed: AtomicU64::new(0),
+            bodies_compiled: AtomicUsize::new(0),
+            body_bytes_compiled: AtomicU64::new(0),
+            code_section_received: AtomicBool::new(false),
+            first_compiled: OnceLock::new(),
+            listener: OnceLock::new(),
+        }
+    }
+
+    fn event(&self, event: StreamEvent) {
+        if let Some(listener) = self.listener.get() {
+            listener(event);
+        }
+    }
+
+    /// A body of `len` bytes compiled.
+    fn compiled(&self, func: u32, len: usize) {
+        self.body_bytes_compiled
+            .fetch_add(len as u64, Ordering::Relaxed);
+        self.bodies_compiled.fetch_add(1, Ordering::Release);
+        let mut first = false;
+        let after = *self.first_compiled.get_or_init(|| {
+            first = true;
+            self.started.elapsed()
+        });
+        if first {
+            self.event(StreamEvent::FirstFunctionCompiled { func, after });
+        }
+    }
+}
+
 /// The module's compile jobs on the engine's compile threads, started when
 /// the code section begins (the env is complete then: every section a body
 /// refers to comes before it).
@@ -71,7 +152,12 @@ struct Workers {
 }
 
 impl Workers {
-    fn start(engine: &Engine, env: &ModuleEnv, compile: bool) -> Result<Workers, Error> {
+    fn start(
+        engine: &Engine,
+        env: &ModuleEnv,
+        compile: bool,
+        progress: Arc<Progress>,
+    ) -> Result<Workers, Error> {
         let offsets = Arc::new(
             VmOffsets::for_host(env).map_err(|error| Error::Compile { func: None, error })?,
         );
@@ -99,9 +185,13 @@ impl Workers {
                     offset: j.offset,
                     bytes: &j.bytes,
                 };
+                let func = body.index;
                 let result = compile_one(&e, &env, &o, body, j.job, compile);
-                if result.is_err() {
-                    f.fetch_min(j.position, Ordering::AcqRel);
+                match &result {
+                    Ok(_) => progress.compiled(func, j.bytes.len()),
+                    Err(_) => {
+                        f.fetch_min(j.position, Ordering::AcqRel);
+                    }
                 }
                 let mut done = d.lock();
                 if done.len() <= j.position {
@@ -160,6 +250,7 @@ impl Workers {
 /// The event sink of a streaming compile.
 struct Sink {
     engine: Engine,
+    progress: Arc<Progress>,
     stage1: ModuleValidator,
     workers: Option<Workers>,
     bodies: usize,
@@ -177,7 +268,13 @@ impl EventSink for Sink {
         match event {
             Event::CodeSectionStart { range, .. } => {
                 let compile = !self.engine.config().lazy;
-                self.workers = Some(Workers::start(&self.engine, env, compile)?);
+                self.workers = Some(Workers::start(
+                    &self.engine,
+                    env,
+                    compile,
+                    self.progress.clone(),
+                )?);
+                self.code_section_received_if_complete(env);
                 if keeps_bodies(&self.engine) {
                     let capacity = usize::try_from(range.end - range.start).unwrap_or(0);
                     self.code_section =
@@ -209,6 +306,7 @@ impl EventSink for Sink {
                     return Err(Error::Resource("the compile threads stopped".into()));
                 }
                 self.bodies += 1;
+                self.code_section_received_if_complete(env);
                 self.check_workers()?;
             }
             Event::DataSegment { data, .. } => self.data.push(DataSegment::new(data)),
@@ -219,6 +317,20 @@ impl EventSink for Sink {
 }
 
 impl Sink {
+    /// Marks the code section received once every body is queued.
+    fn code_section_received_if_complete(&self, env: &ModuleEnv) {
+        let all = env.code_section.as_ref().map(|(count, _)| *count as usize);
+        if all == Some(self.bodies) {
+            self.progress
+                .code_section_received
+                .store(true, Ordering::Release);
+            self.progress.event(StreamEvent::CodeSectionReceived {
+                bodies: self.bodies,
+                after: self.progress.started.elapsed(),
+            });
+        }
+    }
+
     /// Fails the stream if a compile thread has reported an error: waits
     /// for the bodies before it and returns the first error.
     fn check_workers(&mut self) -> Result<(), Error> {
@@ -269,6 +381,7 @@ impl StreamingCompiler {
             }),
             sink: Sink {
                 engine: engine.clone(),
+                progress: Arc::new(Progress::new()),
                 stage1: ModuleValidator::new(FEATURES),
                 workers: None,
                 bodies: 0,
@@ -290,11 +403,38 @@ impl StreamingCompiler {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
+        self.sink
+            .progress
+            .bytes_pushed
+            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
         let result = self
             .decoder
             .push(chunk, &mut self.sink)
             .and_then(|()| self.sink.check_workers());
         result.map_err(|e| self.fail(e))
+    }
+
+    /// How far the compile has got: callable between pushes (a thread
+    /// that wants it while another pushes uses [`on_event`](Self::on_event)).
+    pub fn progress(&self) -> StreamProgress {
+        let p = &self.sink.progress;
+        StreamProgress {
+            bytes_pushed: p.bytes_pushed.load(Ordering::Relaxed),
+            bytes_decoded: self.decoder.offset(),
+            bodies_queued: self.sink.bodies,
+            bodies_compiled: p.bodies_compiled.load(Ordering::Acquire),
+            body_bytes_compiled: p.body_bytes_compiled.load(Ordering::Relaxed),
+            code_section_received: p.code_section_received.load(Ordering::Acquire),
+            first_compiled: p.first_compiled.get().copied(),
+        }
+    }
+
+    /// Calls `listener` at each [`StreamEvent`], on the thread where it
+    /// happens (a compile thread or the pushing one): keep it short. One
+    /// listener per stream (a second call is ignored); set it before the
+    /// first push to see every event.
+    pub fn on_event(&mut self, listener: impl Fn(StreamEvent) + Send + Sync + 'static) {
+        let _ = self.sink.progress.listener.set(Arc::new(listener));
     }
 
     fn fail(&mut self, error: Error) -> Error {

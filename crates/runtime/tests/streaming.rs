@@ -231,3 +231,52 @@ fn push_reports_a_body_size_past_the_code_section_when_it_reads_it() {
         "reported after {pushed} bytes; the size is at {at}"
     );
 }
+
+#[test]
+fn progress_and_events_tell_how_far_the_compile_got() {
+    use rung_runtime::StreamEvent;
+    use std::sync::{Arc, Mutex};
+    let engine = Engine::new(TierChoice::Baseline.config()).unwrap();
+    let (bytes, sizes) = many_functions(500, None);
+    let mut compiler = StreamingCompiler::new(&engine);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    compiler.on_event(move |e| seen.lock().unwrap().push(e));
+    let p = compiler.progress();
+    assert_eq!(
+        (p.bytes_pushed, p.bodies_queued, p.bodies_compiled),
+        (0, 0, 0)
+    );
+    assert!(!p.code_section_received && p.first_compiled.is_none());
+    // Up to the middle of body 100: bodies 0..100 are queued, not 100.
+    let half = sizes[100] + 3;
+    compiler.push(&bytes[..half]).unwrap();
+    let p = compiler.progress();
+    assert_eq!(p.bytes_pushed, half as u64);
+    assert_eq!(p.bodies_queued, 100);
+    assert!(p.bodies_compiled <= 100);
+    assert!(!p.code_section_received);
+    assert_eq!(p.bytes_decoded, sizes[100] as u64);
+    compiler.push(&bytes[half..]).unwrap();
+    let p = compiler.progress();
+    assert_eq!(p.bodies_queued, 500);
+    assert!(p.code_section_received);
+    let events_before_finish = events.lock().unwrap().clone();
+    assert!(
+        events_before_finish
+            .iter()
+            .any(|e| matches!(e, StreamEvent::CodeSectionReceived { bodies: 500, .. })),
+        "{events_before_finish:?}"
+    );
+    compiler.finish().unwrap();
+    let events = events.lock().unwrap().clone();
+    assert_eq!(events.len(), 2, "{events:?}");
+    let first = events
+        .iter()
+        .find_map(|e| match e {
+            StreamEvent::FirstFunctionCompiled { func, .. } => Some(*func),
+            _ => None,
+        })
+        .expect("no FirstFunctionCompiled");
+    assert!(first < 100, "the first compiled function is {first}");
+}
