@@ -1,5 +1,8 @@
 //! Executable memory: compiled functions copied into fresh pages that are
 //! written while read-write and then made read-execute, never both (W^X).
+//! A module's functions go into a [`CodeArena`] as they are compiled; a
+//! single function (a promotion, an OSR entry, a trampoline) is published
+//! alone with [`CodeMemory::publish`].
 //!
 //! A [`CodeMemory`] is immutable once published: tier-up links new code into
 //! a new `CodeMemory` and keeps the old one mapped while any frame may still
@@ -192,4 +195,327 @@ pub fn lookup_trap(pc: usize) -> Option<(TrapCode, u32, Option<u32>)> {
         .binary_search_by_key(&at, |s| s.code_offset)
         .ok()?;
     Some((f.trap_sites[i].trap, f.func, f.wasm_offset(at)))
+}
+
+/// Executable memory filled while a module compiles: each compile thread
+/// copies its function into the arena the moment it is compiled (and frees
+/// its buffer), and the arena makes each chunk read-execute once every
+/// function placed in it is written, so `finish` has only the last chunk
+/// to flip and no code to copy (issue 18: cc1's `finish` spent ~70% of its
+/// ~100 ms faulting in a fresh mapping, copying code and freeing buffers).
+///
+/// **Invariant (W^X):** a page is read-write until the last function placed
+/// on it has been written and no later function can be placed on it, then
+/// read-execute, never both. Nothing runs arena code before `finish`.
+///
+/// The arena reserves address space in regions (read-write, not committed
+/// until written); a function that does not fit in the current region
+/// starts a new one. Each region becomes one [`CodeMemory`].
+pub struct CodeArena {
+    state: parking_lot::Mutex<ArenaState>,
+    region_size: usize,
+}
+
+struct ArenaState {
+    regions: Vec<Region>,
+}
+
+struct Region {
+    base: *mut u8,
+    reserved: usize,
+    /// Bump pointer: bytes placed so far.
+    used: usize,
+    /// Bytes before this are read-execute (a multiple of `CHUNK`).
+    sealed: usize,
+    /// Writers still copying into each chunk (by chunk index).
+    writers: Vec<u32>,
+    /// Functions placed, in placement order.
+    functions: Vec<FunctionLocation>,
+}
+
+// SAFETY: the raw pointer is our own mapping; all access goes through the
+// mutex or through ranges handed out to exactly one writer.
+unsafe impl Send for ArenaState {}
+
+/// How much an arena flips at once.
+const CHUNK: usize = 1 << 20;
+
+/// Where [`CodeArena::place`] put a function: region and offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    region: usize,
+    start: usize,
+}
+
+impl CodeArena {
+    /// An arena whose regions reserve `region_size` bytes of address space
+    /// each (more for a function larger than that).
+    pub fn new(region_size: usize) -> CodeArena {
+        CodeArena {
+            state: parking_lot::Mutex::new(ArenaState {
+                regions: Vec::new(),
+            }),
+            region_size: region_size.max(CHUNK).next_multiple_of(CHUNK),
+        }
+    }
+
+    /// Copies `function`'s code into the arena (its metadata moves in,
+    /// its code buffer is freed) and returns where it went.
+    pub fn place(&self, func: u32, function: &mut CompiledFunction) -> std::io::Result<Placement> {
+        let code = std::mem::take(&mut function.code);
+        let len = code.len();
+        // Reserve the range and count this writer on its chunks.
+        let (placement, dst) = {
+            let mut st = self.state.lock();
+            let fits = st
+                .regions
+                .last()
+                .is_some_and(|r| r.used.next_multiple_of(FUNCTION_ALIGN) + len <= r.reserved);
+            if !fits {
+                let reserved = self.region_size.max(len.next_multiple_of(CHUNK));
+                st.regions.push(Region::reserve(reserved)?);
+            }
+            let region = st.regions.len() - 1;
+            let r = &mut st.regions[region];
+            let start = r.used.next_multiple_of(FUNCTION_ALIGN);
+            r.used = start + len;
+            for chunk in start / CHUNK..=(start + len.max(1) - 1) / CHUNK {
+                r.writers[chunk] += 1;
+            }
+            r.functions.push(FunctionLocation {
+                func,
+                start,
+                len,
+                offset_map: std::mem::take(&mut function.offset_map),
+                trap_sites: {
+                    let mut sites = std::mem::take(&mut function.trap_sites);
+                    sites.sort_by_key(|s| s.code_offset);
+                    sites
+                },
+                osr: (!function.osr.back_edges.is_empty())
+                    .then(|| Arc::new(std::mem::take(&mut function.osr))),
+            });
+            // SAFETY: `start + len <= reserved`.
+            (Placement { region, start }, unsafe { r.base.add(start) })
+        };
+        // SAFETY: `dst..dst + len` was handed to this writer alone, is
+        // inside the region and read-write until its chunks' writers are
+        // done (counted above).
+        unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), dst, len) };
+        drop(code);
+        let mut st = self.state.lock();
+        let r = &mut st.regions[placement.region];
+        for chunk in placement.start / CHUNK..=(placement.start + len.max(1) - 1) / CHUNK {
+            r.writers[chunk] -= 1;
+        }
+        r.seal(false)?;
+        Ok(placement)
+    }
+
+    /// Every function is placed: flips what is left, gives back the
+    /// unused address space, and maps each region as a [`CodeMemory`]
+    /// registered for trap lookup. Returns the memories (by region; turn
+    /// placements into code addresses with [`address`]); the arena is
+    /// empty afterwards.
+    pub fn finish(&self) -> std::io::Result<Vec<Arc<CodeMemory>>> {
+        let mut regions = std::mem::take(&mut self.state.lock().regions);
+        let mut memories = Vec::with_capacity(regions.len());
+        for r in &mut regions {
+            r.seal(true)?;
+            let len = r.used.max(1).next_multiple_of(rustix::param::page_size());
+            if len < r.reserved {
+                // SAFETY: the tail of our reservation: nothing was placed
+                // there.
+                unsafe { rustix::mm::munmap(r.base.add(len).cast(), r.reserved - len) }?;
+            }
+            let mut functions = std::mem::take(&mut r.functions);
+            functions.sort_by_key(|f| f.start);
+            let memory = Arc::new(CodeMemory {
+                ptr: r.base,
+                len,
+                functions,
+            });
+            // From here on `memory` owns the mapping.
+            r.reserved = 0;
+            REGISTRY
+                .write()
+                .insert(r.base as usize, (len, Arc::downgrade(&memory)));
+            memories.push(memory);
+        }
+        Ok(memories)
+    }
+}
+
+/// The code address of a placement, in the memories `finish` returned.
+pub fn address(memories: &[Arc<CodeMemory>], placement: Placement) -> usize {
+    memories[placement.region].ptr as usize + placement.start
+}
+
+impl Region {
+    fn reserve(reserved: usize) -> std::io::Result<Region> {
+        // SAFETY: a fresh anonymous private mapping; no existing memory is
+        // affected. NORESERVE: pages are committed as they are written.
+        let base = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                reserved,
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::NORESERVE,
+            )
+        }?
+        .cast::<u8>();
+        Ok(Region {
+            base,
+            reserved,
+            used: 0,
+            sealed: 0,
+            writers: vec![0; reserved / CHUNK + 1],
+            functions: Vec::new(),
+        })
+    }
+
+    /// Flips every chunk that nothing more can be written to: all of its
+    /// writers are done and the bump pointer has passed it (or, `last`,
+    /// everything up to the bump pointer).
+    fn seal(&mut self, last: bool) -> std::io::Result<()> {
+        let end = if last {
+            self.used.next_multiple_of(rustix::param::page_size())
+        } else {
+            self.used / CHUNK * CHUNK
+        };
+        let mut to = self.sealed;
+        while to < end && self.writers[to / CHUNK] == 0 {
+            to = (to + CHUNK).min(end);
+        }
+        if to > self.sealed {
+            // SAFETY: `sealed..to` is inside our reservation and no writer
+            // has a range in it any more; it is never written again.
+            unsafe {
+                rustix::mm::mprotect(
+                    self.base.add(self.sealed).cast(),
+                    to - self.sealed,
+                    rustix::mm::MprotectFlags::READ | rustix::mm::MprotectFlags::EXEC,
+                )
+            }?;
+            self.sealed = to;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Region {
+    /// A region that never became a `CodeMemory` (the compile failed).
+    fn drop(&mut self) {
+        if self.reserved > 0 {
+            // SAFETY: our own reservation; no code in it ever ran.
+            let _ = unsafe { rustix::mm::munmap(self.base.cast(), self.reserved) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The permissions (`r-xp`, ...) of the mapping holding `addr`, from
+    /// /proc/self/maps.
+    fn perms(addr: usize) -> String {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        for line in maps.lines() {
+            let mut parts = line.split_whitespace();
+            let range = parts.next().unwrap();
+            let (lo, hi) = range.split_once('-').unwrap();
+            let lo = usize::from_str_radix(lo, 16).unwrap();
+            let hi = usize::from_str_radix(hi, 16).unwrap();
+            if (lo..hi).contains(&addr) {
+                return parts.next().unwrap().to_string();
+            }
+        }
+        "unmapped".into()
+    }
+
+    #[test]
+    fn arena_chunks_turn_read_execute_once_written_and_never_both() {
+        let arena = CodeArena::new(8 << 20);
+        let mut placements = Vec::new();
+        // 2.5 MiB of functions: chunks 0 and 1 are full and done.
+        for i in 0..10 {
+            let mut f = function(256 << 10, i, 0);
+            placements.push(arena.place(u32::from(i), &mut f).unwrap());
+        }
+        let base = arena.state.lock().regions[0].base as usize;
+        assert_eq!(perms(base), "r-xp");
+        assert_eq!(perms(base + CHUNK + 5), "r-xp");
+        assert_eq!(perms(base + 2 * CHUNK + 5), "rw-p");
+        let memories = arena.finish().unwrap();
+        assert_eq!(memories.len(), 1);
+        assert_eq!(perms(base + 2 * CHUNK + 5), "r-xp");
+        // The reservation's unused tail is given back.
+        let end = base + (10 << 18);
+        assert_eq!(perms(end - 1), "r-xp");
+        assert_eq!(memories[0].len, 10 << 18);
+        assert_eq!(address(&memories, placements[3]), base + 3 * (256 << 10));
+    }
+
+    /// A function of `len` bytes of `fill`, with a trap site at its last
+    /// byte mapped to wasm offset `wasm`.
+    fn function(len: usize, fill: u8, wasm: u32) -> CompiledFunction {
+        CompiledFunction {
+            code: vec![fill; len],
+            trap_sites: vec![TrapSite {
+                code_offset: len as u32 - 1,
+                trap: TrapCode::UnreachableCodeReached,
+            }],
+            offset_map: vec![(0, wasm)],
+            ..CompiledFunction::default()
+        }
+    }
+
+    #[test]
+    fn an_arena_places_code_from_many_threads_into_several_regions() {
+        // Regions of 1 MiB (the minimum): 400 functions of up to ~20 KiB,
+        // and one of 3 MiB, need several.
+        let arena = CodeArena::new(0);
+        let sizes: Vec<usize> = (0..400).map(|i| 1 + (i * 7919) % 20_000).collect();
+        let placements: Vec<(u32, usize, Placement)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|t| {
+                    let (arena, sizes) = (&arena, &sizes);
+                    s.spawn(move || {
+                        let mut out = Vec::new();
+                        for i in (t..sizes.len()).step_by(4) {
+                            let mut f = function(sizes[i], i as u8, i as u32 * 10);
+                            let p = arena.place(i as u32, &mut f).unwrap();
+                            // The code moved into the arena.
+                            assert!(f.code.is_empty() && f.trap_sites.is_empty());
+                            out.push((i as u32, sizes[i], p));
+                        }
+                        out
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        let mut big = function(3 << 20, 0xab, 7);
+        let big_at = arena.place(1000, &mut big).unwrap();
+        let memories = arena.finish().unwrap();
+        assert!(memories.len() >= 3, "{} regions", memories.len());
+        for (func, len, p) in placements.iter().copied().chain([(1000, 3 << 20, big_at)]) {
+            let at = address(&memories, p);
+            // SAFETY: `finish` made the region readable; the function is
+            // `len` bytes there.
+            let code = unsafe { std::slice::from_raw_parts(at as *const u8, len) };
+            let fill = if func == 1000 { 0xab } else { func as u8 };
+            assert!(code.iter().all(|&b| b == fill), "function {func}");
+            // Its trap site is found from its address, in its own region.
+            let (trap, f, wasm) = lookup_trap(at + len - 1).unwrap();
+            assert_eq!(trap, TrapCode::UnreachableCodeReached);
+            assert_eq!(f, func);
+            let expected = if func == 1000 { 7 } else { func * 10 };
+            assert_eq!(wasm, Some(expected));
+        }
+    }
 }

@@ -19,7 +19,7 @@ use rung_validator::{FEATURES, FuncJob, ModuleValidator, ValidateError};
 use wasmparser::{DataKind, FuncType, ValType};
 
 use crate::Error;
-use crate::code_memory::CodeMemory;
+use crate::code_memory::{self, CodeArena, CodeMemory, Placement};
 use crate::engine::Engine;
 use crate::scheduler::{Batch, Priority};
 use crate::tierup::TierState;
@@ -76,7 +76,7 @@ pub(crate) struct ModuleInner {
     pub env: ModuleEnv,
     pub offsets: VmOffsets,
     /// The code compiled by `Module::new` (none for a lazy module).
-    pub _code: Option<Arc<CodeMemory>>,
+    pub _code: Vec<Arc<CodeMemory>>,
     /// The bodies, kept when functions are compiled later: lazily on their
     /// first call, or again by tier-up.
     pub bodies: Option<Bodies>,
@@ -510,9 +510,10 @@ pub(crate) struct Parts {
     pub offsets: VmOffsets,
     /// Each defined function's body: absolute offset and length.
     pub locations: Vec<(u64, usize)>,
-    /// The compiled functions in order (index, ladder level, code), or
-    /// `None` for a lazy module.
-    pub compiled: Option<Vec<Compiled>>,
+    /// The compiled functions in order (index, ladder level, where their
+    /// code was placed) and the arena holding their code, or `None` for a
+    /// lazy module.
+    pub compiled: Option<(Vec<Compiled>, Arc<CodeArena>)>,
     /// The code section's absolute offset and bytes, when functions will be
     /// compiled later (lazily or by tier-up).
     pub code_section: Option<(u64, Arc<[u8]>)>,
@@ -555,6 +556,7 @@ impl Module {
             }
             None => (0, Arc::<[u8]>::from(&[][..])),
         };
+        let arena = Arc::new(CodeArena::new(arena_region_size(code.len())));
         let (env, offsets, compiled) = compile_all(
             engine,
             env,
@@ -562,7 +564,7 @@ impl Module {
             code_start,
             code.clone(),
             bodies,
-            !lazy,
+            (!lazy).then(|| arena.clone()),
         )?;
         let code_section = keeps_bodies(engine).then_some((code_start, code));
         Module::assemble(
@@ -571,7 +573,7 @@ impl Module {
                 env,
                 offsets,
                 locations,
-                compiled: (!lazy).then_some(compiled),
+                compiled: (!lazy).then_some((compiled, arena)),
                 code_section,
                 data,
             },
@@ -606,11 +608,17 @@ impl Module {
                 .collect();
             return Module::new_lazy(env, offsets, keep, budgets, states, type_ids, data);
         };
-        let code = CodeMemory::publish(compiled.iter().map(|c| (c.index, &c.function)))
-            .map_err(|e| internal(e.to_string()))?;
-        let slots = (0..compiled.len())
-            .map(|i| AtomicUsize::new(code.function_ptr(i) as usize))
-            .collect();
+        let (compiled, arena) = compiled;
+        let code = arena.finish().map_err(|e| internal(e.to_string()))?;
+        let slots = compiled
+            .iter()
+            .map(|c| {
+                let placement = c
+                    .placement
+                    .ok_or_else(|| internal("a function was not placed".into()))?;
+                Ok(AtomicUsize::new(code_memory::address(&code, placement)))
+            })
+            .collect::<Result<_, Error>>()?;
         let budgets = compiled
             .iter()
             .zip(&locations)
@@ -625,7 +633,7 @@ impl Module {
                 me: std::sync::Weak::new(),
                 env,
                 offsets,
-                _code: Some(code),
+                _code: code,
                 bodies,
                 slots,
                 budgets,
@@ -677,7 +685,7 @@ impl Module {
                 me: me.clone(),
                 env,
                 offsets,
-                _code: None,
+                _code: Vec::new(),
                 bodies: keep(stubs, entries),
                 slots,
                 budgets,
@@ -724,7 +732,19 @@ impl Module {
 pub(crate) struct Compiled {
     pub index: u32,
     pub level: usize,
+    /// What the runtime still needs of the function (its code and code
+    /// metadata moved into the arena).
     pub function: CompiledFunction,
+    /// Where its code went in the arena (`None` when only validated).
+    pub placement: Option<Placement>,
+}
+
+/// The address space each region of a module's code arena reserves: about
+/// what the baseline makes of a code section of `code_len` bytes (its code
+/// is 3–5× the wasm), so one region usually holds the whole module; a
+/// function that does not fit starts another.
+pub(crate) fn arena_region_size(code_len: usize) -> usize {
+    code_len.saturating_mul(6).clamp(1 << 20, 1 << 34)
 }
 
 fn internal(message: String) -> Error {
@@ -743,24 +763,29 @@ pub(crate) fn compile_one(
     offsets: &VmOffsets,
     body: rung_decoder::FunctionBody<'_>,
     job: FuncJob,
-    compile: bool,
+    arena: Option<&CodeArena>,
 ) -> Result<Compiled, Error> {
     let index = job.index();
     let level = engine.start_level(index);
-    if !compile {
+    let Some(arena) = arena else {
         job.validate(&body).map_err(Error::Invalid)?;
         return Ok(Compiled {
             index,
             level,
             function: CompiledFunction::default(),
+            placement: None,
         });
-    }
-    let (level, function) = compile_at(engine, env, offsets, body, level, Some(job))
+    };
+    let (level, mut function) = compile_at(engine, env, offsets, body, level, Some(job))
         .map_err(|e| e.into_error(index))?;
+    let placement = arena
+        .place(index, &mut function)
+        .map_err(|e| Error::Resource(format!("cannot map code: {e}")))?;
     Ok(Compiled {
         index,
         level,
         function,
+        placement: Some(placement),
     })
 }
 
@@ -777,7 +802,7 @@ fn compile_all(
     code_start: u64,
     code: Arc<[u8]>,
     bodies: Vec<Pending>,
-    compile: bool,
+    arena: Option<Arc<CodeArena>>,
 ) -> Result<(ModuleEnv, VmOffsets, Vec<Compiled>), Error> {
     /// What the compile threads share.
     struct Eager {
@@ -788,7 +813,8 @@ fn compile_all(
         code: Arc<[u8]>,
         bodies: Vec<parking_lot::Mutex<Option<Pending>>>,
         results: Vec<parking_lot::Mutex<Option<Result<Compiled, Error>>>>,
-        compile: bool,
+        /// Where compiled code goes (`None`: validate only).
+        arena: Option<Arc<CodeArena>>,
     }
     let count = bodies.len();
     // The compile threads get their own copies of the module's
@@ -804,7 +830,7 @@ fn compile_all(
             .map(|p| parking_lot::Mutex::new(Some(p)))
             .collect(),
         results: (0..count).map(|_| parking_lot::Mutex::new(None)).collect(),
-        compile,
+        arena,
     });
     let helpers = engine.config().compile_threads.saturating_sub(1);
     let shared = eager.clone();
@@ -824,7 +850,14 @@ fn compile_all(
                 offset: pending.offset,
                 bytes: &e.code[start..start + pending.len],
             };
-            let result = compile_one(&e.engine, &e.env, &e.offsets, body, pending.job, e.compile);
+            let result = compile_one(
+                &e.engine,
+                &e.env,
+                &e.offsets,
+                body,
+                pending.job,
+                e.arena.as_deref(),
+            );
             *e.results[i].lock() = Some(result);
         },
     );

@@ -17,9 +17,10 @@
 //! thread compiling: the channel is bounded, so `push` waits when the
 //! compile threads fall behind.
 //!
-//! **Invariant:** nothing of a failed module stays observable: code is
-//! mapped only in `finish`, after every function compiled; an error drops
-//! the compiled functions unmapped.
+//! **Invariant:** nothing of a failed module stays observable: each body's
+//! code goes into the module's [`CodeArena`] as it is compiled, but it is
+//! registered and reachable only in `finish`, after every function
+//! compiled; an error unmaps the arena.
 //!
 //! **Invariant (fail fast):** `push` returns an error as soon as it is
 //! known, not at `finish`: a malformed or invalid section, or a body size
@@ -44,8 +45,11 @@ use rung_tiering::VmOffsets;
 use rung_validator::{FEATURES, FuncJob, ModuleValidator, ValidateError};
 
 use crate::Error;
+use crate::code_memory::CodeArena;
 use crate::engine::Engine;
-use crate::module::{Compiled, DataSegment, Module, Parts, compile_one, keeps_bodies};
+use crate::module::{
+    Compiled, DataSegment, Module, Parts, arena_region_size, compile_one, keeps_bodies,
+};
 use crate::scheduler::Stream;
 
 /// One body on its way to a compile thread.
@@ -149,13 +153,15 @@ struct Workers {
     /// The position of the first body whose compile failed (`usize::MAX`:
     /// none yet): later bodies are dropped unrun.
     failed_at: Arc<AtomicUsize>,
+    /// Where the compile threads put the code (`None`: validate only).
+    arena: Option<Arc<CodeArena>>,
 }
 
 impl Workers {
     fn start(
         engine: &Engine,
         env: &ModuleEnv,
-        compile: bool,
+        arena: Option<Arc<CodeArena>>,
         progress: Arc<Progress>,
     ) -> Result<Workers, Error> {
         let offsets = Arc::new(
@@ -171,6 +177,7 @@ impl Workers {
             done.clone(),
             failed_at.clone(),
         );
+        let a = arena.clone();
         let stream = Stream::new(
             &engine.inner.scheduler,
             threads,
@@ -186,7 +193,7 @@ impl Workers {
                     bytes: &j.bytes,
                 };
                 let func = body.index;
-                let result = compile_one(&e, &env, &o, body, j.job, compile);
+                let result = compile_one(&e, &env, &o, body, j.job, a.as_deref());
                 match &result {
                     Ok(_) => progress.compiled(func, j.bytes.len()),
                     Err(_) => {
@@ -205,6 +212,7 @@ impl Workers {
             done,
             offsets,
             failed_at,
+            arena,
         })
     }
 
@@ -224,7 +232,7 @@ impl Workers {
     /// Waits for every body sent so far; returns the results by position,
     /// or the first error in binary order (every body before a failed one
     /// has run).
-    fn finish(self, count: usize) -> Result<Vec<Compiled>, Error> {
+    fn finish(self, count: usize) -> Result<(Vec<Compiled>, Option<Arc<CodeArena>>), Error> {
         self.stream.finish();
         let mut results = std::mem::take(&mut *self.done.lock());
         results.resize_with(count, || None);
@@ -242,7 +250,7 @@ impl Workers {
         }
         match first_error {
             Some(e) => Err(e),
-            None => Ok(compiled),
+            None => Ok((compiled, self.arena)),
         }
     }
 }
@@ -267,11 +275,13 @@ impl EventSink for Sink {
         let job = self.stage1.event(&event).map_err(Error::Invalid)?;
         match event {
             Event::CodeSectionStart { range, .. } => {
-                let compile = !self.engine.config().lazy;
+                let code_len = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
+                let arena = (!self.engine.config().lazy)
+                    .then(|| Arc::new(CodeArena::new(arena_region_size(code_len))));
                 self.workers = Some(Workers::start(
                     &self.engine,
                     env,
-                    compile,
+                    arena,
                     self.progress.clone(),
                 )?);
                 self.code_section_received_if_complete(env);
@@ -460,10 +470,12 @@ impl StreamingCompiler {
                 (workers.finish(sink.bodies)?, offsets)
             }
             None => (
-                Vec::new(),
+                (Vec::new(), None),
                 VmOffsets::for_host(&env).map_err(|error| Error::Compile { func: None, error })?,
             ),
         };
+        let (compiled, arena) = compiled;
+        let arena = arena.unwrap_or_else(|| Arc::new(CodeArena::new(0)));
         let lazy = engine.config().lazy;
         Module::assemble(
             &engine,
@@ -471,7 +483,7 @@ impl StreamingCompiler {
                 env,
                 offsets,
                 locations: sink.locations,
-                compiled: (!lazy).then_some(compiled),
+                compiled: (!lazy).then_some((compiled, arena)),
                 code_section: sink
                     .code_section
                     .map(|(start, bytes)| (start, Arc::from(bytes))),
