@@ -229,14 +229,27 @@ impl<J: Send + 'static> Stream<J> {
         }
     }
 
-    /// Queues a job (waiting while `capacity` jobs wait); false if the
-    /// stream has finished.
+    /// Queues a job; false if the stream has finished. While `capacity`
+    /// jobs wait, the caller runs the oldest itself instead of blocking: a
+    /// source faster than the pool gets a compiler more (as a `Batch`'s
+    /// caller works on its batch), and one slower than it never fills the
+    /// queue.
     pub fn push(&self, job: J) -> bool {
         let Some(jobs) = &self.jobs else {
             return false;
         };
-        if jobs.send(job).is_err() {
-            return false;
+        let mut job = job;
+        loop {
+            match jobs.try_send(job) {
+                Ok(()) => break,
+                Err(crossbeam_channel::TrySendError::Full(back)) => {
+                    job = back;
+                    if let Ok(oldest) = self.shared.receiver.try_recv() {
+                        let _ = catch_unwind(AssertUnwindSafe(|| (self.shared.work)(oldest)));
+                    }
+                }
+                Err(crossbeam_channel::TrySendError::Disconnected(_)) => return false,
+            }
         }
         let mut tasks = self.shared.tasks.lock();
         if *tasks < self.shared.limit {

@@ -14,8 +14,10 @@
 //! **Invariant:** beyond the function bodies kept for later compilation
 //! (lazy or tier-up), the pipeline holds the decoder's one unfinished item and
 //! one chunk, plus at most `2 × compile_threads` bodies waiting and one per
-//! thread compiling: the channel is bounded, so `push` waits when the
-//! compile threads fall behind.
+//! thread compiling (the pushing thread among them): the channel is bounded,
+//! and when it is full `push` compiles the oldest waiting body itself, so
+//! a fast source gets one compiler more instead of a blocked thread
+//! (cc1 unthrottled: 650 ms against 870–985 ms blocking, batch 540–610).
 //!
 //! **Invariant:** nothing of a failed module stays observable: each body's
 //! code goes into the module's [`CodeArena`] as it is compiled, but it is
