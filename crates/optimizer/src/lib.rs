@@ -345,8 +345,7 @@ impl OptimizingTier {
 impl Trampolines for OptimizingTier {
     /// # Errors
     ///
-    /// `Unsupported` for a `v128` in the signature; `Internal` if Cranelift
-    /// fails.
+    /// `Internal` if Cranelift fails.
     fn host_to_wasm(&self, ty: &FuncType) -> Result<CompiledFunction, CompileError> {
         trampoline::host_to_wasm(&*self.isa, ty.params(), ty.results())
     }

@@ -33,6 +33,7 @@
 mod call;
 mod memory;
 mod numeric;
+mod simd;
 mod table;
 
 use cranelift_codegen::Context;
@@ -200,6 +201,12 @@ pub(crate) fn translate_function(
             t.locals.push(var);
             t.local_types.push(cty);
         }
+    }
+
+    // The OSR layout has 8-byte slots: no v128 fits (the baseline, which
+    // records OSR exits, does not compile SIMD functions either).
+    if target.osr_loop.is_some() && t.local_types.iter().any(|ty| ty.is_vector()) {
+        return Err(t.unsupported("an OSR entry into a function with v128 locals"));
     }
 
     // The function body is a block whose `dest` returns.
@@ -682,6 +689,9 @@ impl Translator<'_, '_> {
         mut ops: wasmparser::OperatorsReader<'_>,
     ) -> Result<(), CompileError> {
         let (params, results) = self.block_types(bt)?;
+        if params.iter().any(|ty| ty.is_vector()) {
+            return Err(self.unsupported("an OSR entry at a loop with v128 parameters"));
+        }
         let dest = self.new_dest(&results);
         let (block, buffer) = match &self.osr {
             Some(o) => (o.block, o.buffer),
@@ -779,6 +789,15 @@ impl Translator<'_, '_> {
         header: ir::Block,
         args: &[Value],
     ) -> Result<Vec<Variable>, CompileError> {
+        let dfg = &self.builder.func.dfg;
+        if self
+            .stack
+            .iter()
+            .chain(args)
+            .any(|&v| dfg.value_type(v).is_vector())
+        {
+            return Err(self.unsupported("an OSR entry at a loop with v128 values on the stack"));
+        }
         let below: Vec<(Variable, Type)> = self
             .stack
             .iter()
@@ -1183,7 +1202,11 @@ impl Translator<'_, '_> {
             O::CallRef { type_index } => self.op_call_ref(type_index, false)?,
             O::ReturnCallRef { type_index } => self.op_call_ref(type_index, true)?,
             op => {
-                if !self.memory_op(&op)? && !self.table_op(&op)? && !self.numeric_op(&op)? {
+                if !self.memory_op(&op)?
+                    && !self.table_op(&op)?
+                    && !self.numeric_op(&op)?
+                    && !self.simd_op(&op)?
+                {
                     return Err(self.unsupported(rung_tiering::describe_unsupported(&op)));
                 }
             }
