@@ -57,6 +57,8 @@ pub use traps::{cranelift_trap, rung_trap};
 #[derive(Clone)]
 pub struct OptimizingTier {
     isa: Arc<dyn TargetIsa>,
+    /// Whether the ISA has SSE4.1, the floor for SIMD operators.
+    simd: bool,
 }
 
 impl std::fmt::Debug for OptimizingTier {
@@ -164,7 +166,11 @@ impl OptimizingTier {
         let isa = builder
             .finish(shared_flags_with(settings)?)
             .map_err(|e| CompileError::Internal(format!("building the ISA: {e}")))?;
-        Ok(OptimizingTier { isa })
+        let simd = isa
+            .isa_flags()
+            .iter()
+            .any(|f| f.name == "has_sse41" && f.as_bool() == Some(true));
+        Ok(OptimizingTier { isa, simd })
     }
 
     /// What the translator needs of the target and the options. With
@@ -179,6 +185,7 @@ impl OptimizingTier {
             interrupt_checks: options.interrupt_checks,
             tier_up_checks: options.tier_up_checks,
             osr_loop: None,
+            simd: self.simd,
         }
     }
 

@@ -522,3 +522,31 @@ fn interrupt_checks_at_entry_and_loop_headers_only_when_asked() {
     assert_eq!(rung_testkit::interrupt_checks(&tier(), true), [2, 1]);
     assert_eq!(rung_testkit::interrupt_checks(&tier(), false), [0, 0]);
 }
+
+#[test]
+fn simd_needs_sse41_and_v128_moves_do_not() {
+    use cranelift_codegen::isa;
+    use cranelift_codegen::settings::Configurable;
+    // Plain x86-64 (SSE2): v128 values move, SIMD operators are refused.
+    let sse2 = OptimizingTier::with_isa_builder(isa::lookup_by_name("x86_64").expect("x64"))
+        .expect("fixed ISA");
+    let m = Module::from_wat(
+        "(module (func (param v128 i32) (result v128) (local v128) \
+         local.get 0 local.get 2 local.get 1 select)\
+         (func (param v128) (result v128) local.get 0 f32x4.ceil))",
+    );
+    m.compile_with(&sse2, 0, &rung_testkit::TOP)
+        .expect("moves need no SSE4.1");
+    match m.compile_with(&sse2, 1, &rung_testkit::TOP) {
+        Err(CompileError::Unsupported { feature, offset }) => {
+            assert_eq!(feature, "simd: F32x4Ceil (needs SSE4.1)");
+            assert_eq!(offset, m.bodies[1].1 + 3);
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+    let mut b = isa::lookup_by_name("x86_64").expect("x64");
+    b.enable("has_sse41").expect("x64 flag");
+    let sse41 = OptimizingTier::with_isa_builder(b).expect("fixed ISA");
+    m.compile_with(&sse41, 1, &rung_testkit::TOP)
+        .expect("f32x4.ceil is roundps");
+}

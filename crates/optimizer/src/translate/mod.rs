@@ -63,6 +63,10 @@ pub(crate) struct Target<'a> {
     /// Translate an OSR entry at the loop at this offset instead of the
     /// function (see `OsrEntry`).
     pub osr_loop: Option<u32>,
+    /// Whether the ISA has SSE4.1: without it, SIMD operators are
+    /// `Unsupported` (Cranelift would call libcalls for some of them,
+    /// which position-independent code cannot).
+    pub simd: bool,
 }
 
 /// An OSR entry being translated: the function takes `(vmctx, buffer)`;
@@ -156,6 +160,7 @@ pub(crate) fn translate_function(
         heap_accesses: Vec::new(),
         osr: None,
         local_types: Vec::new(),
+        simd: target.simd,
     };
     if let Some(loop_offset) = target.osr_loop {
         let block = t.builder.create_block();
@@ -339,6 +344,8 @@ pub(crate) struct Translator<'a, 'b> {
     osr: Option<OsrEntry>,
     /// Each local's type, in index order.
     local_types: Vec<Type>,
+    /// Whether SIMD operators may be compiled (`Target::simd`).
+    pub(crate) simd: bool,
 }
 
 fn block_args(values: &[Value]) -> Vec<BlockArg> {

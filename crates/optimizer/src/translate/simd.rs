@@ -31,7 +31,9 @@
 //! `min/max`, `relaxed_q15mulr_s` = `q15mulr_sat_s`), unfused `madd`/`nmadd`
 //! (`a * b + c`, `-(a * b) + c`, each rounded: Cranelift's `fma` is a
 //! libcall without FMA hardware), and the dot products with both operands
-//! signed, the `i16` sums wrapping.
+//! signed: `i16x8.relaxed_dot_i8x16_i7x16_s` wraps each sum of two products
+//! to 16 bits (only `-128 * -128` twice overflows), the `_add_s` form sums
+//! its four products in 32 bits, then adds `c` (wrapping).
 //!
 //! Memory operators use the scalar path (`heap_addr`, `heap_access`): one
 //! tagged trap code per access, no bounds check, the guard region faults.
@@ -381,6 +383,13 @@ impl Translator<'_, '_> {
     /// `Ok(false)` otherwise.
     pub(crate) fn simd_op(&mut self, op: &Operator<'_>) -> Result<bool, CompileError> {
         use Operator as O;
+        if !self.simd {
+            // Only SIMD operators and ones no translator knows get here.
+            let name = rung_tiering::describe_unsupported(op);
+            if name.starts_with("simd") {
+                return Err(self.unsupported(format!("{name} (needs SSE4.1)")));
+            }
+        }
         match op {
             // Memory.
             O::V128Load { memarg } => self.vload(memarg, VLoad::Full)?,
@@ -701,10 +710,16 @@ impl Translator<'_, '_> {
             O::F64x2RelaxedNmadd => self.madd(F64X2, true)?,
             O::I16x8RelaxedDotI8x16I7x16S => self.vbinary(I8X16, |t, a, b| t.dot_s(a, b))?,
             O::I32x4RelaxedDotI8x16I7x16AddS => {
+                // c + the four signed products, summed in i32 (no i16
+                // intermediate): the bytes widened to i16, two `i32x4.dot`s
+                // (`pmaddwd`), their pairs added.
                 let c = self.vpop(I32X4)?;
                 let (a, b) = self.vpop2(I8X16)?;
-                let dot = self.dot_s(a, b);
-                let sums = self.extadd_pairwise(dot, true);
+                let (alo, blo) = (self.widen(a, false, true), self.widen(b, false, true));
+                let lo = self.dot_s(alo, blo);
+                let (ahi, bhi) = (self.widen(a, true, true), self.widen(b, true, true));
+                let hi = self.dot_s(ahi, bhi);
+                let sums = self.builder.ins().iadd_pairwise(lo, hi);
                 let v = self.builder.ins().iadd(sums, c);
                 self.vpush(v);
             }
