@@ -12,8 +12,8 @@
 //! ```
 //!
 //! Modules, one job each:
-//! - [`translate`]: the operator walk (`mod.rs`), with memory, table, call
-//!   and numeric operators in submodules;
+//! - [`translate`]: the operator walk (`mod.rs`), with memory, table, call,
+//!   numeric and SIMD operators in submodules;
 //! - `env`: every load from the vmctx, read off [`VmOffsets`];
 //! - `emit`: compiling the CLIF and turning Cranelift's buffer into a
 //!   [`CompiledFunction`] (no relocations, every trap mapped);

@@ -550,3 +550,83 @@ fn simd_needs_sse41_and_v128_moves_do_not() {
     m.compile_with(&sse41, 1, &rung_testkit::TOP)
         .expect("f32x4.ceil is roundps");
 }
+
+/// The offset of the first `loop` in body `i`.
+fn first_loop(m: &Module, i: usize) -> u32 {
+    let mut ops = m
+        .body(i)
+        .reader()
+        .get_operators_reader()
+        .expect("operators");
+    while !ops.eof() {
+        let (op, at) = ops.read_with_offset().expect("operator");
+        if matches!(op, wasmparser::Operator::Loop { .. }) {
+            return at as u32;
+        }
+    }
+    panic!("no loop in body {i}");
+}
+
+#[test]
+fn osr_entries_refuse_v128_state() {
+    use rung_tiering::Tier;
+    let m = Module::from_wat(
+        r#"(module
+          (func $local (param i32) (local v128) loop local.get 0 br_if 0 end)
+          (func $below (param i32) v128.const i64x2 0 0 loop local.get 0 br_if 0 end drop)
+          (func $param (param i32) (result v128)
+            v128.const i64x2 0 0 loop (param v128) (result v128) local.get 0 br_if 0 end)
+          (func $nested (param i32) (result v128)
+            loop (result v128) v128.const i64x2 0 0
+              loop (param v128) (result v128) local.get 0 br_if 0 end
+              local.get 0 br_if 1
+            end)
+          (func $after (param i32) (result v128)
+            loop local.get 0 br_if 0 end v128.const i64x2 1 2))"#,
+    );
+    let t = tier();
+    let osr = |i: usize, loop_offset: u32| {
+        let b = m.body(i);
+        t.compile_osr_entry(
+            &m.env,
+            b.index,
+            b,
+            &m.offsets,
+            &rung_testkit::TOP,
+            loop_offset,
+        )
+    };
+    for (i, what) in [
+        (0, "an OSR entry into a function with v128 locals"),
+        (1, "an OSR entry at a loop with v128 values on the stack"),
+        (2, "an OSR entry at a loop with v128 values on the stack"),
+    ] {
+        match osr(i, first_loop(&m, i)) {
+            Err(CompileError::Unsupported { feature, .. }) => assert_eq!(feature, what),
+            other => panic!("{i}: expected Unsupported, got {other:?}"),
+        }
+    }
+    // The inner loop of $nested: a copy of a loop with a v128 parameter.
+    let inner = {
+        let mut ops = m.body(3).reader().get_operators_reader().expect("ops");
+        let mut loops = Vec::new();
+        while !ops.eof() {
+            let (op, at) = ops.read_with_offset().expect("operator");
+            if matches!(op, wasmparser::Operator::Loop { .. }) {
+                loops.push(at as u32);
+            }
+        }
+        loops[1]
+    };
+    match osr(3, inner) {
+        Err(CompileError::Unsupported { feature, .. }) => {
+            assert_eq!(feature, "an OSR entry at a loop with v128 parameters");
+        }
+        other => panic!("nested: expected Unsupported, got {other:?}"),
+    }
+    // A v128 result after the loop is no state of the loop's.
+    osr(4, first_loop(&m, 4))
+        .expect("v128 after the loop")
+        .check()
+        .expect("invariants");
+}
