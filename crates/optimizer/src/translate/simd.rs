@@ -11,7 +11,8 @@
 //!
 //! **Semantics** kept by Cranelift's instructions (the x64 backend lowers
 //! each to wasm's meaning, needing SSE4.1 at most: `cranelift_native` turns
-//! on what the host has):
+//! on what the host has, and without SSE4.1 every SIMD operator is
+//! `Unsupported`, see `Target::simd`):
 //! - shifts mask their count by the lane width, as wasm does;
 //! - `fmin`/`fmax` propagate NaN and order `-0 < +0` (wasm's `min`/`max`);
 //!   `pmin`/`pmax` are `b < a ? b : a` and `a < b ? b : a`, written as
