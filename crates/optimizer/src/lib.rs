@@ -12,8 +12,8 @@
 //! ```
 //!
 //! Modules, one job each:
-//! - [`translate`]: the operator walk (`mod.rs`), with memory, table, call
-//!   and numeric operators in submodules;
+//! - [`translate`]: the operator walk (`mod.rs`), with memory, table, call,
+//!   numeric and SIMD operators in submodules;
 //! - `env`: every load from the vmctx, read off [`VmOffsets`];
 //! - `emit`: compiling the CLIF and turning Cranelift's buffer into a
 //!   [`CompiledFunction`] (no relocations, every trap mapped);
@@ -57,6 +57,8 @@ pub use traps::{cranelift_trap, rung_trap};
 #[derive(Clone)]
 pub struct OptimizingTier {
     isa: Arc<dyn TargetIsa>,
+    /// Whether the ISA has SSE4.1, the floor for SIMD operators.
+    simd: bool,
 }
 
 impl std::fmt::Debug for OptimizingTier {
@@ -164,7 +166,11 @@ impl OptimizingTier {
         let isa = builder
             .finish(shared_flags_with(settings)?)
             .map_err(|e| CompileError::Internal(format!("building the ISA: {e}")))?;
-        Ok(OptimizingTier { isa })
+        let simd = isa
+            .isa_flags()
+            .iter()
+            .any(|f| f.name == "has_sse41" && f.as_bool() == Some(true));
+        Ok(OptimizingTier { isa, simd })
     }
 
     /// What the translator needs of the target and the options. With
@@ -179,6 +185,7 @@ impl OptimizingTier {
             interrupt_checks: options.interrupt_checks,
             tier_up_checks: options.tier_up_checks,
             osr_loop: None,
+            simd: self.simd,
         }
     }
 
@@ -345,8 +352,7 @@ impl OptimizingTier {
 impl Trampolines for OptimizingTier {
     /// # Errors
     ///
-    /// `Unsupported` for a `v128` in the signature; `Internal` if Cranelift
-    /// fails.
+    /// `Internal` if Cranelift fails.
     fn host_to_wasm(&self, ty: &FuncType) -> Result<CompiledFunction, CompileError> {
         trampoline::host_to_wasm(&*self.isa, ty.params(), ty.results())
     }

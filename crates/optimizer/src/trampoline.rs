@@ -14,7 +14,8 @@
 //! ```
 //!
 //! Both are position independent like any compiled function, and have no
-//! trap sites and no offset map. A `v128` in the signature is `Unsupported`.
+//! trap sites and no offset map. A `v128` fills its 16-byte slot (an
+//! `I8X16` load or store, little-endian).
 
 use std::time::Instant;
 
@@ -63,7 +64,7 @@ fn finish(
 ///
 /// # Errors
 ///
-/// `Unsupported` for `v128`; `Internal` if Cranelift fails.
+/// `Internal` if Cranelift fails.
 pub fn host_to_wasm(
     isa: &dyn TargetIsa,
     params: &[ValType],
@@ -104,7 +105,7 @@ pub fn host_to_wasm(
 ///
 /// # Errors
 ///
-/// `Unsupported` for `v128`; `Internal` if Cranelift fails.
+/// `Internal` if Cranelift fails.
 pub fn wasm_to_host(
     isa: &dyn TargetIsa,
     params: &[ValType],

@@ -2,8 +2,8 @@
 //! `rung_tiering::abi::call_layout`, which the baseline tier emits by hand.
 //!
 //! For a few hundred random signatures (deterministic PRNG), a wasm function
-//! returns each of its parameters as a result, then constants, then a
-//! global read through the vmctx. The compiled code is disassembled with
+//! returns each of its parameters (v128 too) as a result, then constants,
+//! then a global read through the vmctx. The compiled code is disassembled with
 //! iced-x86 and run symbolically up to its `ret`: each result location must
 //! hold the symbol of the parameter location `call_layout` names for it (a
 //! register's entry value, or a stack argument `[rbp + 16 + off]`), the
@@ -273,12 +273,14 @@ impl Lcg {
     }
 }
 
-const TYPES: [(&str, AbiType); 5] = [
+/// The first four have constants; parameters take any of the six.
+const TYPES: [(&str, AbiType); 6] = [
     ("i32", AbiType::I32),
     ("i64", AbiType::I64),
     ("f32", AbiType::F32),
     ("f64", AbiType::F64),
     ("funcref", AbiType::I64),
+    ("v128", AbiType::V128),
 ];
 
 /// A nonzero constant of each type for result `j`, and its bits.
@@ -306,7 +308,7 @@ fn compiled_code_follows_call_layout() {
     let mut checked = 0;
     for round in 0..300 {
         let np = rng.next() % 22;
-        let params: Vec<(&str, AbiType)> = (0..np).map(|_| TYPES[rng.next() % 5]).collect();
+        let params: Vec<(&str, AbiType)> = (0..np).map(|_| TYPES[rng.next() % 6]).collect();
         // Extra results: constants (no funcref constant), then the global.
         let nextra = rng.next() % 12;
         let extra: Vec<(&str, AbiType)> = (0..nextra).map(|_| TYPES[rng.next() % 4]).collect();
@@ -398,8 +400,11 @@ fn random_signature(rng: &mut Lcg) -> Vec<(wasmparser::ValType, AbiType)> {
         (V::F32, AbiType::F32),
         (V::F64, AbiType::F64),
         (V::FUNCREF, AbiType::I64),
+        (V::V128, AbiType::V128),
     ];
-    (0..rng.next() % 22).map(|_| all[rng.next() % 5]).collect()
+    (0..rng.next() % 22)
+        .map(|_| all[rng.next() % all.len()])
+        .collect()
 }
 
 /// host_to_wasm loads parameter `i` from `values + 16 i` (values in rdx)

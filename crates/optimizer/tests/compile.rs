@@ -411,18 +411,20 @@ fn unsupported(wat: &str) -> (String, u64) {
 }
 
 #[test]
-fn simd_and_other_proposals_are_unsupported() {
-    let (feature, offset) = unsupported(
+fn other_proposals_are_unsupported() {
+    // SIMD compiles (issue 9): v128 parameters, locals and operators.
+    for wat in [
         "(module (func (param i32) (result i32) local.get 0 i32.const 1 i32.add \
          i32x4.splat i32x4.extract_lane 0))",
-    );
-    assert!(feature.starts_with("simd"), "{feature}");
-    assert!(feature.contains("I32x4Splat"), "{feature}");
-    assert!(offset > 0);
-    let (feature, _) = unsupported("(module (func (param v128)))");
-    assert!(feature.contains("simd"), "{feature}");
-    let (feature, _) = unsupported("(module (func (local v128)))");
-    assert!(feature.contains("simd"), "{feature}");
+        "(module (func (param v128)))",
+        "(module (func (local v128)))",
+    ] {
+        let m = Module::from_wat(wat);
+        let f = m
+            .compile_with(&tier(), 0, &rung_testkit::TOP)
+            .unwrap_or_else(|e| panic!("{wat}: {e}"));
+        f.check().expect("invariants");
+    }
     let (feature, _) =
         unsupported("(module (memory i64 1) (func (param i64) (result i32) local.get 0 i32.load))");
     assert!(feature.contains("memory64"), "{feature}");
@@ -474,15 +476,13 @@ fn trampolines_compile_for_many_signatures() {
             assert!(f.trap_sites.is_empty());
         }
     }
-    let simd = FuncType::new([ValType::V128], []);
-    assert!(matches!(
-        t.host_to_wasm(&simd),
-        Err(CompileError::Unsupported { .. })
-    ));
-    assert!(matches!(
-        t.wasm_to_host(&simd),
-        Err(CompileError::Unsupported { .. })
-    ));
+    // v128 travels in its 16-byte value slot.
+    let simd = FuncType::new([ValType::V128, ValType::I32], [ValType::V128]);
+    for f in [t.host_to_wasm(&simd), t.wasm_to_host(&simd)] {
+        let f = f.expect("v128 trampoline");
+        f.check().expect("invariants");
+        assert!(f.trap_sites.is_empty());
+    }
 }
 
 #[test]
@@ -521,4 +521,112 @@ fn interrupt_checks_at_entry_and_loop_headers_only_when_asked() {
     // The entry and the loop header; the leaf only its entry.
     assert_eq!(rung_testkit::interrupt_checks(&tier(), true), [2, 1]);
     assert_eq!(rung_testkit::interrupt_checks(&tier(), false), [0, 0]);
+}
+
+#[test]
+fn simd_needs_sse41_and_v128_moves_do_not() {
+    use cranelift_codegen::isa;
+    use cranelift_codegen::settings::Configurable;
+    // Plain x86-64 (SSE2): v128 values move, SIMD operators are refused.
+    let sse2 = OptimizingTier::with_isa_builder(isa::lookup_by_name("x86_64").expect("x64"))
+        .expect("fixed ISA");
+    let m = Module::from_wat(
+        "(module (func (param v128 i32) (result v128) (local v128) \
+         local.get 0 local.get 2 local.get 1 select)\
+         (func (param v128) (result v128) local.get 0 f32x4.ceil))",
+    );
+    m.compile_with(&sse2, 0, &rung_testkit::TOP)
+        .expect("moves need no SSE4.1");
+    match m.compile_with(&sse2, 1, &rung_testkit::TOP) {
+        Err(CompileError::Unsupported { feature, offset }) => {
+            assert_eq!(feature, "simd: F32x4Ceil (needs SSE4.1)");
+            assert_eq!(offset, m.bodies[1].1 + 3);
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+    let mut b = isa::lookup_by_name("x86_64").expect("x64");
+    b.enable("has_sse41").expect("x64 flag");
+    let sse41 = OptimizingTier::with_isa_builder(b).expect("fixed ISA");
+    m.compile_with(&sse41, 1, &rung_testkit::TOP)
+        .expect("f32x4.ceil is roundps");
+}
+
+/// The offset of the first `loop` in body `i`.
+fn first_loop(m: &Module, i: usize) -> u32 {
+    let mut ops = m
+        .body(i)
+        .reader()
+        .get_operators_reader()
+        .expect("operators");
+    while !ops.eof() {
+        let (op, at) = ops.read_with_offset().expect("operator");
+        if matches!(op, wasmparser::Operator::Loop { .. }) {
+            return at as u32;
+        }
+    }
+    panic!("no loop in body {i}");
+}
+
+#[test]
+fn osr_entries_refuse_v128_state() {
+    use rung_tiering::Tier;
+    let m = Module::from_wat(
+        r#"(module
+          (func $local (param i32) (local v128) loop local.get 0 br_if 0 end)
+          (func $below (param i32) v128.const i64x2 0 0 loop local.get 0 br_if 0 end drop)
+          (func $param (param i32) (result v128)
+            v128.const i64x2 0 0 loop (param v128) (result v128) local.get 0 br_if 0 end)
+          (func $nested (param i32) (result v128)
+            loop (result v128) v128.const i64x2 0 0
+              loop (param v128) (result v128) local.get 0 br_if 0 end
+              local.get 0 br_if 1
+            end)
+          (func $after (param i32) (result v128)
+            loop local.get 0 br_if 0 end v128.const i64x2 1 2))"#,
+    );
+    let t = tier();
+    let osr = |i: usize, loop_offset: u32| {
+        let b = m.body(i);
+        t.compile_osr_entry(
+            &m.env,
+            b.index,
+            b,
+            &m.offsets,
+            &rung_testkit::TOP,
+            loop_offset,
+        )
+    };
+    for (i, what) in [
+        (0, "an OSR entry into a function with v128 locals"),
+        (1, "an OSR entry at a loop with v128 values on the stack"),
+        (2, "an OSR entry at a loop with v128 values on the stack"),
+    ] {
+        match osr(i, first_loop(&m, i)) {
+            Err(CompileError::Unsupported { feature, .. }) => assert_eq!(feature, what),
+            other => panic!("{i}: expected Unsupported, got {other:?}"),
+        }
+    }
+    // The inner loop of $nested: a copy of a loop with a v128 parameter.
+    let inner = {
+        let mut ops = m.body(3).reader().get_operators_reader().expect("ops");
+        let mut loops = Vec::new();
+        while !ops.eof() {
+            let (op, at) = ops.read_with_offset().expect("operator");
+            if matches!(op, wasmparser::Operator::Loop { .. }) {
+                loops.push(at as u32);
+            }
+        }
+        loops[1]
+    };
+    match osr(3, inner) {
+        Err(CompileError::Unsupported { feature, .. }) => {
+            assert_eq!(feature, "an OSR entry at a loop with v128 parameters");
+        }
+        other => panic!("nested: expected Unsupported, got {other:?}"),
+    }
+    // A v128 result after the loop is no state of the loop's.
+    osr(4, first_loop(&m, 4))
+        .expect("v128 after the loop")
+        .check()
+        .expect("invariants");
 }

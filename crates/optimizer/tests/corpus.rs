@@ -1,5 +1,5 @@
 //! Compiles every function of a real-world module (sql.js's `sql-wasm.wasm`)
-//! and reports how many compiled, were unsupported, or failed.
+//! and reports how many compiled, were unsupported (by proposal), or failed.
 //!
 //! `#[ignore]`d (it is slow in debug builds and needs the unpacked file at
 //! `/tmp/wasm-corpus/sql-wasm.wasm`, or `RUNG_CORPUS_FILE`): run it with
@@ -22,6 +22,7 @@ fn sql_wasm_compiles() {
     let t = tier();
     let start = Instant::now();
     let (mut ok, mut unsupported, mut failed) = (0, 0, Vec::new());
+    let mut why = std::collections::BTreeMap::new();
     let mut code_bytes = 0;
     for i in 0..m.bodies.len() {
         match m.compile_with(&t, i, &rung_testkit::TOP) {
@@ -29,7 +30,12 @@ fn sql_wasm_compiles() {
                 ok += 1;
                 code_bytes += f.code.len();
             }
-            Err(CompileError::Unsupported { .. }) => unsupported += 1,
+            Err(CompileError::Unsupported { feature, .. }) => {
+                unsupported += 1;
+                // By proposal (`simd: …`, `threads: …`) or the whole text.
+                let key = feature.split(':').next().unwrap_or("").to_string();
+                *why.entry(key).or_insert(0usize) += 1;
+            }
             Err(e) => failed.push((m.bodies[i].0, e)),
         }
     }
@@ -39,6 +45,9 @@ fn sql_wasm_compiles() {
         m.bodies.len(),
         failed.len()
     );
+    for (feature, n) in &why {
+        eprintln!("  unsupported: {n} for {feature}");
+    }
     for (index, e) in failed.iter().take(10) {
         eprintln!("  function {index}: {e}");
     }

@@ -69,5 +69,5 @@ fn render(path: &Path, tier: &OptimizingTier) -> String {
 fn snapshots_match() {
     let tier = snapshot_tier();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
-    rung_testkit::snapshots::check(&root, 5, |wat| render(wat, &tier));
+    rung_testkit::snapshots::check(&root, 13, |wat| render(wat, &tier));
 }

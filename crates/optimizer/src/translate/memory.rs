@@ -61,7 +61,11 @@ impl Translator<'_, '_> {
 
     /// The address of an access (its guard region does the bounds check, see
     /// the module docs), and the offset to put in the instruction.
-    fn heap_addr(&mut self, memarg: &MemArg, addr: Value) -> Result<(Value, i32), CompileError> {
+    pub(super) fn heap_addr(
+        &mut self,
+        memarg: &MemArg,
+        addr: Value,
+    ) -> Result<(Value, i32), CompileError> {
         let mem = self.memarg_memory(memarg)?;
         let offset = i64::try_from(memarg.offset)
             .ok()
@@ -113,7 +117,7 @@ impl Translator<'_, '_> {
 
     /// Numbers this operator's linear-memory access: the offset list is
     /// what `emit` resolves tagged faults with.
-    fn heap_access(&mut self) -> u32 {
+    pub(super) fn heap_access(&mut self) -> u32 {
         let n = self.heap_accesses.len() as u32;
         self.heap_accesses.push(self.offset as u32);
         n

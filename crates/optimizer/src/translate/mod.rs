@@ -33,6 +33,7 @@
 mod call;
 mod memory;
 mod numeric;
+mod simd;
 mod table;
 
 use cranelift_codegen::Context;
@@ -62,6 +63,10 @@ pub(crate) struct Target<'a> {
     /// Translate an OSR entry at the loop at this offset instead of the
     /// function (see `OsrEntry`).
     pub osr_loop: Option<u32>,
+    /// Whether the ISA has SSE4.1: without it, SIMD operators are
+    /// `Unsupported` (Cranelift would call libcalls for some of them,
+    /// which position-independent code cannot).
+    pub simd: bool,
 }
 
 /// An OSR entry being translated: the function takes `(vmctx, buffer)`;
@@ -155,6 +160,7 @@ pub(crate) fn translate_function(
         heap_accesses: Vec::new(),
         osr: None,
         local_types: Vec::new(),
+        simd: target.simd,
     };
     if let Some(loop_offset) = target.osr_loop {
         let block = t.builder.create_block();
@@ -200,6 +206,12 @@ pub(crate) fn translate_function(
             t.locals.push(var);
             t.local_types.push(cty);
         }
+    }
+
+    // The OSR layout has 8-byte slots: no v128 fits (the baseline, which
+    // records OSR exits, does not compile SIMD functions either).
+    if target.osr_loop.is_some() && t.local_types.iter().any(|ty| ty.is_vector()) {
+        return Err(t.unsupported("an OSR entry into a function with v128 locals"));
     }
 
     // The function body is a block whose `dest` returns.
@@ -332,6 +344,8 @@ pub(crate) struct Translator<'a, 'b> {
     osr: Option<OsrEntry>,
     /// Each local's type, in index order.
     local_types: Vec<Type>,
+    /// Whether SIMD operators may be compiled (`Target::simd`).
+    pub(crate) simd: bool,
 }
 
 fn block_args(values: &[Value]) -> Vec<BlockArg> {
@@ -682,6 +696,9 @@ impl Translator<'_, '_> {
         mut ops: wasmparser::OperatorsReader<'_>,
     ) -> Result<(), CompileError> {
         let (params, results) = self.block_types(bt)?;
+        if params.iter().any(|ty| ty.is_vector()) {
+            return Err(self.unsupported("an OSR entry at a loop with v128 parameters"));
+        }
         let dest = self.new_dest(&results);
         let (block, buffer) = match &self.osr {
             Some(o) => (o.block, o.buffer),
@@ -779,6 +796,15 @@ impl Translator<'_, '_> {
         header: ir::Block,
         args: &[Value],
     ) -> Result<Vec<Variable>, CompileError> {
+        let dfg = &self.builder.func.dfg;
+        if self
+            .stack
+            .iter()
+            .chain(args)
+            .any(|&v| dfg.value_type(v).is_vector())
+        {
+            return Err(self.unsupported("an OSR entry at a loop with v128 values on the stack"));
+        }
         let below: Vec<(Variable, Type)> = self
             .stack
             .iter()
@@ -1183,7 +1209,11 @@ impl Translator<'_, '_> {
             O::CallRef { type_index } => self.op_call_ref(type_index, false)?,
             O::ReturnCallRef { type_index } => self.op_call_ref(type_index, true)?,
             op => {
-                if !self.memory_op(&op)? && !self.table_op(&op)? && !self.numeric_op(&op)? {
+                if !self.memory_op(&op)?
+                    && !self.table_op(&op)?
+                    && !self.numeric_op(&op)?
+                    && !self.simd_op(&op)?
+                {
                     return Err(self.unsupported(rung_tiering::describe_unsupported(&op)));
                 }
             }
