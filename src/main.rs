@@ -53,8 +53,9 @@ enum Command {
         /// The program's argv[0] (default: FILE as given).
         #[arg(long)]
         argv0: Option<String>,
-        /// After the run, print what the engine did (phase times, tier-ups,
-        /// OSR, peak memory) on stderr.
+        /// After the run, print what the engine did (phase times, what each
+        /// tier compiled, fall-backs by reason, tier-ups, OSR, peak memory)
+        /// on stderr.
         #[arg(long)]
         stats: bool,
         /// The program's arguments (everything after FILE, or after `--`).

@@ -217,6 +217,21 @@ fn run_prints_stats_on_stderr_and_turns_osr_off() {
         assert!(value(&stats, row).ends_with(" ms"), "{row}:\n{stats}");
     }
     assert!(value(&stats, "peak RSS").ends_with(" MiB"), "{stats}");
+    assert_eq!(value(&stats, "lazy compiles"), "0", "{stats}");
+    // Per tier: fib.wat's three functions, all by the baseline.
+    let columns = |tier: &str| -> Vec<String> {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("rung stats: {tier} ")))
+            .unwrap_or_else(|| panic!("no row for {tier}:\n{stats}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(columns("baseline")[0], "3", "{stats}");
+    assert_eq!(columns("optimizer")[..3], ["0", "0.0", "0.0"], "{stats}");
+    let lazy = run(&["--stats", "--tier", "baseline", "--lazy"]);
+    assert_eq!(value(&lazy, "lazy compiles"), "1", "{lazy}");
     // Tiered without OSR: fib_rec gets hot, but no entry is compiled.
     let stats = run(&["--stats", "--no-osr", "--tier-up-threshold", "1"]);
     assert_eq!(value(&stats, "OSR entries compiled"), "0", "{stats}");

@@ -1,8 +1,10 @@
 //! `rung run --stats`: what the engine did, on stderr after the run.
 //!
-//! A first part of issue 11's `--stats`: the phases' wall times, the
-//! ladder's fall-backs, tier-up and OSR counts, and peak memory. Per-tier
-//! compile counts and times, queue waits and `--stats=json` come next.
+//! A first part of issue 11's `--stats`: the phases' wall times, what each
+//! tier compiled (functions, wasm bytes in, code bytes out, compile time
+//! summed over threads, throughput), lazy compiles, the ladder's
+//! fall-backs by reason, tier-up and OSR counts, and peak memory. Queue
+//! waits and `--stats=json` come next.
 
 use std::time::Duration;
 
@@ -42,9 +44,34 @@ pub fn print(engine: &Engine, phases: &Phases) {
     if let Some(kib) = peak_rss_kib() {
         rows.push(("peak RSS", format!("{:.1} MiB", kib as f64 / 1024.0)));
     }
+    rows.push(("lazy compiles", engine.lazy_compiles().to_string()));
+    for (reason, count) in engine.fallback_reasons() {
+        rows.push(("fall-backs because of", format!("{reason}: {count}")));
+    }
     let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
     for (name, value) in rows {
         eprintln!("rung stats: {name:<width$}  {value}");
+    }
+    eprintln!(
+        "rung stats: {:<16} {:>9} {:>11} {:>11} {:>11} {:>9}",
+        "tier", "functions", "wasm KiB", "code KiB", "compile ms", "wasm MB/s"
+    );
+    for t in engine.compile_stats() {
+        let secs = t.compile_time.as_secs_f64();
+        let rate = if secs > 0.0 {
+            format!("{:.1}", t.wasm_bytes as f64 / 1e6 / secs)
+        } else {
+            "-".into()
+        };
+        eprintln!(
+            "rung stats: {:<16} {:>9} {:>11.1} {:>11.1} {:>11.1} {:>9}",
+            t.tier,
+            t.functions,
+            t.wasm_bytes as f64 / 1024.0,
+            t.code_bytes as f64 / 1024.0,
+            secs * 1e3,
+            rate
+        );
     }
 }
 

@@ -219,6 +219,44 @@ pub struct TierUpStats {
     pub failed: usize,
 }
 
+/// What one tier of the ladder compiled so far
+/// (`Engine::compile_stats`): promotions, lazy and eager compiles alike
+/// (OSR entries are counted in `TierUpStats::osr_entries` instead).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TierCompileStats {
+    /// The tier's name.
+    pub tier: &'static str,
+    /// Functions it compiled.
+    pub functions: usize,
+    /// Wasm bytes of their bodies.
+    pub wasm_bytes: u64,
+    /// Machine code it produced.
+    pub code_bytes: u64,
+    /// Time inside the tier's compile, summed over the threads that ran it.
+    pub compile_time: std::time::Duration,
+}
+
+/// The counters behind [`TierCompileStats`], one per ladder level.
+#[derive(Default)]
+pub(crate) struct TierCounters {
+    functions: AtomicUsize,
+    wasm_bytes: std::sync::atomic::AtomicU64,
+    code_bytes: std::sync::atomic::AtomicU64,
+    nanos: std::sync::atomic::AtomicU64,
+}
+
+impl TierCounters {
+    pub fn record(&self, wasm_bytes: usize, stats: &rung_tiering::CompileStats) {
+        self.functions.fetch_add(1, Ordering::Relaxed);
+        self.wasm_bytes
+            .fetch_add(wasm_bytes as u64, Ordering::Relaxed);
+        self.code_bytes
+            .fetch_add(stats.code_bytes as u64, Ordering::Relaxed);
+        let nanos = u64::try_from(stats.compile_time.as_nanos()).unwrap_or(u64::MAX);
+        self.nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
 /// A trampoline published in code memory.
 pub(crate) struct Trampoline {
     _code: Arc<CodeMemory>,
@@ -237,6 +275,12 @@ pub(crate) struct EngineInner {
     pub trampolines: Arc<dyn Trampolines>,
     /// Functions a tier handed up the ladder (`Unsupported`).
     pub fallbacks: AtomicUsize,
+    /// Fall-backs by reason: the proposal or feature the tier named.
+    pub fallback_reasons: Mutex<std::collections::BTreeMap<String, usize>>,
+    /// What each level of the ladder compiled.
+    pub compiled: Box<[TierCounters]>,
+    /// Functions compiled on their first call.
+    pub lazy_compiles: AtomicUsize,
     /// Functions promoted and patched in by tier-up.
     pub tier_ups: Arc<AtomicUsize>,
     /// See `TierUpStats::failed`.
@@ -293,12 +337,16 @@ impl Engine {
         let scheduler = Arc::new(Scheduler::new(
             config.compile_threads.max(config.tier_up_threads + 1),
         ));
+        let compiled = tiers.iter().map(|_| TierCounters::default()).collect();
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 config,
+                compiled,
                 tiers,
                 trampolines,
                 fallbacks: AtomicUsize::new(0),
+                fallback_reasons: Mutex::new(Default::default()),
+                lazy_compiles: AtomicUsize::new(0),
                 tier_ups: Arc::new(AtomicUsize::new(0)),
                 tier_up_failures: AtomicUsize::new(0),
                 osr_entries: AtomicUsize::new(0),
@@ -326,6 +374,41 @@ impl Engine {
     /// compiled by a tier further up the ladder instead).
     pub fn fallbacks(&self) -> usize {
         self.inner.fallbacks.load(Ordering::Relaxed)
+    }
+
+    /// The fall-backs by reason (the proposal, or the feature, the tier
+    /// said it does not support), most frequent first.
+    pub fn fallback_reasons(&self) -> Vec<(String, usize)> {
+        let mut reasons: Vec<(String, usize)> = self
+            .inner
+            .fallback_reasons
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        reasons
+    }
+
+    /// What each tier of the ladder compiled so far, cheapest first.
+    pub fn compile_stats(&self) -> Vec<TierCompileStats> {
+        self.inner
+            .tiers
+            .iter()
+            .zip(&self.inner.compiled)
+            .map(|(tier, c)| TierCompileStats {
+                tier: tier.name(),
+                functions: c.functions.load(Ordering::Relaxed),
+                wasm_bytes: c.wasm_bytes.load(Ordering::Relaxed),
+                code_bytes: c.code_bytes.load(Ordering::Relaxed),
+                compile_time: std::time::Duration::from_nanos(c.nanos.load(Ordering::Relaxed)),
+            })
+            .collect()
+    }
+
+    /// How many functions were compiled on their first call.
+    pub fn lazy_compiles(&self) -> usize {
+        self.inner.lazy_compiles.load(Ordering::Relaxed)
     }
 
     /// How many functions tier-up has promoted and patched in so far.

@@ -36,7 +36,7 @@ mod types;
 mod values;
 pub mod wasi;
 
-pub use engine::{Config, Engine, StartTier, TierChoice, TierUpStats};
+pub use engine::{Config, Engine, StartTier, TierChoice, TierCompileStats, TierUpStats};
 pub use interrupt::InterruptHandle;
 pub use linker::Linker;
 pub use memory::WASM_PAGE;

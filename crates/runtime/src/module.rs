@@ -207,6 +207,7 @@ impl ModuleInner {
             .ok_or_else(|| trap(CompileError::Internal("the module is gone".into())))?;
         let engine = bodies.engine.clone();
         let start = engine.start_level(index);
+        engine.inner.lazy_compiles.fetch_add(1, Ordering::Relaxed);
         let compiled = engine.inner.scheduler.run_urgent(move || {
             let bodies = me.kept_bodies().map_err(CompileFailure::Compile)?;
             let body = bodies.body(index, defined);
@@ -422,9 +423,20 @@ pub(crate) fn compile_at(
             None => tier.compile(env, index, body, offsets, &options),
         };
         match result {
-            Ok(f) => return Ok((level, f)),
-            Err(e) if e.is_unsupported() && level < top => {
+            Ok(f) => {
+                engine.inner.compiled[level].record(body.bytes.len(), &f.stats);
+                return Ok((level, f));
+            }
+            Err(CompileError::Unsupported { feature, .. }) if level < top => {
                 engine.inner.fallbacks.fetch_add(1, Ordering::Relaxed);
+                // "simd: V128Const" counts as "simd".
+                let reason = feature.split(':').next().unwrap_or(&feature).to_string();
+                *engine
+                    .inner
+                    .fallback_reasons
+                    .lock()
+                    .entry(reason)
+                    .or_default() += 1;
             }
             Err(CompileError::Invalid {
                 message,

@@ -529,3 +529,59 @@ fn calls_stay_right_while_slots_are_patched_under_running_threads() {
         assert_eq!(engine.tier_ups(), 3, "lazy: {lazy}");
     }
 }
+
+/// A bottom tier that compiles nothing: every function falls back.
+struct Refuses;
+
+impl Tier for Refuses {
+    fn name(&self) -> &'static str {
+        "refuses"
+    }
+
+    fn compile(
+        &self,
+        _env: &ModuleEnv,
+        index: u32,
+        body: FunctionBody<'_>,
+        _offsets: &VmOffsets,
+        _options: &CompileOptions,
+    ) -> Result<CompiledFunction, CompileError> {
+        let feature = if index % 2 == 0 {
+            "even: operator nop"
+        } else {
+            "odd"
+        };
+        Err(CompileError::Unsupported {
+            feature: feature.into(),
+            offset: body.offset,
+        })
+    }
+}
+
+#[test]
+fn compile_stats_count_each_tier_and_fall_backs_by_reason() {
+    let engine = Engine::new(Config {
+        tiers: vec![Arc::new(Refuses), optimizer()],
+        ..TierChoice::Baseline.config()
+    })
+    .unwrap();
+    let wat = r#"(module
+      (func (result i32) (i32.const 0))
+      (func (result i32) (i32.const 1))
+      (func (result i32) (i32.const 2)))"#;
+    let bytes = wat::parse_str(wat).unwrap();
+    Module::new(&engine, &bytes).unwrap();
+    assert_eq!(engine.fallbacks(), 3);
+    assert_eq!(
+        engine.fallback_reasons(),
+        [("even".to_string(), 2), ("odd".to_string(), 1)]
+    );
+    let stats = engine.compile_stats();
+    assert_eq!(stats.len(), 2);
+    assert_eq!((stats[0].tier, stats[0].functions), ("refuses", 0));
+    assert_eq!(stats[1].functions, 3);
+    // Each body is 4 bytes: no locals, i32.const n, end.
+    assert_eq!(stats[1].wasm_bytes, 3 * 4);
+    assert!(stats[1].code_bytes > 0);
+    assert_eq!(engine.lazy_compiles(), 0);
+}
