@@ -546,7 +546,7 @@ impl Tier for Refuses {
         _offsets: &VmOffsets,
         _options: &CompileOptions,
     ) -> Result<CompiledFunction, CompileError> {
-        let feature = if index % 2 == 0 {
+        let feature = if index.is_multiple_of(2) {
             "even: operator nop"
         } else {
             "odd"
