@@ -11,9 +11,11 @@
 //!   worker → ModuleInner::promote(f, level) → new CodeMemory → budget, slot[f] = code, state
 //! ```
 //!
-//! There is no on-stack replacement yet: a frame already running old code
-//! finishes in it (its loop keeps running it); every later call through the
-//! slot, from any instance, runs the new code.
+//! Every later call through the slot, from any instance, runs the new
+//! code. A frame already running old code finishes in it, unless it keeps
+//! looping after the promotion: then its back-edge asks for an OSR entry
+//! of that loop ([`osr_switch`]; see ARCHITECTURE.md "On-stack
+//! replacement").
 //!
 //! **Invariant:** each defined function has one [`TierState`] word: the
 //! level of its slot's code and the level it is queued for. Only the thread
@@ -293,16 +295,15 @@ pub(crate) fn budget_exhausted(module: &Module, func: u32) -> bool {
     } else {
         FULL
     };
-    // Nothing to decide: already queued (another thread found it hot too,
-    // or a long-running frame of old code ran its budget out again) or at
-    // the top.
+    // Still waiting in the queue: count how hot it is (the queue takes the
+    // hottest first) and come back after another budget.
     if state.queued() && level < top {
-        // Still waiting: count how hot it is (the queue takes the hottest
-        // first) and come back after another budget.
         bodies.exhausted(defined);
         budget.store(policy.initial_budget(func, len, level), Ordering::Relaxed);
         return true;
     }
+    // Nothing to decide: stuck (a promotion failed), or at the top while a
+    // long-running frame of old code ran its budget out again.
     if level >= top || state.busy() {
         budget.store(hot_budget, Ordering::Relaxed);
         return true;
