@@ -8,7 +8,9 @@
 //!               bounded channel ─► the engine's compile threads (a
 //!                                  `scheduler::Stream`): stage 2 + compile
 //!                                  (the baseline validates while it compiles)
-//! finish() ─► end of stream checked ─► results in function order ─► Module
+//!                                  + copy into the `CodeArena` (a chunk turns
+//!                                  read-execute once all its code is written)
+//! finish() ─► end of stream checked ─► last chunk flipped, slots linked ─► Module
 //! ```
 //!
 //! **Invariant:** beyond the function bodies kept for later compilation
