@@ -58,6 +58,18 @@ enum Command {
         /// on stderr.
         #[arg(long)]
         stats: bool,
+        /// Compile through the streaming compiler, fed chunk by chunk
+        /// (with --stats: time to the first compiled function and from the
+        /// last byte to ready).
+        #[arg(long)]
+        stream: bool,
+        /// With --stream: feed at most this many bytes a second, as a
+        /// network would (e.g. 10MB/s; default: as fast as possible).
+        #[arg(long, value_name = "RATE", requires = "stream", value_parser = cli::stream::parse_rate)]
+        rate: Option<f64>,
+        /// With --stream: bytes per push (e.g. 64KiB).
+        #[arg(long, value_name = "SIZE", requires = "stream", default_value = "64KiB", value_parser = cli::stream::parse_size)]
+        chunk: usize,
         /// The program's arguments (everything after FILE, or after `--`).
         #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
         args: Vec<String>,
@@ -179,6 +191,9 @@ fn main() -> ExitCode {
             envs,
             argv0,
             stats,
+            stream,
+            rate,
+            chunk,
             args,
         } => match ladder.config(tier.config(lazy)) {
             Ok(config) => cli::run::run(
@@ -187,7 +202,10 @@ fn main() -> ExitCode {
                 &args,
                 &cli::run::WasiOptions { dirs, envs, argv0 },
                 config,
-                stats,
+                &cli::run::Report {
+                    stats,
+                    stream: stream.then_some(cli::stream::Feed { rate, chunk }),
+                },
             ),
             Err(e) => {
                 eprintln!("rung: {e}");

@@ -240,6 +240,45 @@ fn run_prints_stats_on_stderr_and_turns_osr_off() {
 }
 
 #[test]
+fn run_streams_a_module_in_chunks_and_reports_when_it_was_ready() {
+    let fib = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fib.wat");
+    let out = Command::new(env!("CARGO_BIN_EXE_rung"))
+        .args([
+            "run", "--stream", "--chunk", "7", "--rate", "100KB/s", "--stats",
+        ])
+        .args([fib, "--invoke", "fib_rec", "20"])
+        .output()
+        .expect("run rung");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "6765\n");
+    let bytes = wat::parse_file(fib).unwrap().len();
+    assert!(
+        stderr.contains("rung stats: stream: bytes") && stderr.contains(&format!(" {bytes}\n")),
+        "{stderr}"
+    );
+    for row in [
+        "compile (streaming)",
+        "stream: first function compiled",
+        "stream: ready after last byte",
+    ] {
+        assert!(
+            stderr.contains(&format!("rung stats: {row} ")),
+            "{row}:\n{stderr}"
+        );
+    }
+    // --rate and --chunk only mean something with --stream.
+    let (code, out) = rung(&["run", "--rate", "1MB/s", fib, "--invoke", "fib_rec", "3"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--stream"), "{out}");
+    let (code, out) = rung(&[
+        "run", "--stream", "--chunk", "ten", fib, "--invoke", "fib_rec", "3",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("`ten` is not a size"), "{out}");
+}
+
+#[test]
 fn disas_shows_the_osr_entry_of_a_loop() {
     let wat = r#"(module (memory 1)
       (func $nest (param $n i32) (local $i i32) (local $j i32)

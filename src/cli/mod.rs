@@ -6,5 +6,6 @@ pub mod inspect;
 pub mod ladder;
 pub mod run;
 pub mod stats;
+pub mod stream;
 pub mod validate;
 pub mod wast;

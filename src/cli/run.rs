@@ -22,6 +22,14 @@ pub struct WasiOptions {
     pub argv0: Option<String>,
 }
 
+/// How the module is compiled and what is reported.
+pub struct Report {
+    /// `--stats`.
+    pub stats: bool,
+    /// `--stream`: through the streaming compiler, fed so.
+    pub stream: Option<crate::cli::stream::Feed>,
+}
+
 /// The WASI context: argv, environment, preopens, inherited stdio.
 fn wasi_ctx(file: &Path, argv: &[String], opts: &WasiOptions) -> Result<WasiCtx, String> {
     let argv0 = opts
@@ -54,7 +62,7 @@ pub fn run(
     args: &[String],
     opts: &WasiOptions,
     config: Config,
-    stats: bool,
+    report: &Report,
 ) -> ExitCode {
     let fail = |message: String| {
         eprintln!("rung: {message}");
@@ -69,7 +77,11 @@ pub fn run(
         Err(e) => return fail(format!("cannot create the engine: {e}")),
     };
     let started = Instant::now();
-    let module = match Module::new(&engine, &bytes) {
+    let compiled = match report.stream {
+        Some(feed) => crate::cli::stream::compile(&engine, &bytes, feed).map(|(m, t)| (m, Some(t))),
+        None => Module::new(&engine, &bytes).map(|m| (m, None)),
+    };
+    let (module, streamed) = match compiled {
         Ok(m) => m,
         Err(e) => return fail(format!("{}: {e}", file.display())),
     };
@@ -86,7 +98,7 @@ pub fn run(
             Err(e) => return fail(e),
         }
     }
-    let compiled = Instant::now();
+    let compiled_at = Instant::now();
     let mut store = Store::new(&engine);
     let instance = match linker.instantiate(&mut store, &module) {
         Ok(i) => i,
@@ -120,10 +132,11 @@ pub fn run(
         }
     }
     let outcome = func.call(&mut store, &values);
-    if stats {
+    if report.stats {
         let phases = crate::cli::stats::Phases {
-            compile: compiled - started,
-            instantiate: instantiated - compiled,
+            compile: compiled_at - started,
+            streamed,
+            instantiate: instantiated - compiled_at,
             run: instantiated.elapsed(),
         };
         crate::cli::stats::print(&engine, &phases);

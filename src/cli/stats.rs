@@ -12,8 +12,10 @@ use rung::runtime::Engine;
 
 /// What `rung run` measured around the engine.
 pub struct Phases {
-    /// `Module::new`.
+    /// `Module::new`, or the whole stream with `--stream`.
     pub compile: Duration,
+    /// With `--stream`: its times.
+    pub streamed: Option<crate::cli::stream::StreamTimes>,
     /// Instantiation.
     pub instantiate: Duration,
     /// The call of `_start` or the `--invoke`d export.
@@ -24,8 +26,24 @@ pub struct Phases {
 pub fn print(engine: &Engine, phases: &Phases) {
     let t = engine.tier_up_stats();
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
-    let mut rows = vec![
-        ("compile (Module::new)", ms(phases.compile)),
+    let mut rows = vec![(
+        if phases.streamed.is_some() {
+            "compile (streaming)"
+        } else {
+            "compile (Module::new)"
+        },
+        ms(phases.compile),
+    )];
+    if let Some(s) = phases.streamed {
+        rows.push(("stream: bytes", s.bytes.to_string()));
+        rows.push((
+            "stream: first function compiled",
+            s.first_compiled.map_or("-".into(), ms),
+        ));
+        rows.push(("stream: last byte pushed", ms(s.last_byte)));
+        rows.push(("stream: ready after last byte", ms(s.ready_after_last_byte)));
+    }
+    rows.extend([
         ("instantiate", ms(phases.instantiate)),
         ("run", ms(phases.run)),
         ("fall-backs up the ladder", engine.fallbacks().to_string()),
@@ -40,7 +58,7 @@ pub fn print(engine: &Engine, phases: &Phases) {
         ("tier-up compiles failed", t.failed.to_string()),
         ("OSR entries compiled", t.osr_entries.to_string()),
         ("OSR switches", t.osr_switches.to_string()),
-    ];
+    ]);
     if let Some(kib) = peak_rss_kib() {
         rows.push(("peak RSS", format!("{:.1} MiB", kib as f64 / 1024.0)));
     }
