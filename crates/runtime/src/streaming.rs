@@ -259,6 +259,83 @@ impl Workers {
     }
 }
 
+/// The code section kept for lazy compilation or tier-up, written body by
+/// body by offset (the size fields between bodies are left as zeros). A
+/// section of up to 1 GiB is written straight into the allocation the
+/// module keeps (cc1: no 20 MiB copy at `finish`, and 20 MiB less peak
+/// memory); a larger one, which its header may only claim, grows as it
+/// arrives.
+enum KeptCode {
+    Exact {
+        bytes: Arc<[std::mem::MaybeUninit<u8>]>,
+        /// Bytes initialized so far, from the start.
+        written: usize,
+    },
+    Growing(Vec<u8>),
+}
+
+impl KeptCode {
+    fn new(len: usize) -> KeptCode {
+        if len <= 1 << 30 {
+            KeptCode::Exact {
+                bytes: Arc::new_uninit_slice(len),
+                written: 0,
+            }
+        } else {
+            KeptCode::Growing(Vec::with_capacity(1 << 30))
+        }
+    }
+
+    /// Writes `body` at `at` from the section's start.
+    fn put(&mut self, at: usize, body: &[u8]) -> Result<(), Error> {
+        match self {
+            KeptCode::Growing(code) => {
+                code.resize(at, 0);
+                code.extend_from_slice(body);
+            }
+            KeptCode::Exact { bytes, written } => {
+                let outside = || Error::Resource("a function body outside its code section".into());
+                let end = at.checked_add(body.len()).ok_or_else(outside)?;
+                let dst = Arc::get_mut(bytes).ok_or_else(outside)?;
+                if at < *written || end > dst.len() {
+                    return Err(outside());
+                }
+                for b in &mut dst[*written..at] {
+                    b.write(0);
+                }
+                // SAFETY: `at..end` is inside `dst` (checked above), which
+                // this writer holds alone, and does not overlap `body`.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        body.as_ptr(),
+                        dst[at..end].as_mut_ptr().cast::<u8>(),
+                        body.len(),
+                    );
+                }
+                *written = end;
+            }
+        }
+        Ok(())
+    }
+
+    /// The whole section (a tail that never arrived is zeros).
+    fn finish(self) -> Arc<[u8]> {
+        match self {
+            KeptCode::Growing(code) => Arc::from(code),
+            KeptCode::Exact { mut bytes, written } => {
+                let dst = Arc::get_mut(&mut bytes)
+                    .expect("the kept code section is never shared before finish");
+                for b in &mut dst[written..] {
+                    b.write(0);
+                }
+                // SAFETY: every byte is initialized: `..written` by `put`,
+                // the rest just now.
+                unsafe { bytes.assume_init() }
+            }
+        }
+    }
+}
+
 /// The event sink of a streaming compile.
 struct Sink {
     engine: Engine,
@@ -268,7 +345,7 @@ struct Sink {
     bodies: usize,
     locations: Vec<(u64, usize)>,
     /// The code section, kept for lazy compilation or tier-up.
-    code_section: Option<(u64, Vec<u8>)>,
+    code_section: Option<(u64, KeptCode)>,
     data: Vec<DataSegment>,
 }
 
@@ -290,9 +367,8 @@ impl EventSink for Sink {
                 )?);
                 self.code_section_received_if_complete(env);
                 if keeps_bodies(&self.engine) {
-                    let capacity = usize::try_from(range.end - range.start).unwrap_or(0);
-                    self.code_section =
-                        Some((range.start, Vec::with_capacity(capacity.min(1 << 30))));
+                    let len = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
+                    self.code_section = Some((range.start, KeptCode::new(len)));
                 }
             }
             Event::FunctionBody(body) => {
@@ -302,12 +378,7 @@ impl EventSink for Sink {
                     ));
                 };
                 if let Some((start, code)) = &mut self.code_section {
-                    // Bodies are contiguous after their size fields: keep
-                    // the section byte for byte by offset.
-                    // (the size fields between them are left as zeros).
-                    let at = (body.offset - *start) as usize;
-                    code.resize(at, 0);
-                    code.extend_from_slice(body.bytes);
+                    code.put((body.offset - *start) as usize, body.bytes)?;
                 }
                 self.locations.push((body.offset, body.bytes.len()));
                 let sent = workers.stream.push(Job {
@@ -490,7 +561,7 @@ impl StreamingCompiler {
                 compiled: (!lazy).then_some((compiled, arena)),
                 code_section: sink
                     .code_section
-                    .map(|(start, bytes)| (start, Arc::from(bytes))),
+                    .map(|(start, code)| (start, code.finish())),
                 data: sink.data,
             },
         )
