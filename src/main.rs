@@ -67,6 +67,11 @@ enum Command {
         /// network would (e.g. 10MB/s; default: as fast as possible).
         #[arg(long, value_name = "RATE", requires = "stream", value_parser = cli::stream::parse_rate)]
         rate: Option<f64>,
+        /// Stop the program after this long (e.g. 5s, 500ms, 2m) with the
+        /// "interrupted" trap and exit status 124. Makes the code check for
+        /// interrupts at function entries and loop back-edges.
+        #[arg(long, value_name = "DURATION", value_parser = cli::run::parse_duration)]
+        timeout: Option<std::time::Duration>,
         /// With --stream: bytes per push (e.g. 64KiB).
         #[arg(long, value_name = "SIZE", requires = "stream", default_value = "64KiB", value_parser = cli::stream::parse_size)]
         chunk: usize,
@@ -194,8 +199,12 @@ fn main() -> ExitCode {
             stream,
             rate,
             chunk,
+            timeout,
             args,
-        } => match ladder.config(tier.config(lazy)) {
+        } => match ladder.config(rung::runtime::Config {
+            interruptible: timeout.is_some(),
+            ..tier.config(lazy)
+        }) {
             Ok(config) => cli::run::run(
                 &file,
                 invoke.as_deref(),
@@ -205,6 +214,7 @@ fn main() -> ExitCode {
                 &cli::run::Report {
                     stats,
                     stream: stream.then_some(cli::stream::Feed { rate, chunk }),
+                    timeout,
                 },
             ),
             Err(e) => {

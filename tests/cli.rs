@@ -279,6 +279,64 @@ fn run_streams_a_module_in_chunks_and_reports_when_it_was_ready() {
 }
 
 #[test]
+fn run_stops_a_runaway_program_at_its_timeout() {
+    let spin = scratch(
+        "spin.wat",
+        r#"(module (func (export "spin") (loop (br 0))))"#,
+    );
+    for tier in ["baseline", "optimized", "tiered"] {
+        let (code, out) = rung(&[
+            "run",
+            "--timeout",
+            "200ms",
+            "--tier",
+            tier,
+            spin.to_str().unwrap(),
+            "--invoke",
+            "spin",
+        ]);
+        assert_eq!(code, 124, "{tier}: {out}");
+        assert!(
+            out.starts_with(
+                "rung: timed out after 200ms: trap: interrupted (function 0, at offset 0x"
+            ),
+            "{tier}: {out}"
+        );
+    }
+    // A program that ends in time is not disturbed.
+    let fib = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fib.wat");
+    let (code, out) = rung(&["run", "--timeout", "1m", fib, "--invoke", "fib_rec", "20"]);
+    assert_eq!((code, out.as_str()), (0, "6765\n"));
+    let (code, out) = rung(&["run", "--timeout", "soon", fib, "--invoke", "fib_rec", "20"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("`soon` is not a duration"), "{out}");
+}
+
+#[test]
+fn run_reads_the_module_from_standard_input_for_a_dash() {
+    use std::io::Write;
+    let fib = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fib.wat")).unwrap();
+    for stream in [false, true] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rung"))
+            .arg("run")
+            .args(stream.then_some("--stream"))
+            .args(["-", "--invoke", "fib_rec", "20"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("run rung");
+        child.stdin.take().unwrap().write_all(&fib).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "6765\n",
+            "stream: {stream}"
+        );
+    }
+}
+
+#[test]
 fn disas_shows_the_osr_entry_of_a_loop() {
     let wat = r#"(module (memory 1)
       (func $nest (param $n i32) (local $i i32) (local $j i32)

@@ -7,7 +7,10 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
 
 use rung::runtime::wasi::{self, WasiCtx};
 use rung::runtime::{Config, Engine, Linker, Module, Store, Val, ValType};
@@ -28,6 +31,30 @@ pub struct Report {
     pub stats: bool,
     /// `--stream`: through the streaming compiler, fed so.
     pub stream: Option<crate::cli::stream::Feed>,
+    /// `--timeout`: interrupt the program after this long.
+    pub timeout: Option<Duration>,
+}
+
+/// The exit status of a run stopped by `--timeout` (as GNU `timeout`).
+pub const TIMED_OUT: u8 = 124;
+
+/// A duration such as `5s`, `500ms`, `2m` or `1.5s`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let bad = || format!("`{text}` is not a duration (e.g. 5s, 500ms, 2m)");
+    let number: f64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "ms" => number / 1e3,
+        "s" | "" => number,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
 }
 
 /// The WASI context: argv, environment, preopens, inherited stdio.
@@ -68,7 +95,7 @@ pub fn run(
         eprintln!("rung: {message}");
         ExitCode::from(1)
     };
-    let bytes = match rung::read_module(file) {
+    let bytes = match read_input(file) {
         Ok(b) => b,
         Err(e) => return fail(format!("{}: {e}", file.display())),
     };
@@ -131,7 +158,28 @@ pub fn run(
             None => return fail(format!("cannot read `{arg}` as {param}")),
         }
     }
+    // --timeout: a watchdog interrupts the store when the time is up; the
+    // call then ends with the "interrupted" trap.
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let watchdog = match (report.timeout, store.interrupt_handle()) {
+        (Some(limit), Some(handle)) => {
+            let (done, wait) = std::sync::mpsc::channel::<()>();
+            let flag = timed_out.clone();
+            let thread = std::thread::spawn(move || {
+                if wait.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
+                    flag.store(true, Ordering::SeqCst);
+                    handle.interrupt();
+                }
+            });
+            Some((done, thread))
+        }
+        _ => None,
+    };
     let outcome = func.call(&mut store, &values);
+    if let Some((done, thread)) = watchdog {
+        drop(done);
+        let _ = thread.join();
+    }
     if report.stats {
         let phases = crate::cli::stats::Phases {
             compile: compiled_at - started,
@@ -152,9 +200,31 @@ pub fn run(
             // proc_exit allows 0..=125 only (larger is a trap), so the
             // status is the program's, uncut.
             Some(code) => ExitCode::from(code as u8),
+            None if timed_out.load(Ordering::SeqCst) => {
+                let limit = report.timeout.unwrap_or_default();
+                eprintln!("rung: timed out after {limit:?}: trap: {trap}");
+                ExitCode::from(TIMED_OUT)
+            }
             None => fail(format!("trap: {trap}")),
         },
     }
+}
+
+/// The module's bytes: FILE, or standard input for `-` (binary, or text
+/// if it is not).
+fn read_input(file: &Path) -> Result<Vec<u8>, String> {
+    if file.as_os_str() != "-" {
+        return rung::read_module(file).map_err(|e| e.to_string());
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+        .map_err(|e| format!("cannot read standard input: {e}"))?;
+    if bytes.starts_with(b"\0asm") {
+        return Ok(bytes);
+    }
+    wat::parse_bytes(&bytes)
+        .map(|w| w.into_owned())
+        .map_err(|e| e.to_string())
 }
 
 fn parse_arg(text: &str, ty: ValType) -> Option<Val> {
