@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo xtask bench
-//!     decode, compile and kernels in turn, each with its defaults.
+//!     decode, compile, kernels and streaming in turn, each with its defaults.
 //! cargo xtask bench decode [--modules a,b] [--iters N] [--threads N] [--corpus DIR]
 //!     decode + validate throughput on every corpus module: wasmparser's
 //!     validator (the reference) against rung's decoder and validator on one
@@ -20,6 +20,11 @@
 //!     run time of xtask/kernels/*.wat under rung's optimizing, baseline and
 //!     tiered configurations and V8's TurboFan, with compile times;
 //!     checksums must agree (else the exit code says so).
+//! cargo xtask bench streaming [--modules a,b] [--iters N] [--rate B/s] [--chunk N]
+//!     streaming compilation against batch on cc1, python, esbuild, swc and
+//!     ruby, baseline and tiered: wall time, time from the last byte to ready
+//!     (unthrottled and at 10 MB/s), time to the first compiled function,
+//!     peak RSS; each sample a fresh process.
 //! cargo xtask fuzz [--target differential|wasi] [--cases N] [--seed S]
 //!     a property test for N cases (default 100,000), in release:
 //!     `differential` (the default), the baseline-vs-optimizer differential
@@ -66,7 +71,7 @@ struct Cli {
 enum Command {
     /// Measure rung: decoding and compiling the corpus of real modules
     /// (../shared/corpus), running the kernels in xtask/kernels.
-    /// With no `<what>`: decode, compile and kernels in turn, with their defaults.
+    /// With no `<what>`: decode, compile, kernels and streaming in turn, with their defaults.
     Bench {
         #[command(subcommand)]
         what: Option<bench::Bench>,
@@ -74,6 +79,9 @@ enum Command {
     /// Run a property test for many generated cases: the baseline tier's
     /// differential test (against the optimizer), or the WASI fuzz target.
     Fuzz(fuzz::FuzzArgs),
+    /// One sample of `bench streaming`, in a process of its own.
+    #[command(hide = true)]
+    StreamOnce(bench::streaming::OnceArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +89,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench { what } => bench::run(what),
         Command::Fuzz(args) => fuzz::run(&args),
+        Command::StreamOnce(args) => bench::streaming::once(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

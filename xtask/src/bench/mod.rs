@@ -14,6 +14,7 @@ pub mod compile;
 pub mod decode;
 pub mod kernels;
 mod node;
+pub mod streaming;
 
 use std::hint::black_box;
 use std::num::NonZeroUsize;
@@ -37,6 +38,10 @@ pub enum Bench {
     /// baseline and tiered configurations against V8's TurboFan (node),
     /// checksums compared.
     Kernels(kernels::KernelArgs),
+    /// Streaming compilation against batch on the large corpus modules:
+    /// time from the last byte to ready (unthrottled and at a network's
+    /// rate), wall time and peak RSS, each sample a fresh process.
+    Streaming(streaming::StreamingArgs),
 }
 
 /// Options every corpus bench takes.
@@ -87,11 +92,13 @@ pub fn run(bench: Option<Bench>) -> Result<(), String> {
         Some(Bench::Decode(args)) => decode::run(&args),
         Some(Bench::Compile(args)) => compile::run(&args),
         Some(Bench::Kernels(args)) => kernels::run(&args),
+        Some(Bench::Streaming(args)) => streaming::run(&args),
         None => {
             let all = [
                 Bench::Decode(DecodeArgs::default()),
                 Bench::Compile(compile::CompileArgs::default()),
                 Bench::Kernels(kernels::KernelArgs::default()),
+                Bench::Streaming(streaming::StreamingArgs::default()),
             ];
             let mut failed = Vec::new();
             for (i, bench) in all.into_iter().enumerate() {
@@ -102,6 +109,7 @@ pub fn run(bench: Option<Bench>) -> Result<(), String> {
                     Bench::Decode(_) => "decode",
                     Bench::Compile(_) => "compile",
                     Bench::Kernels(_) => "kernels",
+                    Bench::Streaming(_) => "streaming",
                 };
                 if let Err(e) = run(Some(bench)) {
                     eprintln!("xtask: bench {name}: {e}");
