@@ -65,6 +65,69 @@ impl Mem {
     }
 }
 
+/// SSE instructions of the form `op xmm, xmm` (SIMD, `simd.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VOp {
+    Paddb,
+    Paddw,
+    Paddd,
+    Paddq,
+    Psubb,
+    Psubw,
+    Psubd,
+    Psubq,
+    Paddsb,
+    Paddsw,
+    Paddusb,
+    Paddusw,
+    Psubsb,
+    Psubsw,
+    Psubusb,
+    Psubusw,
+    Pand,
+    Pandn,
+    Por,
+    Pxor,
+    Pcmpeqb,
+    Pcmpeqw,
+    Pcmpeqd,
+    Pcmpeqq,
+    Pcmpgtb,
+    Pcmpgtw,
+    Pcmpgtd,
+    Pminub,
+    Pminuw,
+    Pminud,
+    Pmaxub,
+    Pmaxuw,
+    Pmaxud,
+    Pshufb,
+    Punpcklqdq,
+    Addps,
+    Addpd,
+    Subps,
+    Subpd,
+    Mulps,
+    Mulpd,
+    Divps,
+    Divpd,
+    Sqrtps,
+    Sqrtpd,
+    Andps,
+    Xorps,
+    Movsd,
+    Movlhps,
+}
+
+/// Lane shifts by an immediate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VShift {
+    Psrld,
+    Pslld,
+    Psrlq,
+    Psllq,
+}
+
 /// x86 condition codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cc {
@@ -392,6 +455,62 @@ macro_rules! by_fop {
             (FOp::Div, Size::S64) => $mac!(divsd, $($args)*),
             (FOp::Sqrt, Size::S32) => $mac!(sqrtss, $($args)*),
             (FOp::Sqrt, Size::S64) => $mac!(sqrtsd, $($args)*),
+        }
+    };
+}
+
+macro_rules! by_vop {
+    ($op:expr, $mac:ident!($($args:tt)*)) => {
+        match $op {
+            VOp::Paddb => $mac!(paddb, $($args)*),
+            VOp::Paddw => $mac!(paddw, $($args)*),
+            VOp::Paddd => $mac!(paddd, $($args)*),
+            VOp::Paddq => $mac!(paddq, $($args)*),
+            VOp::Psubb => $mac!(psubb, $($args)*),
+            VOp::Psubw => $mac!(psubw, $($args)*),
+            VOp::Psubd => $mac!(psubd, $($args)*),
+            VOp::Psubq => $mac!(psubq, $($args)*),
+            VOp::Paddsb => $mac!(paddsb, $($args)*),
+            VOp::Paddsw => $mac!(paddsw, $($args)*),
+            VOp::Paddusb => $mac!(paddusb, $($args)*),
+            VOp::Paddusw => $mac!(paddusw, $($args)*),
+            VOp::Psubsb => $mac!(psubsb, $($args)*),
+            VOp::Psubsw => $mac!(psubsw, $($args)*),
+            VOp::Psubusb => $mac!(psubusb, $($args)*),
+            VOp::Psubusw => $mac!(psubusw, $($args)*),
+            VOp::Pand => $mac!(pand, $($args)*),
+            VOp::Pandn => $mac!(pandn, $($args)*),
+            VOp::Por => $mac!(por, $($args)*),
+            VOp::Pxor => $mac!(pxor, $($args)*),
+            VOp::Pcmpeqb => $mac!(pcmpeqb, $($args)*),
+            VOp::Pcmpeqw => $mac!(pcmpeqw, $($args)*),
+            VOp::Pcmpeqd => $mac!(pcmpeqd, $($args)*),
+            VOp::Pcmpeqq => $mac!(pcmpeqq, $($args)*),
+            VOp::Pcmpgtb => $mac!(pcmpgtb, $($args)*),
+            VOp::Pcmpgtw => $mac!(pcmpgtw, $($args)*),
+            VOp::Pcmpgtd => $mac!(pcmpgtd, $($args)*),
+            VOp::Pminub => $mac!(pminub, $($args)*),
+            VOp::Pminuw => $mac!(pminuw, $($args)*),
+            VOp::Pminud => $mac!(pminud, $($args)*),
+            VOp::Pmaxub => $mac!(pmaxub, $($args)*),
+            VOp::Pmaxuw => $mac!(pmaxuw, $($args)*),
+            VOp::Pmaxud => $mac!(pmaxud, $($args)*),
+            VOp::Pshufb => $mac!(pshufb, $($args)*),
+            VOp::Punpcklqdq => $mac!(punpcklqdq, $($args)*),
+            VOp::Addps => $mac!(addps, $($args)*),
+            VOp::Addpd => $mac!(addpd, $($args)*),
+            VOp::Subps => $mac!(subps, $($args)*),
+            VOp::Subpd => $mac!(subpd, $($args)*),
+            VOp::Mulps => $mac!(mulps, $($args)*),
+            VOp::Mulpd => $mac!(mulpd, $($args)*),
+            VOp::Divps => $mac!(divps, $($args)*),
+            VOp::Divpd => $mac!(divpd, $($args)*),
+            VOp::Sqrtps => $mac!(sqrtps, $($args)*),
+            VOp::Sqrtpd => $mac!(sqrtpd, $($args)*),
+            VOp::Andps => $mac!(andps, $($args)*),
+            VOp::Xorps => $mac!(xorps, $($args)*),
+            VOp::Movsd => $mac!(movsd, $($args)*),
+            VOp::Movlhps => $mac!(movlhps, $($args)*),
         }
     };
 }
@@ -955,6 +1074,91 @@ impl Assembler {
             Size::S32 => dynasm!(self.ops ; .arch x64 ; roundss Rx(d), Rx(s), mode),
             Size::S64 => dynasm!(self.ops ; .arch x64 ; roundsd Rx(d), Rx(s), mode),
         }
+    }
+
+    // ---- SIMD (v128, SSE up to SSE4.1) --------------------------------------
+
+    /// `movdqu` load of a whole xmm register.
+    pub fn movdqu_rm(&mut self, dst: Reg, m: Mem) {
+        op_rm!(self.ops, movdqu, Rx(e(dst)), OWORD, m)
+    }
+
+    /// `movdqu` store of a whole xmm register.
+    pub fn movdqu_mr(&mut self, m: Mem, src: Reg) {
+        op_mr!(self.ops, movdqu, OWORD, m, Rx(e(src)))
+    }
+
+    /// A two-operand SSE instruction `dst = dst op src`.
+    pub fn vop_rr(&mut self, op: VOp, dst: Reg, src: Reg) {
+        let (d, s) = (e(dst), e(src));
+        by_vop!(op, rr!(self.ops, Rx, d, s))
+    }
+
+    /// `cmpps`/`cmppd` with predicate `pred`.
+    pub fn cmpp_rr(&mut self, double: bool, dst: Reg, src: Reg, pred: u8) {
+        let (d, s, p) = (e(dst), e(src), pred as i8);
+        if double {
+            dynasm!(self.ops ; .arch x64 ; cmppd Rx(d), Rx(s), p)
+        } else {
+            dynasm!(self.ops ; .arch x64 ; cmpps Rx(d), Rx(s), p)
+        }
+    }
+
+    /// A shift of every lane by an immediate.
+    pub fn vshift_ri(&mut self, op: VShift, dst: Reg, imm: u8) {
+        let (d, i) = (e(dst), imm as i8);
+        match op {
+            VShift::Psrld => dynasm!(self.ops ; .arch x64 ; psrld Rx(d), i),
+            VShift::Pslld => dynasm!(self.ops ; .arch x64 ; pslld Rx(d), i),
+            VShift::Psrlq => dynasm!(self.ops ; .arch x64 ; psrlq Rx(d), i),
+            VShift::Psllq => dynasm!(self.ops ; .arch x64 ; psllq Rx(d), i),
+        }
+    }
+
+    /// `pshufd dst, src, imm`.
+    pub fn pshufd(&mut self, dst: Reg, src: Reg, imm: u8) {
+        let (d, s, i) = (e(dst), e(src), imm as i8);
+        dynasm!(self.ops ; .arch x64 ; pshufd Rx(d), Rx(s), i)
+    }
+
+    /// `pshuflw dst, src, imm`.
+    pub fn pshuflw(&mut self, dst: Reg, src: Reg, imm: u8) {
+        let (d, s, i) = (e(dst), e(src), imm as i8);
+        dynasm!(self.ops ; .arch x64 ; pshuflw Rx(d), Rx(s), i)
+    }
+
+    /// `insertps dst, src, imm`.
+    pub fn insertps(&mut self, dst: Reg, src: Reg, imm: u8) {
+        let (d, s, i) = (e(dst), e(src), imm as i8);
+        dynasm!(self.ops ; .arch x64 ; insertps Rx(d), Rx(s), i)
+    }
+
+    /// `pextrb/w/d/q gpr, xmm, lane` (`bytes` the lane width); b, w and d
+    /// zero-extend into the 32-bit register.
+    pub fn pextr(&mut self, bytes: u32, dst: Reg, src: Reg, lane: u8) {
+        let (d, s, l) = (e(dst), e(src), lane as i8);
+        match bytes {
+            1 => dynasm!(self.ops ; .arch x64 ; pextrb Rd(d), Rx(s), l),
+            2 => dynasm!(self.ops ; .arch x64 ; pextrw Rd(d), Rx(s), l),
+            4 => dynasm!(self.ops ; .arch x64 ; pextrd Rd(d), Rx(s), l),
+            _ => dynasm!(self.ops ; .arch x64 ; pextrq Rq(d), Rx(s), l),
+        }
+    }
+
+    /// `pinsrb/w/d/q xmm, gpr, lane` (`bytes` the lane width).
+    pub fn pinsr(&mut self, bytes: u32, dst: Reg, src: Reg, lane: u8) {
+        let (d, s, l) = (e(dst), e(src), lane as i8);
+        match bytes {
+            1 => dynasm!(self.ops ; .arch x64 ; pinsrb Rx(d), Rd(s), l),
+            2 => dynasm!(self.ops ; .arch x64 ; pinsrw Rx(d), Rd(s), l),
+            4 => dynasm!(self.ops ; .arch x64 ; pinsrd Rx(d), Rd(s), l),
+            _ => dynasm!(self.ops ; .arch x64 ; pinsrq Rx(d), Rq(s), l),
+        }
+    }
+
+    /// `ptest a, b`.
+    pub fn ptest(&mut self, a: Reg, b: Reg) {
+        dynasm!(self.ops ; .arch x64 ; ptest Rx(e(a)), Rx(e(b)))
     }
 }
 
