@@ -384,6 +384,16 @@ const BASELINE_WAT: &str = r#"(module
   (func (export "memory") (param v128 i32) (result v128)
     local.get 1 local.get 0 v128.store offset=3
     local.get 1 i32.const 3 i32.add v128.load)
+  (func (export "min_s8") (param v128 v128) (result v128) local.get 0 local.get 1 i8x16.min_s)
+  (func (export "max_u16") (param v128 v128) (result v128) local.get 0 local.get 1 i16x8.max_u)
+  (func (export "mul32") (param v128 v128) (result v128) local.get 0 local.get 1 i32x4.mul)
+  (func (export "narrow_u8") (param v128 v128) (result v128)
+    local.get 0 local.get 1 i8x16.narrow_i16x8_u)
+  (func (export "ext_hi_s16") (param v128) (result v128) local.get 0 i16x8.extend_high_i8x16_s)
+  (func (export "shr_s32") (param v128 i32) (result v128) local.get 0 local.get 1 i32x4.shr_s)
+  (func (export "masks") (param v128) (result v128)
+    local.get 0 i8x16.bitmask local.get 0 i32x4.all_true i32.const 16 i32.shl i32.or
+    i32x4.splat)
   (func (export "nine") (param v128 v128 v128 v128 v128 v128 v128 v128 v128) (result v128)
     local.get 0 local.get 8 i32x4.sub local.get 7 i32x4.add))
 "#;
@@ -545,6 +555,33 @@ fn the_baseline_compiles_its_simd_operators_exactly() {
         let f = r.instance.get_func(&r.store, "memory").unwrap();
         let trap = f.call(&mut r.store, &[Val::V128(x), Val::I32(65536 - 16)]);
         assert!(trap.is_err(), "{label}: out of bounds");
+        r.check(
+            "min_s8",
+            &[a8, b8],
+            i8x16([1, -1, 1, -128, -5, 6, 0, 8, 0, 0, -1, 0, 100, -100, -3, -3]),
+        );
+        r.check(
+            "max_u16",
+            &[a16, b16],
+            i16x8([2, -1, -1, -32768, 0, 6, -5, -100]),
+        );
+        r.check(
+            "mul32",
+            &[i32x4([3, -2, 65536, i32::MAX]), i32x4([5, 7, 65536, 2])],
+            i32x4([15, -14, 0, -2]),
+        );
+        r.check(
+            "narrow_u8",
+            &[i16x8([-1, 0, 255, 256, 1, 128, -300, 300]), i16x8([7; 8])],
+            i8x16([0, 0, -1, -1, 1, -128, 0, -1, 7, 7, 7, 7, 7, 7, 7, 7]),
+        );
+        r.check("ext_hi_s16", &[a8], i16x8([0, 0, 0, 0, 100, -100, 3, -3]));
+        let got = r.call("shr_s32", &[Val::V128(a32), Val::I32(33)]);
+        assert_eq!(got, i32x4([0, -1, i32::MIN / 2, 3]), "{label}: shr_s32");
+        // Top bits of a8: lanes 1, 3, 13, 15; its i32 lane 2 is zero.
+        r.check("masks", &[a8], u32x4([0xa00a; 4]));
+        // b8: lanes 3, 4, 10, 13, 14; no zero i32 lane.
+        r.check("masks", &[b8], u32x4([0x1_6418; 4]));
         let nine: Vec<u128> = (1..=9).map(|k| i32x4([k, 2 * k, -k, 0])).collect();
         // p0 - p8 + p7.
         r.check("nine", &nine, i32x4([0, 0, 0, 0]));

@@ -68,6 +68,38 @@ impl Mem {
 /// SSE instructions of the form `op xmm, xmm` (SIMD, `simd.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VOp {
+    Pminsb,
+    Pminsw,
+    Pminsd,
+    Pmaxsb,
+    Pmaxsw,
+    Pmaxsd,
+    Pabsb,
+    Pabsw,
+    Pabsd,
+    Pavgb,
+    Pavgw,
+    Pmullw,
+    Pmulld,
+    Pmaddwd,
+    Packsswb,
+    Packuswb,
+    Packssdw,
+    Packusdw,
+    Pmovsxbw,
+    Pmovzxbw,
+    Pmovsxwd,
+    Pmovzxwd,
+    Pmovsxdq,
+    Pmovzxdq,
+    Psllw,
+    Pslld,
+    Psllq,
+    Psrlw,
+    Psrld,
+    Psrlq,
+    Psraw,
+    Psrad,
     Paddb,
     Paddw,
     Paddd,
@@ -462,6 +494,38 @@ macro_rules! by_fop {
 macro_rules! by_vop {
     ($op:expr, $mac:ident!($($args:tt)*)) => {
         match $op {
+            VOp::Pminsb => $mac!(pminsb, $($args)*),
+            VOp::Pminsw => $mac!(pminsw, $($args)*),
+            VOp::Pminsd => $mac!(pminsd, $($args)*),
+            VOp::Pmaxsb => $mac!(pmaxsb, $($args)*),
+            VOp::Pmaxsw => $mac!(pmaxsw, $($args)*),
+            VOp::Pmaxsd => $mac!(pmaxsd, $($args)*),
+            VOp::Pabsb => $mac!(pabsb, $($args)*),
+            VOp::Pabsw => $mac!(pabsw, $($args)*),
+            VOp::Pabsd => $mac!(pabsd, $($args)*),
+            VOp::Pavgb => $mac!(pavgb, $($args)*),
+            VOp::Pavgw => $mac!(pavgw, $($args)*),
+            VOp::Pmullw => $mac!(pmullw, $($args)*),
+            VOp::Pmulld => $mac!(pmulld, $($args)*),
+            VOp::Pmaddwd => $mac!(pmaddwd, $($args)*),
+            VOp::Packsswb => $mac!(packsswb, $($args)*),
+            VOp::Packuswb => $mac!(packuswb, $($args)*),
+            VOp::Packssdw => $mac!(packssdw, $($args)*),
+            VOp::Packusdw => $mac!(packusdw, $($args)*),
+            VOp::Pmovsxbw => $mac!(pmovsxbw, $($args)*),
+            VOp::Pmovzxbw => $mac!(pmovzxbw, $($args)*),
+            VOp::Pmovsxwd => $mac!(pmovsxwd, $($args)*),
+            VOp::Pmovzxwd => $mac!(pmovzxwd, $($args)*),
+            VOp::Pmovsxdq => $mac!(pmovsxdq, $($args)*),
+            VOp::Pmovzxdq => $mac!(pmovzxdq, $($args)*),
+            VOp::Psllw => $mac!(psllw, $($args)*),
+            VOp::Pslld => $mac!(pslld, $($args)*),
+            VOp::Psllq => $mac!(psllq, $($args)*),
+            VOp::Psrlw => $mac!(psrlw, $($args)*),
+            VOp::Psrld => $mac!(psrld, $($args)*),
+            VOp::Psrlq => $mac!(psrlq, $($args)*),
+            VOp::Psraw => $mac!(psraw, $($args)*),
+            VOp::Psrad => $mac!(psrad, $($args)*),
             VOp::Paddb => $mac!(paddb, $($args)*),
             VOp::Paddw => $mac!(paddw, $($args)*),
             VOp::Paddd => $mac!(paddd, $($args)*),
@@ -1153,6 +1217,16 @@ impl Assembler {
             2 => dynasm!(self.ops ; .arch x64 ; pinsrw Rx(d), Rd(s), l),
             4 => dynasm!(self.ops ; .arch x64 ; pinsrd Rx(d), Rd(s), l),
             _ => dynasm!(self.ops ; .arch x64 ; pinsrq Rx(d), Rq(s), l),
+        }
+    }
+
+    /// `pmovmskb`/`movmskps`/`movmskpd r32, xmm` (`bytes` the lane width).
+    pub fn movmsk(&mut self, bytes: u32, dst: Reg, src: Reg) {
+        let (d, s) = (e(dst), e(src));
+        match bytes {
+            1 => dynasm!(self.ops ; .arch x64 ; pmovmskb Rd(d), Rx(s)),
+            4 => dynasm!(self.ops ; .arch x64 ; movmskps Rd(d), Rx(s)),
+            _ => dynasm!(self.ops ; .arch x64 ; movmskpd Rd(d), Rx(s)),
         }
     }
 

@@ -305,6 +305,63 @@ impl CodeGen<'_> {
             O::F64x2Gt => self.fcmp(true, 1, true),
             O::F64x2Ge => self.fcmp(true, 2, true),
 
+            // ---- more integer arithmetic (one instruction each) ----
+            O::I8x16MinS => self.binop(VOp::Pminsb),
+            O::I8x16MinU => self.binop(VOp::Pminub),
+            O::I8x16MaxS => self.binop(VOp::Pmaxsb),
+            O::I8x16MaxU => self.binop(VOp::Pmaxub),
+            O::I16x8MinS => self.binop(VOp::Pminsw),
+            O::I16x8MinU => self.binop(VOp::Pminuw),
+            O::I16x8MaxS => self.binop(VOp::Pmaxsw),
+            O::I16x8MaxU => self.binop(VOp::Pmaxuw),
+            O::I32x4MinS => self.binop(VOp::Pminsd),
+            O::I32x4MinU => self.binop(VOp::Pminud),
+            O::I32x4MaxS => self.binop(VOp::Pmaxsd),
+            O::I32x4MaxU => self.binop(VOp::Pmaxud),
+            O::I8x16AvgrU => self.binop(VOp::Pavgb),
+            O::I16x8AvgrU => self.binop(VOp::Pavgw),
+            O::I16x8Mul => self.binop(VOp::Pmullw),
+            O::I32x4Mul => self.binop(VOp::Pmulld),
+            O::I32x4DotI16x8S => self.binop(VOp::Pmaddwd),
+            O::I8x16Abs => self.unop(VOp::Pabsb),
+            O::I16x8Abs => self.unop(VOp::Pabsw),
+            O::I32x4Abs => self.unop(VOp::Pabsd),
+            O::I8x16NarrowI16x8S => self.binop(VOp::Packsswb),
+            O::I8x16NarrowI16x8U => self.binop(VOp::Packuswb),
+            O::I16x8NarrowI32x4S => self.binop(VOp::Packssdw),
+            O::I16x8NarrowI32x4U => self.binop(VOp::Packusdw),
+            O::I16x8ExtendLowI8x16S => self.extend(VOp::Pmovsxbw, false),
+            O::I16x8ExtendHighI8x16S => self.extend(VOp::Pmovsxbw, true),
+            O::I16x8ExtendLowI8x16U => self.extend(VOp::Pmovzxbw, false),
+            O::I16x8ExtendHighI8x16U => self.extend(VOp::Pmovzxbw, true),
+            O::I32x4ExtendLowI16x8S => self.extend(VOp::Pmovsxwd, false),
+            O::I32x4ExtendHighI16x8S => self.extend(VOp::Pmovsxwd, true),
+            O::I32x4ExtendLowI16x8U => self.extend(VOp::Pmovzxwd, false),
+            O::I32x4ExtendHighI16x8U => self.extend(VOp::Pmovzxwd, true),
+            O::I64x2ExtendLowI32x4S => self.extend(VOp::Pmovsxdq, false),
+            O::I64x2ExtendHighI32x4S => self.extend(VOp::Pmovsxdq, true),
+            O::I64x2ExtendLowI32x4U => self.extend(VOp::Pmovzxdq, false),
+            O::I64x2ExtendHighI32x4U => self.extend(VOp::Pmovzxdq, true),
+
+            // ---- shifts (count modulo the lane width; no i8x16, no i64x2.shr_s) ----
+            O::I16x8Shl => self.shift(VOp::Psllw, 15),
+            O::I16x8ShrS => self.shift(VOp::Psraw, 15),
+            O::I16x8ShrU => self.shift(VOp::Psrlw, 15),
+            O::I32x4Shl => self.shift(VOp::Pslld, 31),
+            O::I32x4ShrS => self.shift(VOp::Psrad, 31),
+            O::I32x4ShrU => self.shift(VOp::Psrld, 31),
+            O::I64x2Shl => self.shift(VOp::Psllq, 63),
+            O::I64x2ShrU => self.shift(VOp::Psrlq, 63),
+
+            // ---- all_true, bitmask ----
+            O::I8x16AllTrue => self.all_true(VOp::Pcmpeqb),
+            O::I16x8AllTrue => self.all_true(VOp::Pcmpeqw),
+            O::I32x4AllTrue => self.all_true(VOp::Pcmpeqd),
+            O::I64x2AllTrue => self.all_true(VOp::Pcmpeqq),
+            O::I8x16Bitmask => self.bitmask(1),
+            O::I32x4Bitmask => self.bitmask(4),
+            O::I64x2Bitmask => self.bitmask(8),
+
             ref other => Err(self.unsupported(rung_tiering::describe_unsupported(other))),
         }
     }
@@ -435,6 +492,70 @@ impl CodeGen<'_> {
             }
         };
         self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    /// Sign or zero extension of the low (or, `high`, the high) half.
+    fn extend(&mut self, op: VOp, high: bool) -> Result<()> {
+        let a = self.pop()?;
+        let dst = self.alloc(RegClass::Float)?;
+        let src = self.v_reg(&a);
+        if high {
+            self.masm.asm.pshufd(FSCRATCH, src, 0xee);
+            self.masm.asm.vop_rr(op, dst, FSCRATCH);
+        } else {
+            self.masm.asm.vop_rr(op, dst, src);
+        }
+        self.free(&a);
+        self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    /// A lane shift by an `i32` count taken modulo the lane width (`mask`).
+    fn shift(&mut self, op: VOp, mask: i32) -> Result<()> {
+        let count = self.pop()?;
+        let v = self.pop()?;
+        let dst = self.owned_reg(&v)?;
+        self.load_into(SCRATCH, Ty::I32, count.loc, count.pos);
+        self.free(&count);
+        self.masm
+            .asm
+            .alu_ri(crate::asm::Alu::And, Size::S32, SCRATCH, mask);
+        self.masm.asm.mov_xr(Size::S32, FSCRATCH, SCRATCH);
+        self.masm.asm.vop_rr(op, dst, FSCRATCH);
+        self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    /// 1 if no lane is zero: compare every lane with zero, test the result.
+    fn all_true(&mut self, eq: VOp) -> Result<()> {
+        let a = self.pop()?;
+        let dst = self.alloc(RegClass::Int)?;
+        let v = match a.loc {
+            Loc::Reg(r) => r,
+            loc => {
+                let r = self.alloc(RegClass::Float)?;
+                self.load_v128_into(r, loc);
+                r
+            }
+        };
+        self.masm.asm.vop_rr(VOp::Pxor, FSCRATCH, FSCRATCH);
+        self.masm.asm.vop_rr(eq, FSCRATCH, v);
+        self.masm.asm.ptest(FSCRATCH, FSCRATCH);
+        self.masm.set_bool(Cc::E, dst);
+        self.free_reg(v);
+        self.push_reg(Ty::I32, dst);
+        Ok(())
+    }
+
+    /// The lanes' top bits (`pmovmskb`, `movmskps`, `movmskpd`).
+    fn bitmask(&mut self, bytes: u32) -> Result<()> {
+        let a = self.pop()?;
+        let dst = self.alloc(RegClass::Int)?;
+        let v = self.v_reg(&a);
+        self.masm.asm.movmsk(bytes, dst, v);
+        self.free(&a);
+        self.push_reg(Ty::I32, dst);
         Ok(())
     }
 
