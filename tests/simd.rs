@@ -1,14 +1,15 @@
 //! SIMD and relaxed SIMD with exact values: optimized, baseline (which
-//! falls back to the optimizer today), mixed, and Cranelift at
-//! `opt_level=none`.
+//! compiles the first SIMD families and falls back to the optimizer for the
+//! rest), mixed, Cranelift at `opt_level=none`, and a baseline-only engine
+//! for the operators the baseline compiles (`BASELINE_WAT`).
 //!
 //! The relaxed operators pin the one answer rung gives (the table in
 //! ARCHITECTURE.md, "SIMD in the optimizer"): each input here is one where
 //! the relaxed-simd spec allows several results, so a tier that picked
 //! another (fused `madd`, `cvttps2dq`'s `0x80000000` for NaN, unsigned dot
 //! products, `blendv`'s top-bit laneselect, `minps`'s operand order) fails.
-//! Today the baseline falls back to the optimizer for SIMD functions; when
-//! it compiles them itself (issue 9, part 2) these are the bits it must
+//! The baseline falls back to the optimizer for relaxed SIMD today; when
+//! it compiles it itself (issue 9, part 2b) these are the bits it must
 //! give.
 
 use std::sync::Arc;
@@ -394,6 +395,10 @@ const BASELINE_WAT: &str = r#"(module
   (func (export "masks") (param v128) (result v128)
     local.get 0 i8x16.bitmask local.get 0 i32x4.all_true i32.const 16 i32.shl i32.or
     i32x4.splat)
+  (func (export "loads") (param v128) (result v128)
+    i32.const 0 local.get 0 v128.store
+    i32.const 1 v128.load8x8_s i32.const 2 v128.load16x4_u i16x8.add
+    i32.const 4 v128.load32_zero v128.xor i32.const 8 v128.load64_splat v128.xor)
   (func (export "nine") (param v128 v128 v128 v128 v128 v128 v128 v128 v128) (result v128)
     local.get 0 local.get 8 i32x4.sub local.get 7 i32x4.add))
 "#;
@@ -582,6 +587,32 @@ fn the_baseline_compiles_its_simd_operators_exactly() {
         r.check("masks", &[a8], u32x4([0xa00a; 4]));
         // b8: lanes 3, 4, 10, 13, 14; no zero i32 lane.
         r.check("masks", &[b8], u32x4([0x1_6418; 4]));
+        {
+            let m: Vec<u8> = (0..16u8)
+                .map(|k| k.wrapping_mul(37).wrapping_add(200))
+                .collect();
+            let v = u128::from_le_bytes(m.clone().try_into().unwrap());
+            let rd = |at: usize, n: usize| -> u64 {
+                let mut b = [0u8; 8];
+                b[..n].copy_from_slice(&m[at..at + n]);
+                u64::from_le_bytes(b)
+            };
+            let mut want = [0u16; 8];
+            for (k, w) in want.iter_mut().enumerate() {
+                let s = m[1 + k] as i8 as i16 as u16;
+                // load16x4_u is four u32 lanes: its u16 halves are value, 0.
+                let u = if k % 2 == 0 { rd(2 + k, 2) as u16 } else { 0 };
+                *w = s.wrapping_add(u);
+            }
+            let mut want = want
+                .iter()
+                .rev()
+                .fold(0u128, |acc, &h| (acc << 16) | u128::from(h));
+            want ^= u128::from(rd(4, 4));
+            let hi = u128::from(rd(8, 8));
+            want ^= hi | (hi << 64);
+            r.check("loads", &[v], want);
+        }
         let nine: Vec<u128> = (1..=9).map(|k| i32x4([k, 2 * k, -k, 0])).collect();
         // p0 - p8 + p7.
         r.check("nine", &nine, i32x4([0, 0, 0, 0]));

@@ -151,6 +151,19 @@ pub enum VOp {
     Movlhps,
 }
 
+/// Loads into an xmm register (`Assembler::vload`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VLoad {
+    Zero32,
+    Zero64,
+    Sxbw,
+    Zxbw,
+    Sxwd,
+    Zxwd,
+    Sxdq,
+    Zxdq,
+}
+
 /// Lane shifts by an immediate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VShift {
@@ -1227,6 +1240,22 @@ impl Assembler {
             1 => dynasm!(self.ops ; .arch x64 ; pmovmskb Rd(d), Rx(s)),
             4 => dynasm!(self.ops ; .arch x64 ; movmskps Rd(d), Rx(s)),
             _ => dynasm!(self.ops ; .arch x64 ; movmskpd Rd(d), Rx(s)),
+        }
+    }
+
+    /// A load that widens or zero-fills into an xmm register: `movd`/`movq`
+    /// (`Zero32`/`Zero64`) or `pmovsx`/`pmovzx` of 64 bits.
+    pub fn vload(&mut self, op: VLoad, dst: Reg, m: Mem) {
+        let d = e(dst);
+        match op {
+            VLoad::Zero32 => op_rm!(self.ops, movd, Rx(d), DWORD, m),
+            VLoad::Zero64 => op_rm!(self.ops, movq, Rx(d), QWORD, m),
+            VLoad::Sxbw => op_rm!(self.ops, pmovsxbw, Rx(d), QWORD, m),
+            VLoad::Zxbw => op_rm!(self.ops, pmovzxbw, Rx(d), QWORD, m),
+            VLoad::Sxwd => op_rm!(self.ops, pmovsxwd, Rx(d), QWORD, m),
+            VLoad::Zxwd => op_rm!(self.ops, pmovzxwd, Rx(d), QWORD, m),
+            VLoad::Sxdq => op_rm!(self.ops, pmovsxdq, Rx(d), QWORD, m),
+            VLoad::Zxdq => op_rm!(self.ops, pmovzxdq, Rx(d), QWORD, m),
         }
     }
 

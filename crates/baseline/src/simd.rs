@@ -31,7 +31,7 @@ use rung_tiering::TrapCode;
 use rung_tiering::abi::{Reg, RegClass};
 use wasmparser::{MemArg, Operator};
 
-use crate::asm::{Cc, Mem, Size, VOp, VShift};
+use crate::asm::{Cc, Mem, Size, VLoad, VOp, VShift};
 use crate::context::{CodeGen, Result};
 use crate::regalloc::{FSCRATCH, SCRATCH};
 use crate::stack::{Loc, Opnd, Ty};
@@ -150,6 +150,16 @@ impl CodeGen<'_> {
             O::V128Const { value } => self.v128_const(value.i128() as u128),
             O::V128Load { ref memarg } => self.v128_load(memarg),
             O::V128Store { ref memarg } => self.v128_store(memarg),
+            O::V128Load8x8S { ref memarg } => self.vload(memarg, VLoad::Sxbw, None),
+            O::V128Load8x8U { ref memarg } => self.vload(memarg, VLoad::Zxbw, None),
+            O::V128Load16x4S { ref memarg } => self.vload(memarg, VLoad::Sxwd, None),
+            O::V128Load16x4U { ref memarg } => self.vload(memarg, VLoad::Zxwd, None),
+            O::V128Load32x2S { ref memarg } => self.vload(memarg, VLoad::Sxdq, None),
+            O::V128Load32x2U { ref memarg } => self.vload(memarg, VLoad::Zxdq, None),
+            O::V128Load32Zero { ref memarg } => self.vload(memarg, VLoad::Zero32, None),
+            O::V128Load64Zero { ref memarg } => self.vload(memarg, VLoad::Zero64, None),
+            O::V128Load32Splat { ref memarg } => self.vload(memarg, VLoad::Zero32, Some(4)),
+            O::V128Load64Splat { ref memarg } => self.vload(memarg, VLoad::Zero64, Some(8)),
 
             // ---- splats, lanes ----
             O::I8x16Splat => self.splat_int(1),
@@ -584,6 +594,25 @@ impl CodeGen<'_> {
         let m = self.heap_access(mem, memarg.offset, &addr)?;
         self.masm
             .guarded(TrapCode::MemoryOutOfBounds, |asm| asm.movdqu_rm(dst, m));
+        self.free(&addr);
+        self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    /// A narrower load (`vload`), then broadcast its low lane if `splat`
+    /// (4 or 8 bytes).
+    fn vload(&mut self, memarg: &MemArg, op: VLoad, splat: Option<u32>) -> Result<()> {
+        let mem = self.memarg_memory(memarg)?;
+        let addr = self.pop()?;
+        let dst = self.alloc(RegClass::Float)?;
+        let m = self.heap_access(mem, memarg.offset, &addr)?;
+        self.masm
+            .guarded(TrapCode::MemoryOutOfBounds, |asm| asm.vload(op, dst, m));
+        match splat {
+            Some(4) => self.masm.asm.pshufd(dst, dst, 0),
+            Some(_) => self.masm.asm.vop_rr(VOp::Punpcklqdq, dst, dst),
+            None => {}
+        }
         self.free(&addr);
         self.push_reg(V128, dst);
         Ok(())
