@@ -302,6 +302,18 @@ fn unsupported_operators_and_types() {
             .expect_err("v128 spill")
             .is_unsupported()
     );
+    // Seventeen v128 values live at once: more than the allocator's xmm
+    // registers, so one would spill; Unsupported, not an internal error.
+    let gets = "local.get 0 i32x4.neg ".repeat(17);
+    let adds = "i32x4.add ".repeat(16);
+    let m = Module::from_wat(&format!(
+        "(module (func (param v128) (result v128) {gets} {adds}))"
+    ));
+    assert!(
+        m.compile(&tier(), 0)
+            .expect_err("v128 pressure")
+            .is_unsupported()
+    );
     let m = Module::from_wat(
         "(module (memory i64 1) (func (param i64) (result i32) local.get 0 i32.load))",
     );
