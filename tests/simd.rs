@@ -1,14 +1,15 @@
 //! SIMD and relaxed SIMD with exact values: optimized, baseline (which
-//! falls back to the optimizer today), mixed, and Cranelift at
-//! `opt_level=none`.
+//! compiles the first SIMD families and falls back to the optimizer for the
+//! rest), mixed, Cranelift at `opt_level=none`, and a baseline-only engine
+//! for the operators the baseline compiles (`BASELINE_WAT`).
 //!
 //! The relaxed operators pin the one answer rung gives (the table in
 //! ARCHITECTURE.md, "SIMD in the optimizer"): each input here is one where
 //! the relaxed-simd spec allows several results, so a tier that picked
 //! another (fused `madd`, `cvttps2dq`'s `0x80000000` for NaN, unsigned dot
 //! products, `blendv`'s top-bit laneselect, `minps`'s operand order) fails.
-//! Today the baseline falls back to the optimizer for SIMD functions; when
-//! it compiles them itself (issue 9, part 2) these are the bits it must
+//! The baseline falls back to the optimizer for relaxed SIMD today; when
+//! it compiles it itself (issue 9, part 2b) these are the bits it must
 //! give.
 
 use std::sync::Arc;
@@ -340,4 +341,280 @@ fn spec_simd_passes_without_cranelifts_optimizer() {
     }
     assert_eq!(files, 66);
     assert!(checks > 25_000, "{checks}");
+}
+
+/// The operators the baseline compiles itself (issue 9, part 2a), in a
+/// module every function of which it must compile: the "baseline only"
+/// engine has no other tier to fall back to.
+const BASELINE_WAT: &str = r#"(module
+  (memory 1)
+  (func (export "add8") (param v128 v128) (result v128) local.get 0 local.get 1 i8x16.add)
+  (func (export "sub16") (param v128 v128) (result v128) local.get 0 local.get 1 i16x8.sub)
+  (func (export "add64") (param v128 v128) (result v128) local.get 0 local.get 1 i64x2.add)
+  (func (export "neg32") (param v128) (result v128) local.get 0 i32x4.neg)
+  (func (export "addsat_s8") (param v128 v128) (result v128) local.get 0 local.get 1 i8x16.add_sat_s)
+  (func (export "subsat_u16") (param v128 v128) (result v128) local.get 0 local.get 1 i16x8.sub_sat_u)
+  (func (export "lt_u8") (param v128 v128) (result v128) local.get 0 local.get 1 i8x16.lt_u)
+  (func (export "ge_s16") (param v128 v128) (result v128) local.get 0 local.get 1 i16x8.ge_s)
+  (func (export "gt_u32") (param v128 v128) (result v128) local.get 0 local.get 1 i32x4.gt_u)
+  (func (export "le_s32") (param v128 v128) (result v128) local.get 0 local.get 1 i32x4.le_s)
+  (func (export "ne64") (param v128 v128) (result v128) local.get 0 local.get 1 i64x2.ne)
+  (func (export "fadd32") (param v128 v128) (result v128) local.get 0 local.get 1 f32x4.add)
+  (func (export "fdiv64") (param v128 v128) (result v128) local.get 0 local.get 1 f64x2.div)
+  (func (export "fsqrt32") (param v128) (result v128) local.get 0 f32x4.sqrt)
+  (func (export "fabs32") (param v128) (result v128) local.get 0 f32x4.abs)
+  (func (export "fneg64") (param v128) (result v128) local.get 0 f64x2.neg)
+  (func (export "flt32") (param v128 v128) (result v128) local.get 0 local.get 1 f32x4.lt)
+  (func (export "fge64") (param v128 v128) (result v128) local.get 0 local.get 1 f64x2.ge)
+  (func (export "andnot") (param v128 v128) (result v128) local.get 0 local.get 1 v128.andnot)
+  (func (export "bitselect") (param v128 v128 v128) (result v128)
+    local.get 0 local.get 1 local.get 2 v128.bitselect)
+  (func (export "not_any") (param v128) (result v128)
+    local.get 0 v128.not v128.any_true i32x4.splat)
+  (func (export "lanes") (param v128) (result v128)
+    ;; lane 3 of i8 (signed) splatted to i16, lane 1 replaced by lane 7 of i16 (unsigned)
+    local.get 0 i8x16.extract_lane_s 3 i16x8.splat
+    local.get 0 i16x8.extract_lane_u 7 i16x8.replace_lane 1)
+  (func (export "flanes") (param v128) (result v128)
+    local.get 0 f64x2.extract_lane 1 f64x2.splat
+    local.get 0 f32x4.extract_lane 2 f32x4.replace_lane 0
+    local.get 0 i64x2.extract_lane 0 i64x2.replace_lane 1)
+  (func (export "const_local") (param v128) (result v128) (local v128 v128)
+    local.get 0 v128.const i32x4 1 2 3 0x80000000 i32x4.add local.tee 1
+    local.get 2 i32x4.sub local.set 2 local.get 2)
+  (func (export "memory") (param v128 i32) (result v128)
+    local.get 1 local.get 0 v128.store offset=3
+    local.get 1 i32.const 3 i32.add v128.load)
+  (func (export "min_s8") (param v128 v128) (result v128) local.get 0 local.get 1 i8x16.min_s)
+  (func (export "max_u16") (param v128 v128) (result v128) local.get 0 local.get 1 i16x8.max_u)
+  (func (export "mul32") (param v128 v128) (result v128) local.get 0 local.get 1 i32x4.mul)
+  (func (export "narrow_u8") (param v128 v128) (result v128)
+    local.get 0 local.get 1 i8x16.narrow_i16x8_u)
+  (func (export "ext_hi_s16") (param v128) (result v128) local.get 0 i16x8.extend_high_i8x16_s)
+  (func (export "shr_s32") (param v128 i32) (result v128) local.get 0 local.get 1 i32x4.shr_s)
+  (func (export "masks") (param v128) (result v128)
+    local.get 0 i8x16.bitmask local.get 0 i32x4.all_true i32.const 16 i32.shl i32.or
+    i32x4.splat)
+  (func (export "loads") (param v128) (result v128)
+    i32.const 0 local.get 0 v128.store
+    i32.const 1 v128.load8x8_s i32.const 2 v128.load16x4_u i16x8.add
+    i32.const 4 v128.load32_zero v128.xor i32.const 8 v128.load64_splat v128.xor)
+  (func (export "nine") (param v128 v128 v128 v128 v128 v128 v128 v128 v128) (result v128)
+    local.get 0 local.get 8 i32x4.sub local.get 7 i32x4.add))
+"#;
+
+fn baseline_only() -> Engine {
+    let config = Config {
+        tiers: vec![Arc::new(rung::baseline::BaselineTier::new())],
+        ..Config::default()
+    };
+    Engine::new(config).unwrap()
+}
+
+#[test]
+fn the_baseline_compiles_its_simd_operators_exactly() {
+    if !std::arch::is_x86_feature_detected!("sse4.1") {
+        return;
+    }
+    let engines = [
+        ("baseline only", baseline_only()),
+        (
+            "optimized",
+            Engine::new(TierChoice::Optimized.config()).unwrap(),
+        ),
+    ];
+    for (label, engine) in engines {
+        let module = Module::new(&engine, &wat::parse_str(BASELINE_WAT).unwrap()).unwrap();
+        let mut store = Store::new(&engine);
+        let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+        let mut r = Run {
+            store,
+            instance,
+            label,
+        };
+        let a8 = i8x16([1, -1, 127, -128, 5, 6, 7, 8, 0, 0, 0, 0, 100, -100, 3, -3]);
+        let b8 = i8x16([1, 1, 1, -1, -5, 6, 0, 9, 0, 1, -1, 0, 100, -100, -3, 3]);
+        r.check(
+            "add8",
+            &[a8, b8],
+            i8x16([2, 0, -128, 127, 0, 12, 7, 17, 0, 1, -1, 0, -56, 56, 0, 0]),
+        );
+        r.check(
+            "addsat_s8",
+            &[a8, b8],
+            i8x16([2, 0, 127, -128, 0, 12, 7, 17, 0, 1, -1, 0, 127, -128, 0, 0]),
+        );
+        // Unsigned: 1<1, 255<1, 127<1, 128<255, 5<251, 6<6, 7<0, 8<9, 0<0,
+        // 0<1, 0<255, 0<0, 100<100, 156<156, 3<253, 253<3.
+        r.check(
+            "lt_u8",
+            &[a8, b8],
+            i8x16([0, 0, 0, -1, -1, 0, 0, -1, 0, -1, -1, 0, 0, 0, -1, 0]),
+        );
+        let a16 = i16x8([1, -1, 32767, -32768, 0, 5, -5, 100]);
+        let b16 = i16x8([2, -1, -1, 1, 0, 6, -6, -100]);
+        r.check(
+            "sub16",
+            &[a16, b16],
+            i16x8([-1, 0, -32768, 32767, 0, -1, 1, 200]),
+        );
+        r.check(
+            "subsat_u16",
+            &[a16, b16],
+            i16x8([0, 0, 0, 32767, 0, 0, 1, 0]),
+        );
+        r.check("ge_s16", &[a16, b16], i16x8([0, -1, -1, 0, -1, 0, -1, -1]));
+        let a32 = i32x4([1, -1, i32::MIN, 7]);
+        let b32 = i32x4([2, 1, i32::MAX, 7]);
+        r.check("neg32", &[a32], i32x4([-1, 1, i32::MIN, -7]));
+        r.check("gt_u32", &[a32, b32], i32x4([0, -1, -1, 0]));
+        r.check("le_s32", &[a32, b32], i32x4([-1, -1, -1, -1]));
+        r.check(
+            "add64",
+            &[u64x2([u64::MAX, 1 << 40]), u64x2([2, 1 << 40])],
+            u64x2([1, 1 << 41]),
+        );
+        r.check(
+            "ne64",
+            &[u64x2([3, 4]), u64x2([3, 5])],
+            u64x2([0, u64::MAX]),
+        );
+        let nan = f32::from_bits(0x7fc0_0001);
+        r.check(
+            "fadd32",
+            &[
+                f32x4([1.5, -0.0, f32::INFINITY, nan]),
+                f32x4([2.25, 0.0, 1.0, 1.0]),
+            ],
+            f32x4([3.75, 0.0, f32::INFINITY, nan]),
+        );
+        r.check(
+            "fdiv64",
+            &[f64x2([1.0, -3.0]), f64x2([4.0, 0.0])],
+            f64x2([0.25, f64::NEG_INFINITY]),
+        );
+        r.check(
+            "fsqrt32",
+            &[f32x4([4.0, 2.25, 0.0, 1e10])],
+            f32x4([2.0, 1.5, 0.0, 1e5]),
+        );
+        r.check(
+            "fabs32",
+            &[f32x4([-1.0, 2.0, -0.0, -nan])],
+            f32x4([1.0, 2.0, 0.0, nan]),
+        );
+        r.check("fneg64", &[f64x2([1.0, -0.0])], f64x2([-1.0, 0.0]));
+        r.check(
+            "flt32",
+            &[f32x4([1.0, 2.0, nan, -1.0]), f32x4([2.0, 2.0, 1.0, 1.0])],
+            u32x4([u32::MAX, 0, 0, u32::MAX]),
+        );
+        r.check(
+            "fge64",
+            &[f64x2([2.0, f64::NAN]), f64x2([2.0, 1.0])],
+            u64x2([u64::MAX, 0]),
+        );
+        let x = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210u128;
+        let y = 0xffff_0000_ffff_0000_0f0f_0f0f_f0f0_f0f0u128;
+        let z = 0x1111_2222_3333_4444_5555_6666_7777_8888u128;
+        r.check("andnot", &[x, y], x & !y);
+        r.check("bitselect", &[x, y, z], (x & z) | (y & !z));
+        r.check("not_any", &[u128::MAX], 0);
+        r.check("not_any", &[u128::MAX - 1], u32x4([1; 4]));
+        let v = i8x16([
+            0,
+            1,
+            2,
+            -7,
+            4,
+            5,
+            6,
+            7,
+            8,
+            9,
+            10,
+            11,
+            12,
+            13,
+            0xfe_u8 as i8,
+            -1,
+        ]);
+        // i16 lane 7 is bytes 14, 15 = 0xfffe.
+        r.check("lanes", &[v], i16x8([-7, -2, -7, -7, -7, -7, -7, -7]));
+        let f = u64x2([0x4000_0000_3f80_0000, 0x4010_0000_0000_0000]);
+        // f64 lane 1 (4.0) splatted; f32 lane 0 := f32 lane 2 (0.0 bits
+        // of 4.0's low word); i64 lane 1 := i64 lane 0.
+        r.check(
+            "flanes",
+            &[f],
+            u64x2([0x4010_0000_0000_0000, 0x4000_0000_3f80_0000]),
+        );
+        // local 1 = a + const, local 2 = local 1 - local 2 (zero).
+        r.check(
+            "const_local",
+            &[i32x4([1, 1, 1, 1])],
+            i32x4([2, 3, 4, i32::MIN + 1]),
+        );
+        let got = r.call("memory", &[Val::V128(x), Val::I32(100)]);
+        assert_eq!(got, x, "{label}: memory");
+        let f = r.instance.get_func(&r.store, "memory").unwrap();
+        let trap = f.call(&mut r.store, &[Val::V128(x), Val::I32(65536 - 16)]);
+        assert!(trap.is_err(), "{label}: out of bounds");
+        r.check(
+            "min_s8",
+            &[a8, b8],
+            i8x16([1, -1, 1, -128, -5, 6, 0, 8, 0, 0, -1, 0, 100, -100, -3, -3]),
+        );
+        r.check(
+            "max_u16",
+            &[a16, b16],
+            i16x8([2, -1, -1, -32768, 0, 6, -5, -100]),
+        );
+        r.check(
+            "mul32",
+            &[i32x4([3, -2, 65536, i32::MAX]), i32x4([5, 7, 65536, 2])],
+            i32x4([15, -14, 0, -2]),
+        );
+        r.check(
+            "narrow_u8",
+            &[i16x8([-1, 0, 255, 256, 1, 128, -300, 300]), i16x8([7; 8])],
+            i8x16([0, 0, -1, -1, 1, -128, 0, -1, 7, 7, 7, 7, 7, 7, 7, 7]),
+        );
+        r.check("ext_hi_s16", &[a8], i16x8([0, 0, 0, 0, 100, -100, 3, -3]));
+        let got = r.call("shr_s32", &[Val::V128(a32), Val::I32(33)]);
+        assert_eq!(got, i32x4([0, -1, i32::MIN / 2, 3]), "{label}: shr_s32");
+        // Top bits of a8: lanes 1, 3, 13, 15; its i32 lane 2 is zero.
+        r.check("masks", &[a8], u32x4([0xa00a; 4]));
+        // b8: lanes 3, 4, 10, 13, 14; no zero i32 lane.
+        r.check("masks", &[b8], u32x4([0x1_6418; 4]));
+        {
+            let m: Vec<u8> = (0..16u8)
+                .map(|k| k.wrapping_mul(37).wrapping_add(200))
+                .collect();
+            let v = u128::from_le_bytes(m.clone().try_into().unwrap());
+            let rd = |at: usize, n: usize| -> u64 {
+                let mut b = [0u8; 8];
+                b[..n].copy_from_slice(&m[at..at + n]);
+                u64::from_le_bytes(b)
+            };
+            let mut want = [0u16; 8];
+            for (k, w) in want.iter_mut().enumerate() {
+                let s = m[1 + k] as i8 as i16 as u16;
+                // load16x4_u is four u32 lanes: its u16 halves are value, 0.
+                let u = if k % 2 == 0 { rd(2 + k, 2) as u16 } else { 0 };
+                *w = s.wrapping_add(u);
+            }
+            let mut want = want
+                .iter()
+                .rev()
+                .fold(0u128, |acc, &h| (acc << 16) | u128::from(h));
+            want ^= u128::from(rd(4, 4));
+            let hi = u128::from(rd(8, 8));
+            want ^= hi | (hi << 64);
+            r.check("loads", &[v], want);
+        }
+        let nine: Vec<u128> = (1..=9).map(|k| i32x4([k, 2 * k, -k, 0])).collect();
+        // p0 - p8 + p7.
+        r.check("nine", &nine, i32x4([0, 0, 0, 0]));
+    }
 }

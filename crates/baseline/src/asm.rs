@@ -65,6 +65,114 @@ impl Mem {
     }
 }
 
+/// SSE instructions of the form `op xmm, xmm` (SIMD, `simd.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VOp {
+    Pminsb,
+    Pminsw,
+    Pminsd,
+    Pmaxsb,
+    Pmaxsw,
+    Pmaxsd,
+    Pabsb,
+    Pabsw,
+    Pabsd,
+    Pavgb,
+    Pavgw,
+    Pmullw,
+    Pmulld,
+    Pmaddwd,
+    Packsswb,
+    Packuswb,
+    Packssdw,
+    Packusdw,
+    Pmovsxbw,
+    Pmovzxbw,
+    Pmovsxwd,
+    Pmovzxwd,
+    Pmovsxdq,
+    Pmovzxdq,
+    Psllw,
+    Pslld,
+    Psllq,
+    Psrlw,
+    Psrld,
+    Psrlq,
+    Psraw,
+    Psrad,
+    Paddb,
+    Paddw,
+    Paddd,
+    Paddq,
+    Psubb,
+    Psubw,
+    Psubd,
+    Psubq,
+    Paddsb,
+    Paddsw,
+    Paddusb,
+    Paddusw,
+    Psubsb,
+    Psubsw,
+    Psubusb,
+    Psubusw,
+    Pand,
+    Pandn,
+    Por,
+    Pxor,
+    Pcmpeqb,
+    Pcmpeqw,
+    Pcmpeqd,
+    Pcmpeqq,
+    Pcmpgtb,
+    Pcmpgtw,
+    Pcmpgtd,
+    Pminub,
+    Pminuw,
+    Pminud,
+    Pmaxub,
+    Pmaxuw,
+    Pmaxud,
+    Pshufb,
+    Punpcklqdq,
+    Addps,
+    Addpd,
+    Subps,
+    Subpd,
+    Mulps,
+    Mulpd,
+    Divps,
+    Divpd,
+    Sqrtps,
+    Sqrtpd,
+    Andps,
+    Xorps,
+    Movsd,
+    Movlhps,
+}
+
+/// Loads into an xmm register (`Assembler::vload`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VLoad {
+    Zero32,
+    Zero64,
+    Sxbw,
+    Zxbw,
+    Sxwd,
+    Zxwd,
+    Sxdq,
+    Zxdq,
+}
+
+/// Lane shifts by an immediate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VShift {
+    Psrld,
+    Pslld,
+    Psrlq,
+    Psllq,
+}
+
 /// x86 condition codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cc {
@@ -392,6 +500,94 @@ macro_rules! by_fop {
             (FOp::Div, Size::S64) => $mac!(divsd, $($args)*),
             (FOp::Sqrt, Size::S32) => $mac!(sqrtss, $($args)*),
             (FOp::Sqrt, Size::S64) => $mac!(sqrtsd, $($args)*),
+        }
+    };
+}
+
+macro_rules! by_vop {
+    ($op:expr, $mac:ident!($($args:tt)*)) => {
+        match $op {
+            VOp::Pminsb => $mac!(pminsb, $($args)*),
+            VOp::Pminsw => $mac!(pminsw, $($args)*),
+            VOp::Pminsd => $mac!(pminsd, $($args)*),
+            VOp::Pmaxsb => $mac!(pmaxsb, $($args)*),
+            VOp::Pmaxsw => $mac!(pmaxsw, $($args)*),
+            VOp::Pmaxsd => $mac!(pmaxsd, $($args)*),
+            VOp::Pabsb => $mac!(pabsb, $($args)*),
+            VOp::Pabsw => $mac!(pabsw, $($args)*),
+            VOp::Pabsd => $mac!(pabsd, $($args)*),
+            VOp::Pavgb => $mac!(pavgb, $($args)*),
+            VOp::Pavgw => $mac!(pavgw, $($args)*),
+            VOp::Pmullw => $mac!(pmullw, $($args)*),
+            VOp::Pmulld => $mac!(pmulld, $($args)*),
+            VOp::Pmaddwd => $mac!(pmaddwd, $($args)*),
+            VOp::Packsswb => $mac!(packsswb, $($args)*),
+            VOp::Packuswb => $mac!(packuswb, $($args)*),
+            VOp::Packssdw => $mac!(packssdw, $($args)*),
+            VOp::Packusdw => $mac!(packusdw, $($args)*),
+            VOp::Pmovsxbw => $mac!(pmovsxbw, $($args)*),
+            VOp::Pmovzxbw => $mac!(pmovzxbw, $($args)*),
+            VOp::Pmovsxwd => $mac!(pmovsxwd, $($args)*),
+            VOp::Pmovzxwd => $mac!(pmovzxwd, $($args)*),
+            VOp::Pmovsxdq => $mac!(pmovsxdq, $($args)*),
+            VOp::Pmovzxdq => $mac!(pmovzxdq, $($args)*),
+            VOp::Psllw => $mac!(psllw, $($args)*),
+            VOp::Pslld => $mac!(pslld, $($args)*),
+            VOp::Psllq => $mac!(psllq, $($args)*),
+            VOp::Psrlw => $mac!(psrlw, $($args)*),
+            VOp::Psrld => $mac!(psrld, $($args)*),
+            VOp::Psrlq => $mac!(psrlq, $($args)*),
+            VOp::Psraw => $mac!(psraw, $($args)*),
+            VOp::Psrad => $mac!(psrad, $($args)*),
+            VOp::Paddb => $mac!(paddb, $($args)*),
+            VOp::Paddw => $mac!(paddw, $($args)*),
+            VOp::Paddd => $mac!(paddd, $($args)*),
+            VOp::Paddq => $mac!(paddq, $($args)*),
+            VOp::Psubb => $mac!(psubb, $($args)*),
+            VOp::Psubw => $mac!(psubw, $($args)*),
+            VOp::Psubd => $mac!(psubd, $($args)*),
+            VOp::Psubq => $mac!(psubq, $($args)*),
+            VOp::Paddsb => $mac!(paddsb, $($args)*),
+            VOp::Paddsw => $mac!(paddsw, $($args)*),
+            VOp::Paddusb => $mac!(paddusb, $($args)*),
+            VOp::Paddusw => $mac!(paddusw, $($args)*),
+            VOp::Psubsb => $mac!(psubsb, $($args)*),
+            VOp::Psubsw => $mac!(psubsw, $($args)*),
+            VOp::Psubusb => $mac!(psubusb, $($args)*),
+            VOp::Psubusw => $mac!(psubusw, $($args)*),
+            VOp::Pand => $mac!(pand, $($args)*),
+            VOp::Pandn => $mac!(pandn, $($args)*),
+            VOp::Por => $mac!(por, $($args)*),
+            VOp::Pxor => $mac!(pxor, $($args)*),
+            VOp::Pcmpeqb => $mac!(pcmpeqb, $($args)*),
+            VOp::Pcmpeqw => $mac!(pcmpeqw, $($args)*),
+            VOp::Pcmpeqd => $mac!(pcmpeqd, $($args)*),
+            VOp::Pcmpeqq => $mac!(pcmpeqq, $($args)*),
+            VOp::Pcmpgtb => $mac!(pcmpgtb, $($args)*),
+            VOp::Pcmpgtw => $mac!(pcmpgtw, $($args)*),
+            VOp::Pcmpgtd => $mac!(pcmpgtd, $($args)*),
+            VOp::Pminub => $mac!(pminub, $($args)*),
+            VOp::Pminuw => $mac!(pminuw, $($args)*),
+            VOp::Pminud => $mac!(pminud, $($args)*),
+            VOp::Pmaxub => $mac!(pmaxub, $($args)*),
+            VOp::Pmaxuw => $mac!(pmaxuw, $($args)*),
+            VOp::Pmaxud => $mac!(pmaxud, $($args)*),
+            VOp::Pshufb => $mac!(pshufb, $($args)*),
+            VOp::Punpcklqdq => $mac!(punpcklqdq, $($args)*),
+            VOp::Addps => $mac!(addps, $($args)*),
+            VOp::Addpd => $mac!(addpd, $($args)*),
+            VOp::Subps => $mac!(subps, $($args)*),
+            VOp::Subpd => $mac!(subpd, $($args)*),
+            VOp::Mulps => $mac!(mulps, $($args)*),
+            VOp::Mulpd => $mac!(mulpd, $($args)*),
+            VOp::Divps => $mac!(divps, $($args)*),
+            VOp::Divpd => $mac!(divpd, $($args)*),
+            VOp::Sqrtps => $mac!(sqrtps, $($args)*),
+            VOp::Sqrtpd => $mac!(sqrtpd, $($args)*),
+            VOp::Andps => $mac!(andps, $($args)*),
+            VOp::Xorps => $mac!(xorps, $($args)*),
+            VOp::Movsd => $mac!(movsd, $($args)*),
+            VOp::Movlhps => $mac!(movlhps, $($args)*),
         }
     };
 }
@@ -955,6 +1151,117 @@ impl Assembler {
             Size::S32 => dynasm!(self.ops ; .arch x64 ; roundss Rx(d), Rx(s), mode),
             Size::S64 => dynasm!(self.ops ; .arch x64 ; roundsd Rx(d), Rx(s), mode),
         }
+    }
+
+    // ---- SIMD (v128, SSE up to SSE4.1) --------------------------------------
+
+    /// `movdqu` load of a whole xmm register.
+    pub fn movdqu_rm(&mut self, dst: Reg, m: Mem) {
+        op_rm!(self.ops, movdqu, Rx(e(dst)), OWORD, m)
+    }
+
+    /// `movdqu` store of a whole xmm register.
+    pub fn movdqu_mr(&mut self, m: Mem, src: Reg) {
+        op_mr!(self.ops, movdqu, OWORD, m, Rx(e(src)))
+    }
+
+    /// A two-operand SSE instruction `dst = dst op src`.
+    pub fn vop_rr(&mut self, op: VOp, dst: Reg, src: Reg) {
+        let (d, s) = (e(dst), e(src));
+        by_vop!(op, rr!(self.ops, Rx, d, s))
+    }
+
+    /// `cmpps`/`cmppd` with predicate `pred`.
+    pub fn cmpp_rr(&mut self, double: bool, dst: Reg, src: Reg, pred: u8) {
+        let (d, s, p) = (e(dst), e(src), pred as i8);
+        if double {
+            dynasm!(self.ops ; .arch x64 ; cmppd Rx(d), Rx(s), p)
+        } else {
+            dynasm!(self.ops ; .arch x64 ; cmpps Rx(d), Rx(s), p)
+        }
+    }
+
+    /// A shift of every lane by an immediate.
+    pub fn vshift_ri(&mut self, op: VShift, dst: Reg, imm: u8) {
+        let (d, i) = (e(dst), imm as i8);
+        match op {
+            VShift::Psrld => dynasm!(self.ops ; .arch x64 ; psrld Rx(d), i),
+            VShift::Pslld => dynasm!(self.ops ; .arch x64 ; pslld Rx(d), i),
+            VShift::Psrlq => dynasm!(self.ops ; .arch x64 ; psrlq Rx(d), i),
+            VShift::Psllq => dynasm!(self.ops ; .arch x64 ; psllq Rx(d), i),
+        }
+    }
+
+    /// `pshufd dst, src, imm`.
+    pub fn pshufd(&mut self, dst: Reg, src: Reg, imm: u8) {
+        let (d, s, i) = (e(dst), e(src), imm as i8);
+        dynasm!(self.ops ; .arch x64 ; pshufd Rx(d), Rx(s), i)
+    }
+
+    /// `pshuflw dst, src, imm`.
+    pub fn pshuflw(&mut self, dst: Reg, src: Reg, imm: u8) {
+        let (d, s, i) = (e(dst), e(src), imm as i8);
+        dynasm!(self.ops ; .arch x64 ; pshuflw Rx(d), Rx(s), i)
+    }
+
+    /// `insertps dst, src, imm`.
+    pub fn insertps(&mut self, dst: Reg, src: Reg, imm: u8) {
+        let (d, s, i) = (e(dst), e(src), imm as i8);
+        dynasm!(self.ops ; .arch x64 ; insertps Rx(d), Rx(s), i)
+    }
+
+    /// `pextrb/w/d/q gpr, xmm, lane` (`bytes` the lane width); b, w and d
+    /// zero-extend into the 32-bit register.
+    pub fn pextr(&mut self, bytes: u32, dst: Reg, src: Reg, lane: u8) {
+        let (d, s, l) = (e(dst), e(src), lane as i8);
+        match bytes {
+            1 => dynasm!(self.ops ; .arch x64 ; pextrb Rd(d), Rx(s), l),
+            2 => dynasm!(self.ops ; .arch x64 ; pextrw Rd(d), Rx(s), l),
+            4 => dynasm!(self.ops ; .arch x64 ; pextrd Rd(d), Rx(s), l),
+            _ => dynasm!(self.ops ; .arch x64 ; pextrq Rq(d), Rx(s), l),
+        }
+    }
+
+    /// `pinsrb/w/d/q xmm, gpr, lane` (`bytes` the lane width).
+    pub fn pinsr(&mut self, bytes: u32, dst: Reg, src: Reg, lane: u8) {
+        let (d, s, l) = (e(dst), e(src), lane as i8);
+        match bytes {
+            1 => dynasm!(self.ops ; .arch x64 ; pinsrb Rx(d), Rd(s), l),
+            2 => dynasm!(self.ops ; .arch x64 ; pinsrw Rx(d), Rd(s), l),
+            4 => dynasm!(self.ops ; .arch x64 ; pinsrd Rx(d), Rd(s), l),
+            _ => dynasm!(self.ops ; .arch x64 ; pinsrq Rx(d), Rq(s), l),
+        }
+    }
+
+    /// `pmovmskb`/`movmskps`/`movmskpd r32, xmm` (`bytes` the lane width).
+    pub fn movmsk(&mut self, bytes: u32, dst: Reg, src: Reg) {
+        let (d, s) = (e(dst), e(src));
+        match bytes {
+            1 => dynasm!(self.ops ; .arch x64 ; pmovmskb Rd(d), Rx(s)),
+            4 => dynasm!(self.ops ; .arch x64 ; movmskps Rd(d), Rx(s)),
+            _ => dynasm!(self.ops ; .arch x64 ; movmskpd Rd(d), Rx(s)),
+        }
+    }
+
+    /// A load that widens or zero-fills into an xmm register: `movd`/`movq`
+    /// (`Zero32`/`Zero64`) or `pmovsx`/`pmovzx` of 64 bits.
+    pub fn vload(&mut self, op: VLoad, dst: Reg, m: Mem) {
+        let d = e(dst);
+        match op {
+            VLoad::Zero32 => op_rm!(self.ops, movd, Rx(d), DWORD, m),
+            VLoad::Zero64 => op_rm!(self.ops, movq, Rx(d), QWORD, m),
+            VLoad::Sxbw => op_rm!(self.ops, pmovsxbw, Rx(d), QWORD, m),
+            VLoad::Zxbw => op_rm!(self.ops, pmovzxbw, Rx(d), QWORD, m),
+            VLoad::Sxwd => op_rm!(self.ops, pmovsxwd, Rx(d), QWORD, m),
+            VLoad::Zxwd => op_rm!(self.ops, pmovzxwd, Rx(d), QWORD, m),
+            VLoad::Sxdq => op_rm!(self.ops, pmovsxdq, Rx(d), QWORD, m),
+            VLoad::Zxdq => op_rm!(self.ops, pmovzxdq, Rx(d), QWORD, m),
+        }
+    }
+
+    /// `ptest a, b`.
+    pub fn ptest(&mut self, a: Reg, b: Reg) {
+        dynasm!(self.ops ; .arch x64 ; ptest Rx(e(a)), Rx(e(b)))
     }
 }
 

@@ -98,6 +98,10 @@ pub struct CodeGen<'a> {
     /// Whether loops record OSR exits (`CompileOptions::osr`, in a function
     /// whose signature allows an OSR switch).
     pub osr: bool,
+    /// A v128 value had to go to a value-stack slot (a spill), which the
+    /// baseline does not do yet (its slots are 8 bytes): the function is
+    /// `Unsupported` (checked at the end of the walk and by `internal`).
+    pub v128_spill: bool,
 }
 
 impl<'a> CodeGen<'a> {
@@ -150,6 +154,7 @@ impl<'a> CodeGen<'a> {
             interrupt_checks: false,
             tier_up_checks: false,
             osr: false,
+            v128_spill: false,
         }
     }
 
@@ -176,6 +181,10 @@ impl<'a> CodeGen<'a> {
     #[cold]
     #[inline(never)]
     pub fn internal(&self, what: &str) -> Box<CompileError> {
+        if self.v128_spill {
+            // The state went wrong after a v128 spill was refused.
+            return self.unsupported("simd: a v128 value spilled to the value stack");
+        }
         Box::new(CompileError::Internal(format!(
             "baseline: function {}: {what} at offset {:#x}",
             self.func, self.offset
@@ -358,6 +367,9 @@ impl<'a> CodeGen<'a> {
 
     /// Emits a load of the value at (`loc`, `pos`) into `dst`.
     pub fn load_into(&mut self, dst: Reg, ty: Ty, loc: Loc, pos: u32) {
+        if ty == Ty::V128 {
+            return self.load_v128_into(dst, loc);
+        }
         let size = ty.size();
         if dst.class() == RegClass::Float {
             match loc {
@@ -388,6 +400,9 @@ impl<'a> CodeGen<'a> {
     /// (an integer register other than `m`'s) for memory-to-memory copies
     /// and large constants.
     pub fn store_to(&mut self, m: Mem, ty: Ty, loc: Loc, pos: u32, scratch: Reg) {
+        if ty == Ty::V128 {
+            return self.store_v128_to(m, loc);
+        }
         let size = ty.size();
         match loc {
             Loc::Reg(r) if r.class() == RegClass::Float => self.masm.asm.movs_mr(size, m, r),
@@ -431,6 +446,12 @@ impl<'a> CodeGen<'a> {
     /// stays a constant).
     pub fn spill_entry(&mut self, i: usize) {
         let v = self.stack[i];
+        if v.ty == Ty::V128 {
+            // Not yet: refuse the function (the entry stays where it is,
+            // so the rest of the walk stays consistent until it stops).
+            self.v128_spill = true;
+            return;
+        }
         match v.loc {
             Loc::Const(_) | Loc::Mem => return,
             Loc::Reg(r) => {
@@ -514,6 +535,9 @@ impl<'a> CodeGen<'a> {
         let Some(&local) = self.frame.locals.get(i as usize) else {
             return;
         };
+        if local.ty == Ty::V128 {
+            return;
+        }
         if self.frame.pin[i as usize].is_some() {
             return;
         }

@@ -11,7 +11,7 @@
 //!  rbp-24    │ saved rbx, r12, r13         │  loop-pinned integer locals
 //!  rbp-48    │ return-area pointer         │  only if the signature has one
 //!            ├─────────────────────────────┤
-//!            │ locals: register parameters │  8 bytes each, in index order;
+//!            │ locals: register parameters │  8 bytes each (v128: 16, aligned), in index order;
 //!            │ then declared locals        │  stack parameters stay in the
 //!            │                             │  caller's area above
 //!            ├─────────────────────────────┤  stack_base
@@ -155,14 +155,20 @@ impl Frame {
 
     /// Lays out `self.params` (with `layout`, the function's own) and
     /// `self.declared` more locals. Returns the slots of the declared locals
-    /// (contiguous, descending) as `(lowest displacement, count)`.
+    /// (contiguous, descending) as `(lowest displacement, count)`, `count`
+    /// in 8-byte words (a v128 local takes two, 16-aligned, so padding
+    /// may be among them).
     pub fn lay_out(&mut self, layout: &CallLayout) -> (i32, u32) {
         self.locals.clear();
-        let fixed = if layout.has_ret_area() { 48 } else { 40 };
+        let fixed: i32 = if layout.has_ret_area() { 48 } else { 40 };
         let mut next = fixed;
         for (i, &ty) in self.params.iter().enumerate() {
             let disp = match layout.params[i + 1] {
                 Location::Stack(off) => 16 + off as i32,
+                Location::Reg(_) if ty == Ty::V128 => {
+                    next = (next + 31) & !15;
+                    -next
+                }
                 Location::Reg(_) => {
                     next += 8;
                     -next
@@ -170,14 +176,19 @@ impl Frame {
             };
             self.locals.push(LocalSlot { ty, disp });
         }
-        let mut count = 0u32;
+        let top = next;
         for &(n, ty) in &self.declared {
             for _ in 0..n {
-                next += 8;
+                if ty == Ty::V128 {
+                    // 16 bytes, 16-aligned (rbp is 16-aligned).
+                    next = (next + 31) & !15;
+                } else {
+                    next += 8;
+                }
                 self.locals.push(LocalSlot { ty, disp: -next });
-                count += 1;
             }
         }
+        let count = ((next - top) / 8) as u32;
         self.locals_bytes = next - fixed;
         self.stack_base = next;
         self.max_depth = 0;

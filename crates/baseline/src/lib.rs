@@ -41,7 +41,7 @@
 //! [`rung_tiering::TrapSite`] with the operator's offset in the offset map;
 //! the prologue checks the stack limit and charges the tier-up budget,
 //! loop back-edges charge it again. Everything outside the tier's coverage
-//! (SIMD, threads, exceptions, GC, memory64 and 64-bit tables) is
+//! (the SIMD not in `simd.rs`, threads, exceptions, GC, memory64 and 64-bit tables) is
 //! `CompileError::Unsupported` at the first such operator or type, and the
 //! runtime uses the next tier.
 //!
@@ -59,6 +59,7 @@ mod memory;
 mod moves;
 mod numeric;
 mod regalloc;
+mod simd;
 mod stack;
 mod visitor;
 mod walk;
@@ -254,17 +255,30 @@ fn compile_function(
     cg.frame.params.clear();
     cg.frame.results.clear();
     for &p in ty.params() {
-        let t = Ty::of(p).ok_or_else(|| cg.unsupported("simd: v128 parameter"))?;
+        let t = Ty::of_simd(p).ok_or_else(|| cg.unsupported("simd: v128 parameter"))?;
         cg.frame.params.push(t);
     }
     for &r in ty.results() {
-        let t = Ty::of(r).ok_or_else(|| cg.unsupported("simd: v128 result"))?;
+        let t = Ty::of_simd(r).ok_or_else(|| cg.unsupported("simd: v128 result"))?;
         cg.frame.results.push(t);
+    }
+    let v128_sig = cg
+        .frame
+        .params
+        .iter()
+        .chain(&cg.frame.results)
+        .any(|&t| t == Ty::V128);
+    if v128_sig && !features.sse41 {
+        return Err(cg.unsupported("simd without SSE4.1"));
     }
     let layout = cg.take_layout(type_index)?;
     let mut reader = body.reader().get_binary_reader();
     read_locals(&mut reader, index, &mut validator, cg)?;
     let (lowest, count) = cg.frame.lay_out(&layout);
+    if cg.frame.locals.iter().any(|l| l.ty == Ty::V128) {
+        // OSR slots are 8 bytes: no OSR exits with v128 locals.
+        cg.osr = false;
+    }
     // An OSR entry is jumped to with this frame's return address and must
     // pop what this function would: no stack parameters, no return area.
     cg.osr &= layout.stack_args_size == 0 && !layout.has_ret_area();
@@ -285,6 +299,9 @@ fn compile_function(
             .map_err(|e| invalid(index, &e))??;
     }
     let cg = walker.cg;
+    if cg.v128_spill {
+        return Err(cg.unsupported("simd: a v128 value spilled to the value stack"));
+    }
     let end = ops.original_position();
     cg.reader = ops.into_allocations();
     if let Some(v) = validator {
@@ -402,10 +419,12 @@ fn read_locals(
                 offset,
             }));
         }
-        let t = Ty::of(ty).ok_or_else(|| CompileError::Unsupported {
-            feature: "simd: v128 local".into(),
-            offset,
-        })?;
+        let t = Ty::of_simd(ty)
+            .filter(|&t| t != Ty::V128 || cg.masm.features.sse41)
+            .ok_or_else(|| CompileError::Unsupported {
+                feature: "simd: v128 local without SSE4.1".into(),
+                offset,
+            })?;
         if count > 0 {
             cg.frame.declared.push((count, t));
         }
@@ -458,14 +477,16 @@ fn emit_prologue(
         if let Location::Reg(r) = *loc {
             let local = cg.frame.locals[i];
             let m = Mem::new(Reg::Rbp, local.disp);
-            if local.ty.is_float() {
+            if local.ty == Ty::V128 {
+                cg.masm.asm.movdqu_mr(m, r);
+            } else if local.ty.is_float() {
                 cg.masm.asm.movs_mr(local.ty.size(), m, r);
             } else {
                 cg.masm.asm.mov_mr(local.ty.size(), m, r);
             }
         }
     }
-    // Declared locals start at zero.
+    // Declared locals start at zero (`count` 8-byte words from `lowest`).
     if count <= 8 {
         for k in 0..count {
             let m = Mem::new(Reg::Rbp, lowest + 8 * k as i32);

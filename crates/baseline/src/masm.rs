@@ -183,6 +183,9 @@ pub struct MacroAssembler {
     /// and their back-edges (filled when the out-of-line calls are laid
     /// out).
     pub osr: OsrExits,
+    /// Whether the function has v128 values (then the tier-up routine
+    /// saves all 16 bytes of every xmm register).
+    pub v128: bool,
     pub trap_sites: Vec<TrapSite>,
     pub offset_map: Vec<(u32, u32)>,
 }
@@ -201,6 +204,7 @@ impl MacroAssembler {
             preheader_loads: Vec::new(),
             tier_up_routine: None,
             osr: OsrExits::default(),
+            v128: false,
             trap_sites: Vec::new(),
             offset_map: Vec::new(),
         }
@@ -213,6 +217,7 @@ impl MacroAssembler {
         self.out_of_line.clear();
         self.preheader_loads.clear();
         self.tier_up_routine = None;
+        self.v128 = false;
         self.osr.loops.clear();
         self.osr.back_edges.clear();
         self.trap_sites.clear();
@@ -378,18 +383,32 @@ impl MacroAssembler {
 
     /// The function's tier-up routine, called from its budget checks with
     /// the stack 16-byte aligned before the call: saves every allocatable
-    /// register that SysV does not preserve (any may hold a value; the
-    /// baseline has no v128, so 8 bytes of each xmm), calls the `TierUp`
+    /// register that SysV does not preserve (any may hold a value: 8 bytes
+    /// of each, as `OsrSource::Saved` reads them; in a function with v128
+    /// values also all 16 bytes of each xmm, in a second area above the
+    /// first, restored from there), calls the `TierUp`
     /// libcall, restores them and returns. One per function with loops, so
     /// that each back-edge's check costs a `call` and a `jmp` of code.
     fn emit_tier_up_routine(&mut self, routine: Label, tier_up: TierUpCall) {
         self.asm.bind(routine);
         let saved = ROUTINE_SAVED;
         // 8 (return address) + area is a multiple of 16.
-        let area = (saved.len() * 8).next_multiple_of(16) as i32 + 8;
+        let low = (saved.len() * 8).next_multiple_of(16) as i32;
+        let wide = if self.v128 {
+            16 * FLOAT_REGS.len() as i32
+        } else {
+            0
+        };
+        let area = low + wide + 8;
         self.asm.alu_ri(Alu::Sub, Size::S64, Reg::Rsp, area);
         for (i, &r) in saved.iter().enumerate() {
             self.store_reg(Mem::new(Reg::Rsp, 8 * i as i32), r);
+        }
+        if self.v128 {
+            for (j, &r) in FLOAT_REGS.iter().enumerate() {
+                self.asm
+                    .movdqu_mr(Mem::new(Reg::Rsp, low + 16 * j as i32), r);
+            }
         }
         match tier_up.osr {
             None => self.call_tier_up(tier_up),
@@ -411,7 +430,16 @@ impl MacroAssembler {
             }
         }
         for (i, &r) in saved.iter().enumerate() {
+            if self.v128 && r.class() == rung_tiering::abi::RegClass::Float {
+                continue;
+            }
             self.load_reg(r, Mem::new(Reg::Rsp, 8 * i as i32));
+        }
+        if self.v128 {
+            for (j, &r) in FLOAT_REGS.iter().enumerate() {
+                self.asm
+                    .movdqu_rm(r, Mem::new(Reg::Rsp, low + 16 * j as i32));
+            }
         }
         self.asm.alu_ri(Alu::Add, Size::S64, Reg::Rsp, area);
         self.asm.ret(0);

@@ -54,7 +54,7 @@ impl CodeGen<'_> {
         Ok(())
     }
 
-    fn memarg_memory(&self, memarg: &MemArg) -> Result<u32> {
+    pub(crate) fn memarg_memory(&self, memarg: &MemArg) -> Result<u32> {
         if memarg.ordering.is_some() {
             return Err(self.unsupported("threads: ordered memory access"));
         }
@@ -75,7 +75,7 @@ impl CodeGen<'_> {
     /// r11 for the index and r10 for an unpinned base.
     ///
     /// [`MEMORY32_RESERVATION`]: rung_tiering::MEMORY32_RESERVATION
-    fn heap_access(&mut self, mem: u32, offset: u64, addr: &Opnd) -> Result<Mem> {
+    pub(crate) fn heap_access(&mut self, mem: u32, offset: u64, addr: &Opnd) -> Result<Mem> {
         let (index, disp) = if let Loc::Const(c) = addr.loc {
             let eff = u64::from(c as u32) + offset;
             match i32::try_from(eff) {

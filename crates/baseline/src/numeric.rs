@@ -531,6 +531,9 @@ impl CodeGen<'_> {
     pub fn visit_select(&mut self) -> Result<()> {
         let cond = self.take_condition()?;
         let (a, b) = self.pop2()?;
+        if a.ty == Ty::V128 {
+            return Err(self.unsupported("simd: v128 select"));
+        }
         if let Cond::Const(c) = cond {
             let (keep, drop) = if c { (a, b) } else { (b, a) };
             self.free(&drop);

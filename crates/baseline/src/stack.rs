@@ -25,7 +25,10 @@ use wasmparser::ValType;
 use crate::asm::Size;
 
 /// A wasm value type as the baseline handles it. References are one
-/// 64-bit integer word; `v128` has no `Ty` (it is unsupported).
+/// 64-bit integer word. `V128` lives in an xmm register (class `Float`,
+/// but not `is_float`); `Ty::of` still answers `None` for it, so every
+/// place that does not handle it explicitly (blocks, calls, globals)
+/// stays `Unsupported` (see `simd.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ty {
     I32,
@@ -33,6 +36,7 @@ pub enum Ty {
     F32,
     F64,
     Ref,
+    V128,
 }
 
 impl Ty {
@@ -52,8 +56,17 @@ impl Ty {
         matches!(self, Ty::F32 | Ty::F64)
     }
 
+    /// The baseline type of a wasm value type, `v128` included (only where
+    /// the caller handles `Ty::V128`).
+    pub fn of_simd(ty: ValType) -> Option<Ty> {
+        match ty {
+            ValType::V128 => Some(Ty::V128),
+            other => Ty::of(other),
+        }
+    }
+
     pub fn class(self) -> RegClass {
-        if self.is_float() {
+        if self.is_float() || self == Ty::V128 {
             RegClass::Float
         } else {
             RegClass::Int
@@ -64,7 +77,7 @@ impl Ty {
     pub fn size(self) -> Size {
         match self {
             Ty::I32 | Ty::F32 => Size::S32,
-            Ty::I64 | Ty::F64 | Ty::Ref => Size::S64,
+            Ty::I64 | Ty::F64 | Ty::Ref | Ty::V128 => Size::S64,
         }
     }
 }

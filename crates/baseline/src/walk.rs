@@ -5,7 +5,8 @@
 //! the validator's visitor and then to the code generator — Winch's
 //! `ValidateThenVisit`.
 //!
-//! SIMD operators are validated too, then reported `Unsupported`.
+//! SIMD operators are validated too, then compiled by `simd.rs` (or
+//! reported `Unsupported`).
 
 // The generated methods clone every immediate for the validator, `Copy`
 // ones included.
@@ -65,8 +66,7 @@ macro_rules! define_visit_simd {
                 if !self.cg.reachable {
                     return Ok(());
                 }
-                let op = Operator::$op $({ $($arg),* })?;
-                Err(self.cg.unsupported(rung_tiering::describe_unsupported(&op)))
+                self.cg.step_simd(&Operator::$op $({ $($arg),* })?)
             }
         )*
     };

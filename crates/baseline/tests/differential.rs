@@ -1,5 +1,7 @@
 //! Differential test: wasm-smith modules, restricted to what both tiers
-//! compile (no SIMD, threads, exceptions, GC, memory64, wide arithmetic, no
+//! compile (SIMD but not relaxed SIMD — the baseline compiles the first
+//! SIMD families and falls back to the optimizer for the rest, function by
+//! function —; no threads, exceptions, GC, memory64, wide arithmetic, no
 //! imports; one memory of at most 16 pages), made to terminate with
 //! wasm-smith's fuel (`ensure_termination`) and with NaNs canonicalized, are
 //! run by the runtime on the optimizing tier, the baseline tier, mixed
@@ -31,7 +33,7 @@ use wasmparser::ValType;
 fn smith_config(disallow_traps: bool) -> wasm_smith::Config {
     wasm_smith::Config {
         disallow_traps,
-        simd_enabled: false,
+        simd_enabled: true,
         relaxed_simd_enabled: false,
         threads_enabled: false,
         exceptions_enabled: false,
@@ -150,7 +152,11 @@ fn argument(ty: ValType, u: &mut Unstructured<'_>) -> Val {
             4 => 4294967296.0f64.to_bits(),
             _ => u.arbitrary().unwrap_or(0),
         }),
-        ValType::V128 => Val::V128(0),
+        ValType::V128 => Val::V128(match pick(u) {
+            0 => 0,
+            1 => u128::MAX,
+            _ => u.arbitrary().unwrap_or(0),
+        }),
         ValType::Ref(r) if r.is_func_ref() => Val::FuncRef(None),
         ValType::Ref(_) => Val::ExternRef(None),
     }

@@ -1265,7 +1265,7 @@ mod tests {
             (global.set $g (local.get $s))
             (call_indirect (param i32) (result i32) (local.get $s) (i32.const 1)))
         (func $simd (param i32) (result i32)
-            (i32x4.extract_lane 0 (i32x4.splat (local.get 0))))
+            (i32x4.extract_lane 0 (i8x16.popcnt (i32x4.splat (local.get 0)))))
         (func (export "run") (result i64)
             (global.set $h (i64.add (global.get $h)
                 (i64.extend_i32_s (call $sum (i32.const 64)))))
