@@ -118,6 +118,18 @@ impl CodeGen<'_> {
         }
     }
 
+    /// A register holding scalar `o` for reading only: its own, or
+    /// `scratch` loaded with it.
+    fn scalar_reg(&mut self, o: &Opnd, scratch: Reg) -> Reg {
+        match o.loc {
+            Loc::Reg(r) => r,
+            loc => {
+                self.load_into(scratch, o.ty, loc, o.pos);
+                scratch
+            }
+        }
+    }
+
     /// A register holding `o` (a `v128`) for reading only: its own, or
     /// `xmm15` loaded with it.
     fn v_reg(&mut self, o: &Opnd) -> Reg {
@@ -635,13 +647,7 @@ impl CodeGen<'_> {
     fn splat_int(&mut self, bytes: u32) -> Result<()> {
         let a = self.pop()?;
         let dst = self.alloc(RegClass::Float)?;
-        let r = match a.loc {
-            Loc::Reg(r) => r,
-            loc => {
-                self.load_into(SCRATCH, a.ty, loc, a.pos);
-                SCRATCH
-            }
-        };
+        let r = self.scalar_reg(&a, SCRATCH);
         let size = if bytes == 8 { Size::S64 } else { Size::S32 };
         self.masm.asm.mov_xr(size, dst, r);
         self.free(&a);
@@ -707,13 +713,7 @@ impl CodeGen<'_> {
         let x = self.pop()?;
         let v = self.pop()?;
         let dst = self.owned_reg(&v)?;
-        let r = match x.loc {
-            Loc::Reg(r) => r,
-            loc => {
-                self.load_into(SCRATCH, x.ty, loc, x.pos);
-                SCRATCH
-            }
-        };
+        let r = self.scalar_reg(&x, SCRATCH);
         self.masm.asm.pinsr(bytes, dst, r, lane);
         self.free(&x);
         self.push_reg(V128, dst);
@@ -724,13 +724,7 @@ impl CodeGen<'_> {
         let x = self.pop()?;
         let v = self.pop()?;
         let dst = self.owned_reg(&v)?;
-        let r = match x.loc {
-            Loc::Reg(r) => r,
-            loc => {
-                self.load_into(FSCRATCH, x.ty, loc, x.pos);
-                FSCRATCH
-            }
-        };
+        let r = self.scalar_reg(&x, FSCRATCH);
         match (double, lane) {
             (false, l) => self.masm.asm.insertps(dst, r, l << 4),
             (true, 0) => self.masm.asm.vop_rr(VOp::Movsd, dst, r),
