@@ -400,7 +400,50 @@ const BASELINE_WAT: &str = r#"(module
     i32.const 1 v128.load8x8_s i32.const 2 v128.load16x4_u i16x8.add
     i32.const 4 v128.load32_zero v128.xor i32.const 8 v128.load64_splat v128.xor)
   (func (export "nine") (param v128 v128 v128 v128 v128 v128 v128 v128 v128) (result v128)
-    local.get 0 local.get 8 i32x4.sub local.get 7 i32x4.add))
+    local.get 0 local.get 8 i32x4.sub local.get 7 i32x4.add)
+  ;; Part 2b: v128 in 16-byte value-stack slots (across calls, at block
+  ;; entries, under xmm pressure), blocks, loops and ifs with v128 types,
+  ;; calls and tail calls with v128 in the signature (stack arguments
+  ;; past the eighth xmm register), globals and select.
+  (global $g (mut v128) (v128.const i32x4 10 20 30 40))
+  (func $pick (param v128 f64 v128) (result v128 i32 v128)
+    local.get 2 i32.const 7 local.get 0)
+  (func $sum10 (param v128 v128 v128 v128 v128 v128 v128 v128 v128 v128) (result v128)
+    local.get 0 local.get 1 i32x4.add local.get 2 i32x4.add local.get 3 i32x4.add
+    local.get 4 i32x4.add local.get 5 i32x4.add local.get 6 i32x4.add
+    local.get 7 i32x4.add local.get 8 i32x4.add local.get 9 i32x4.mul)
+  (func (export "across_call") (param v128 v128) (result v128) (local v128)
+    ;; -a lives across the call; pick returns (b, 7, a).
+    local.get 0 i32x4.neg
+    local.get 0 f64.const 1 local.get 1 call $pick
+    local.set 2 i32x4.splat i32x4.add i32x4.add local.get 2 i32x4.add)
+  (func (export "ten") (param v128 v128) (result v128)
+    local.get 0 local.get 1 local.get 0 local.get 1 local.get 0
+    local.get 1 local.get 0 local.get 1 local.get 0 local.get 1 call $sum10)
+  (func (export "tail") (param v128 v128) (result v128 i32 v128)
+    local.get 0 i32x4.neg f64.const 2 local.get 1 return_call $pick)
+  (func (export "blocks") (param v128 i32) (result v128)
+    ;; loop: negate, add one until the counter runs out; if: the counter's
+    ;; parity; select on it; through the global.
+    local.get 0
+    block (param v128) (result v128)
+      loop (param v128) (result v128)
+        i32x4.neg v128.const i32x4 1 1 1 1 i32x4.add
+        local.get 1 i32.const 1 i32.sub local.tee 1 br_if 0
+      end
+    end
+    local.get 0 local.get 1 i32.eqz if (param v128) (result v128) i32x4.abs else i32x4.neg end
+    local.get 0 local.get 1 i32.eqz select
+    i32x4.sub global.get $g i32x4.add global.set $g global.get $g)
+  (func (export "pressure") (param v128) (result v128)
+    local.get 0 i32x4.neg local.get 0 i32x4.neg local.get 0 i32x4.neg local.get 0 i32x4.neg
+    local.get 0 i32x4.neg local.get 0 i32x4.neg local.get 0 i32x4.neg local.get 0 i32x4.neg
+    local.get 0 i32x4.neg local.get 0 i32x4.neg local.get 0 i32x4.neg local.get 0 i32x4.neg
+    local.get 0 i32x4.neg local.get 0 i32x4.neg local.get 0 i32x4.neg local.get 0 i32x4.neg
+    local.get 0 i32x4.neg local.get 0 i32x4.neg local.get 0
+    i32x4.add i32x4.add i32x4.add i32x4.add i32x4.add i32x4.add i32x4.add i32x4.add
+    i32x4.add i32x4.add i32x4.add i32x4.add i32x4.add i32x4.add i32x4.add i32x4.add
+    i32x4.sub i32x4.sub))
 "#;
 
 fn baseline_only() -> Engine {
@@ -616,5 +659,59 @@ fn the_baseline_compiles_its_simd_operators_exactly() {
         let nine: Vec<u128> = (1..=9).map(|k| i32x4([k, 2 * k, -k, 0])).collect();
         // p0 - p8 + p7.
         r.check("nine", &nine, i32x4([0, 0, 0, 0]));
+
+        // Part 2b: values in 16-byte spill slots, blocks, calls.
+        let a = i32x4([1, -2, 3, i32::MIN]);
+        let b = i32x4([10, 20, -30, 40]);
+        // -a + b + splat(7) + a.
+        r.check("across_call", &[a, b], i32x4([17, 27, -23, 47]));
+        // (5a + 4b) * b.
+        r.check(
+            "ten",
+            &[a, b],
+            i32x4([
+                450,
+                1400,
+                3150,
+                i32::MIN.wrapping_mul(5).wrapping_add(160).wrapping_mul(40),
+            ]),
+        );
+        let f = r.instance.get_func(&r.store, "tail").unwrap();
+        let got = f.call(&mut r.store, &[Val::V128(a), Val::V128(b)]).unwrap();
+        match got.as_slice() {
+            [Val::V128(x), Val::I32(7), Val::V128(y)] => {
+                assert_eq!((*x, *y), (b, i32x4([-1, 2, -3, i32::MIN])), "{label}: tail")
+            }
+            other => panic!("{label}: tail: {other:?}"),
+        }
+        // Three iterations: x -> 1 - x, so 1 - a after an odd count; the
+        // counter ends at 0: abs(a) - a selected, plus the global.
+        let blocks = |x: [i32; 4], g: [i32; 4]| {
+            i32x4(std::array::from_fn(|i| {
+                (1i32.wrapping_sub(x[i]))
+                    .wrapping_sub(x[i].wrapping_abs())
+                    .wrapping_add(g[i])
+            }))
+        };
+        let av = [1, -2, 3, i32::MIN];
+        let g1 = blocks(av, [10, 20, 30, 40]);
+        let got = r.call("blocks", &[Val::V128(a), Val::I32(3)]);
+        assert_eq!(got, g1, "{label}: blocks");
+        let g1l: [i32; 4] = std::array::from_fn(|i| (g1 >> (32 * i)) as u32 as i32);
+        let got = r.call("blocks", &[Val::V128(a), Val::I32(3)]);
+        assert_eq!(got, blocks(av, g1l), "{label}: blocks, the global kept");
+        // Eighteen values -a and a on the stack: the adds fold the top
+        // seventeen, then two subs.
+        let n = |x: i32| x.wrapping_neg();
+        let want = i32x4(std::array::from_fn(|i| {
+            let x = av[i];
+            let mut t = x;
+            for _ in 3..=18 {
+                t = n(x).wrapping_add(t);
+            }
+            let t = n(x).wrapping_sub(t);
+            n(x).wrapping_sub(t)
+        }));
+        r.check("pressure", &[a], want);
     }
 }

@@ -19,7 +19,8 @@
 //!
 //! **Invariant:** [`Assembler::patch_i32`] is only used on the 32-bit field
 //! that [`Assembler::lea_rsp_minus_patchable`] returned, whose encoding is
-//! fixed (`lea r, [rsp + disp32]`).
+//! fixed (`lea r, [rsp + disp32]`), and on the displacements of the
+//! `movdqu`s of value-stack v128 slots (`v128_slot_patches`).
 
 // dynasmrt's generated code converts run-time register numbers with
 // `.into()`, which clippy sees as a no-op conversion in our code.
@@ -286,6 +287,10 @@ pub enum FLogic {
 /// The assembler: a byte buffer with dynasmrt's labels.
 pub struct Assembler {
     ops: VecAssembler<X64Relocation>,
+    /// `movdqu`s of value-stack v128 slots (`Frame::v128_slot`): the code
+    /// offset of each one's 32-bit displacement and the slot's position,
+    /// patched once the frame's size is known (`lib.rs`).
+    pub v128_slot_patches: Vec<(u32, u32)>,
 }
 
 impl Default for Assembler {
@@ -596,6 +601,7 @@ impl Assembler {
     pub fn new() -> Assembler {
         Assembler {
             ops: VecAssembler::new(0),
+            v128_slot_patches: Vec::new(),
         }
     }
 
@@ -629,6 +635,7 @@ impl Assembler {
     /// Discards everything emitted so far (after an error).
     pub fn reset(&mut self) {
         self.ops = VecAssembler::new(0);
+        self.v128_slot_patches.clear();
     }
 
     /// Overwrites the `len` (1 to 9) bytes at `at` with one NOP of that
@@ -1157,12 +1164,23 @@ impl Assembler {
 
     /// `movdqu` load of a whole xmm register.
     pub fn movdqu_rm(&mut self, dst: Reg, m: Mem) {
-        op_rm!(self.ops, movdqu, Rx(e(dst)), OWORD, m)
+        op_rm!(self.ops, movdqu, Rx(e(dst)), OWORD, m);
+        self.note_v128_slot(m);
     }
 
     /// `movdqu` store of a whole xmm register.
     pub fn movdqu_mr(&mut self, m: Mem, src: Reg) {
-        op_mr!(self.ops, movdqu, OWORD, m, Rx(e(src)))
+        op_mr!(self.ops, movdqu, OWORD, m, Rx(e(src)));
+        self.note_v128_slot(m);
+    }
+
+    /// Records the displacement of a `movdqu` just emitted if `m` is a
+    /// value-stack v128 slot (its run-time displacement is the last four
+    /// bytes of the instruction: dynasmrt always encodes it in 32 bits).
+    fn note_v128_slot(&mut self, m: Mem) {
+        if let Some(pos) = crate::frame::v128_slot_pos(m) {
+            self.v128_slot_patches.push((self.offset() - 4, pos));
+        }
     }
 
     /// A two-operand SSE instruction `dst = dst op src`.

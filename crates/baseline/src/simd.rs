@@ -28,7 +28,7 @@
 //! untouched.
 
 use rung_tiering::TrapCode;
-use rung_tiering::abi::{Reg, RegClass};
+use rung_tiering::abi::{Location, Reg, RegClass};
 use wasmparser::{MemArg, Operator};
 
 use crate::asm::{Cc, Mem, Size, VLoad, VOp, VShift};
@@ -91,31 +91,80 @@ impl CodeGen<'_> {
     /// Loads a `v128` entry's value into `dst`.
     #[cold]
     #[inline(never)]
-    pub fn load_v128_into(&mut self, dst: Reg, loc: Loc) {
+    pub fn load_v128_into(&mut self, dst: Reg, loc: Loc, pos: u32) {
         match loc {
             Loc::Reg(r) if r == dst => {}
             Loc::Reg(r) => self.masm.asm.movaps(dst, r),
             Loc::Local(i) => self.masm.asm.movdqu_rm(dst, self.frame.local(i)),
+            Loc::Mem => match self.frame.v128_slot(pos) {
+                Some(m) => self.masm.asm.movdqu_rm(dst, m),
+                None => self.v128_spill = true,
+            },
             // Never made (see the module's doc): refuse the function.
-            Loc::Mem | Loc::Const(_) => self.v128_spill = true,
+            Loc::Const(_) => self.v128_spill = true,
         }
     }
 
-    /// Stores a `v128` entry's value to `m` (using `xmm15`).
+    /// Stores a `v128` entry's value to `m` (using `xmm15` for a copy from
+    /// memory).
     #[cold]
     #[inline(never)]
-    pub fn store_v128_to(&mut self, m: Mem, loc: Loc) {
-        match loc {
-            Loc::Reg(r) => self.masm.asm.movdqu_mr(m, r),
-            Loc::Local(i) => {
-                let src = self.frame.local(i);
-                if src != m {
-                    self.masm.asm.movdqu_rm(FSCRATCH, src);
-                    self.masm.asm.movdqu_mr(m, FSCRATCH);
-                }
-            }
-            Loc::Mem | Loc::Const(_) => self.v128_spill = true,
+    pub fn store_v128_to(&mut self, m: Mem, loc: Loc, pos: u32) {
+        let src = match loc {
+            Loc::Reg(r) => return self.masm.asm.movdqu_mr(m, r),
+            Loc::Local(i) => self.frame.local(i),
+            Loc::Mem => match self.frame.v128_slot(pos) {
+                Some(src) => src,
+                None => return self.v128_spill = true,
+            },
+            Loc::Const(_) => return self.v128_spill = true,
+        };
+        if src != m {
+            self.masm.asm.movdqu_rm(FSCRATCH, src);
+            self.masm.asm.movdqu_mr(m, FSCRATCH);
         }
+    }
+
+    /// A `v128` call result outside the allocatable registers (in the
+    /// return area at `[rsp + off]`, or a register the allocator does not
+    /// hand out) to the slot of position `pos`.
+    pub fn v128_call_result(&mut self, loc: Location, pos: u32) {
+        let Some(slot) = self.frame.v128_slot(pos) else {
+            self.v128_spill = true;
+            return;
+        };
+        match loc {
+            Location::Reg(r) => self.masm.asm.movdqu_mr(slot, r),
+            Location::Stack(off) => {
+                self.masm
+                    .asm
+                    .movdqu_rm(FSCRATCH, Mem::new(Reg::Rsp, off as i32));
+                self.masm.asm.movdqu_mr(slot, FSCRATCH);
+            }
+        }
+    }
+
+    /// `global.get` of a `v128` global (its 16-byte cell).
+    pub fn v128_global_get(&mut self, global: u32) -> Result<()> {
+        let dst = self.alloc(RegClass::Float)?;
+        let cell = self.global_cell(global)?;
+        self.masm.asm.movdqu_rm(dst, cell);
+        self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    /// `select` of two `v128`s on a condition that is not a constant
+    /// (`a` if it holds, else `b`).
+    pub fn v128_select(&mut self, cond: crate::numeric::Cond, a: Opnd, b: Opnd) -> Result<()> {
+        let dst = self.owned_reg(&a)?;
+        let skip = self.masm.asm.new_label();
+        let cc = self.emit_condition(&cond, None);
+        self.masm.asm.jcc(cc, skip);
+        self.load_v128_into(dst, b.loc, b.pos);
+        self.masm.asm.bind(skip);
+        self.free(&b);
+        self.push_reg(V128, dst);
+        Ok(())
     }
 
     /// A register holding scalar `o` for reading only: its own, or
@@ -136,7 +185,7 @@ impl CodeGen<'_> {
         match o.loc {
             Loc::Reg(r) => r,
             loc => {
-                self.load_v128_into(FSCRATCH, loc);
+                self.load_v128_into(FSCRATCH, loc, o.pos);
                 FSCRATCH
             }
         }
@@ -557,7 +606,7 @@ impl CodeGen<'_> {
             Loc::Reg(r) => r,
             loc => {
                 let r = self.alloc(RegClass::Float)?;
-                self.load_v128_into(r, loc);
+                self.load_v128_into(r, loc, a.pos);
                 r
             }
         };
