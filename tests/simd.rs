@@ -158,6 +158,11 @@ fn configs() -> Vec<(&'static str, Engine)> {
         ..Config::default()
     };
     all.push(("optimizer at opt_level=none", Engine::new(config).unwrap()));
+    // The baseline with no tier to fall back to (issue 9, part 2b: it
+    // compiles all of SIMD and relaxed SIMD itself).
+    if std::arch::is_x86_feature_detected!("sse4.1") {
+        all.push(("baseline only", baseline_only()));
+    }
     all
 }
 
@@ -714,4 +719,450 @@ fn the_baseline_compiles_its_simd_operators_exactly() {
         }));
         r.check("pressure", &[a], want);
     }
+}
+
+/// Every SIMD operator the baseline compiles (issue 9, part 2b: all of
+/// them), run on a baseline-only engine and on the optimizer with the same
+/// inputs: edge cases (NaNs with payloads, signed zeros, infinities,
+/// saturation bounds, values beside 2^31 and 2^32) mixed lane by lane, and
+/// the results compared bit for bit.
+#[test]
+fn the_baseline_matches_the_optimizer_bit_for_bit() {
+    if !std::arch::is_x86_feature_detected!("sse4.1") {
+        return;
+    }
+    const UNARY: &[&str] = &[
+        "v128.not",
+        "i8x16.abs",
+        "i8x16.neg",
+        "i8x16.popcnt",
+        "i16x8.abs",
+        "i16x8.neg",
+        "i32x4.abs",
+        "i32x4.neg",
+        "i64x2.abs",
+        "i64x2.neg",
+        "i16x8.extend_low_i8x16_s",
+        "i16x8.extend_high_i8x16_u",
+        "i16x8.extadd_pairwise_i8x16_s",
+        "i16x8.extadd_pairwise_i8x16_u",
+        "i32x4.extadd_pairwise_i16x8_s",
+        "i32x4.extadd_pairwise_i16x8_u",
+        "f32x4.abs",
+        "f32x4.neg",
+        "f32x4.sqrt",
+        "f32x4.ceil",
+        "f32x4.floor",
+        "f32x4.trunc",
+        "f32x4.nearest",
+        "f64x2.abs",
+        "f64x2.neg",
+        "f64x2.sqrt",
+        "f64x2.ceil",
+        "f64x2.floor",
+        "f64x2.trunc",
+        "f64x2.nearest",
+        "i32x4.trunc_sat_f32x4_s",
+        "i32x4.trunc_sat_f32x4_u",
+        "i32x4.trunc_sat_f64x2_s_zero",
+        "i32x4.trunc_sat_f64x2_u_zero",
+        "f32x4.convert_i32x4_s",
+        "f32x4.convert_i32x4_u",
+        "f64x2.convert_low_i32x4_s",
+        "f64x2.convert_low_i32x4_u",
+        "f32x4.demote_f64x2_zero",
+        "f64x2.promote_low_f32x4",
+        "i32x4.relaxed_trunc_f32x4_s",
+        "i32x4.relaxed_trunc_f32x4_u",
+        "i32x4.relaxed_trunc_f64x2_s_zero",
+        "i32x4.relaxed_trunc_f64x2_u_zero",
+    ];
+    const BINARY: &[&str] = &[
+        "i8x16.swizzle",
+        "i8x16.relaxed_swizzle",
+        "i8x16.add_sat_s",
+        "i8x16.sub_sat_u",
+        "i8x16.narrow_i16x8_s",
+        "i16x8.narrow_i32x4_u",
+        "i16x8.mul",
+        "i16x8.q15mulr_sat_s",
+        "i16x8.relaxed_q15mulr_s",
+        "i16x8.extmul_low_i8x16_s",
+        "i16x8.extmul_high_i8x16_s",
+        "i16x8.extmul_low_i8x16_u",
+        "i16x8.extmul_high_i8x16_u",
+        "i32x4.extmul_low_i16x8_s",
+        "i32x4.extmul_high_i16x8_s",
+        "i32x4.extmul_low_i16x8_u",
+        "i32x4.extmul_high_i16x8_u",
+        "i64x2.extmul_low_i32x4_s",
+        "i64x2.extmul_high_i32x4_s",
+        "i64x2.extmul_low_i32x4_u",
+        "i64x2.extmul_high_i32x4_u",
+        "i32x4.dot_i16x8_s",
+        "i64x2.mul",
+        "i64x2.eq",
+        "i64x2.ne",
+        "i64x2.lt_s",
+        "i64x2.gt_s",
+        "i64x2.le_s",
+        "i64x2.ge_s",
+        "i8x16.lt_u",
+        "i16x8.ge_s",
+        "i32x4.gt_u",
+        "f32x4.min",
+        "f32x4.max",
+        "f32x4.pmin",
+        "f32x4.pmax",
+        "f64x2.min",
+        "f64x2.max",
+        "f64x2.pmin",
+        "f64x2.pmax",
+        "f32x4.relaxed_min",
+        "f32x4.relaxed_max",
+        "f64x2.relaxed_min",
+        "f64x2.relaxed_max",
+        "f32x4.add",
+        "f32x4.sub",
+        "f32x4.mul",
+        "f32x4.div",
+        "f64x2.add",
+        "f64x2.sub",
+        "f64x2.mul",
+        "f64x2.div",
+        "f32x4.lt",
+        "f64x2.ge",
+        "i16x8.relaxed_dot_i8x16_i7x16_s",
+    ];
+    const TERNARY: &[&str] = &[
+        "v128.bitselect",
+        "i8x16.relaxed_laneselect",
+        "i16x8.relaxed_laneselect",
+        "i32x4.relaxed_laneselect",
+        "i64x2.relaxed_laneselect",
+        "f32x4.relaxed_madd",
+        "f32x4.relaxed_nmadd",
+        "f64x2.relaxed_madd",
+        "f64x2.relaxed_nmadd",
+        "i32x4.relaxed_dot_i8x16_i7x16_add_s",
+    ];
+    const SHIFT: &[&str] = &[
+        "i8x16.shl",
+        "i8x16.shr_s",
+        "i8x16.shr_u",
+        "i16x8.shr_s",
+        "i32x4.shl",
+        "i64x2.shl",
+        "i64x2.shr_s",
+        "i64x2.shr_u",
+    ];
+    const TO_I32: &[&str] = &[
+        "i8x16.bitmask",
+        "i16x8.bitmask",
+        "i32x4.bitmask",
+        "i64x2.bitmask",
+        "v128.any_true",
+        "i8x16.all_true",
+        "i16x8.all_true",
+        "i64x2.all_true",
+    ];
+    let mut wat = String::from("(module (memory 1)\n");
+    for (k, op) in UNARY.iter().enumerate() {
+        wat += &format!("(func (export \"u{k}\") (param v128) (result v128) local.get 0 {op})\n");
+    }
+    for (k, op) in BINARY.iter().enumerate() {
+        wat += &format!(
+            "(func (export \"b{k}\") (param v128 v128) (result v128) local.get 0 local.get 1 {op})\n"
+        );
+    }
+    for (k, op) in TERNARY.iter().enumerate() {
+        wat += &format!(
+            "(func (export \"t{k}\") (param v128 v128 v128) (result v128) \
+             local.get 0 local.get 1 local.get 2 {op})\n"
+        );
+    }
+    for (k, op) in SHIFT.iter().enumerate() {
+        wat += &format!(
+            "(func (export \"s{k}\") (param v128 i32) (result v128) local.get 0 local.get 1 {op})\n"
+        );
+    }
+    for (k, op) in TO_I32.iter().enumerate() {
+        wat += &format!(
+            "(func (export \"i{k}\") (param v128) (result v128) local.get 0 {op} i32x4.splat)\n"
+        );
+    }
+    // Shuffles: interleave, reverse, one operand only, a broadcast.
+    let shuffles = [
+        "0 16 1 17 2 18 3 19 4 20 5 21 6 22 7 23",
+        "31 30 29 28 27 26 25 24 23 22 21 20 19 18 17 16",
+        "15 14 13 12 11 10 9 8 7 6 5 4 3 2 1 0",
+        "5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5",
+        "0 1 2 3 20 21 22 23 8 9 10 11 28 29 30 31",
+    ];
+    for (k, l) in shuffles.iter().enumerate() {
+        wat += &format!(
+            "(func (export \"h{k}\") (param v128 v128) (result v128) \
+             local.get 0 local.get 1 i8x16.shuffle {l})\n"
+        );
+    }
+    // Memory: the narrow splats, lane loads and stores (through memory,
+    // then read back whole).
+    wat += r#"
+  (func (export "m0") (param v128 v128) (result v128) (local v128)
+    i32.const 0 local.get 0 v128.store
+    i32.const 1 local.get 1 v128.load8_lane 7 local.set 2
+    i32.const 2 local.get 2 v128.load16_lane 3 local.set 2
+    i32.const 5 local.get 2 v128.load32_lane 1 local.set 2
+    i32.const 9 local.get 2 v128.load64_lane 0
+    i32.const 3 v128.load8_splat i32.const 6 v128.load16_splat i32x4.add i8x16.add)
+  (func (export "m1") (param v128 v128) (result v128)
+    i32.const 32 local.get 1 v128.store
+    i32.const 33 local.get 0 v128.store8_lane 15
+    i32.const 35 local.get 0 v128.store16_lane 5
+    i32.const 38 local.get 0 v128.store32_lane 2
+    i32.const 41 local.get 0 v128.store64_lane 1
+    i32.const 32 v128.load)
+)"#;
+    let bytes = wat::parse_str(&wat).unwrap();
+    let engines = [
+        baseline_only(),
+        Engine::new(TierChoice::Optimized.config()).unwrap(),
+    ];
+    let mut runs: Vec<(Store, rung::runtime::Instance)> = engines
+        .iter()
+        .map(|e| {
+            let module = Module::new(e, &bytes).unwrap();
+            let mut store = Store::new(e);
+            let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+            (store, instance)
+        })
+        .collect();
+    let mut call = |name: &str, args: &[Val]| -> [u128; 2] {
+        let mut out = [0u128; 2];
+        for (k, (store, instance)) in runs.iter_mut().enumerate() {
+            let f = instance.get_func(store, name).unwrap();
+            out[k] = match f.call(store, args).unwrap().as_slice() {
+                [Val::V128(v)] => *v,
+                other => panic!("{name}: {other:?}"),
+            };
+        }
+        out
+    };
+
+    let inputs = simd_inputs();
+    let mut checked = 0;
+    let mut check = |what: String, got: [u128; 2]| {
+        assert_eq!(
+            got[0], got[1],
+            "{what}: baseline {:#034x} != optimizer {:#034x}",
+            got[0], got[1]
+        );
+        checked += 1;
+    };
+    for (k, op) in UNARY.iter().enumerate() {
+        for &a in &inputs {
+            check(
+                format!("{op} {a:#034x}"),
+                call(&format!("u{k}"), &[Val::V128(a)]),
+            );
+        }
+    }
+    for (k, op) in TO_I32.iter().enumerate() {
+        for &a in &inputs {
+            check(
+                format!("{op} {a:#034x}"),
+                call(&format!("i{k}"), &[Val::V128(a)]),
+            );
+        }
+    }
+    let pairs: Vec<(u128, u128)> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| (a, inputs[(i * 7 + 3) % inputs.len()]))
+        .chain(inputs.iter().map(|&a| (a, a)))
+        .collect();
+    for (k, op) in BINARY.iter().enumerate() {
+        for &(a, b) in &pairs {
+            let args = [Val::V128(a), Val::V128(b)];
+            check(
+                format!("{op} {a:#034x} {b:#034x}"),
+                call(&format!("b{k}"), &args),
+            );
+        }
+    }
+    for k in 0..shuffles.len() {
+        for &(a, b) in &pairs {
+            let args = [Val::V128(a), Val::V128(b)];
+            check(format!("shuffle {k}"), call(&format!("h{k}"), &args));
+        }
+    }
+    for m in ["m0", "m1"] {
+        for &(a, b) in &pairs {
+            check(m.to_string(), call(m, &[Val::V128(a), Val::V128(b)]));
+        }
+    }
+    for (k, op) in TERNARY.iter().enumerate() {
+        for (i, &(a, b)) in pairs.iter().enumerate() {
+            let c = inputs[(i * 5 + 1) % inputs.len()];
+            let args = [Val::V128(a), Val::V128(b), Val::V128(c)];
+            check(
+                format!("{op} {a:#034x} {b:#034x} {c:#034x}"),
+                call(&format!("t{k}"), &args),
+            );
+        }
+    }
+    for (k, op) in SHIFT.iter().enumerate() {
+        for (i, &a) in inputs.iter().enumerate() {
+            for n in [
+                0,
+                1,
+                7,
+                8,
+                9,
+                15,
+                16,
+                31,
+                32,
+                33,
+                63,
+                64,
+                65,
+                i as i32 * 37,
+                -1,
+            ] {
+                let args = [Val::V128(a), Val::I32(n)];
+                check(format!("{op} {a:#034x} {n}"), call(&format!("s{k}"), &args));
+            }
+        }
+    }
+    assert!(checked > 20_000, "{checked}");
+}
+
+/// Vectors of edge-case lanes for the differential test: each vector
+/// built from one pool (bytes, i16, i32, i64, f32, f64 bit patterns),
+/// lanes chosen by a fixed pseudo-random sequence.
+fn simd_inputs() -> Vec<u128> {
+    let f32s: Vec<u64> = [
+        0x7fc0_0000u32,
+        0xffc0_0000,
+        0x7fc0_1234,
+        0xffa0_0001,
+        0x7f80_0001,
+        0x7f80_0000,
+        0xff80_0000,
+        0x0000_0000,
+        0x8000_0000,
+        0x3f80_0000,
+        0xbf80_0000,
+        0x3fc0_0000,
+        0xbfc0_0000,
+        0x4020_0000,
+        0xc020_0000,
+        0x3f00_0000,
+        0xbf00_0000,
+        0x4f00_0000,
+        0xcf00_0000,
+        0x4f80_0000,
+        0x4eff_ffff,
+        0x4f7f_ffff,
+        0x0000_0001,
+        0x8000_0001,
+        0x7f7f_ffff,
+        0xff7f_ffff,
+        0x4b00_0001,
+        0x3effffff,
+    ]
+    .iter()
+    .map(|&x| u64::from(x))
+    .collect();
+    let f64s: Vec<u64> = vec![
+        0x7ff8_0000_0000_0000,
+        0xfff8_0000_0000_0000,
+        0x7ff8_0000_1234_5678,
+        0xfff4_0000_0000_0001,
+        0x7ff0_0000_0000_0001,
+        0x7ff0_0000_0000_0000,
+        0xfff0_0000_0000_0000,
+        0,
+        0x8000_0000_0000_0000,
+        0x3ff0_0000_0000_0000,
+        0xbff0_0000_0000_0000,
+        0x3ff8_0000_0000_0000,
+        0xc004_0000_0000_0000,
+        0x3fe0_0000_0000_0000,
+        0xbfe0_0000_0000_0000,
+        0x41df_ffff_ffc0_0000,
+        0x41e0_0000_0000_0000,
+        0xc1e0_0000_0000_0000,
+        0xc1e0_0000_0020_0000,
+        0x41ef_ffff_ffe0_0000,
+        0x41f0_0000_0000_0000,
+        0x41ef_ffff_fff0_0000,
+        1,
+        0x8000_0000_0000_0001,
+        0x7fef_ffff_ffff_ffff,
+        0x3810_0000_0000_0000,
+        0x47f0_0000_0000_0000,
+        0x36a0_0000_0000_0000,
+    ];
+    let ints: Vec<u64> = vec![
+        0,
+        1,
+        2,
+        3,
+        7,
+        0x0f,
+        0x10,
+        0x1f,
+        0x40,
+        0x7f,
+        0x80,
+        0x81,
+        0xff,
+        0x7fff,
+        0x8000,
+        0x8001,
+        0xffff,
+        0x7fff_ffff,
+        0x8000_0000,
+        0xffff_ffff,
+        0x7fff_ffff_ffff_ffff,
+        0x8000_0000_0000_0000,
+        u64::MAX,
+        0x0123_4567_89ab_cdef,
+        0xfedc_ba98_7654_3210,
+        0x8080_8080_8080_8080,
+        0x7f7f_7f7f_7f7f_7f7f,
+        0x1_0000_0000,
+    ];
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut out = vec![0, u128::MAX];
+    for round in 0..72 {
+        let (pool, lanes, bits): (&[u64], u32, u32) = match round % 6 {
+            0 => (&ints, 16, 8),
+            1 => (&ints, 8, 16),
+            2 => (&ints, 4, 32),
+            3 => (&ints, 2, 64),
+            4 => (&f32s, 4, 32),
+            _ => (&f64s, 2, 64),
+        };
+        let mask = if bits == 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
+        let mut v = 0u128;
+        for l in 0..lanes {
+            let x = pool[(next() % pool.len() as u64) as usize] & mask;
+            v |= u128::from(x) << (l * bits);
+        }
+        out.push(v);
+    }
+    out
 }

@@ -150,6 +150,25 @@ pub enum VOp {
     Xorps,
     Movsd,
     Movlhps,
+    Pmulhrsw,
+    Pmaddubsw,
+    Phaddw,
+    Phaddd,
+    Pmuludq,
+    Pmuldq,
+    Minps,
+    Minpd,
+    Maxps,
+    Maxpd,
+    Cvtdq2ps,
+    Cvttps2dq,
+    Cvtdq2pd,
+    Cvttpd2dq,
+    Cvtpd2ps,
+    Cvtps2pd,
+    Unpcklps,
+    Punpcklbw,
+    Punpckhbw,
 }
 
 /// Loads into an xmm register (`Assembler::vload`).
@@ -172,6 +191,9 @@ pub enum VShift {
     Pslld,
     Psrlq,
     Psllq,
+    Psrlw,
+    Psllw,
+    Psrad,
 }
 
 /// x86 condition codes.
@@ -593,6 +615,25 @@ macro_rules! by_vop {
             VOp::Xorps => $mac!(xorps, $($args)*),
             VOp::Movsd => $mac!(movsd, $($args)*),
             VOp::Movlhps => $mac!(movlhps, $($args)*),
+            VOp::Pmulhrsw => $mac!(pmulhrsw, $($args)*),
+            VOp::Pmaddubsw => $mac!(pmaddubsw, $($args)*),
+            VOp::Phaddw => $mac!(phaddw, $($args)*),
+            VOp::Phaddd => $mac!(phaddd, $($args)*),
+            VOp::Pmuludq => $mac!(pmuludq, $($args)*),
+            VOp::Pmuldq => $mac!(pmuldq, $($args)*),
+            VOp::Minps => $mac!(minps, $($args)*),
+            VOp::Minpd => $mac!(minpd, $($args)*),
+            VOp::Maxps => $mac!(maxps, $($args)*),
+            VOp::Maxpd => $mac!(maxpd, $($args)*),
+            VOp::Cvtdq2ps => $mac!(cvtdq2ps, $($args)*),
+            VOp::Cvttps2dq => $mac!(cvttps2dq, $($args)*),
+            VOp::Cvtdq2pd => $mac!(cvtdq2pd, $($args)*),
+            VOp::Cvttpd2dq => $mac!(cvttpd2dq, $($args)*),
+            VOp::Cvtpd2ps => $mac!(cvtpd2ps, $($args)*),
+            VOp::Cvtps2pd => $mac!(cvtps2pd, $($args)*),
+            VOp::Unpcklps => $mac!(unpcklps, $($args)*),
+            VOp::Punpcklbw => $mac!(punpcklbw, $($args)*),
+            VOp::Punpckhbw => $mac!(punpckhbw, $($args)*),
         }
     };
 }
@@ -1207,7 +1248,27 @@ impl Assembler {
             VShift::Pslld => dynasm!(self.ops ; .arch x64 ; pslld Rx(d), i),
             VShift::Psrlq => dynasm!(self.ops ; .arch x64 ; psrlq Rx(d), i),
             VShift::Psllq => dynasm!(self.ops ; .arch x64 ; psllq Rx(d), i),
+            VShift::Psrlw => dynasm!(self.ops ; .arch x64 ; psrlw Rx(d), i),
+            VShift::Psllw => dynasm!(self.ops ; .arch x64 ; psllw Rx(d), i),
+            VShift::Psrad => dynasm!(self.ops ; .arch x64 ; psrad Rx(d), i),
         }
+    }
+
+    /// `roundps`/`roundpd dst, src, mode` (0 nearest, 1 floor, 2 ceil,
+    /// 3 trunc).
+    pub fn roundp(&mut self, double: bool, dst: Reg, src: Reg, mode: u8) {
+        let (d, s, m) = (e(dst), e(src), mode as i8);
+        if double {
+            dynasm!(self.ops ; .arch x64 ; roundpd Rx(d), Rx(s), m)
+        } else {
+            dynasm!(self.ops ; .arch x64 ; roundps Rx(d), Rx(s), m)
+        }
+    }
+
+    /// `shufps dst, src, imm`.
+    pub fn shufps(&mut self, dst: Reg, src: Reg, imm: u8) {
+        let (d, s, i) = (e(dst), e(src), imm as i8);
+        dynasm!(self.ops ; .arch x64 ; shufps Rx(d), Rx(s), i)
     }
 
     /// `pshufd dst, src, imm`.
