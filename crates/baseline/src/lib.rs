@@ -41,7 +41,7 @@
 //! [`rung_tiering::TrapSite`] with the operator's offset in the offset map;
 //! the prologue checks the stack limit and charges the tier-up budget,
 //! loop back-edges charge it again. Everything outside the tier's coverage
-//! (the SIMD not in `simd.rs`, threads, exceptions, GC, memory64 and 64-bit tables) is
+//! (SIMD without SSE4.1, threads, exceptions, GC, memory64 and 64-bit tables) is
 //! `CompileError::Unsupported` at the first such operator or type, and the
 //! runtime uses the next tier.
 //!

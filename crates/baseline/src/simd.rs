@@ -1,28 +1,29 @@
-//! SIMD in the baseline (issue 9, part 2a): `v128` values and the first
-//! families of SIMD operators, SSE4.1 as the floor (without it every SIMD
-//! function is `Unsupported`, as in the optimizer).
+//! SIMD in the baseline (issue 9, parts 2a and 2b): `v128` values and
+//! every operator of the `simd` and `relaxed-simd` proposals, SSE4.1 as
+//! the floor (without it every SIMD function is `Unsupported`, as in the
+//! optimizer).
 //!
-//! **Representation.** A `v128` value-stack entry is `Reg(xmm)` or
-//! `Local(i)`, never `Const` or `Mem`: a `v128.const` is materialized into
-//! a register at once, and a spill of a `v128` entry (at a call, a block
-//! entry, under register pressure) is refused — `CodeGen::spill_entry`
-//! sets `v128_spill` and the function is `Unsupported` (value-stack slots
-//! are 8 bytes; 16-byte slots are part 2b). `v128` locals and register
-//! parameters have 16-byte, 16-aligned frame slots (`frame.rs`), read and
-//! written with `movdqu`; they are never pinned to registers in loops, and
-//! a function with a `v128` local records no OSR exits (OSR slots are 8
-//! bytes). `v128` parameters and results follow the shared ABI
-//! (`rung_tiering::abi`: an xmm register or a 16-byte stack slot).
-//! Blocks with `v128` types, calls with `v128` in the signature, `v128`
-//! globals and `select` of `v128` are still `Unsupported` (`Ty::of`
-//! answers `None` for `v128` everywhere but the function's own signature
-//! and locals).
+//! **Representation.** A `v128` value-stack entry is `Reg(xmm)`,
+//! `Local(i)` or `Mem`, never `Const`: a `v128.const` is materialized
+//! into a register at once. A spilled `v128` (at a call, a block entry,
+//! under register pressure) lives in its position's 16-byte slot, in an
+//! area below the 8-byte slots whose displacement is patched at the end
+//! (`Frame::v128_slot`; only `load_v128_into`/`store_v128_to` here touch
+//! it, with `movdqu`). `v128` locals and register parameters have 16-byte,
+//! 16-aligned frame slots (`frame.rs`); they are never pinned to registers
+//! in loops, and a function with a `v128` local, or a loop with a `v128`
+//! on the stack at its entry, records no OSR exit (OSR slots are 8 bytes).
+//! `v128` parameters and results, in calls too, follow the shared ABI
+//! (`rung_tiering::abi`: an xmm register or a 16-byte stack slot); block
+//! types merge a `v128` like a float (xmm0–xmm7, then its slot).
 //!
 //! **Bit-exactness.** Every sequence here computes the same bits as the
-//! optimizer's lowering: the integer and bitwise operators and all
-//! comparisons are exact by definition; float `add/sub/mul/div/sqrt` are
-//! the same packed SSE instructions with the same operand order, so even
-//! NaN payloads match; `abs`/`neg` are sign-bit masks.
+//! optimizer's lowering: integer results are exact by definition whatever
+//! the sequence; every float result (arithmetic, min/max, rounding,
+//! conversions, relaxed `madd`) uses the instructions and operand order of
+//! Cranelift's x64 lowering on SSE4.1, so even NaN payloads match;
+//! `abs`/`neg` are sign-bit masks. The relaxed operators give the answers
+//! of ARCHITECTURE.md's table.
 //!
 //! Dispatch is one cold function, so the scalar operators' match is
 //! untouched.
