@@ -1350,6 +1350,49 @@ mod tests {
 
     use super::*;
 
+    /// A `movdqu` of a value-stack v128 slot records where its 32-bit
+    /// displacement is, and patching it there gives the real slot.
+    #[test]
+    fn v128_slot_displacements_are_recorded_and_patchable() {
+        let frame = crate::frame::Frame::default();
+        let mut a = Assembler::new();
+        a.mov_rr(Size::S64, Reg::Rax, Reg::R9);
+        let m = frame.v128_slot(3).expect("taggable");
+        a.movdqu_mr(m, Reg::Xmm9);
+        a.movdqu_rm(Reg::Xmm1, m);
+        // A local's slot is not a v128 slot.
+        a.movdqu_rm(Reg::Xmm2, Mem::new(Reg::Rbp, -64));
+        let patches = a.v128_slot_patches.clone();
+        assert_eq!(patches.len(), 2);
+        let mut code = a.finish().unwrap();
+        for &(at, pos) in &patches {
+            assert_eq!(pos, 3);
+            Assembler::patch_i32(&mut code, at, -0x100 - 16 * (pos as i32 + 1));
+        }
+        let mut decoder = Decoder::new(64, &code, DecoderOptions::NONE);
+        let mut text = Vec::new();
+        while decoder.can_decode() {
+            let inst = decoder.decode();
+            let mut t = String::new();
+            IntelFormatter::new().format(&inst, &mut t);
+            text.push(t);
+        }
+        assert_eq!(
+            text,
+            [
+                "mov rax,r9",
+                "movdqu [rbp-140h],xmm9",
+                "movdqu xmm1,[rbp-140h]",
+                "movdqu xmm2,[rbp-40h]"
+            ]
+        );
+        assert_eq!(crate::frame::v128_slot_pos(Mem::new(Reg::Rbp, -64)), None);
+        assert_eq!(
+            crate::frame::v128_slot_pos(Mem::new(Reg::Rsp, m.disp)),
+            None
+        );
+    }
+
     #[test]
     fn nops_of_every_length_decode_as_one_nop() {
         for len in 1..=9u8 {

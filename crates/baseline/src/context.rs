@@ -184,7 +184,7 @@ impl<'a> CodeGen<'a> {
     pub fn internal(&self, what: &str) -> Box<CompileError> {
         if self.v128_spill {
             // The state went wrong after a v128 spill was refused.
-            return self.unsupported("simd: a v128 value spilled to the value stack");
+            return self.unsupported("simd: a v128 spill past the positions a slot tag names");
         }
         Box::new(CompileError::Internal(format!(
             "baseline: function {}: {what} at offset {:#x}",

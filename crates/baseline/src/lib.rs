@@ -300,7 +300,7 @@ fn compile_function(
     }
     let cg = walker.cg;
     if cg.v128_spill {
-        return Err(cg.unsupported("simd: a v128 value spilled to the value stack"));
+        return Err(cg.unsupported("simd: a v128 spill past the positions a slot tag names"));
     }
     let end = ops.original_position();
     cg.reader = ops.into_allocations();
