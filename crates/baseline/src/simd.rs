@@ -80,7 +80,7 @@ const I32: Lanes = Lanes {
     minu: Some(VOp::Pminud),
     maxu: Some(VOp::Pmaxud),
 };
-// `pcmpgtq` is SSE4.2: the signed i64x2 comparisons are not here yet.
+// `pcmpgtq` is SSE4.2: the signed i64x2 comparisons are `icmp64`.
 const I64: Lanes = Lanes {
     eq: VOp::Pcmpeqq,
     gt: None,
@@ -427,7 +427,7 @@ impl CodeGen<'_> {
             O::I64x2ExtendLowI32x4U => self.extend(VOp::Pmovzxdq, false),
             O::I64x2ExtendHighI32x4U => self.extend(VOp::Pmovzxdq, true),
 
-            // ---- shifts (count modulo the lane width; no i8x16, no i64x2.shr_s) ----
+            // ---- shifts (count modulo the lane width; i8x16 and i64x2.shr_s below) ----
             O::I16x8Shl => self.shift(VOp::Psllw, 15),
             O::I16x8ShrS => self.shift(VOp::Psraw, 15),
             O::I16x8ShrU => self.shift(VOp::Psrlw, 15),
