@@ -473,6 +473,12 @@ const BASELINE_WAT: &str = r#"(module
     local.get 0 local.get 1 i32.eqz if (param v128) (result v128) i32x4.abs else i32x4.neg end
     local.get 0 local.get 1 i32.eqz select
     i32x4.sub global.get $g i32x4.add global.set $g global.get $g)
+  (func (export "fmin32") (param v128 v128) (result v128) local.get 0 local.get 1 f32x4.min)
+  (func (export "gt_s64") (param v128 v128) (result v128) local.get 0 local.get 1 i64x2.gt_s)
+  (func (export "shr_s8") (param v128 i32) (result v128) local.get 0 local.get 1 i8x16.shr_s)
+  (func (export "popcnt8") (param v128) (result v128) local.get 0 i8x16.popcnt)
+  (func (export "cvt_u64") (param v128) (result v128) local.get 0 f64x2.convert_low_i32x4_u)
+  (func (export "bitmask16") (param v128) (result v128) local.get 0 i16x8.bitmask i32x4.splat)
   (func (export "pressure") (param v128) (result v128)
     local.get 0 i32x4.neg local.get 0 i32x4.neg local.get 0 i32x4.neg local.get 0 i32x4.neg
     local.get 0 i32x4.neg local.get 0 i32x4.neg local.get 0 i32x4.neg local.get 0 i32x4.neg
@@ -751,6 +757,62 @@ fn the_baseline_compiles_its_simd_operators_exactly() {
             n(x).wrapping_sub(t)
         }));
         r.check("pressure", &[a], want);
+
+        // Part 2b operators, exact values. min: NaN lanes (a quiet one
+        // with a payload, a signalling one) become Cranelift's canonical
+        // negative NaN; -0 < +0 either way round.
+        r.check(
+            "fmin32",
+            &[
+                u32x4([0x7fc0_1234, 0x3f80_0000, 0x8000_0000, 0]),
+                u32x4([0x3f80_0000, 0x7fa0_0001, 0, 0x8000_0000]),
+            ],
+            u32x4([0xffc0_0000, 0xffc0_0000, 0x8000_0000, 0x8000_0000]),
+        );
+        r.check(
+            "gt_s64",
+            &[
+                u64x2([u64::MAX, i64::MAX as u64]),
+                u64x2([1, i64::MIN as u64]),
+            ],
+            u64x2([0, u64::MAX]),
+        );
+        r.check(
+            "gt_s64",
+            &[u64x2([0x1_0000_0000, 5]), u64x2([0xffff_ffff, 5])],
+            u64x2([u64::MAX, 0]),
+        );
+        let got = r.call(
+            "shr_s8",
+            &[
+                Val::V128(i8x16([
+                    -128, 127, -1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, -14,
+                ])),
+                Val::I32(9),
+            ],
+        );
+        assert_eq!(
+            got,
+            i8x16([-64, 63, -1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, -7]),
+            "{label}: shr_s8"
+        );
+        r.check(
+            "popcnt8",
+            &[i8x16([
+                -1, 0x0f, -128, 0, 0x55, 1, 3, 7, 0, 0, 0, 0, 0, 0, 0, 0x7f,
+            ])],
+            i8x16([8, 4, 1, 0, 4, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 7]),
+        );
+        r.check(
+            "cvt_u64",
+            &[u32x4([u32::MAX, 1, 7, 7])],
+            f64x2([4294967295.0, 1.0]),
+        );
+        r.check(
+            "bitmask16",
+            &[i16x8([-1, 0, -32768, 1, 0, 0, 0, -2])],
+            u32x4([0x85; 4]),
+        );
     }
 }
 
