@@ -19,7 +19,8 @@
 //!
 //! **Invariant:** [`Assembler::patch_i32`] is only used on the 32-bit field
 //! that [`Assembler::lea_rsp_minus_patchable`] returned, whose encoding is
-//! fixed (`lea r, [rsp + disp32]`).
+//! fixed (`lea r, [rsp + disp32]`), and on the displacements of the
+//! `movdqu`s of value-stack v128 slots (`v128_slot_patches`).
 
 // dynasmrt's generated code converts run-time register numbers with
 // `.into()`, which clippy sees as a no-op conversion in our code.
@@ -149,6 +150,25 @@ pub enum VOp {
     Xorps,
     Movsd,
     Movlhps,
+    Pmulhrsw,
+    Pmaddubsw,
+    Phaddw,
+    Phaddd,
+    Pmuludq,
+    Pmuldq,
+    Minps,
+    Minpd,
+    Maxps,
+    Maxpd,
+    Cvtdq2ps,
+    Cvttps2dq,
+    Cvtdq2pd,
+    Cvttpd2dq,
+    Cvtpd2ps,
+    Cvtps2pd,
+    Unpcklps,
+    Punpcklbw,
+    Punpckhbw,
 }
 
 /// Loads into an xmm register (`Assembler::vload`).
@@ -171,6 +191,9 @@ pub enum VShift {
     Pslld,
     Psrlq,
     Psllq,
+    Psrlw,
+    Psllw,
+    Psrad,
 }
 
 /// x86 condition codes.
@@ -286,6 +309,10 @@ pub enum FLogic {
 /// The assembler: a byte buffer with dynasmrt's labels.
 pub struct Assembler {
     ops: VecAssembler<X64Relocation>,
+    /// `movdqu`s of value-stack v128 slots (`Frame::v128_slot`): the code
+    /// offset of each one's 32-bit displacement and the slot's position,
+    /// patched once the frame's size is known (`lib.rs`).
+    pub v128_slot_patches: Vec<(u32, u32)>,
 }
 
 impl Default for Assembler {
@@ -588,6 +615,25 @@ macro_rules! by_vop {
             VOp::Xorps => $mac!(xorps, $($args)*),
             VOp::Movsd => $mac!(movsd, $($args)*),
             VOp::Movlhps => $mac!(movlhps, $($args)*),
+            VOp::Pmulhrsw => $mac!(pmulhrsw, $($args)*),
+            VOp::Pmaddubsw => $mac!(pmaddubsw, $($args)*),
+            VOp::Phaddw => $mac!(phaddw, $($args)*),
+            VOp::Phaddd => $mac!(phaddd, $($args)*),
+            VOp::Pmuludq => $mac!(pmuludq, $($args)*),
+            VOp::Pmuldq => $mac!(pmuldq, $($args)*),
+            VOp::Minps => $mac!(minps, $($args)*),
+            VOp::Minpd => $mac!(minpd, $($args)*),
+            VOp::Maxps => $mac!(maxps, $($args)*),
+            VOp::Maxpd => $mac!(maxpd, $($args)*),
+            VOp::Cvtdq2ps => $mac!(cvtdq2ps, $($args)*),
+            VOp::Cvttps2dq => $mac!(cvttps2dq, $($args)*),
+            VOp::Cvtdq2pd => $mac!(cvtdq2pd, $($args)*),
+            VOp::Cvttpd2dq => $mac!(cvttpd2dq, $($args)*),
+            VOp::Cvtpd2ps => $mac!(cvtpd2ps, $($args)*),
+            VOp::Cvtps2pd => $mac!(cvtps2pd, $($args)*),
+            VOp::Unpcklps => $mac!(unpcklps, $($args)*),
+            VOp::Punpcklbw => $mac!(punpcklbw, $($args)*),
+            VOp::Punpckhbw => $mac!(punpckhbw, $($args)*),
         }
     };
 }
@@ -596,6 +642,7 @@ impl Assembler {
     pub fn new() -> Assembler {
         Assembler {
             ops: VecAssembler::new(0),
+            v128_slot_patches: Vec::new(),
         }
     }
 
@@ -629,6 +676,7 @@ impl Assembler {
     /// Discards everything emitted so far (after an error).
     pub fn reset(&mut self) {
         self.ops = VecAssembler::new(0);
+        self.v128_slot_patches.clear();
     }
 
     /// Overwrites the `len` (1 to 9) bytes at `at` with one NOP of that
@@ -1157,12 +1205,23 @@ impl Assembler {
 
     /// `movdqu` load of a whole xmm register.
     pub fn movdqu_rm(&mut self, dst: Reg, m: Mem) {
-        op_rm!(self.ops, movdqu, Rx(e(dst)), OWORD, m)
+        op_rm!(self.ops, movdqu, Rx(e(dst)), OWORD, m);
+        self.note_v128_slot(m);
     }
 
     /// `movdqu` store of a whole xmm register.
     pub fn movdqu_mr(&mut self, m: Mem, src: Reg) {
-        op_mr!(self.ops, movdqu, OWORD, m, Rx(e(src)))
+        op_mr!(self.ops, movdqu, OWORD, m, Rx(e(src)));
+        self.note_v128_slot(m);
+    }
+
+    /// Records the displacement of a `movdqu` just emitted if `m` is a
+    /// value-stack v128 slot (its run-time displacement is the last four
+    /// bytes of the instruction: dynasmrt always encodes it in 32 bits).
+    fn note_v128_slot(&mut self, m: Mem) {
+        if let Some(pos) = crate::frame::v128_slot_pos(m) {
+            self.v128_slot_patches.push((self.offset() - 4, pos));
+        }
     }
 
     /// A two-operand SSE instruction `dst = dst op src`.
@@ -1189,7 +1248,27 @@ impl Assembler {
             VShift::Pslld => dynasm!(self.ops ; .arch x64 ; pslld Rx(d), i),
             VShift::Psrlq => dynasm!(self.ops ; .arch x64 ; psrlq Rx(d), i),
             VShift::Psllq => dynasm!(self.ops ; .arch x64 ; psllq Rx(d), i),
+            VShift::Psrlw => dynasm!(self.ops ; .arch x64 ; psrlw Rx(d), i),
+            VShift::Psllw => dynasm!(self.ops ; .arch x64 ; psllw Rx(d), i),
+            VShift::Psrad => dynasm!(self.ops ; .arch x64 ; psrad Rx(d), i),
         }
+    }
+
+    /// `roundps`/`roundpd dst, src, mode` (0 nearest, 1 floor, 2 ceil,
+    /// 3 trunc).
+    pub fn roundp(&mut self, double: bool, dst: Reg, src: Reg, mode: u8) {
+        let (d, s, m) = (e(dst), e(src), mode as i8);
+        if double {
+            dynasm!(self.ops ; .arch x64 ; roundpd Rx(d), Rx(s), m)
+        } else {
+            dynasm!(self.ops ; .arch x64 ; roundps Rx(d), Rx(s), m)
+        }
+    }
+
+    /// `shufps dst, src, imm`.
+    pub fn shufps(&mut self, dst: Reg, src: Reg, imm: u8) {
+        let (d, s, i) = (e(dst), e(src), imm as i8);
+        dynasm!(self.ops ; .arch x64 ; shufps Rx(d), Rx(s), i)
     }
 
     /// `pshufd dst, src, imm`.
@@ -1270,6 +1349,49 @@ mod tests {
     use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
 
     use super::*;
+
+    /// A `movdqu` of a value-stack v128 slot records where its 32-bit
+    /// displacement is, and patching it there gives the real slot.
+    #[test]
+    fn v128_slot_displacements_are_recorded_and_patchable() {
+        let frame = crate::frame::Frame::default();
+        let mut a = Assembler::new();
+        a.mov_rr(Size::S64, Reg::Rax, Reg::R9);
+        let m = frame.v128_slot(3).expect("taggable");
+        a.movdqu_mr(m, Reg::Xmm9);
+        a.movdqu_rm(Reg::Xmm1, m);
+        // A local's slot is not a v128 slot.
+        a.movdqu_rm(Reg::Xmm2, Mem::new(Reg::Rbp, -64));
+        let patches = a.v128_slot_patches.clone();
+        assert_eq!(patches.len(), 2);
+        let mut code = a.finish().unwrap();
+        for &(at, pos) in &patches {
+            assert_eq!(pos, 3);
+            Assembler::patch_i32(&mut code, at, -0x100 - 16 * (pos as i32 + 1));
+        }
+        let mut decoder = Decoder::new(64, &code, DecoderOptions::NONE);
+        let mut text = Vec::new();
+        while decoder.can_decode() {
+            let inst = decoder.decode();
+            let mut t = String::new();
+            IntelFormatter::new().format(&inst, &mut t);
+            text.push(t);
+        }
+        assert_eq!(
+            text,
+            [
+                "mov rax,r9",
+                "movdqu [rbp-140h],xmm9",
+                "movdqu xmm1,[rbp-140h]",
+                "movdqu xmm2,[rbp-40h]"
+            ]
+        );
+        assert_eq!(crate::frame::v128_slot_pos(Mem::new(Reg::Rbp, -64)), None);
+        assert_eq!(
+            crate::frame::v128_slot_pos(Mem::new(Reg::Rsp, m.disp)),
+            None
+        );
+    }
 
     #[test]
     fn nops_of_every_length_decode_as_one_nop() {

@@ -127,20 +127,6 @@ impl<'a> CodeGen<'a> {
         Ok(rung_tiering::abi::call_layout(&params, &results))
     }
 
-    /// Calls with `v128` in the callee's signature are not compiled yet
-    /// (the function's own signature may have them: `lib.rs`).
-    fn reject_v128_call(&self, type_index: u32) -> Result<()> {
-        let f = self.func_type(type_index)?;
-        if f.params()
-            .iter()
-            .chain(f.results())
-            .any(|&t| Ty::of(t).is_none())
-        {
-            return Err(self.unsupported("simd: v128 in a call signature"));
-        }
-        Ok(())
-    }
-
     pub fn put_layout(&mut self, type_index: u32, layout: CallLayout) {
         if let Some(Some((_, slot))) = self.layouts.get_mut(type_index as usize) {
             *slot = Some(layout);
@@ -269,7 +255,6 @@ impl<'a> CodeGen<'a> {
     }
 
     fn emit_call(&mut self, type_index: u32, callee: Callee) -> Result<()> {
-        self.reject_v128_call(type_index)?;
         let layout = self.take_layout(type_index)?;
         let out = layout.stack_args_size + layout.ret_area_size;
         if out > 0 {
@@ -300,12 +285,16 @@ impl<'a> CodeGen<'a> {
         self.reload_float_pins();
         let results = self.func_type(type_index)?.results();
         for (j, &rt) in results.iter().enumerate() {
-            let ty = Ty::of(rt).ok_or_else(|| self.unsupported("simd: v128 result"))?;
+            let ty = Ty::of_simd(rt).ok_or_else(|| self.internal("result type"))?;
             let pos = (base + j) as u32;
             match layout.results[j] {
                 Location::Reg(r) if ALLOCATABLE.contains(r) => {
                     self.regs.take_specific(r);
                     self.push(ty, Loc::Reg(r));
+                }
+                loc if ty == Ty::V128 => {
+                    self.v128_call_result(loc, pos);
+                    self.push(ty, Loc::Mem);
                 }
                 Location::Reg(r) => {
                     let slot = self.slot(pos);
@@ -332,7 +321,6 @@ impl<'a> CodeGen<'a> {
     }
 
     fn emit_tail_call(&mut self, type_index: u32, callee: Callee) -> Result<()> {
-        self.reject_v128_call(type_index)?;
         let layout = self.take_layout(type_index)?;
         let s_out = layout.stack_args_size as i32;
         let s_in = self.frame.stack_args_size as i32;

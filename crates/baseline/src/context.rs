@@ -98,8 +98,9 @@ pub struct CodeGen<'a> {
     /// Whether loops record OSR exits (`CompileOptions::osr`, in a function
     /// whose signature allows an OSR switch).
     pub osr: bool,
-    /// A v128 value had to go to a value-stack slot (a spill), which the
-    /// baseline does not do yet (its slots are 8 bytes): the function is
+    /// A v128 value had to go where the baseline cannot put it (a spill
+    /// at a position past those a v128 slot tag names, see
+    /// `Frame::v128_slot`; never in practice): the function is
     /// `Unsupported` (checked at the end of the walk and by `internal`).
     pub v128_spill: bool,
 }
@@ -183,7 +184,7 @@ impl<'a> CodeGen<'a> {
     pub fn internal(&self, what: &str) -> Box<CompileError> {
         if self.v128_spill {
             // The state went wrong after a v128 spill was refused.
-            return self.unsupported("simd: a v128 value spilled to the value stack");
+            return self.unsupported("simd: a v128 spill past the positions a slot tag names");
         }
         Box::new(CompileError::Internal(format!(
             "baseline: function {}: {what} at offset {:#x}",
@@ -281,7 +282,7 @@ impl<'a> CodeGen<'a> {
             Loc::Const(c) => Operand::Imm(c),
             Loc::Reg(r) => Operand::Reg(r),
             Loc::Local(i) => self.local_operand(i, o.ty),
-            Loc::Mem => Operand::Mem(self.frame.slot(o.pos)),
+            Loc::Mem => Operand::Mem(self.frame.slot_of(o.pos, o.ty)),
         }
     }
 
@@ -368,7 +369,7 @@ impl<'a> CodeGen<'a> {
     /// Emits a load of the value at (`loc`, `pos`) into `dst`.
     pub fn load_into(&mut self, dst: Reg, ty: Ty, loc: Loc, pos: u32) {
         if ty == Ty::V128 {
-            return self.load_v128_into(dst, loc);
+            return self.load_v128_into(dst, loc, pos);
         }
         let size = ty.size();
         if dst.class() == RegClass::Float {
@@ -401,7 +402,7 @@ impl<'a> CodeGen<'a> {
     /// and large constants.
     pub fn store_to(&mut self, m: Mem, ty: Ty, loc: Loc, pos: u32, scratch: Reg) {
         if ty == Ty::V128 {
-            return self.store_v128_to(m, loc);
+            return self.store_v128_to(m, loc, pos);
         }
         let size = ty.size();
         match loc {
@@ -446,21 +447,22 @@ impl<'a> CodeGen<'a> {
     /// stays a constant).
     pub fn spill_entry(&mut self, i: usize) {
         let v = self.stack[i];
-        if v.ty == Ty::V128 {
-            // Not yet: refuse the function (the entry stays where it is,
-            // so the rest of the walk stays consistent until it stops).
+        if v.ty == Ty::V128 && self.frame.v128_slot(i as u32).is_none() {
+            // Too deep for a v128 slot: refuse the function (the entry
+            // stays where it is, so the walk stays consistent until it
+            // stops).
             self.v128_spill = true;
             return;
         }
         match v.loc {
             Loc::Const(_) | Loc::Mem => return,
             Loc::Reg(r) => {
-                let m = self.frame.slot(i as u32);
+                let m = self.frame.slot_of(i as u32, v.ty);
                 self.store_to(m, v.ty, v.loc, i as u32, SCRATCH);
                 self.regs.release(r);
             }
             Loc::Local(_) => {
-                let m = self.frame.slot(i as u32);
+                let m = self.frame.slot_of(i as u32, v.ty);
                 self.store_to(m, v.ty, v.loc, i as u32, SCRATCH);
             }
         }

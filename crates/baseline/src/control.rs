@@ -114,7 +114,7 @@ impl CodeGen<'_> {
         match bt {
             BlockType::Empty => Ok((start, 0, 0)),
             BlockType::Type(t) => {
-                let ty = Ty::of(t).ok_or_else(|| self.unsupported("simd: v128 block type"))?;
+                let ty = self.block_ty(t)?;
                 self.block_types.push(ty);
                 Ok((start, 0, 1))
             }
@@ -125,12 +125,23 @@ impl CodeGen<'_> {
                     _ => return Err(self.internal("block type is not a function type")),
                 };
                 for &t in f.params().iter().chain(f.results()) {
-                    let ty = Ty::of(t).ok_or_else(|| self.unsupported("simd: v128 block type"))?;
+                    let ty = self.block_ty(t)?;
                     self.block_types.push(ty);
                 }
                 Ok((start, f.params().len() as u32, f.results().len() as u32))
             }
         }
+    }
+
+    /// A block parameter or result type (a `v128` one means the
+    /// function's tier-up routine must save whole xmm registers: loop
+    /// parameters live in them at back-edges).
+    fn block_ty(&mut self, t: wasmparser::ValType) -> Result<Ty> {
+        let ty = Ty::of_simd(t).ok_or_else(|| self.internal("block type"))?;
+        if ty == Ty::V128 {
+            self.masm.v128 = true;
+        }
+        Ok(ty)
     }
 
     fn open(&mut self, kind: Kind, label: Label, sig: (u32, u32, u32)) -> Result<()> {
@@ -179,7 +190,7 @@ impl CodeGen<'_> {
         for (i, t) in types.enumerate() {
             let ty = self.block_types[t];
             let dst = canonical(ty, &mut ki, &mut kf)
-                .unwrap_or_else(|| Dst::Mem(self.frame.slot(height + (i as u32))));
+                .unwrap_or_else(|| Dst::Mem(self.frame.slot_of(height + (i as u32), ty)));
             let v = self.stack[base + i];
             self.moves.push(Move {
                 ty: v.ty,
@@ -266,6 +277,11 @@ impl CodeGen<'_> {
                 .map(|l| rung_tiering::osr::OsrSource::Frame(l.disp)),
         );
         for pos in 0..self.stack.len() {
+            if self.stack[pos].ty == Ty::V128 {
+                // OSR slots are 8 bytes: no exit for a loop with a v128
+                // in its state.
+                return None;
+            }
             let source = match self.stack[pos].loc {
                 Loc::Mem => rung_tiering::osr::OsrSource::Frame(self.frame.slot(pos as u32).disp),
                 Loc::Const(bits) => rung_tiering::osr::OsrSource::Const(bits),
@@ -747,7 +763,7 @@ impl CodeGen<'_> {
 /// The canonical location of the next merged value of type `ty`, given how
 /// many of each class came before; `None` means its own slot.
 fn canonical(ty: Ty, ki: &mut usize, kf: &mut usize) -> Option<Dst> {
-    if ty.is_float() {
+    if ty.class() == rung_tiering::abi::RegClass::Float {
         let r = MERGE_FLOAT_REGS.get(*kf).copied();
         *kf += 1;
         r.map(Dst::Reg)

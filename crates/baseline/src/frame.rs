@@ -17,6 +17,9 @@
 //!            ├─────────────────────────────┤  stack_base
 //!            │ slot of value-stack pos 0   │  [rbp - stack_base - 8]
 //!            │ slot of pos 1 …             │  each position owns one slot
+//!            ├─────────────────────────────┤  S = stack_base + 8 * max_depth, rounded to 16
+//!            │ v128 slot of pos 0          │  [rbp - S - 16], 16 bytes, 16-aligned
+//!            │ v128 slot of pos 1 …        │  (only as many as v128 spills reached)
 //!  rsp ───►  └─────────────────────────────┘  16-aligned; rbp - frame_bytes
 //!            outgoing call area (sub rsp, args + return area) during calls
 //! ```
@@ -58,7 +61,9 @@
 //! **Invariants:** `rsp` is 16-aligned between operators (so calls need no
 //! realignment); `r14`/`r15` hold the vmctx and the heap base from the end
 //! of the prologue to every exit, and are restored (with rbx, r12, r13)
-//! before every return and tail call; every slot is 8 bytes and 8-aligned;
+//! before every return and tail call; every slot is 8 bytes and 8-aligned
+//! but the v128 slots (16 bytes, 16-aligned; a v128 at position `p` uses
+//! only the v128 slot of `p`, so a position's two slots are never both live);
 //! a pinned local's register and slot hold the same value.
 
 use rung_tiering::abi::{CallLayout, Location, Reg};
@@ -78,6 +83,19 @@ pub const RET_AREA_SLOT: i32 = -48;
 pub const INT_PIN_REGS: [Reg; 3] = [Reg::Rbx, Reg::R12, Reg::R13];
 /// Registers float locals are pinned to inside loops, in the order tried.
 pub const FLOAT_PIN_REGS: [Reg; 4] = [Reg::Xmm14, Reg::Xmm13, Reg::Xmm12, Reg::Xmm11];
+
+/// Value-stack v128 slots are named by a displacement of `V128_SLOT_TAG +
+/// 16 * pos` (far below any real one: frames are at most 1 GiB) until
+/// they are patched.
+const V128_SLOT_TAG: i32 = i32::MIN;
+const V128_SLOT_POSITIONS: u32 = 1 << 26;
+
+/// The position of the value-stack v128 slot `m` names, if it is one.
+pub fn v128_slot_pos(m: Mem) -> Option<u32> {
+    let limit = V128_SLOT_TAG + 16 * V128_SLOT_POSITIONS as i32;
+    (m.base == Reg::Rbp && m.index.is_none() && m.disp < limit)
+        .then(|| (m.disp.wrapping_sub(V128_SLOT_TAG) as u32) / 16)
+}
 
 /// One local: its type and its slot, as an rbp-relative displacement.
 #[derive(Debug, Clone, Copy)]
@@ -133,6 +151,36 @@ impl Frame {
         Mem::new(Reg::Rbp, -(self.stack_base + 8 * (pos as i32 + 1)))
     }
 
+    /// The 16-byte slot of a `v128` at value-stack position `pos`: in an
+    /// area below the 8-byte slots, whose place is known only at the end
+    /// (the value stack's deepest point), so the operand carries a tag
+    /// (see [`v128_slot_pos`]) and every `movdqu` of it is patched by
+    /// `lib.rs` with the real displacement. `None` past the positions a
+    /// tag can name (no body has so deep a stack in practice).
+    pub fn v128_slot(&self, pos: u32) -> Option<Mem> {
+        (pos < V128_SLOT_POSITIONS).then(|| Mem::new(Reg::Rbp, V128_SLOT_TAG + 16 * pos as i32))
+    }
+
+    /// The slot of a value of type `ty` at position `pos` (a `v128` past
+    /// the taggable positions gets its 8-byte slot, which nothing reads:
+    /// `CodeGen::v128_spill` refuses the function first).
+    pub fn slot_of(&self, pos: u32, ty: Ty) -> Mem {
+        if ty == Ty::V128
+            && let Some(m) = self.v128_slot(pos)
+        {
+            return m;
+        }
+        self.slot(pos)
+    }
+
+    /// The displacement of the 16-byte slot of `v128` position `pos`,
+    /// given the number of 8-byte slots (`max_depth`): 16-aligned (rbp
+    /// is), below the 8-byte slots.
+    pub fn v128_slot_disp(&self, pos: u32) -> i32 {
+        let scalar = (self.stack_base as u32 + 8 * self.max_depth).next_multiple_of(16);
+        -((scalar + 16 * (pos + 1)) as i32)
+    }
+
     /// Local `i`'s slot.
     pub fn local(&self, i: u32) -> Mem {
         Mem::new(Reg::Rbp, self.locals[i as usize].disp)
@@ -148,9 +196,9 @@ impl Frame {
     }
 
     /// Bytes from rsp to rbp: fixed part, locals and value-stack slots,
-    /// rounded up to 16.
-    pub fn frame_bytes(&self) -> u32 {
-        (self.stack_base as u32 + 8 * self.max_depth).next_multiple_of(16)
+    /// rounded up to 16, then `v128_slots` 16-byte slots.
+    pub fn frame_bytes(&self, v128_slots: u32) -> u32 {
+        (self.stack_base as u32 + 8 * self.max_depth).next_multiple_of(16) + 16 * v128_slots
     }
 
     /// Lays out `self.params` (with `layout`, the function's own) and

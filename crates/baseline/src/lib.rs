@@ -41,7 +41,7 @@
 //! [`rung_tiering::TrapSite`] with the operator's offset in the offset map;
 //! the prologue checks the stack limit and charges the tier-up budget,
 //! loop back-edges charge it again. Everything outside the tier's coverage
-//! (the SIMD not in `simd.rs`, threads, exceptions, GC, memory64 and 64-bit tables) is
+//! (SIMD without SSE4.1, threads, exceptions, GC, memory64 and 64-bit tables) is
 //! `CompileError::Unsupported` at the first such operator or type, and the
 //! runtime uses the next tier.
 //!
@@ -300,7 +300,7 @@ fn compile_function(
     }
     let cg = walker.cg;
     if cg.v128_spill {
-        return Err(cg.unsupported("simd: a v128 value spilled to the value stack"));
+        return Err(cg.unsupported("simd: a v128 spill past the positions a slot tag names"));
     }
     let end = ops.original_position();
     cg.reader = ops.into_allocations();
@@ -328,7 +328,9 @@ fn compile_function(
         emit_osr_switch(cg, switch);
     }
     let mut code = cg.masm.asm.finish().map_err(|e| cg.internal(&e))?;
-    let frame_bytes = cg.frame.frame_bytes();
+    let patches = std::mem::take(&mut cg.masm.asm.v128_slot_patches);
+    let v128_slots = patches.iter().map(|&(_, pos)| pos + 1).max().unwrap_or(0);
+    let frame_bytes = cg.frame.frame_bytes(v128_slots);
     if frame_bytes > (1 << 30) {
         return Err(Box::new(CompileError::ImplLimit {
             message: format!("frame of {frame_bytes} bytes"),
@@ -336,6 +338,11 @@ fn compile_function(
         }));
     }
     asm::Assembler::patch_i32(&mut code, cg.frame.frame_patch, -(frame_bytes as i32));
+    for &(at, pos) in &patches {
+        asm::Assembler::patch_i32(&mut code, at, cg.frame.v128_slot_disp(pos));
+    }
+    cg.masm.asm.v128_slot_patches = patches;
+    cg.masm.asm.v128_slot_patches.clear();
     for &at in &cg.frame.nop5_sites {
         asm::Assembler::patch_nop(&mut code, at, 5);
     }

@@ -218,6 +218,7 @@ impl MacroAssembler {
         self.preheader_loads.clear();
         self.tier_up_routine = None;
         self.v128 = false;
+        self.asm.v128_slot_patches.clear();
         self.osr.loops.clear();
         self.osr.back_edges.clear();
         self.trap_sites.clear();

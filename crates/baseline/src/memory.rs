@@ -289,11 +289,11 @@ impl CodeGen<'_> {
             .globals
             .get(global as usize)
             .ok_or_else(|| self.internal("global index out of range"))?;
-        Ty::of(g.ty.content_type).ok_or_else(|| self.unsupported("simd: v128 global"))
+        Ty::of_simd(g.ty.content_type).ok_or_else(|| self.internal("global type"))
     }
 
     /// The global's cell; an imported one's pointer is loaded into r11.
-    fn global_cell(&mut self, global: u32) -> Result<Mem> {
+    pub(crate) fn global_cell(&mut self, global: u32) -> Result<Mem> {
         match self.offsets.global_definition(global) {
             Some(Definition::Local(off)) => Ok(Mem::new(VMCTX, off as i32)),
             Some(Definition::Imported(off)) => {
@@ -328,6 +328,9 @@ impl CodeGen<'_> {
 
     pub fn visit_global_get(&mut self, global: u32) -> Result<()> {
         let ty = self.global_ty(global)?;
+        if ty == Ty::V128 {
+            return self.v128_global_get(global);
+        }
         if let Some(bits) = self.constant_global(global) {
             self.push(ty, Loc::Const(bits));
             return Ok(());

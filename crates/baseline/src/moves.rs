@@ -55,7 +55,7 @@ impl CodeGen<'_> {
     fn is_noop(&self, m: &Move) -> bool {
         match (m.loc, m.dst) {
             (Loc::Reg(r), Dst::Reg(d)) => r == d,
-            (Loc::Mem, Dst::Mem(d)) => self.frame.slot(m.pos) == d,
+            (Loc::Mem, Dst::Mem(d)) => self.frame.slot_of(m.pos, m.ty) == d,
             _ => false,
         }
     }
@@ -74,7 +74,7 @@ impl CodeGen<'_> {
         if any_mem && slot_dsts {
             for m in moves.iter_mut() {
                 if let Loc::Reg(_) = m.loc {
-                    let slot = self.frame.slot(m.pos);
+                    let slot = self.frame.slot_of(m.pos, m.ty);
                     self.store_to(slot, m.ty, m.loc, m.pos, SCRATCH);
                     m.loc = Loc::Mem;
                 }

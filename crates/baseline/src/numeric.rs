@@ -531,9 +531,6 @@ impl CodeGen<'_> {
     pub fn visit_select(&mut self) -> Result<()> {
         let cond = self.take_condition()?;
         let (a, b) = self.pop2()?;
-        if a.ty == Ty::V128 {
-            return Err(self.unsupported("simd: v128 select"));
-        }
         if let Cond::Const(c) = cond {
             let (keep, drop) = if c { (a, b) } else { (b, a) };
             self.free(&drop);
@@ -546,6 +543,9 @@ impl CodeGen<'_> {
             return Ok(());
         }
         let ty = a.ty;
+        if ty == Ty::V128 {
+            return self.v128_select(cond, a, b);
+        }
         let size = ty.size();
         let dst = self.owned_reg(&a)?;
         let bop = self.operand(&b);

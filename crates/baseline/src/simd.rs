@@ -1,37 +1,38 @@
-//! SIMD in the baseline (issue 9, part 2a): `v128` values and the first
-//! families of SIMD operators, SSE4.1 as the floor (without it every SIMD
-//! function is `Unsupported`, as in the optimizer).
+//! SIMD in the baseline (issue 9, parts 2a and 2b): `v128` values and
+//! every operator of the `simd` and `relaxed-simd` proposals, SSE4.1 as
+//! the floor (without it every SIMD function is `Unsupported`, as in the
+//! optimizer).
 //!
-//! **Representation.** A `v128` value-stack entry is `Reg(xmm)` or
-//! `Local(i)`, never `Const` or `Mem`: a `v128.const` is materialized into
-//! a register at once, and a spill of a `v128` entry (at a call, a block
-//! entry, under register pressure) is refused — `CodeGen::spill_entry`
-//! sets `v128_spill` and the function is `Unsupported` (value-stack slots
-//! are 8 bytes; 16-byte slots are part 2b). `v128` locals and register
-//! parameters have 16-byte, 16-aligned frame slots (`frame.rs`), read and
-//! written with `movdqu`; they are never pinned to registers in loops, and
-//! a function with a `v128` local records no OSR exits (OSR slots are 8
-//! bytes). `v128` parameters and results follow the shared ABI
-//! (`rung_tiering::abi`: an xmm register or a 16-byte stack slot).
-//! Blocks with `v128` types, calls with `v128` in the signature, `v128`
-//! globals and `select` of `v128` are still `Unsupported` (`Ty::of`
-//! answers `None` for `v128` everywhere but the function's own signature
-//! and locals).
+//! **Representation.** A `v128` value-stack entry is `Reg(xmm)`,
+//! `Local(i)` or `Mem`, never `Const`: a `v128.const` is materialized
+//! into a register at once. A spilled `v128` (at a call, a block entry,
+//! under register pressure) lives in its position's 16-byte slot, in an
+//! area below the 8-byte slots whose displacement is patched at the end
+//! (`Frame::v128_slot`; only `load_v128_into`/`store_v128_to` here touch
+//! it, with `movdqu`). `v128` locals and register parameters have 16-byte,
+//! 16-aligned frame slots (`frame.rs`); they are never pinned to registers
+//! in loops, and a function with a `v128` local, or a loop with a `v128`
+//! on the stack at its entry, records no OSR exit (OSR slots are 8 bytes).
+//! `v128` parameters and results, in calls too, follow the shared ABI
+//! (`rung_tiering::abi`: an xmm register or a 16-byte stack slot); block
+//! types merge a `v128` like a float (xmm0–xmm7, then its slot).
 //!
 //! **Bit-exactness.** Every sequence here computes the same bits as the
-//! optimizer's lowering: the integer and bitwise operators and all
-//! comparisons are exact by definition; float `add/sub/mul/div/sqrt` are
-//! the same packed SSE instructions with the same operand order, so even
-//! NaN payloads match; `abs`/`neg` are sign-bit masks.
+//! optimizer's lowering: integer results are exact by definition whatever
+//! the sequence; every float result (arithmetic, min/max, rounding,
+//! conversions, relaxed `madd`) uses the instructions and operand order of
+//! Cranelift's x64 lowering on SSE4.1, so even NaN payloads match;
+//! `abs`/`neg` are sign-bit masks. The relaxed operators give the answers
+//! of ARCHITECTURE.md's table.
 //!
 //! Dispatch is one cold function, so the scalar operators' match is
 //! untouched.
 
 use rung_tiering::TrapCode;
-use rung_tiering::abi::{Reg, RegClass};
+use rung_tiering::abi::{Location, Reg, RegClass};
 use wasmparser::{MemArg, Operator};
 
-use crate::asm::{Cc, Mem, Size, VLoad, VOp, VShift};
+use crate::asm::{Alu, Cc, Mem, Shift, Size, VLoad, VOp, VShift};
 use crate::context::{CodeGen, Result};
 use crate::regalloc::{FSCRATCH, SCRATCH};
 use crate::stack::{Loc, Opnd, Ty};
@@ -79,7 +80,7 @@ const I32: Lanes = Lanes {
     minu: Some(VOp::Pminud),
     maxu: Some(VOp::Pmaxud),
 };
-// `pcmpgtq` is SSE4.2: the signed i64x2 comparisons are not here yet.
+// `pcmpgtq` is SSE4.2: the signed i64x2 comparisons are `icmp64`.
 const I64: Lanes = Lanes {
     eq: VOp::Pcmpeqq,
     gt: None,
@@ -87,35 +88,92 @@ const I64: Lanes = Lanes {
     maxu: None,
 };
 
+/// The `i8x16` shifts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shift8 {
+    Shl,
+    ShrU,
+    ShrS,
+}
+
 impl CodeGen<'_> {
     /// Loads a `v128` entry's value into `dst`.
     #[cold]
     #[inline(never)]
-    pub fn load_v128_into(&mut self, dst: Reg, loc: Loc) {
+    pub fn load_v128_into(&mut self, dst: Reg, loc: Loc, pos: u32) {
         match loc {
             Loc::Reg(r) if r == dst => {}
             Loc::Reg(r) => self.masm.asm.movaps(dst, r),
             Loc::Local(i) => self.masm.asm.movdqu_rm(dst, self.frame.local(i)),
+            Loc::Mem => match self.frame.v128_slot(pos) {
+                Some(m) => self.masm.asm.movdqu_rm(dst, m),
+                None => self.v128_spill = true,
+            },
             // Never made (see the module's doc): refuse the function.
-            Loc::Mem | Loc::Const(_) => self.v128_spill = true,
+            Loc::Const(_) => self.v128_spill = true,
         }
     }
 
-    /// Stores a `v128` entry's value to `m` (using `xmm15`).
+    /// Stores a `v128` entry's value to `m` (using `xmm15` for a copy from
+    /// memory).
     #[cold]
     #[inline(never)]
-    pub fn store_v128_to(&mut self, m: Mem, loc: Loc) {
-        match loc {
-            Loc::Reg(r) => self.masm.asm.movdqu_mr(m, r),
-            Loc::Local(i) => {
-                let src = self.frame.local(i);
-                if src != m {
-                    self.masm.asm.movdqu_rm(FSCRATCH, src);
-                    self.masm.asm.movdqu_mr(m, FSCRATCH);
-                }
-            }
-            Loc::Mem | Loc::Const(_) => self.v128_spill = true,
+    pub fn store_v128_to(&mut self, m: Mem, loc: Loc, pos: u32) {
+        let src = match loc {
+            Loc::Reg(r) => return self.masm.asm.movdqu_mr(m, r),
+            Loc::Local(i) => self.frame.local(i),
+            Loc::Mem => match self.frame.v128_slot(pos) {
+                Some(src) => src,
+                None => return self.v128_spill = true,
+            },
+            Loc::Const(_) => return self.v128_spill = true,
+        };
+        if src != m {
+            self.masm.asm.movdqu_rm(FSCRATCH, src);
+            self.masm.asm.movdqu_mr(m, FSCRATCH);
         }
+    }
+
+    /// A `v128` call result outside the allocatable registers (in the
+    /// return area at `[rsp + off]`, or a register the allocator does not
+    /// hand out) to the slot of position `pos`.
+    pub fn v128_call_result(&mut self, loc: Location, pos: u32) {
+        let Some(slot) = self.frame.v128_slot(pos) else {
+            self.v128_spill = true;
+            return;
+        };
+        match loc {
+            Location::Reg(r) => self.masm.asm.movdqu_mr(slot, r),
+            Location::Stack(off) => {
+                self.masm
+                    .asm
+                    .movdqu_rm(FSCRATCH, Mem::new(Reg::Rsp, off as i32));
+                self.masm.asm.movdqu_mr(slot, FSCRATCH);
+            }
+        }
+    }
+
+    /// `global.get` of a `v128` global (its 16-byte cell).
+    pub fn v128_global_get(&mut self, global: u32) -> Result<()> {
+        let dst = self.alloc(RegClass::Float)?;
+        let cell = self.global_cell(global)?;
+        self.masm.asm.movdqu_rm(dst, cell);
+        self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    /// `select` of two `v128`s on a condition that is not a constant
+    /// (`a` if it holds, else `b`).
+    pub fn v128_select(&mut self, cond: crate::numeric::Cond, a: Opnd, b: Opnd) -> Result<()> {
+        let dst = self.owned_reg(&a)?;
+        let skip = self.masm.asm.new_label();
+        let cc = self.emit_condition(&cond, None);
+        self.masm.asm.jcc(cc, skip);
+        self.load_v128_into(dst, b.loc, b.pos);
+        self.masm.asm.bind(skip);
+        self.free(&b);
+        self.push_reg(V128, dst);
+        Ok(())
     }
 
     /// A register holding scalar `o` for reading only: its own, or
@@ -136,7 +194,7 @@ impl CodeGen<'_> {
         match o.loc {
             Loc::Reg(r) => r,
             loc => {
-                self.load_v128_into(FSCRATCH, loc);
+                self.load_v128_into(FSCRATCH, loc, o.pos);
                 FSCRATCH
             }
         }
@@ -216,7 +274,11 @@ impl CodeGen<'_> {
                 self.push_reg(V128, dst);
                 Ok(())
             }
-            O::V128Bitselect => {
+            O::V128Bitselect
+            | O::I8x16RelaxedLaneselect
+            | O::I16x8RelaxedLaneselect
+            | O::I32x4RelaxedLaneselect
+            | O::I64x2RelaxedLaneselect => {
                 let c = self.pop()?;
                 let (v1, v2) = self.pop2()?;
                 let dst = self.owned_reg(&v1)?;
@@ -365,7 +427,7 @@ impl CodeGen<'_> {
             O::I64x2ExtendLowI32x4U => self.extend(VOp::Pmovzxdq, false),
             O::I64x2ExtendHighI32x4U => self.extend(VOp::Pmovzxdq, true),
 
-            // ---- shifts (count modulo the lane width; no i8x16, no i64x2.shr_s) ----
+            // ---- shifts (count modulo the lane width; i8x16 and i64x2.shr_s below) ----
             O::I16x8Shl => self.shift(VOp::Psllw, 15),
             O::I16x8ShrS => self.shift(VOp::Psraw, 15),
             O::I16x8ShrU => self.shift(VOp::Psrlw, 15),
@@ -383,6 +445,99 @@ impl CodeGen<'_> {
             O::I8x16Bitmask => self.bitmask(1),
             O::I32x4Bitmask => self.bitmask(4),
             O::I64x2Bitmask => self.bitmask(8),
+
+            // ---- part 2b: the rest of the memory operators ----
+            O::V128Load8Splat { ref memarg } => self.load_splat_narrow(memarg, 1),
+            O::V128Load16Splat { ref memarg } => self.load_splat_narrow(memarg, 2),
+            O::V128Load8Lane { ref memarg, lane } => self.load_lane(memarg, 1, lane),
+            O::V128Load16Lane { ref memarg, lane } => self.load_lane(memarg, 2, lane),
+            O::V128Load32Lane { ref memarg, lane } => self.load_lane(memarg, 4, lane),
+            O::V128Load64Lane { ref memarg, lane } => self.load_lane(memarg, 8, lane),
+            O::V128Store8Lane { ref memarg, lane } => self.store_lane(memarg, 1, lane),
+            O::V128Store16Lane { ref memarg, lane } => self.store_lane(memarg, 2, lane),
+            O::V128Store32Lane { ref memarg, lane } => self.store_lane(memarg, 4, lane),
+            O::V128Store64Lane { ref memarg, lane } => self.store_lane(memarg, 8, lane),
+
+            // ---- shifts the SSE has no instruction for ----
+            O::I8x16Shl => self.shift8(Shift8::Shl),
+            O::I8x16ShrU => self.shift8(Shift8::ShrU),
+            O::I8x16ShrS => self.shift8(Shift8::ShrS),
+            O::I64x2ShrS => self.shr_s64(),
+
+            // ---- i64x2 without SSE4.2 ----
+            O::I64x2LtS => self.icmp64(ICmp::LtS),
+            O::I64x2GtS => self.icmp64(ICmp::GtS),
+            O::I64x2LeS => self.icmp64(ICmp::LeS),
+            O::I64x2GeS => self.icmp64(ICmp::GeS),
+            O::I64x2Mul => self.mul64(),
+            O::I64x2Abs => self.abs64(),
+            O::I16x8Bitmask => self.bitmask16(),
+
+            // ---- byte permutations, popcnt ----
+            O::I8x16Shuffle { lanes } => self.shuffle(lanes),
+            O::I8x16Swizzle | O::I8x16RelaxedSwizzle => self.swizzle(),
+            O::I8x16Popcnt => self.popcnt8(),
+
+            // ---- widening multiplies and pairwise adds ----
+            O::I16x8Q15MulrSatS | O::I16x8RelaxedQ15mulrS => self.q15mulr(),
+            O::I16x8ExtMulLowI8x16S => self.extmul(VOp::Pmovsxbw, VOp::Pmullw, false),
+            O::I16x8ExtMulHighI8x16S => self.extmul(VOp::Pmovsxbw, VOp::Pmullw, true),
+            O::I16x8ExtMulLowI8x16U => self.extmul(VOp::Pmovzxbw, VOp::Pmullw, false),
+            O::I16x8ExtMulHighI8x16U => self.extmul(VOp::Pmovzxbw, VOp::Pmullw, true),
+            O::I32x4ExtMulLowI16x8S => self.extmul(VOp::Pmovsxwd, VOp::Pmulld, false),
+            O::I32x4ExtMulHighI16x8S => self.extmul(VOp::Pmovsxwd, VOp::Pmulld, true),
+            O::I32x4ExtMulLowI16x8U => self.extmul(VOp::Pmovzxwd, VOp::Pmulld, false),
+            O::I32x4ExtMulHighI16x8U => self.extmul(VOp::Pmovzxwd, VOp::Pmulld, true),
+            O::I64x2ExtMulLowI32x4S => self.extmul64(VOp::Pmuldq, false),
+            O::I64x2ExtMulHighI32x4S => self.extmul64(VOp::Pmuldq, true),
+            O::I64x2ExtMulLowI32x4U => self.extmul64(VOp::Pmuludq, false),
+            O::I64x2ExtMulHighI32x4U => self.extmul64(VOp::Pmuludq, true),
+            O::I16x8ExtAddPairwiseI8x16S => self.extadd8(true),
+            O::I16x8ExtAddPairwiseI8x16U => self.extadd8(false),
+            O::I32x4ExtAddPairwiseI16x8S => self.extadd16(true),
+            O::I32x4ExtAddPairwiseI16x8U => self.extadd16(false),
+
+            // ---- float min/max, rounding ----
+            O::F32x4Min | O::F32x4RelaxedMin => self.fmin(false),
+            O::F64x2Min | O::F64x2RelaxedMin => self.fmin(true),
+            O::F32x4Max | O::F32x4RelaxedMax => self.fmax(false),
+            O::F64x2Max | O::F64x2RelaxedMax => self.fmax(true),
+            O::F32x4PMin => self.pminmax(VOp::Minps),
+            O::F64x2PMin => self.pminmax(VOp::Minpd),
+            O::F32x4PMax => self.pminmax(VOp::Maxps),
+            O::F64x2PMax => self.pminmax(VOp::Maxpd),
+            O::F32x4Nearest => self.round(false, 0),
+            O::F32x4Floor => self.round(false, 1),
+            O::F32x4Ceil => self.round(false, 2),
+            O::F32x4Trunc => self.round(false, 3),
+            O::F64x2Nearest => self.round(true, 0),
+            O::F64x2Floor => self.round(true, 1),
+            O::F64x2Ceil => self.round(true, 2),
+            O::F64x2Trunc => self.round(true, 3),
+
+            // ---- conversions ----
+            O::F32x4ConvertI32x4S => self.unop_into(VOp::Cvtdq2ps),
+            O::F32x4ConvertI32x4U => self.convert_u32_f32(),
+            O::F64x2ConvertLowI32x4S => self.unop_into(VOp::Cvtdq2pd),
+            O::F64x2ConvertLowI32x4U => self.convert_low_u32_f64(),
+            O::F32x4DemoteF64x2Zero => self.unop_into(VOp::Cvtpd2ps),
+            O::F64x2PromoteLowF32x4 => self.unop_into(VOp::Cvtps2pd),
+            O::I32x4TruncSatF32x4S | O::I32x4RelaxedTruncF32x4S => self.trunc_sat_f32_s(),
+            O::I32x4TruncSatF32x4U | O::I32x4RelaxedTruncF32x4U => self.trunc_sat_f32_u(),
+            O::I32x4TruncSatF64x2SZero | O::I32x4RelaxedTruncF64x2SZero => {
+                self.trunc_sat_f64_s_zero()
+            }
+            O::I32x4TruncSatF64x2UZero | O::I32x4RelaxedTruncF64x2UZero => {
+                self.trunc_sat_f64_u_zero()
+            }
+
+            // ---- relaxed SIMD (ARCHITECTURE.md's table) ----
+            O::F32x4RelaxedMadd => self.madd(false, false),
+            O::F32x4RelaxedNmadd => self.madd(false, true),
+            O::F64x2RelaxedMadd => self.madd(true, false),
+            O::F64x2RelaxedNmadd => self.madd(true, true),
+            O::I16x8RelaxedDotI8x16I7x16S => self.relaxed_dot(),
+            O::I32x4RelaxedDotI8x16I7x16AddS => self.relaxed_dot_add(),
 
             ref other => Err(self.unsupported(rung_tiering::describe_unsupported(other))),
         }
@@ -557,7 +712,7 @@ impl CodeGen<'_> {
             Loc::Reg(r) => r,
             loc => {
                 let r = self.alloc(RegClass::Float)?;
-                self.load_v128_into(r, loc);
+                self.load_v128_into(r, loc, a.pos);
                 r
             }
         };
@@ -732,6 +887,706 @@ impl CodeGen<'_> {
         }
         self.free(&x);
         self.push_reg(V128, dst);
+        Ok(())
+    }
+}
+
+// ---- part 2b ----------------------------------------------------------------
+//
+// Integer results are exact whatever the sequence; every float result
+// (min/max, rounding, conversions to float, madd) uses the instructions
+// and operand order of Cranelift's x64 lowering on SSE4.1, so NaN
+// payloads match the optimizer's bit for bit.
+
+impl CodeGen<'_> {
+    /// Materializes a 128-bit constant into `dst` (using `r11`).
+    fn const_into(&mut self, dst: Reg, bits: u128) {
+        if bits == 0 {
+            self.masm.asm.vop_rr(VOp::Pxor, dst, dst);
+        } else if bits == u128::MAX {
+            self.masm.asm.vop_rr(VOp::Pcmpeqd, dst, dst);
+        } else {
+            self.masm.asm.mov_r64_imm(SCRATCH, bits as u64 as i64);
+            self.masm.asm.mov_xr(Size::S64, dst, SCRATCH);
+            if (bits >> 64) as u64 == bits as u64 {
+                self.masm.asm.vop_rr(VOp::Punpcklqdq, dst, dst);
+            } else {
+                self.masm
+                    .asm
+                    .mov_r64_imm(SCRATCH, (bits >> 64) as u64 as i64);
+                self.masm.asm.pinsr(8, dst, SCRATCH, 1);
+            }
+        }
+    }
+
+    /// `op dst, a` into a new register (conversions: the source is read
+    /// whole, the destination written whole).
+    fn unop_into(&mut self, op: VOp) -> Result<()> {
+        let a = self.pop()?;
+        let dst = self.owned_reg(&a)?;
+        self.masm.asm.vop_rr(op, dst, dst);
+        self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    /// Two owned registers holding `a` and `b` (popped: `b` on top).
+    fn pop2_owned(&mut self) -> Result<(Reg, Reg)> {
+        let (a, b) = self.pop2()?;
+        let ra = self.owned_reg(&a)?;
+        let rb = match self.owned_reg(&b) {
+            Ok(r) => r,
+            Err(e) => {
+                self.free_reg(ra);
+                return Err(e);
+            }
+        };
+        Ok((ra, rb))
+    }
+
+    fn load_splat_narrow(&mut self, memarg: &MemArg, bytes: u32) -> Result<()> {
+        let mem = self.memarg_memory(memarg)?;
+        let addr = self.pop()?;
+        let dst = self.alloc(RegClass::Float)?;
+        let m = self.heap_access(mem, memarg.offset, &addr)?;
+        self.masm.guarded(TrapCode::MemoryOutOfBounds, |asm| {
+            asm.load_ext(SCRATCH, m, bytes, false, Size::S32)
+        });
+        self.free(&addr);
+        self.masm.asm.mov_xr(Size::S32, dst, SCRATCH);
+        if bytes == 1 {
+            self.masm.asm.vop_rr(VOp::Pxor, FSCRATCH, FSCRATCH);
+            self.masm.asm.vop_rr(VOp::Pshufb, dst, FSCRATCH);
+        } else {
+            self.masm.asm.pshuflw(dst, dst, 0);
+            self.masm.asm.pshufd(dst, dst, 0);
+        }
+        self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    fn load_lane(&mut self, memarg: &MemArg, bytes: u32, lane: u8) -> Result<()> {
+        let mem = self.memarg_memory(memarg)?;
+        let v = self.pop()?;
+        let addr = self.pop()?;
+        let dst = self.owned_reg(&v)?;
+        let m = self.heap_access(mem, memarg.offset, &addr)?;
+        self.masm.guarded(TrapCode::MemoryOutOfBounds, |asm| {
+            asm.load_ext(SCRATCH, m, bytes, false, Size::S32)
+        });
+        self.free(&addr);
+        self.masm.asm.pinsr(bytes, dst, SCRATCH, lane);
+        self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    fn store_lane(&mut self, memarg: &MemArg, bytes: u32, lane: u8) -> Result<()> {
+        let mem = self.memarg_memory(memarg)?;
+        let v = self.pop()?;
+        let addr = self.pop()?;
+        let x = self.alloc(RegClass::Int)?;
+        let src = self.v_reg(&v);
+        self.masm.asm.pextr(bytes, x, src, lane);
+        self.free(&v);
+        let m = self.heap_access(mem, memarg.offset, &addr)?;
+        self.masm
+            .guarded(TrapCode::MemoryOutOfBounds, |asm| match bytes {
+                1 => asm.mov_mr8(m, x),
+                2 => asm.mov_mr16(m, x),
+                4 => asm.mov_mr(Size::S32, m, x),
+                _ => asm.mov_mr(Size::S64, m, x),
+            });
+        self.free_reg(x);
+        self.free(&addr);
+        Ok(())
+    }
+
+    /// `i8x16` shifts: 16-bit shifts with the bits crossing into the
+    /// neighbouring byte masked off (`shl`, `shr_u`), or the bytes
+    /// unpacked to the high halves of 16-bit lanes, shifted arithmetically
+    /// by 8 more and packed back (`shr_s`).
+    fn shift8(&mut self, kind: Shift8) -> Result<()> {
+        let count = self.pop()?;
+        let v = self.pop()?;
+        let dst = self.owned_reg(&v)?;
+        let tmp = self.alloc(RegClass::Float)?;
+        let add = if kind == Shift8::ShrS { 8 } else { 0 };
+        self.load_into(SCRATCH, Ty::I32, count.loc, count.pos);
+        self.free(&count);
+        self.masm.asm.alu_ri(Alu::And, Size::S32, SCRATCH, 7);
+        if add != 0 {
+            self.masm.asm.alu_ri(Alu::Add, Size::S32, SCRATCH, add);
+        }
+        self.masm.asm.mov_xr(Size::S32, FSCRATCH, SCRATCH);
+        match kind {
+            Shift8::Shl => {
+                self.masm.asm.vop_rr(VOp::Psllw, dst, FSCRATCH);
+                // Each byte of 0xffff << n's low byte: 0xff << n.
+                self.masm.asm.vop_rr(VOp::Pcmpeqd, tmp, tmp);
+                self.masm.asm.vop_rr(VOp::Psllw, tmp, FSCRATCH);
+                self.masm.asm.vop_rr(VOp::Pxor, FSCRATCH, FSCRATCH);
+                self.masm.asm.vop_rr(VOp::Pshufb, tmp, FSCRATCH);
+                self.masm.asm.vop_rr(VOp::Pand, dst, tmp);
+            }
+            Shift8::ShrU => {
+                self.masm.asm.vop_rr(VOp::Psrlw, dst, FSCRATCH);
+                // Each byte of 0xffff >> n's high byte: 0xff >> n.
+                self.masm.asm.vop_rr(VOp::Pcmpeqd, tmp, tmp);
+                self.masm.asm.vop_rr(VOp::Psrlw, tmp, FSCRATCH);
+                self.masm.asm.vop_rr(VOp::Pcmpeqd, FSCRATCH, FSCRATCH);
+                self.masm.asm.vop_rr(VOp::Pabsb, FSCRATCH, FSCRATCH);
+                self.masm.asm.vop_rr(VOp::Pshufb, tmp, FSCRATCH);
+                self.masm.asm.vop_rr(VOp::Pand, dst, tmp);
+            }
+            Shift8::ShrS => {
+                self.masm.asm.movaps(tmp, dst);
+                self.masm.asm.vop_rr(VOp::Punpcklbw, dst, dst);
+                self.masm.asm.vop_rr(VOp::Punpckhbw, tmp, tmp);
+                self.masm.asm.vop_rr(VOp::Psraw, dst, FSCRATCH);
+                self.masm.asm.vop_rr(VOp::Psraw, tmp, FSCRATCH);
+                self.masm.asm.vop_rr(VOp::Packsswb, dst, tmp);
+            }
+        }
+        self.free_reg(tmp);
+        self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    /// `i64x2.shr_s`: a logical shift, then the sign restored with the
+    /// shifted sign bit m: `(x ^ m) - m`.
+    fn shr_s64(&mut self) -> Result<()> {
+        let count = self.pop()?;
+        let v = self.pop()?;
+        let dst = self.owned_reg(&v)?;
+        let m = self.alloc(RegClass::Float)?;
+        self.load_into(SCRATCH, Ty::I32, count.loc, count.pos);
+        self.free(&count);
+        self.masm.asm.alu_ri(Alu::And, Size::S32, SCRATCH, 63);
+        self.masm.asm.mov_xr(Size::S32, FSCRATCH, SCRATCH);
+        self.masm.asm.vop_rr(VOp::Pcmpeqd, m, m);
+        self.masm.asm.vshift_ri(VShift::Psllq, m, 63);
+        self.masm.asm.vop_rr(VOp::Psrlq, m, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Psrlq, dst, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Pxor, dst, m);
+        self.masm.asm.vop_rr(VOp::Psubq, dst, m);
+        self.free_reg(m);
+        self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    /// Signed `i64x2` comparisons with SSE4.1: `a > b` is the high dwords'
+    /// signed `>`, or equal high dwords and a borrow out of `b - a`'s low
+    /// dword (the sign of its high dword).
+    fn icmp64(&mut self, cmp: ICmp) -> Result<()> {
+        let (a, b) = self.pop2_owned()?;
+        // gt(x, y); lt(a, b) = gt(b, a); le = !gt; ge = !lt.
+        let (x, y) = match cmp {
+            ICmp::GtS | ICmp::LeS => (a, b),
+            _ => (b, a),
+        };
+        let t = match self.alloc(RegClass::Float) {
+            Ok(t) => t,
+            Err(e) => {
+                self.free_reg(a);
+                self.free_reg(b);
+                return Err(e);
+            }
+        };
+        self.masm.asm.movaps(t, y);
+        self.masm.asm.vop_rr(VOp::Psubq, t, x);
+        self.masm.asm.movaps(FSCRATCH, x);
+        self.masm.asm.vop_rr(VOp::Pcmpeqd, FSCRATCH, y);
+        self.masm.asm.vop_rr(VOp::Pand, t, FSCRATCH);
+        self.masm.asm.movaps(FSCRATCH, x);
+        self.masm.asm.vop_rr(VOp::Pcmpgtd, FSCRATCH, y);
+        self.masm.asm.vop_rr(VOp::Por, t, FSCRATCH);
+        self.masm.asm.vshift_ri(VShift::Psrad, t, 31);
+        self.masm.asm.pshufd(a, t, 0xf5);
+        if matches!(cmp, ICmp::LeS | ICmp::GeS) {
+            self.not(a);
+        }
+        self.free_reg(t);
+        self.free_reg(b);
+        self.push_reg(V128, a);
+        Ok(())
+    }
+
+    /// `i64x2.mul` from 32-bit products: `lo*lo + ((hi*lo + lo*hi) << 32)`.
+    fn mul64(&mut self) -> Result<()> {
+        let (a, b) = self.pop2_owned()?;
+        let t = match self.alloc(RegClass::Float) {
+            Ok(t) => t,
+            Err(e) => {
+                self.free_reg(a);
+                self.free_reg(b);
+                return Err(e);
+            }
+        };
+        self.masm.asm.movaps(FSCRATCH, a);
+        self.masm.asm.vshift_ri(VShift::Psrlq, FSCRATCH, 32);
+        self.masm.asm.vop_rr(VOp::Pmuludq, FSCRATCH, b);
+        self.masm.asm.movaps(t, b);
+        self.masm.asm.vshift_ri(VShift::Psrlq, t, 32);
+        self.masm.asm.vop_rr(VOp::Pmuludq, t, a);
+        self.masm.asm.vop_rr(VOp::Paddq, FSCRATCH, t);
+        self.masm.asm.vshift_ri(VShift::Psllq, FSCRATCH, 32);
+        self.masm.asm.vop_rr(VOp::Pmuludq, a, b);
+        self.masm.asm.vop_rr(VOp::Paddq, a, FSCRATCH);
+        self.free_reg(t);
+        self.free_reg(b);
+        self.push_reg(V128, a);
+        Ok(())
+    }
+
+    /// `i64x2.abs`: `(x ^ s) - s` with `s` each lane's sign.
+    fn abs64(&mut self) -> Result<()> {
+        let a = self.pop()?;
+        let dst = self.owned_reg(&a)?;
+        self.masm.asm.pshufd(FSCRATCH, dst, 0xf5);
+        self.masm.asm.vshift_ri(VShift::Psrad, FSCRATCH, 31);
+        self.masm.asm.vop_rr(VOp::Pxor, dst, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Psubq, dst, FSCRATCH);
+        self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    /// `i16x8.bitmask`: the lanes packed to bytes (signed saturation keeps
+    /// the sign), `pmovmskb`, the duplicate high byte shifted out.
+    fn bitmask16(&mut self) -> Result<()> {
+        let a = self.pop()?;
+        let dst = self.alloc(RegClass::Int)?;
+        let v = self.v_reg(&a);
+        if v != FSCRATCH {
+            self.masm.asm.movaps(FSCRATCH, v);
+        }
+        self.masm.asm.vop_rr(VOp::Packsswb, FSCRATCH, FSCRATCH);
+        self.masm.asm.movmsk(1, dst, FSCRATCH);
+        self.masm.asm.shift_ri(Shift::Shr, Size::S32, dst, 8);
+        self.free(&a);
+        self.push_reg(Ty::I32, dst);
+        Ok(())
+    }
+
+    /// `i8x16.shuffle`: each operand `pshufb`ed with the indices that pick
+    /// from it (0x80, a zero, elsewhere), then or-ed.
+    fn shuffle(&mut self, lanes: [u8; 16]) -> Result<()> {
+        let (a, b) = self.pop2_owned()?;
+        let (mut ma, mut mb) = (0u128, 0u128);
+        for (i, &l) in lanes.iter().enumerate() {
+            let (x, y) = if l < 16 { (l, 0x80) } else { (0x80, l - 16) };
+            ma |= u128::from(x) << (8 * i);
+            mb |= u128::from(y) << (8 * i);
+        }
+        self.const_into(FSCRATCH, ma);
+        self.masm.asm.vop_rr(VOp::Pshufb, a, FSCRATCH);
+        self.const_into(FSCRATCH, mb);
+        self.masm.asm.vop_rr(VOp::Pshufb, b, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Por, a, b);
+        self.free_reg(b);
+        self.push_reg(V128, a);
+        Ok(())
+    }
+
+    /// `i8x16.swizzle`: indices pushed to 0x80 and above from 16 on
+    /// (`paddusb` 0x70), then `pshufb`.
+    fn swizzle(&mut self) -> Result<()> {
+        let (a, idx) = self.pop2_owned()?;
+        self.const_into(FSCRATCH, 0x7070_7070_7070_7070_7070_7070_7070_7070);
+        self.masm.asm.vop_rr(VOp::Paddusb, idx, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Pshufb, a, idx);
+        self.free_reg(idx);
+        self.push_reg(V128, a);
+        Ok(())
+    }
+
+    /// `i8x16.popcnt`: a 16-entry table of nibble counts, looked up for
+    /// each byte's two nibbles (`pshufb`), added.
+    fn popcnt8(&mut self) -> Result<()> {
+        let a = self.pop()?;
+        let lo = self.owned_reg(&a)?;
+        let hi = self.alloc(RegClass::Float)?;
+        self.masm.asm.movaps(hi, lo);
+        self.masm.asm.vshift_ri(VShift::Psrlw, hi, 4);
+        self.const_into(FSCRATCH, 0x0f0f_0f0f_0f0f_0f0f_0f0f_0f0f_0f0f_0f0f);
+        self.masm.asm.vop_rr(VOp::Pand, lo, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Pand, hi, FSCRATCH);
+        const NIBBLES: u128 = 0x0403_0302_0302_0201_0302_0201_0201_0100;
+        self.const_into(FSCRATCH, NIBBLES);
+        self.masm.asm.vop_rr(VOp::Pshufb, FSCRATCH, lo);
+        self.const_into(lo, NIBBLES);
+        self.masm.asm.vop_rr(VOp::Pshufb, lo, hi);
+        self.masm.asm.vop_rr(VOp::Paddb, lo, FSCRATCH);
+        self.free_reg(hi);
+        self.push_reg(V128, lo);
+        Ok(())
+    }
+
+    /// `i16x8.q15mulr_sat_s`: `pmulhrsw`, whose one overflow
+    /// (`-32768 * -32768` → 0x8000) is flipped to 0x7fff.
+    fn q15mulr(&mut self) -> Result<()> {
+        let (a, b) = self.pop2()?;
+        let dst = self.owned_reg(&a)?;
+        let src = self.v_reg(&b);
+        self.masm.asm.vop_rr(VOp::Pmulhrsw, dst, src);
+        self.free(&b);
+        self.masm.asm.vop_rr(VOp::Pcmpeqd, FSCRATCH, FSCRATCH);
+        self.masm.asm.vshift_ri(VShift::Psllw, FSCRATCH, 15);
+        self.masm.asm.vop_rr(VOp::Pcmpeqw, FSCRATCH, dst);
+        self.masm.asm.vop_rr(VOp::Pxor, dst, FSCRATCH);
+        self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    /// Widens `r`'s low (or high) half in place with `ext`.
+    fn widen_in_place(&mut self, r: Reg, ext: VOp, high: bool) {
+        if high {
+            self.masm.asm.pshufd(r, r, 0xee);
+        }
+        self.masm.asm.vop_rr(ext, r, r);
+    }
+
+    /// `extmul` to 16 or 32 bits: both halves widened, multiplied.
+    fn extmul(&mut self, ext: VOp, mul: VOp, high: bool) -> Result<()> {
+        let (a, b) = self.pop2_owned()?;
+        self.widen_in_place(a, ext, high);
+        self.widen_in_place(b, ext, high);
+        self.masm.asm.vop_rr(mul, a, b);
+        self.free_reg(b);
+        self.push_reg(V128, a);
+        Ok(())
+    }
+
+    /// `extmul` to 64 bits: the dwords moved to the even lanes,
+    /// `pmuldq`/`pmuludq`.
+    fn extmul64(&mut self, mul: VOp, high: bool) -> Result<()> {
+        let (a, b) = self.pop2_owned()?;
+        let imm = if high { 0xfa } else { 0x50 };
+        self.masm.asm.pshufd(a, a, imm);
+        self.masm.asm.pshufd(b, b, imm);
+        self.masm.asm.vop_rr(mul, a, b);
+        self.free_reg(b);
+        self.push_reg(V128, a);
+        Ok(())
+    }
+
+    /// `i16x8.extadd_pairwise_i8x16`: `pmaddubsw` with ones (as the
+    /// unsigned operand for `_s`, the signed one for `_u`).
+    fn extadd8(&mut self, signed: bool) -> Result<()> {
+        let a = self.pop()?;
+        let r = self.owned_reg(&a)?;
+        self.masm.asm.vop_rr(VOp::Pcmpeqd, FSCRATCH, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Pabsb, FSCRATCH, FSCRATCH);
+        if signed {
+            self.masm.asm.vop_rr(VOp::Pmaddubsw, FSCRATCH, r);
+            self.masm.asm.movaps(r, FSCRATCH);
+        } else {
+            self.masm.asm.vop_rr(VOp::Pmaddubsw, r, FSCRATCH);
+        }
+        self.push_reg(V128, r);
+        Ok(())
+    }
+
+    /// `i32x4.extadd_pairwise_i16x8`: `pmaddwd` with ones; `_u` biases the
+    /// lanes to signed first and adds 2 * 32768 back.
+    fn extadd16(&mut self, signed: bool) -> Result<()> {
+        let a = self.pop()?;
+        let r = self.owned_reg(&a)?;
+        if !signed {
+            self.masm.asm.vop_rr(VOp::Pcmpeqd, FSCRATCH, FSCRATCH);
+            self.masm.asm.vshift_ri(VShift::Psllw, FSCRATCH, 15);
+            self.masm.asm.vop_rr(VOp::Pxor, r, FSCRATCH);
+        }
+        self.masm.asm.vop_rr(VOp::Pcmpeqd, FSCRATCH, FSCRATCH);
+        self.masm.asm.vshift_ri(VShift::Psrlw, FSCRATCH, 15);
+        self.masm.asm.vop_rr(VOp::Pmaddwd, r, FSCRATCH);
+        if !signed {
+            self.masm.asm.vop_rr(VOp::Pcmpeqd, FSCRATCH, FSCRATCH);
+            self.masm.asm.vshift_ri(VShift::Psrld, FSCRATCH, 31);
+            self.masm.asm.vshift_ri(VShift::Pslld, FSCRATCH, 16);
+            self.masm.asm.vop_rr(VOp::Paddd, r, FSCRATCH);
+        }
+        self.push_reg(V128, r);
+        Ok(())
+    }
+
+    /// `fmin` as Cranelift lowers it: `min(x, y) | min(y, x)`, NaN lanes
+    /// set to a quiet NaN with the payload cleared.
+    fn fmin(&mut self, double: bool) -> Result<()> {
+        let (x, y) = self.pop2_owned()?;
+        let (min, shr, shift) = if double {
+            (VOp::Minpd, VShift::Psrlq, 13)
+        } else {
+            (VOp::Minps, VShift::Psrld, 10)
+        };
+        // FSCRATCH = min1 = min(x, y); y = min2 = min(y, x).
+        self.masm.asm.movaps(FSCRATCH, x);
+        self.masm.asm.vop_rr(min, FSCRATCH, y);
+        self.masm.asm.vop_rr(min, y, x);
+        // x = min_or.
+        self.masm.asm.movaps(x, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Por, x, y);
+        // is_nan: cmpunord(min_or, min2) for f32, (min1, min2) for f64.
+        if double {
+            self.masm.asm.cmpp_rr(true, FSCRATCH, y, 3);
+        } else {
+            self.masm.asm.movaps(FSCRATCH, x);
+            self.masm.asm.cmpp_rr(false, FSCRATCH, y, 3);
+        }
+        self.masm.asm.vop_rr(VOp::Por, x, FSCRATCH);
+        self.masm.asm.vshift_ri(shr, FSCRATCH, shift);
+        self.masm.asm.vop_rr(VOp::Pandn, FSCRATCH, x);
+        self.masm.asm.movaps(x, FSCRATCH);
+        self.free_reg(y);
+        self.push_reg(V128, x);
+        Ok(())
+    }
+
+    /// `fmax` as Cranelift lowers it (the dual of `fmin`, with the
+    /// `+0`/`-0` case settled by a subtraction).
+    fn fmax(&mut self, double: bool) -> Result<()> {
+        let (x, y) = self.pop2_owned()?;
+        let (max, sub, shr, shift) = if double {
+            (VOp::Maxpd, VOp::Subpd, VShift::Psrlq, 13)
+        } else {
+            (VOp::Maxps, VOp::Subps, VShift::Psrld, 10)
+        };
+        // FSCRATCH = max1 = max(x, y); y = max2 = max(y, x).
+        self.masm.asm.movaps(FSCRATCH, x);
+        self.masm.asm.vop_rr(max, FSCRATCH, y);
+        self.masm.asm.vop_rr(max, y, x);
+        // y = max_xor; FSCRATCH = max_blended_nan.
+        self.masm.asm.vop_rr(VOp::Pxor, y, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Por, FSCRATCH, y);
+        // x = max_blended_nan_positive.
+        self.masm.asm.movaps(x, FSCRATCH);
+        self.masm.asm.vop_rr(sub, x, y);
+        // FSCRATCH = is_nan(max_blended_nan), shifted to the payload.
+        self.masm.asm.cmpp_rr(double, FSCRATCH, FSCRATCH, 3);
+        self.masm.asm.vshift_ri(shr, FSCRATCH, shift);
+        self.masm.asm.vop_rr(VOp::Pandn, FSCRATCH, x);
+        self.masm.asm.movaps(x, FSCRATCH);
+        self.free_reg(y);
+        self.push_reg(V128, x);
+        Ok(())
+    }
+
+    /// `pmin` = `minps b, a` (`b < a ? b : a`), `pmax` = `maxps b, a`
+    /// (`a < b ? b : a`), as Cranelift matches them.
+    fn pminmax(&mut self, op: VOp) -> Result<()> {
+        let (a, b) = self.pop2()?;
+        let dst = self.owned_reg(&b)?;
+        let src = self.v_reg(&a);
+        self.masm.asm.vop_rr(op, dst, src);
+        self.free(&a);
+        self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    fn round(&mut self, double: bool, mode: u8) -> Result<()> {
+        let a = self.pop()?;
+        let dst = self.owned_reg(&a)?;
+        self.masm.asm.roundp(double, dst, dst, mode);
+        self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    /// `f32x4.convert_i32x4_u`: the low 16 bits and the rest converted
+    /// apart (the rest halved, converted, doubled), added.
+    fn convert_u32_f32(&mut self) -> Result<()> {
+        let a = self.pop()?;
+        let hi = self.owned_reg(&a)?;
+        self.masm.asm.movaps(FSCRATCH, hi);
+        self.masm.asm.vshift_ri(VShift::Pslld, FSCRATCH, 16);
+        self.masm.asm.vshift_ri(VShift::Psrld, FSCRATCH, 16);
+        self.masm.asm.vop_rr(VOp::Psubd, hi, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Cvtdq2ps, FSCRATCH, FSCRATCH);
+        self.masm.asm.vshift_ri(VShift::Psrld, hi, 1);
+        self.masm.asm.vop_rr(VOp::Cvtdq2ps, hi, hi);
+        self.masm.asm.vop_rr(VOp::Addps, hi, hi);
+        self.masm.asm.vop_rr(VOp::Addps, hi, FSCRATCH);
+        self.push_reg(V128, hi);
+        Ok(())
+    }
+
+    /// `f64x2.convert_low_i32x4_u`: each dword under the exponent of 2^52,
+    /// minus 2^52.
+    fn convert_low_u32_f64(&mut self) -> Result<()> {
+        let a = self.pop()?;
+        let dst = self.owned_reg(&a)?;
+        self.const_into(FSCRATCH, 0x4330_0000_4330_0000_4330_0000_4330_0000);
+        self.masm.asm.vop_rr(VOp::Unpcklps, dst, FSCRATCH);
+        self.const_into(FSCRATCH, 0x4330_0000_0000_0000_4330_0000_0000_0000);
+        self.masm.asm.vop_rr(VOp::Subpd, dst, FSCRATCH);
+        self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    /// `i32x4.trunc_sat_f32x4_s` (Cranelift's sequence: NaN lanes zeroed,
+    /// `cvttps2dq`, positive overflows flipped to `i32::MAX`).
+    fn trunc_sat_f32_s(&mut self) -> Result<()> {
+        let a = self.pop()?;
+        let dst = self.owned_reg(&a)?;
+        self.masm.asm.movaps(FSCRATCH, dst);
+        self.masm.asm.cmpp_rr(false, FSCRATCH, FSCRATCH, 0);
+        self.masm.asm.vop_rr(VOp::Pand, dst, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Pxor, FSCRATCH, dst);
+        self.masm.asm.vop_rr(VOp::Cvttps2dq, dst, dst);
+        self.masm.asm.vop_rr(VOp::Pand, FSCRATCH, dst);
+        self.masm.asm.vshift_ri(VShift::Psrad, FSCRATCH, 31);
+        self.masm.asm.vop_rr(VOp::Pxor, dst, FSCRATCH);
+        self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    /// `i32x4.trunc_sat_f32x4_u` (Cranelift's sequence).
+    fn trunc_sat_f32_u(&mut self) -> Result<()> {
+        let a = self.pop()?;
+        let dst = self.owned_reg(&a)?;
+        let t1 = self.alloc(RegClass::Float)?;
+        // dst = max(src, 0); FSCRATCH = 2^31 as f32.
+        self.masm.asm.vop_rr(VOp::Pxor, FSCRATCH, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Maxps, dst, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Pcmpeqd, FSCRATCH, FSCRATCH);
+        self.masm.asm.vshift_ri(VShift::Psrld, FSCRATCH, 1);
+        self.masm.asm.vop_rr(VOp::Cvtdq2ps, FSCRATCH, FSCRATCH);
+        self.masm.asm.movaps(t1, dst);
+        self.masm.asm.vop_rr(VOp::Cvttps2dq, dst, dst);
+        self.masm.asm.vop_rr(VOp::Subps, t1, FSCRATCH);
+        self.masm.asm.cmpp_rr(false, FSCRATCH, t1, 2);
+        self.masm.asm.vop_rr(VOp::Cvttps2dq, t1, t1);
+        self.masm.asm.vop_rr(VOp::Pxor, t1, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Pxor, FSCRATCH, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Pmaxsd, t1, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Paddd, dst, t1);
+        self.free_reg(t1);
+        self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    /// `i32x4.trunc_sat_f64x2_s_zero` (Cranelift's sequence: NaN lanes to
+    /// 0 and the top clamped by `minpd`, `cvttpd2dq`).
+    fn trunc_sat_f64_s_zero(&mut self) -> Result<()> {
+        let a = self.pop()?;
+        let dst = self.owned_reg(&a)?;
+        let t = self.alloc(RegClass::Float)?;
+        self.masm.asm.movaps(t, dst);
+        self.masm.asm.cmpp_rr(true, t, t, 0);
+        self.const_into(FSCRATCH, 0x41df_ffff_ffc0_0000_41df_ffff_ffc0_0000);
+        self.masm.asm.vop_rr(VOp::Pand, t, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Minpd, dst, t);
+        self.masm.asm.vop_rr(VOp::Cvttpd2dq, dst, dst);
+        self.free_reg(t);
+        self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    /// `i32x4.trunc_sat_f64x2_u_zero` (Cranelift's sequence: clamped to
+    /// [0, 2^32 - 1], truncated, moved under 2^52's exponent, the low
+    /// dwords picked).
+    fn trunc_sat_f64_u_zero(&mut self) -> Result<()> {
+        let a = self.pop()?;
+        let dst = self.owned_reg(&a)?;
+        let zeros = self.alloc(RegClass::Float)?;
+        self.masm.asm.vop_rr(VOp::Pxor, zeros, zeros);
+        self.masm.asm.vop_rr(VOp::Maxpd, dst, zeros);
+        self.const_into(FSCRATCH, 0x41ef_ffff_ffe0_0000_41ef_ffff_ffe0_0000);
+        self.masm.asm.vop_rr(VOp::Minpd, dst, FSCRATCH);
+        self.masm.asm.roundp(true, dst, dst, 3);
+        self.const_into(FSCRATCH, 0x4330_0000_0000_0000_4330_0000_0000_0000);
+        self.masm.asm.vop_rr(VOp::Addpd, dst, FSCRATCH);
+        self.masm.asm.shufps(dst, zeros, 0x88);
+        self.free_reg(zeros);
+        self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    /// `relaxed_madd` (`a * b + c`) and `relaxed_nmadd` (`-(a * b) + c`),
+    /// unfused: `mulps`, (sign flip,) `addps` with the product first.
+    fn madd(&mut self, double: bool, negate: bool) -> Result<()> {
+        let c = self.pop()?;
+        let (a, b) = self.pop2()?;
+        let dst = self.owned_reg(&a)?;
+        let (mul, add) = if double {
+            (VOp::Mulpd, VOp::Addpd)
+        } else {
+            (VOp::Mulps, VOp::Addps)
+        };
+        let src = self.v_reg(&b);
+        self.masm.asm.vop_rr(mul, dst, src);
+        self.free(&b);
+        if negate {
+            self.masm.asm.vop_rr(VOp::Pcmpeqd, FSCRATCH, FSCRATCH);
+            let (shl, bits) = if double {
+                (VShift::Psllq, 63)
+            } else {
+                (VShift::Pslld, 31)
+            };
+            self.masm.asm.vshift_ri(shl, FSCRATCH, bits);
+            self.masm.asm.vop_rr(VOp::Pxor, dst, FSCRATCH);
+        }
+        let src = self.v_reg(&c);
+        self.masm.asm.vop_rr(add, dst, src);
+        self.free(&c);
+        self.push_reg(V128, dst);
+        Ok(())
+    }
+
+    /// `i16x8.relaxed_dot_i8x16_i7x16_s`: both operands signed, the 16-bit
+    /// products of each half added pairwise, wrapping (`phaddw`).
+    fn relaxed_dot(&mut self) -> Result<()> {
+        let (a, b) = self.pop2_owned()?;
+        let t = match self.alloc(RegClass::Float) {
+            Ok(t) => t,
+            Err(e) => {
+                self.free_reg(a);
+                self.free_reg(b);
+                return Err(e);
+            }
+        };
+        // t = high products; a = low products.
+        self.masm.asm.pshufd(t, a, 0xee);
+        self.masm.asm.vop_rr(VOp::Pmovsxbw, t, t);
+        self.masm.asm.pshufd(FSCRATCH, b, 0xee);
+        self.masm.asm.vop_rr(VOp::Pmovsxbw, FSCRATCH, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Pmullw, t, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Pmovsxbw, a, a);
+        self.masm.asm.vop_rr(VOp::Pmovsxbw, b, b);
+        self.masm.asm.vop_rr(VOp::Pmullw, a, b);
+        self.masm.asm.vop_rr(VOp::Phaddw, a, t);
+        self.free_reg(t);
+        self.free_reg(b);
+        self.push_reg(V128, a);
+        Ok(())
+    }
+
+    /// `i32x4.relaxed_dot_i8x16_i7x16_add_s`: both operands signed, the
+    /// bytes widened to 16 bits, `pmaddwd` per half, the pairs added
+    /// (`phaddd`), then `c`.
+    fn relaxed_dot_add(&mut self) -> Result<()> {
+        let c = self.pop()?;
+        let (a, b) = self.pop2_owned()?;
+        let t = match self.alloc(RegClass::Float) {
+            Ok(t) => t,
+            Err(e) => {
+                self.free_reg(a);
+                self.free_reg(b);
+                return Err(e);
+            }
+        };
+        self.masm.asm.pshufd(t, a, 0xee);
+        self.masm.asm.vop_rr(VOp::Pmovsxbw, t, t);
+        self.masm.asm.pshufd(FSCRATCH, b, 0xee);
+        self.masm.asm.vop_rr(VOp::Pmovsxbw, FSCRATCH, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Pmaddwd, t, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Pmovsxbw, a, a);
+        self.masm.asm.vop_rr(VOp::Pmovsxbw, b, b);
+        self.masm.asm.vop_rr(VOp::Pmaddwd, a, b);
+        self.masm.asm.vop_rr(VOp::Phaddd, a, t);
+        self.free_reg(t);
+        self.free_reg(b);
+        let src = self.v_reg(&c);
+        self.masm.asm.vop_rr(VOp::Paddd, a, src);
+        self.free(&c);
+        self.push_reg(V128, a);
         Ok(())
     }
 }

@@ -26,9 +26,9 @@ use crate::asm::Size;
 
 /// A wasm value type as the baseline handles it. References are one
 /// 64-bit integer word. `V128` lives in an xmm register (class `Float`,
-/// but not `is_float`); `Ty::of` still answers `None` for it, so every
-/// place that does not handle it explicitly (blocks, calls, globals)
-/// stays `Unsupported` (see `simd.rs`).
+/// but not `is_float`), a local's 16-byte slot or its position's 16-byte
+/// spill slot (see `simd.rs`); `Ty::of` answers `None` for it, `Ty::of_simd`
+/// is for the places that handle it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ty {
     I32,

@@ -109,10 +109,7 @@ impl CodeGen<'_> {
             // ---- parametric, locals, globals ----
             O::Drop => self.visit_drop(),
             O::Select => self.visit_select(),
-            O::TypedSelect { ty } => {
-                Ty::of(ty).ok_or_else(|| self.unsupported("simd: v128 select"))?;
-                self.visit_select()
-            }
+            O::TypedSelect { .. } => self.visit_select(),
             O::LocalGet { local_index } => self.visit_local_get(local_index),
             O::LocalSet { local_index } => self.visit_local_set(local_index, false),
             O::LocalTee { local_index } => self.visit_local_set(local_index, true),

@@ -1,8 +1,8 @@
 //! Differential test: wasm-smith modules, restricted to what both tiers
-//! compile (SIMD but not relaxed SIMD — the baseline compiles the first
-//! SIMD families and falls back to the optimizer for the rest, function by
-//! function —; no threads, exceptions, GC, memory64, wide arithmetic, no
-//! imports; one memory of at most 16 pages), made to terminate with
+//! compile (SIMD and relaxed SIMD, which the baseline compiles with the
+//! optimizer's answers bit for bit; no threads, exceptions, GC, memory64,
+//! wide arithmetic, no imports; one memory of at most 16 pages), made to
+//! terminate with
 //! wasm-smith's fuel (`ensure_termination`) and with NaNs canonicalized, are
 //! run by the runtime on the optimizing tier, the baseline tier, mixed
 //! (function by function alternating) and tiered with OSR forced (every
@@ -34,7 +34,7 @@ fn smith_config(disallow_traps: bool) -> wasm_smith::Config {
     wasm_smith::Config {
         disallow_traps,
         simd_enabled: true,
-        relaxed_simd_enabled: false,
+        relaxed_simd_enabled: true,
         threads_enabled: false,
         exceptions_enabled: false,
         gc_enabled: false,

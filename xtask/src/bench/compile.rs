@@ -1249,7 +1249,8 @@ mod tests {
 
     /// Imports, a memory, globals and a table before the code section, so
     /// that the vmctx layout the pipeline builds at the first body is the
-    /// whole module's; one SIMD function the baseline leaves out.
+    /// whole module's; one function the baseline leaves out (exceptions:
+    /// it compiles all of SIMD).
     const MODULE: &str = r#"(module
         (import "env" "f" (func $f (param i32) (result i32)))
         (import "env" "g" (global $g (mut i32)))
@@ -1264,8 +1265,9 @@ mod tests {
                 (br_if $l (i32.gt_s (local.get $n) (i32.const 0))))
             (global.set $g (local.get $s))
             (call_indirect (param i32) (result i32) (local.get $s) (i32.const 1)))
-        (func $simd (param i32) (result i32)
-            (i32x4.extract_lane 0 (i8x16.popcnt (i32x4.splat (local.get 0)))))
+        (tag $e (param i32))
+        (func $throws (param i32) (result i32)
+            (throw $e (local.get 0)))
         (func (export "run") (result i64)
             (global.set $h (i64.add (global.get $h)
                 (i64.extend_i32_s (call $sum (i32.const 64)))))
@@ -1279,7 +1281,10 @@ mod tests {
         assert_eq!(env.functions.len(), 4);
         assert!(pipeline.failures.is_empty(), "{:?}", pipeline.failures);
         assert_eq!((pipeline.functions, compiled.len()), (3, 2));
-        assert_eq!(pipeline.unsupported_by_proposal().get("simd"), Some(&1));
+        assert_eq!(
+            pipeline.unsupported_by_proposal().get("exceptions"),
+            Some(&1)
+        );
 
         let decoded = decode(&bytes).unwrap();
         let (_, compile_only) = compile_all(&tier, &BASELINE_OPTIONS, &decoded, &bytes);
