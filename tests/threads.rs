@@ -1,6 +1,8 @@
 //! Threads through the embedding API: one `SharedMemory`, one `Store` per
-//! host thread (ARCHITECTURE.md, "Threads"), in the optimizing tier and in
-//! the baseline (which must compile every atomic itself: no fall-backs).
+//! host thread (ARCHITECTURE.md, "Threads"), in the optimizing tier (also
+//! lazily: four threads make the first calls at once), in the baseline
+//! (which must compile every atomic itself: no fall-backs) and tiered
+//! (functions promoted while other threads run them).
 //! Exact values only; the only times are generous timeouts.
 
 use std::time::Duration;
@@ -41,6 +43,14 @@ fn configs() -> Vec<(&'static str, Config)> {
     vec![
         ("optimized", Config::default()),
         ("baseline", TierChoice::Baseline.config()),
+        (
+            "optimized, lazy",
+            Config {
+                lazy: true,
+                ..Config::default()
+            },
+        ),
+        ("tiered", TierChoice::Tiered.config()),
     ]
 }
 
