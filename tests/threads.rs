@@ -263,3 +263,30 @@ fn unshared_memory_wait_traps_and_notify_returns_zero() {
         assert_eq!(engine.fallbacks(), 0, "{label}: atomics fell back");
     }
 }
+
+#[test]
+fn an_interrupt_ends_a_wait_without_a_timeout() {
+    for (label, config) in [
+        ("optimized", Config::default()),
+        ("baseline", TierChoice::Baseline.config()),
+    ] {
+        let engine = Engine::new(Config {
+            interruptible: true,
+            ..config
+        })
+        .unwrap();
+        let module = Module::new(&engine, &wat::parse_str(WAT).unwrap()).unwrap();
+        let mem = SharedMemory::new(1, 2).unwrap();
+        let mut t = Thread::new(&engine, &module, &mem);
+        let handle = t.store.interrupt_handle().unwrap();
+        let waiter = std::thread::spawn(move || {
+            let wait = t.func::<(i32, i32, i64), i32>("wait");
+            wait.call(&mut t.store, (0, 0, -1))
+        });
+        // Whether the waiter is already waiting or not, the interrupt
+        // stops it: in the wait, or at its function's entry.
+        handle.interrupt();
+        let err = waiter.join().unwrap().unwrap_err();
+        assert_eq!(err.code(), Some(TrapCode::Interrupt), "{label}");
+    }
+}

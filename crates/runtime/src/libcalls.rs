@@ -113,7 +113,12 @@ fn waitable(
 }
 
 /// `memory.atomic.wait32/64`: `timeout` in nanoseconds, negative for none.
+/// In an interruptible engine the wait also ends, with `Interrupt`, when
+/// the caller's `interrupt` field is set.
+#[allow(clippy::too_many_arguments)]
 fn atomic_wait(
+    vmctx: *mut u8,
+    interruptible: bool,
     memory: &crate::memory::LinearMemory,
     addr: u64,
     offset: u64,
@@ -142,7 +147,23 @@ fn atomic_wait(
     let timeout = u64::try_from(timeout)
         .ok()
         .map(std::time::Duration::from_nanos);
-    Ok(shared.wait(ea, equal, timeout))
+    let interrupted = || {
+        let offset = HEADER.as_ref().map_or(0, |o| o.interrupt()) as usize;
+        // SAFETY: the caller's vmctx is live for the whole call; the field
+        // is the `u32` that `InterruptHandle`s set from other threads.
+        unsafe { std::sync::atomic::AtomicU32::from_ptr(vmctx.add(offset).cast()) }
+            .load(std::sync::atomic::Ordering::Relaxed)
+            != 0
+    };
+    let check: Option<&dyn Fn() -> bool> = if interruptible {
+        Some(&interrupted)
+    } else {
+        None
+    };
+    match shared.wait(ea, equal, timeout, check) {
+        crate::memory::WAIT_INTERRUPTED => Err(TrapCode::Interrupt),
+        r => Ok(r),
+    }
 }
 
 fn raise_or<T>(result: Result<T, TrapCode>, default: T) -> T {
@@ -167,7 +188,16 @@ unsafe extern "sysv64" fn memory_atomic_wait32(
     let (inst, store) = unsafe { context(vmctx) };
     let m = &store.memories[inst.memories[memory as usize] as usize];
     raise_or(
-        atomic_wait(m, addr, offset, 4, u64::from(expected), timeout),
+        atomic_wait(
+            vmctx,
+            store.engine.config().interruptible,
+            m,
+            addr,
+            offset,
+            4,
+            u64::from(expected),
+            timeout,
+        ),
         0,
     )
 }
@@ -183,7 +213,19 @@ unsafe extern "sysv64" fn memory_atomic_wait64(
     // SAFETY: called by compiled code with its vmctx.
     let (inst, store) = unsafe { context(vmctx) };
     let m = &store.memories[inst.memories[memory as usize] as usize];
-    raise_or(atomic_wait(m, addr, offset, 8, expected, timeout), 0)
+    raise_or(
+        atomic_wait(
+            vmctx,
+            store.engine.config().interruptible,
+            m,
+            addr,
+            offset,
+            8,
+            expected,
+            timeout,
+        ),
+        0,
+    )
 }
 
 unsafe extern "sysv64" fn memory_atomic_notify(

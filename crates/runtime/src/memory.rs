@@ -134,6 +134,12 @@ impl Drop for SharedInner {
     }
 }
 
+/// How often a wait in an interruptible engine checks for an interrupt.
+pub(crate) const INTERRUPT_POLL: Duration = Duration::from_millis(10);
+
+/// What [`SharedMemory::wait`] returns when `interrupted` said so.
+pub(crate) const WAIT_INTERRUPTED: u32 = u32::MAX;
+
 /// One thread in `memory.atomic.wait`.
 struct Waiter {
     notified: AtomicBool,
@@ -233,12 +239,15 @@ impl SharedMemory {
 
     /// `memory.atomic.wait`: if `equal()` (read under the queue lock, so no
     /// `notify` slips in between), sleeps at `addr` until notified (0) or
-    /// until `timeout` passes (2); else 1. `None` waits forever.
+    /// until `timeout` passes (2); else 1. `None` waits forever. With
+    /// `interrupted`, wakes every [`INTERRUPT_POLL`] to ask it and gives
+    /// up with [`WAIT_INTERRUPTED`] when it says so.
     pub(crate) fn wait(
         &self,
         addr: u64,
         equal: impl FnOnce() -> bool,
         timeout: Option<Duration>,
+        interrupted: Option<&dyn Fn() -> bool>,
     ) -> u32 {
         let mut queues = lock(&self.0.waiters);
         if !equal() {
@@ -254,21 +263,32 @@ impl SharedMemory {
             if me.notified.load(Ordering::Acquire) {
                 return 0;
             }
-            queues = match deadline {
-                None => me.wake.wait(queues).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        if let Some(q) = queues.get_mut(&addr) {
-                            q.retain(|w| !Arc::ptr_eq(w, &me));
-                            if q.is_empty() {
-                                queues.remove(&addr);
-                            }
-                        }
-                        return 2;
+            let now = Instant::now();
+            let give_up = if deadline.is_some_and(|d| now >= d) {
+                Some(2)
+            } else if interrupted.is_some_and(|i| i()) {
+                Some(WAIT_INTERRUPTED)
+            } else {
+                None
+            };
+            if let Some(result) = give_up {
+                if let Some(q) = queues.get_mut(&addr) {
+                    q.retain(|w| !Arc::ptr_eq(w, &me));
+                    if q.is_empty() {
+                        queues.remove(&addr);
                     }
+                }
+                return result;
+            }
+            let mut slice = deadline.map(|d| d - now);
+            if interrupted.is_some() {
+                slice = Some(slice.map_or(INTERRUPT_POLL, |s| s.min(INTERRUPT_POLL)));
+            }
+            queues = match slice {
+                None => me.wake.wait(queues).unwrap_or_else(|e| e.into_inner()),
+                Some(s) => {
                     me.wake
-                        .wait_timeout(queues, d - now)
+                        .wait_timeout(queues, s)
                         .unwrap_or_else(|e| e.into_inner())
                         .0
                 }
