@@ -290,3 +290,27 @@ fn an_interrupt_ends_a_wait_without_a_timeout() {
         assert_eq!(err.code(), Some(TrapCode::Interrupt), "{label}");
     }
 }
+
+/// The corpus's rolldown.wasm (napi-rs, `wasm32-wasip1-threads`: shared
+/// memory and atomics; "compile only": it needs a JavaScript host) compiles
+/// in the baseline with no function left to the optimizer for threads.
+#[test]
+#[ignore = "needs the unpacked corpus: RUNG_ROLLDOWN=path/to/rolldown.wasm cargo test --test threads -- --ignored"]
+fn rolldown_compiles_its_atomics_in_the_baseline() {
+    let path = std::env::var("RUNG_ROLLDOWN").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/target/wasm-corpus/rolldown.wasm"
+        )
+        .to_string()
+    });
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let engine = Engine::new(TierChoice::Baseline.config()).unwrap();
+    Module::new(&engine, &bytes).unwrap();
+    let reasons = engine.fallback_reasons();
+    eprintln!("rolldown: {} fall-backs: {reasons:?}", engine.fallbacks());
+    assert!(
+        !reasons.iter().any(|(r, _)| r.starts_with("threads")),
+        "{reasons:?}"
+    );
+}
