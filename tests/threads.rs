@@ -314,3 +314,39 @@ fn rolldown_compiles_its_atomics_in_the_baseline() {
         "{reasons:?}"
     );
 }
+
+#[test]
+fn notify_wakes_no_more_waiters_than_its_count() {
+    let engine = Engine::new(Config::default()).unwrap();
+    let module = Module::new(&engine, &wat::parse_str(WAT).unwrap()).unwrap();
+    let mem = SharedMemory::new(1, 2).unwrap();
+    let mut t = Thread::new(&engine, &module, &mem);
+    let notify = t.func::<(i32, i32), i32>("notify");
+    let waiters: Vec<_> = (0..2)
+        .map(|_| {
+            let (engine, module, mem) = (engine.clone(), module.clone(), mem.clone());
+            std::thread::spawn(move || {
+                let mut w = Thread::new(&engine, &module, &mem);
+                let wait = w.func::<(i32, i32, i64), i32>("wait");
+                wait.call(&mut w.store, (32, 0, 60_000_000_000)).unwrap()
+            })
+        })
+        .collect();
+    // One at a time: each notify of count 1 wakes exactly one waiter.
+    let mut woken = 0;
+    for _ in 0..120_000 {
+        let n = notify.call(&mut t.store, (32, 1)).unwrap();
+        assert!(n <= 1, "notify of count 1 woke {n}");
+        woken += n;
+        if woken == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(woken, 2);
+    for w in waiters {
+        assert_eq!(w.join().unwrap(), 0);
+    }
+    // Nobody is left to wake.
+    assert_eq!(notify.call(&mut t.store, (32, -1)).unwrap(), 0);
+}
