@@ -530,6 +530,10 @@ fn define_spectest(store: &mut Store, linker: &mut Linker) {
     if let Ok(m) = Memory::new(store, 1, Some(2)) {
         linker.define("spectest", "memory", Extern::Memory(m));
     }
+    if let Ok(m) = rung_runtime::SharedMemory::new(1, 2) {
+        let m = m.attach(store);
+        linker.define("spectest", "shared_memory", Extern::Memory(m));
+    }
 }
 
 /// Runs a script from a file's text, on a thread with a large stack so that

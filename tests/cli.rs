@@ -418,3 +418,47 @@ fn disas_shows_the_osr_entry_of_a_loop() {
         "{out}"
     );
 }
+
+#[test]
+fn run_spawns_wasi_threads_over_one_shared_memory() {
+    // Four threads each add 1000 to a counter (i32.atomic.rmw.add) and
+    // notify; `run` waits (memory.atomic.wait32, with a timeout so that a
+    // broken run ends) until the counter is 4000 and returns it.
+    let module = scratch(
+        "threads.wat",
+        r#"(module
+             (import "env" "memory" (memory 1 1 shared))
+             (import "wasi" "thread-spawn" (func $spawn (param i32) (result i32)))
+             (func (export "wasi_thread_start") (param $tid i32) (param $arg i32)
+               (local $i i32)
+               (loop $l
+                 (drop (i32.atomic.rmw.add (i32.const 0) (local.get $arg)))
+                 (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+                 (br_if $l (i32.lt_u (i32.const 1000))))
+               (drop (memory.atomic.notify (i32.const 0) (i32.const -1))))
+             (func (export "run") (result i32)
+               (local $n i32) (local $v i32)
+               (loop $s
+                 (if (i32.le_s (call $spawn (i32.const 1)) (i32.const 0)) (then unreachable))
+                 (local.tee $n (i32.add (local.get $n) (i32.const 1)))
+                 (br_if $s (i32.lt_u (i32.const 4))))
+               (loop $w
+                 (local.set $v (i32.atomic.load (i32.const 0)))
+                 (if (i32.ne (local.get $v) (i32.const 4000))
+                   (then
+                     (drop (memory.atomic.wait32 (i32.const 0) (local.get $v) (i64.const 100000000)))
+                     (br $w))))
+               (i32.atomic.load (i32.const 0))))"#,
+    );
+    for tier in ["optimized", "baseline", "tiered"] {
+        let (code, out) = rung(&[
+            "run",
+            "--tier",
+            tier,
+            "--invoke",
+            "run",
+            module.to_str().unwrap(),
+        ]);
+        assert_eq!((code, out.trim()), (0, "4000"), "{tier}");
+    }
+}

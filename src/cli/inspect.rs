@@ -88,7 +88,12 @@ fn describe(env: &ModuleEnv, ty: &TypeRef) -> String {
             None => format!("func (type {t})"),
         },
         TypeRef::Table(t) => format!("table {} {}..{:?}", t.element_type, t.initial, t.maximum),
-        TypeRef::Memory(m) => format!("memory {}..{:?} pages", m.initial, m.maximum),
+        TypeRef::Memory(m) => format!(
+            "memory {}..{:?} pages{}",
+            m.initial,
+            m.maximum,
+            if m.shared { ", shared" } else { "" }
+        ),
         TypeRef::Global(g) => {
             format!(
                 "global {}{}",

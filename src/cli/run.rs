@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use rung::runtime::wasi::{self, WasiCtx};
 use rung::runtime::{Config, Engine, Linker, Module, Store, Val, ValType};
 
+mod threads;
+
 /// What the WASI side of a run gets from the command line.
 pub struct WasiOptions {
     /// `HOST[::GUEST]` preopens.
@@ -127,6 +129,9 @@ pub fn run(
     }
     let compiled_at = Instant::now();
     let mut store = Store::new(&engine);
+    if let Err(e) = threads::add_to_linker(&mut linker, &mut store, &engine, &module) {
+        return fail(format!("{}: {e}", file.display()));
+    }
     let instance = match linker.instantiate(&mut store, &module) {
         Ok(i) => i,
         Err(e) => return fail(format!("{}: {e}", file.display())),

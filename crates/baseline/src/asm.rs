@@ -1344,6 +1344,80 @@ impl Assembler {
     }
 }
 
+// ---- atomics (threads; ARCHITECTURE.md, "Threads") ----------------------------
+
+/// `$pre $mn $sz [m], $fam(s)`: a locked (or implicitly locked) memory
+/// operation with a register source.
+macro_rules! atomic_mr {
+    ($ops:expr, $($mn:ident)+, $sz:ident, $m:expr, $sfam:ident($s:expr)) => {{
+        let m: Mem = $m;
+        let b = e(m.base);
+        let disp = m.disp;
+        match m.index {
+            None => dynasm!($ops ; .arch x64 ; $($mn)+ $sz [Rq(b) + disp], $sfam($s)),
+            Some(i) => {
+                let i = e(i);
+                dynasm!($ops ; .arch x64 ; $($mn)+ $sz [Rq(b) + Rq(i) + disp], $sfam($s))
+            }
+        }
+    }};
+}
+
+/// An atomic read-modify-write instruction of `atomic_rmw`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtomicRmw {
+    /// `lock xadd [m], r`: adds r to memory, r gets the old value.
+    Xadd,
+    /// `xchg [m], r` (implicitly locked): r gets the old value.
+    Xchg,
+    /// `lock cmpxchg [m], r`: if memory equals rax (its low `bytes`), it
+    /// becomes r; else rax gets the memory's value. ZF says which.
+    Cmpxchg,
+}
+
+impl Assembler {
+    /// One atomic read-modify-write of `bytes` (1, 2, 4 or 8) at `m` with
+    /// register `r` (see [`AtomicRmw`]).
+    pub fn atomic_rmw(&mut self, op: AtomicRmw, bytes: u32, m: Mem, r: Reg) {
+        let s = e(r);
+        match (op, bytes) {
+            (AtomicRmw::Xadd, 1) => atomic_mr!(self.ops, lock xadd, BYTE, m, Rb(s)),
+            (AtomicRmw::Xadd, 2) => atomic_mr!(self.ops, lock xadd, WORD, m, Rw(s)),
+            (AtomicRmw::Xadd, 4) => atomic_mr!(self.ops, lock xadd, DWORD, m, Rd(s)),
+            (AtomicRmw::Xadd, _) => atomic_mr!(self.ops, lock xadd, QWORD, m, Rq(s)),
+            (AtomicRmw::Xchg, 1) => atomic_mr!(self.ops, xchg, BYTE, m, Rb(s)),
+            (AtomicRmw::Xchg, 2) => atomic_mr!(self.ops, xchg, WORD, m, Rw(s)),
+            (AtomicRmw::Xchg, 4) => atomic_mr!(self.ops, xchg, DWORD, m, Rd(s)),
+            (AtomicRmw::Xchg, _) => atomic_mr!(self.ops, xchg, QWORD, m, Rq(s)),
+            (AtomicRmw::Cmpxchg, 1) => atomic_mr!(self.ops, lock cmpxchg, BYTE, m, Rb(s)),
+            (AtomicRmw::Cmpxchg, 2) => atomic_mr!(self.ops, lock cmpxchg, WORD, m, Rw(s)),
+            (AtomicRmw::Cmpxchg, 4) => atomic_mr!(self.ops, lock cmpxchg, DWORD, m, Rd(s)),
+            (AtomicRmw::Cmpxchg, _) => atomic_mr!(self.ops, lock cmpxchg, QWORD, m, Rq(s)),
+        }
+    }
+
+    /// Zero-extends the low `bytes` (1, 2 or 4) of `r` into all of it.
+    pub fn zext_r(&mut self, bytes: u32, r: Reg) {
+        let d = e(r);
+        match bytes {
+            1 => dynasm!(self.ops ; .arch x64 ; movzx Rd(d), Rb(d)),
+            2 => dynasm!(self.ops ; .arch x64 ; movzx Rd(d), Rw(d)),
+            _ => dynasm!(self.ops ; .arch x64 ; mov Rd(d), Rd(d)),
+        }
+    }
+
+    pub fn neg_r(&mut self, size: Size, r: Reg) {
+        match size {
+            Size::S32 => dynasm!(self.ops ; .arch x64 ; neg Rd(e(r))),
+            Size::S64 => dynasm!(self.ops ; .arch x64 ; neg Rq(e(r))),
+        }
+    }
+
+    pub fn mfence(&mut self) {
+        dynasm!(self.ops ; .arch x64 ; mfence)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};

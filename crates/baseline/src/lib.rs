@@ -50,6 +50,7 @@
 //! a thread-local pool and are reused; the walk reads each operator once.
 
 mod asm;
+mod atomic;
 mod call;
 mod context;
 mod control;

@@ -42,7 +42,7 @@ pub enum Ext {
 }
 
 impl CodeGen<'_> {
-    fn check_memory32(&self, mem: u32) -> Result<()> {
+    pub(crate) fn check_memory32(&self, mem: u32) -> Result<()> {
         let m = self
             .env
             .memories
@@ -128,13 +128,27 @@ impl CodeGen<'_> {
     pub fn visit_load(&mut self, memarg: &MemArg, ty: Ty, bytes: u32, ext: Ext) -> Result<()> {
         let mem = self.memarg_memory(memarg)?;
         let addr = self.pop()?;
+        self.load_popped(mem, memarg.offset, addr, ty, bytes, ext)
+    }
+
+    /// A load from `addr` (popped) + `offset` (also atomic loads': x86-64
+    /// loads are sequentially consistent).
+    pub(crate) fn load_popped(
+        &mut self,
+        mem: u32,
+        offset: u64,
+        addr: Opnd,
+        ty: Ty,
+        bytes: u32,
+        ext: Ext,
+    ) -> Result<()> {
         // The address is copied to r11 first, so its register can take the
         // result.
         let dst = match addr.loc {
             Loc::Reg(r) if !ty.is_float() => r,
             _ => self.alloc_for(ty)?,
         };
-        let m = self.heap_access(mem, memarg.offset, &addr)?;
+        let m = self.heap_access(mem, offset, &addr)?;
         self.masm
             .guarded(TrapCode::MemoryOutOfBounds, |asm| match (ty, ext) {
                 (Ty::F32 | Ty::F64, _) => asm.movs_rm(ty.size(), dst, m),
@@ -152,6 +166,18 @@ impl CodeGen<'_> {
         let mem = self.memarg_memory(memarg)?;
         let value = self.pop()?;
         let addr = self.pop()?;
+        self.store_popped(mem, memarg.offset, addr, value, bytes)
+    }
+
+    /// A store of `value` to `addr` + `offset` (both popped).
+    pub(crate) fn store_popped(
+        &mut self,
+        mem: u32,
+        offset: u64,
+        addr: Opnd,
+        value: Opnd,
+        bytes: u32,
+    ) -> Result<()> {
         // The value must be a register or a 32-bit immediate.
         let imm = match value.loc {
             Loc::Const(c) if !value.ty.is_float() => {
@@ -168,7 +194,7 @@ impl CodeGen<'_> {
             Some(v) => Err(v),
             None => Ok(self.owned_reg(&value)?),
         };
-        let m = self.heap_access(mem, memarg.offset, &addr)?;
+        let m = self.heap_access(mem, offset, &addr)?;
         let ty = value.ty;
         self.masm
             .guarded(TrapCode::MemoryOutOfBounds, |asm| match src {
@@ -195,6 +221,16 @@ impl CodeGen<'_> {
 
     pub fn visit_memory_size(&mut self, mem: u32) -> Result<()> {
         self.check_memory32(mem)?;
+        if self
+            .env
+            .memories
+            .get(mem as usize)
+            .is_some_and(|m| m.shared)
+        {
+            // Only the shared memory's own definition is current
+            // (ARCHITECTURE.md, "Threads").
+            return self.libcall(Libcall::SharedMemorySize, &[LArg::Imm(mem)], Some(Ty::I32));
+        }
         let dst = self.alloc(RegClass::Int)?;
         let layout = self.offsets.memory_layout();
         let len = match self.offsets.memory_definition(mem) {

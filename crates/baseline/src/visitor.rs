@@ -306,7 +306,10 @@ impl CodeGen<'_> {
             O::F32ReinterpretI32 => self.retype(F32),
             O::F64ReinterpretI64 => self.retype(F64),
 
-            ref other => Err(self.unsupported(rung_tiering::describe_unsupported(other))),
+            ref other => match self.visit_atomic(other) {
+                Some(r) => r,
+                None => Err(self.unsupported(rung_tiering::describe_unsupported(other))),
+            },
         }
     }
 

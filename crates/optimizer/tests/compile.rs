@@ -428,10 +428,14 @@ fn other_proposals_are_unsupported() {
     let (feature, _) =
         unsupported("(module (memory i64 1) (func (param i64) (result i32) local.get 0 i32.load))");
     assert!(feature.contains("memory64"), "{feature}");
-    let (feature, _) = unsupported(
+    // Atomics compile (ARCHITECTURE.md, "Threads").
+    let m = Module::from_wat(
         "(module (memory 1 1 shared) (func (param i32) (result i32) local.get 0 i32.atomic.load))",
     );
-    assert!(feature.starts_with("threads"), "{feature}");
+    m.compile_with(&tier(), 0, &rung_testkit::TOP)
+        .expect("threads")
+        .check()
+        .expect("invariants");
     let (feature, _) = unsupported("(module (tag $e) (func throw $e))");
     assert!(feature.starts_with("exceptions"), "{feature}");
     let (feature, _) =

@@ -96,6 +96,9 @@ fn check_import(
         }
         (TypeRef::Memory(m), Extern::Memory(mem)) => {
             let actual = &store.memories[mem.index as usize];
+            if m.shared != actual.shared().is_some() {
+                return Err(incompatible("memory sharing"));
+            }
             if m.memory64 || actual.pages() < m.initial {
                 return Err(incompatible("memory size"));
             }
@@ -330,7 +333,12 @@ fn define_memories(
     }
     for m in env.counts.imported_memories..env.memories.len() as u32 {
         let ty = &env.memories[m as usize];
-        let mut memory = LinearMemory::new(ty.initial, ty.maximum).map_err(Error::Resource)?;
+        let mut memory = match (ty.shared, ty.maximum) {
+            (true, Some(max)) => LinearMemory::from_shared(
+                crate::memory::SharedMemory::create(ty.initial, max).map_err(Error::Resource)?,
+            ),
+            _ => LinearMemory::new(ty.initial, ty.maximum).map_err(Error::Resource)?,
+        };
         let at = inst.at::<MemoryDef>(offsets.memory_base(m).ok_or_else(internal)?);
         // SAFETY: `at` is this memory's definition inside the vmctx, which
         // the store keeps alive as long as the memory.

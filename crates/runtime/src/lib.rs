@@ -39,7 +39,7 @@ pub mod wasi;
 pub use engine::{Config, Engine, StartTier, TierChoice, TierCompileStats, TierUpStats};
 pub use interrupt::InterruptHandle;
 pub use linker::Linker;
-pub use memory::WASM_PAGE;
+pub use memory::{SharedMemory, WASM_PAGE};
 pub use module::Module;
 pub use rung_tiering as tiering;
 pub use store::{Caller, Extern, Func, Global, HostCallback, Instance, Memory, Store, Table, Tag};
@@ -124,6 +124,13 @@ impl Memory {
     pub fn size(&self, store: &Store) -> u64 {
         store.inner.owns(self.store, "a Memory");
         store.inner.memories[self.index as usize].pages()
+    }
+
+    /// The shared memory this is, if it is shared: clone it into other
+    /// stores and threads with [`SharedMemory::attach`].
+    pub fn shared(&self, store: &Store) -> Option<SharedMemory> {
+        store.inner.owns(self.store, "a Memory");
+        store.inner.memories[self.index as usize].shared().cloned()
     }
 
     /// A host memory of `initial` pages, growing to at most `maximum`.

@@ -39,6 +39,10 @@ pub(crate) fn table() -> Box<[usize]> {
             Libcall::Trap => trap as *const () as usize,
             Libcall::TierUp => tier_up as *const () as usize,
             Libcall::TierUpOsr => tier_up_osr as *const () as usize,
+            Libcall::SharedMemorySize => shared_memory_size as *const () as usize,
+            Libcall::MemoryAtomicWait32 => memory_atomic_wait32 as *const () as usize,
+            Libcall::MemoryAtomicWait64 => memory_atomic_wait64 as *const () as usize,
+            Libcall::MemoryAtomicNotify => memory_atomic_notify as *const () as usize,
         })
         .collect()
 }
@@ -78,6 +82,168 @@ unsafe extern "sysv64" fn memory_grow(vmctx: *mut u8, memory: u32, delta: u64) -
     let (inst, store) = unsafe { context(vmctx) };
     let m = inst.memories[memory as usize] as usize;
     store.memories[m].grow(delta).unwrap_or(u64::MAX)
+}
+
+unsafe extern "sysv64" fn shared_memory_size(vmctx: *mut u8, memory: u32) -> u64 {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, store) = unsafe { context(vmctx) };
+    let m = inst.memories[memory as usize] as usize;
+    store.memories[m].pages()
+}
+
+/// The effective address of a wait or notify of `bytes` at `addr +
+/// offset`, after the alignment and bounds checks (in that order, as the
+/// inline atomics).
+fn waitable(
+    memory: &crate::memory::LinearMemory,
+    addr: u64,
+    offset: u64,
+    bytes: u64,
+) -> Result<u64, TrapCode> {
+    let ea = addr
+        .checked_add(offset)
+        .ok_or(TrapCode::MemoryOutOfBounds)?;
+    if ea % bytes != 0 {
+        return Err(TrapCode::HeapMisaligned);
+    }
+    if range(ea, bytes, memory.len()).is_none() {
+        return Err(TrapCode::MemoryOutOfBounds);
+    }
+    Ok(ea)
+}
+
+/// `memory.atomic.wait32/64`: `timeout` in nanoseconds, negative for none.
+/// In an interruptible engine the wait also ends, with `Interrupt`, when
+/// the caller's `interrupt` field is set.
+#[allow(clippy::too_many_arguments)]
+fn atomic_wait(
+    vmctx: *mut u8,
+    interruptible: bool,
+    memory: &crate::memory::LinearMemory,
+    addr: u64,
+    offset: u64,
+    bytes: u64,
+    expected: u64,
+    timeout: i64,
+) -> Result<u32, TrapCode> {
+    let ea = waitable(memory, addr, offset, bytes)?;
+    let Some(shared) = memory.shared() else {
+        return Err(TrapCode::AtomicWaitNonShared);
+    };
+    // SAFETY: `ea + bytes` is within the memory (checked above) and aligned.
+    let at = unsafe { shared.data_ptr().add(ea as usize) };
+    let equal = || {
+        use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+        // SAFETY: as `at`; wasm code accesses these bytes atomically or
+        // racily, as any shared memory.
+        unsafe {
+            if bytes == 4 {
+                AtomicU32::from_ptr(at.cast()).load(SeqCst) == expected as u32
+            } else {
+                AtomicU64::from_ptr(at.cast()).load(SeqCst) == expected
+            }
+        }
+    };
+    let timeout = u64::try_from(timeout)
+        .ok()
+        .map(std::time::Duration::from_nanos);
+    let interrupted = || {
+        let offset = HEADER.as_ref().map_or(0, |o| o.interrupt()) as usize;
+        // SAFETY: the caller's vmctx is live for the whole call; the field
+        // is the `u32` that `InterruptHandle`s set from other threads.
+        unsafe { std::sync::atomic::AtomicU32::from_ptr(vmctx.add(offset).cast()) }
+            .load(std::sync::atomic::Ordering::Relaxed)
+            != 0
+    };
+    let check: Option<&dyn Fn() -> bool> = if interruptible {
+        Some(&interrupted)
+    } else {
+        None
+    };
+    match shared.wait(ea, equal, timeout, check) {
+        crate::memory::WAIT_INTERRUPTED => Err(TrapCode::Interrupt),
+        r => Ok(r),
+    }
+}
+
+fn raise_or<T>(result: Result<T, TrapCode>, default: T) -> T {
+    match result {
+        Ok(v) => v,
+        Err(code) => {
+            check(Err(code));
+            default
+        }
+    }
+}
+
+unsafe extern "sysv64" fn memory_atomic_wait32(
+    vmctx: *mut u8,
+    memory: u32,
+    addr: u64,
+    expected: u32,
+    timeout: i64,
+    offset: u64,
+) -> u32 {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, store) = unsafe { context(vmctx) };
+    let m = &store.memories[inst.memories[memory as usize] as usize];
+    raise_or(
+        atomic_wait(
+            vmctx,
+            store.engine.config().interruptible,
+            m,
+            addr,
+            offset,
+            4,
+            u64::from(expected),
+            timeout,
+        ),
+        0,
+    )
+}
+
+unsafe extern "sysv64" fn memory_atomic_wait64(
+    vmctx: *mut u8,
+    memory: u32,
+    addr: u64,
+    expected: u64,
+    timeout: i64,
+    offset: u64,
+) -> u32 {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, store) = unsafe { context(vmctx) };
+    let m = &store.memories[inst.memories[memory as usize] as usize];
+    raise_or(
+        atomic_wait(
+            vmctx,
+            store.engine.config().interruptible,
+            m,
+            addr,
+            offset,
+            8,
+            expected,
+            timeout,
+        ),
+        0,
+    )
+}
+
+unsafe extern "sysv64" fn memory_atomic_notify(
+    vmctx: *mut u8,
+    memory: u32,
+    addr: u64,
+    count: u32,
+    offset: u64,
+) -> u32 {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, store) = unsafe { context(vmctx) };
+    let m = &store.memories[inst.memories[memory as usize] as usize];
+    let woken = waitable(m, addr, offset, 4).map(|ea| match m.shared() {
+        Some(shared) => shared.notify(ea, count),
+        // Nothing can wait on an unshared memory.
+        None => 0,
+    });
+    raise_or(woken, 0)
 }
 
 unsafe extern "sysv64" fn memory_fill(vmctx: *mut u8, memory: u32, dst: u64, value: u32, len: u64) {

@@ -336,6 +336,17 @@ impl Caller<'_> {
         crate::func::call_raw(self.store, func, args)
     }
 
+    /// The calling instance's memory 0, exported or not (a wasi-threads
+    /// program imports its memory and may not export it).
+    pub fn default_memory(&self) -> Option<Memory> {
+        let i = self.instance?;
+        let index = *self.store.instances[i as usize].memories.first()?;
+        Some(Memory {
+            store: self.store.id,
+            index,
+        })
+    }
+
     /// The bytes of a memory.
     pub fn memory_data_mut(&mut self, memory: Memory) -> &mut [u8] {
         self.store.memories[memory.index as usize].data_mut()

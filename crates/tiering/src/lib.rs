@@ -29,6 +29,7 @@
 //! register, a trap number) is defined here once.
 
 pub mod abi;
+mod atomic;
 mod libcall;
 pub mod osr;
 mod policy;
@@ -38,6 +39,7 @@ mod vmoffsets;
 
 use std::time::Duration;
 
+pub use atomic::{AtomicKind, AtomicOp, RmwOp, atomic_op};
 pub use libcall::{Libcall, LibcallType};
 pub use policy::{
     BUDGET_COST_CALL, BUDGET_COST_LOOP_BACKEDGE, CallCountPolicy, HotFunction, PromoteTo,

@@ -124,13 +124,30 @@ pub enum Libcall {
     /// to jump to with the vmctx and `buffer`, the frame's values copied
     /// into it in the OSR layout; or `(null, _)`: continue in this code.
     TierUpOsr = 15,
+    /// `(vmctx: ptr, memory: i32) -> i64`: `memory.size` of a shared
+    /// memory, in pages. Its length may change on any thread, and only the
+    /// shared memory's own definition is current (ARCHITECTURE.md,
+    /// "Threads"), so it is read by the runtime, not inline.
+    SharedMemorySize = 16,
+    /// `(vmctx: ptr, memory: i32, addr: i64, expected: i32, timeout: i64,
+    /// offset: i64) -> i32`: `memory.atomic.wait32` at `addr + offset`.
+    /// Returns 0 (woken), 1 (not equal) or 2 (timed out); traps with
+    /// `HeapMisaligned`, `MemoryOutOfBounds` or `AtomicWaitNonShared`.
+    MemoryAtomicWait32 = 17,
+    /// `(vmctx: ptr, memory: i32, addr: i64, expected: i64, timeout: i64,
+    /// offset: i64) -> i32`: `memory.atomic.wait64`, as `MemoryAtomicWait32`.
+    MemoryAtomicWait64 = 18,
+    /// `(vmctx: ptr, memory: i32, addr: i64, count: i32, offset: i64) ->
+    /// i32`: `memory.atomic.notify` at `addr + offset`; returns how many
+    /// waiters it woke. Traps with `HeapMisaligned` or `MemoryOutOfBounds`.
+    MemoryAtomicNotify = 19,
 }
 
 use LibcallType::{I32, I64, Ptr};
 
 impl Libcall {
     /// How many libcalls there are: the length of the vmctx's libcall table.
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 20;
 
     /// Every libcall, in `index()` order.
     pub const ALL: [Libcall; Libcall::COUNT] = [
@@ -150,6 +167,10 @@ impl Libcall {
         Libcall::Trap,
         Libcall::TierUp,
         Libcall::TierUpOsr,
+        Libcall::SharedMemorySize,
+        Libcall::MemoryAtomicWait32,
+        Libcall::MemoryAtomicWait64,
+        Libcall::MemoryAtomicNotify,
     ];
 
     /// The libcall's slot in the vmctx's libcall table.
@@ -185,6 +206,10 @@ impl Libcall {
             Libcall::Trap => "trap",
             Libcall::TierUp => "tier_up",
             Libcall::TierUpOsr => "tier_up_osr",
+            Libcall::SharedMemorySize => "shared_memory_size",
+            Libcall::MemoryAtomicWait32 => "memory_atomic_wait32",
+            Libcall::MemoryAtomicWait64 => "memory_atomic_wait64",
+            Libcall::MemoryAtomicNotify => "memory_atomic_notify",
         }
     }
 
@@ -207,13 +232,20 @@ impl Libcall {
             Libcall::Trap => &[Ptr, I32],
             Libcall::TierUp => &[Ptr, I32],
             Libcall::TierUpOsr => &[Ptr, I32, Ptr, Ptr, Ptr],
+            Libcall::SharedMemorySize => &[Ptr, I32],
+            Libcall::MemoryAtomicWait32 => &[Ptr, I32, I64, I32, I64, I64],
+            Libcall::MemoryAtomicWait64 => &[Ptr, I32, I64, I64, I64, I64],
+            Libcall::MemoryAtomicNotify => &[Ptr, I32, I64, I32, I64],
         }
     }
 
     /// The results (none, one, or two in `rax:rdx`).
     pub const fn results(self) -> &'static [LibcallType] {
         match self {
-            Libcall::MemoryGrow | Libcall::TableGrow => &[I64],
+            Libcall::MemoryGrow | Libcall::TableGrow | Libcall::SharedMemorySize => &[I64],
+            Libcall::MemoryAtomicWait32
+            | Libcall::MemoryAtomicWait64
+            | Libcall::MemoryAtomicNotify => &[I32],
             Libcall::TableGet | Libcall::RefFunc => &[Ptr],
             Libcall::TierUpOsr => &[Ptr, Ptr],
             _ => &[],

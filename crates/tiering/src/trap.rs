@@ -37,6 +37,7 @@ use std::fmt;
 /// | `NullI31Reference` | `i31.get_s/u` on null | "null i31 reference" |
 /// | `ArrayOutOfBounds` | `array.get/set/fill/copy/init_*` out of range | "out of bounds array access" |
 /// | `CastFailure` | `ref.cast` that fails | "cast failure" |
+/// | `AtomicWaitNonShared` | `memory.atomic.wait32/64` on an unshared memory | "expected shared memory" |
 /// | `Interrupt` | the host set `vmctx.interrupt` (not a spec trap) | "interrupted" |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
@@ -60,11 +61,12 @@ pub enum TrapCode {
     ArrayOutOfBounds = 16,
     CastFailure = 17,
     Interrupt = 18,
+    AtomicWaitNonShared = 19,
 }
 
 impl TrapCode {
     /// How many codes there are; `as_u8()` is always below this.
-    pub const COUNT: usize = 19;
+    pub const COUNT: usize = 20;
 
     /// Every code, in `as_u8()` order (`ALL[c.as_u8() as usize] == c`).
     pub const ALL: [TrapCode; TrapCode::COUNT] = [
@@ -87,6 +89,7 @@ impl TrapCode {
         TrapCode::ArrayOutOfBounds,
         TrapCode::CastFailure,
         TrapCode::Interrupt,
+        TrapCode::AtomicWaitNonShared,
     ];
 
     /// The spec interpreter's message for this trap, which the spec
@@ -112,6 +115,7 @@ impl TrapCode {
             TrapCode::ArrayOutOfBounds => "out of bounds array access",
             TrapCode::CastFailure => "cast failure",
             TrapCode::Interrupt => "interrupted",
+            TrapCode::AtomicWaitNonShared => "expected shared memory",
         }
     }
 

@@ -32,7 +32,7 @@ enum Ext {
 }
 
 impl Translator<'_, '_> {
-    fn check_memory32(&self, mem: u32) -> Result<(), CompileError> {
+    pub(super) fn check_memory32(&self, mem: u32) -> Result<(), CompileError> {
         let ty = self
             .env
             .module
@@ -43,6 +43,16 @@ impl Translator<'_, '_> {
             return Err(self.unsupported(format!("memory64 (memory {mem})")));
         }
         Ok(())
+    }
+
+    /// Whether memory `mem` is shared (its length is read by a libcall:
+    /// ARCHITECTURE.md, "Threads").
+    fn is_shared(&self, mem: u32) -> bool {
+        self.env
+            .module
+            .memories
+            .get(mem as usize)
+            .is_some_and(|m| m.shared)
     }
 
     /// The memory a plain (non-atomic) access uses.
@@ -150,6 +160,13 @@ impl Translator<'_, '_> {
             O::I32Store8 { memarg } | O::I64Store8 { memarg } => self.store(memarg, 1)?,
             O::I32Store16 { memarg } | O::I64Store16 { memarg } => self.store(memarg, 2)?,
             O::I64Store32 { memarg } => self.store(memarg, 4)?,
+            O::MemorySize { mem } if self.is_shared(*mem) => {
+                self.check_memory32(*mem)?;
+                let m = self.iconst(I32, i64::from(*mem));
+                let pages = self.libcall_result(Libcall::SharedMemorySize, &[m])?;
+                let v = self.builder.ins().ireduce(I32, pages);
+                self.push(v);
+            }
             O::MemorySize { mem } => {
                 self.check_memory32(*mem)?;
                 let len = self.env.memory_length(&mut self.builder, *mem)?;

@@ -30,6 +30,7 @@
 //! is `CompileError::Internal`, never a panic. Operators of proposals this
 //! tier does not implement are `CompileError::Unsupported` naming them.
 
+mod atomic;
 mod call;
 mod memory;
 mod numeric;
@@ -1213,6 +1214,7 @@ impl Translator<'_, '_> {
                     && !self.table_op(&op)?
                     && !self.numeric_op(&op)?
                     && !self.simd_op(&op)?
+                    && !self.atomic_op(&op)?
                 {
                     return Err(self.unsupported(rung_tiering::describe_unsupported(&op)));
                 }

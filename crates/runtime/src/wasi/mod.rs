@@ -417,9 +417,13 @@ fn func_type(params: &str, results: &[ValType]) -> FuncType {
 /// The calling instance's exported `memory` (none: every pointer is
 /// `EFAULT`).
 fn guest_memory<'a>(caller: &'a mut Caller<'_>) -> GuestMemory<'a> {
-    match caller.get_export("memory") {
-        Some(Extern::Memory(m)) => GuestMemory::new(caller.memory_data_mut(m)),
-        _ => GuestMemory::new(&mut []),
+    let memory = match caller.get_export("memory") {
+        Some(Extern::Memory(m)) => Some(m),
+        _ => caller.default_memory(),
+    };
+    match memory {
+        Some(m) => GuestMemory::new(caller.memory_data_mut(m)),
+        None => GuestMemory::new(&mut []),
     }
 }
 
