@@ -364,6 +364,7 @@ fn compile_function(
         trap_sites,
         offset_map,
         frame_size: frame_bytes + 8,
+        handlers: Vec::new(),
         counts_budget: cg.tier_up_checks,
         osr: if cg.masm.osr.back_edges.is_empty() {
             Default::default()

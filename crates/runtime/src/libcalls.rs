@@ -39,6 +39,8 @@ pub(crate) fn table() -> Box<[usize]> {
             Libcall::Trap => trap as *const () as usize,
             Libcall::TierUp => tier_up as *const () as usize,
             Libcall::TierUpOsr => tier_up_osr as *const () as usize,
+            Libcall::ExnNew => crate::exceptions::exn_new as *const () as usize,
+            Libcall::ThrowRef => crate::exceptions::throw_ref as *const () as usize,
         })
         .collect()
 }
@@ -48,7 +50,7 @@ pub(crate) fn table() -> Box<[usize]> {
 /// # Safety
 ///
 /// `vmctx` must be the vmctx of a live instance, passed by compiled code.
-unsafe fn context<'a>(vmctx: *mut u8) -> (&'a mut InstanceData, &'a mut StoreInner) {
+pub(crate) unsafe fn context<'a>(vmctx: *mut u8) -> (&'a mut InstanceData, &'a mut StoreInner) {
     let offset = HEADER.as_ref().map_or(0, |o| o.runtime_data()) as usize;
     // SAFETY: the instance wrote its own address at `runtime_data`, and its
     // store pointer; both outlive any call into its code.

@@ -124,13 +124,25 @@ pub enum Libcall {
     /// to jump to with the vmctx and `buffer`, the frame's values copied
     /// into it in the OSR layout; or `(null, _)`: continue in this code.
     TierUpOsr = 15,
+    /// `(vmctx: ptr, tag: i32) -> ptr`: `throw $tag`'s first half: a new
+    /// exception object of tag `tag` (the module's index), whose payload
+    /// cells the code then fills (see
+    /// [`EXN_VALUES`](crate::vmoffsets::EXN_VALUES)). Returns the `exnref`.
+    ExnNew = 16,
+    /// `(vmctx: ptr, exn: ptr) -> !`: throws exception object `exn`
+    /// (`throw`'s second half, `throw_ref`, `rethrow`, and a landing pad
+    /// whose clauses did not match). Traps with `NullExceptionReference`
+    /// if `exn` is null. Never returns: it resumes at the landing pad of
+    /// the innermost call site in scope of a handler, or raises the
+    /// uncaught exception to the host.
+    ThrowRef = 17,
 }
 
 use LibcallType::{I32, I64, Ptr};
 
 impl Libcall {
     /// How many libcalls there are: the length of the vmctx's libcall table.
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 18;
 
     /// Every libcall, in `index()` order.
     pub const ALL: [Libcall; Libcall::COUNT] = [
@@ -150,6 +162,8 @@ impl Libcall {
         Libcall::Trap,
         Libcall::TierUp,
         Libcall::TierUpOsr,
+        Libcall::ExnNew,
+        Libcall::ThrowRef,
     ];
 
     /// The libcall's slot in the vmctx's libcall table.
@@ -185,6 +199,8 @@ impl Libcall {
             Libcall::Trap => "trap",
             Libcall::TierUp => "tier_up",
             Libcall::TierUpOsr => "tier_up_osr",
+            Libcall::ExnNew => "exn_new",
+            Libcall::ThrowRef => "throw_ref",
         }
     }
 
@@ -207,6 +223,8 @@ impl Libcall {
             Libcall::Trap => &[Ptr, I32],
             Libcall::TierUp => &[Ptr, I32],
             Libcall::TierUpOsr => &[Ptr, I32, Ptr, Ptr, Ptr],
+            Libcall::ExnNew => &[Ptr, I32],
+            Libcall::ThrowRef => &[Ptr, Ptr],
         }
     }
 
@@ -214,15 +232,16 @@ impl Libcall {
     pub const fn results(self) -> &'static [LibcallType] {
         match self {
             Libcall::MemoryGrow | Libcall::TableGrow => &[I64],
-            Libcall::TableGet | Libcall::RefFunc => &[Ptr],
+            Libcall::TableGet | Libcall::RefFunc | Libcall::ExnNew => &[Ptr],
             Libcall::TierUpOsr => &[Ptr, Ptr],
             _ => &[],
         }
     }
 
-    /// Whether the libcall never returns (only [`Libcall::Trap`]).
+    /// Whether the libcall never returns ([`Libcall::Trap`] and
+    /// [`Libcall::ThrowRef`]).
     pub const fn never_returns(self) -> bool {
-        matches!(self, Libcall::Trap)
+        matches!(self, Libcall::Trap | Libcall::ThrowRef)
     }
 }
 

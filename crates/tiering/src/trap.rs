@@ -38,6 +38,7 @@ use std::fmt;
 /// | `ArrayOutOfBounds` | `array.get/set/fill/copy/init_*` out of range | "out of bounds array access" |
 /// | `CastFailure` | `ref.cast` that fails | "cast failure" |
 /// | `Interrupt` | the host set `vmctx.interrupt` (not a spec trap) | "interrupted" |
+/// | `NullExceptionReference` | `throw_ref` of null | "null exception reference" |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum TrapCode {
@@ -60,11 +61,12 @@ pub enum TrapCode {
     ArrayOutOfBounds = 16,
     CastFailure = 17,
     Interrupt = 18,
+    NullExceptionReference = 19,
 }
 
 impl TrapCode {
     /// How many codes there are; `as_u8()` is always below this.
-    pub const COUNT: usize = 19;
+    pub const COUNT: usize = 20;
 
     /// Every code, in `as_u8()` order (`ALL[c.as_u8() as usize] == c`).
     pub const ALL: [TrapCode; TrapCode::COUNT] = [
@@ -87,6 +89,7 @@ impl TrapCode {
         TrapCode::ArrayOutOfBounds,
         TrapCode::CastFailure,
         TrapCode::Interrupt,
+        TrapCode::NullExceptionReference,
     ];
 
     /// The spec interpreter's message for this trap, which the spec
@@ -112,6 +115,7 @@ impl TrapCode {
             TrapCode::ArrayOutOfBounds => "out of bounds array access",
             TrapCode::CastFailure => "cast failure",
             TrapCode::Interrupt => "interrupted",
+            TrapCode::NullExceptionReference => "null exception reference",
         }
     }
 
