@@ -311,7 +311,7 @@ impl StoreInner {
 
     /// The reference value a word stands for, for a table or global of type `ty`.
     pub fn word_ref(&self, word: usize, ty: RefType) -> Val {
-        if ty.is_func_ref() {
+        if crate::values::is_func_ref(ty) {
             Val::FuncRef(self.func_from_record(word))
         } else {
             Val::ExternRef((word != 0).then_some(word as u64))
