@@ -471,6 +471,7 @@ mod tests {
                 trap_sites: vec![],
                 offset_map: vec![(0, body.offset as u32)],
                 frame_size: 0,
+                handlers: vec![],
                 counts_budget: false,
                 osr: Default::default(),
             })
@@ -518,6 +519,7 @@ mod tests {
             ],
             offset_map,
             frame_size: 16,
+            handlers: vec![],
             counts_budget: false,
             osr: Default::default(),
             stats: CompileStats {
