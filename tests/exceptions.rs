@@ -10,6 +10,8 @@ use rung::runtime::{Engine, Linker, Module, Store, TierChoice, TrapReason, Val};
 use rung::tiering::TrapCode;
 
 const WAT: &str = r#"(module
+  ;; A memory: the baseline compiles try_table only where it saves r15.
+  (memory 1)
   (tag $e (param i32))
   (tag $pair (param i64 f64))
   (tag $empty)
