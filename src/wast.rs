@@ -290,7 +290,14 @@ impl Runner {
             | WastDirective::AssertMalformedCustom { .. } => {
                 Unsupported("custom-section assertions".into())
             }
-            WastDirective::AssertException { .. } => Unsupported("exceptions".into()),
+            WastDirective::AssertException { exec, .. } => match self.execute(exec) {
+                Ok(Ok(values)) => Fail(format!("expected an exception, got {values:?}")),
+                Ok(Err(trap)) => match trap.reason {
+                    rung_runtime::TrapReason::Exception { .. } => Pass,
+                    _ => Fail(format!("expected an exception, got the trap \"{trap}\"")),
+                },
+                Err(o) => o,
+            },
             WastDirective::AssertSuspension { .. } => Unsupported("stack switching".into()),
             WastDirective::Thread(_) | WastDirective::Wait { .. } => Unsupported("threads".into()),
         }

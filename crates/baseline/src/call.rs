@@ -275,6 +275,7 @@ impl<'a> CodeGen<'a> {
             .ok_or_else(|| self.internal("vmctx not in a register"))?;
         let slot = self.callee_slot(callee, vmctx);
         self.masm.asm.call_m(slot);
+        self.note_call_site();
         // Every allocatable register is clobbered; nothing below the
         // arguments lives in one (spilled above).
         self.stack.truncate(base);

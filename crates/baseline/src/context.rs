@@ -103,6 +103,12 @@ pub struct CodeGen<'a> {
     /// `Frame::v128_slot`; never in practice): the function is
     /// `Unsupported` (checked at the end of the walk and by `internal`).
     pub v128_spill: bool,
+    /// The open `try_table`s, innermost last, and their clauses.
+    pub handlers: Vec<crate::exceptions::Handler>,
+    pub catches: Vec<crate::exceptions::Clause>,
+    /// `clock` when the last landing pad was emitted: an unwind into it
+    /// clobbers every register, so a loop that has one preloads no pin.
+    pub landing_clock: u32,
 }
 
 impl<'a> CodeGen<'a> {
@@ -156,6 +162,9 @@ impl<'a> CodeGen<'a> {
             tier_up_checks: false,
             osr: false,
             v128_spill: false,
+            handlers: Vec::new(),
+            catches: Vec::new(),
+            landing_clock: 0,
         }
     }
 
@@ -560,11 +569,14 @@ impl<'a> CodeGen<'a> {
         };
         // Preloading needs the register untouched since the loop's entry
         // (an inner loop may have pinned another local to it) and the
-        // local unwritten; a float register must also have survived calls.
+        // local unwritten; a float register must also have survived calls,
+        // and any register unwinds to a landing pad (which reloads only
+        // the pins it knows of).
         let unwritten = self.frame.write_stamp[i as usize] <= lp.clock;
         let preload = unwritten
             && !self.regs.taken_since(r, lp.tick)
-            && (!local.ty.is_float() || self.call_clock <= lp.clock);
+            && (!local.ty.is_float() || self.call_clock <= lp.clock)
+            && self.landing_clock <= lp.clock;
         if local.ty.is_float() {
             self.regs.take_specific(r);
         } else {

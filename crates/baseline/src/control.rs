@@ -55,6 +55,8 @@ pub enum Kind {
         saved: u32,
     },
     Else,
+    /// A `try_table` (see `exceptions`): a block with a landing pad.
+    TryTable,
 }
 
 /// One open control frame.
@@ -86,7 +88,7 @@ pub struct Control {
 }
 
 impl Control {
-    fn result_types(&self) -> std::ops::Range<usize> {
+    pub(crate) fn result_types(&self) -> std::ops::Range<usize> {
         let start = (self.types + self.params) as usize;
         start..start + self.results as usize
     }
@@ -178,7 +180,7 @@ impl CodeGen<'_> {
 
     /// Fills `self.moves` with the top `types.len()` values going to the
     /// canonical locations of a merge at `height`.
-    fn merge_moves(&mut self, types: std::ops::Range<usize>, height: u32) -> Result<()> {
+    pub(crate) fn merge_moves(&mut self, types: std::ops::Range<usize>, height: u32) -> Result<()> {
         self.moves.clear();
         let n = types.len();
         let base = self
@@ -266,7 +268,9 @@ impl CodeGen<'_> {
     /// the tier-up routine saves) or slots. `None` if a value is somewhere
     /// else (then the loop has no exit).
     fn osr_exit(&mut self) -> Option<u32> {
-        if !self.osr {
+        // A loop in a handler's scope has no exit: an OSR entry would
+        // leave its frame's landing pads behind.
+        if !self.osr || !self.handlers.is_empty() {
             return None;
         }
         let mut values = Vec::with_capacity(self.frame.locals.len() + self.stack.len());
@@ -375,10 +379,17 @@ impl CodeGen<'_> {
     }
 
     pub fn visit_end(&mut self) -> Result<()> {
-        let frame = *self
+        let mut frame = *self
             .control
             .last()
             .ok_or_else(|| self.internal("end without a block"))?;
+        if frame.kind == Kind::TryTable {
+            self.close_try_table()?;
+            frame = *self
+                .control
+                .last()
+                .ok_or_else(|| self.internal("end without a block"))?;
+        }
         match frame.kind {
             Kind::Func => {
                 if self.reachable {
@@ -414,7 +425,7 @@ impl CodeGen<'_> {
                 self.block_types.truncate(frame.types as usize);
                 return Ok(());
             }
-            Kind::Block | Kind::Else => {
+            Kind::Block | Kind::Else | Kind::TryTable => {
                 if !frame.end_reached {
                     // Only the fall-through (if anything) reaches the end.
                     self.control.pop();
@@ -462,7 +473,7 @@ impl CodeGen<'_> {
 
     /// Emits a branch to frame `depth` with the values on top of the stack
     /// (the state is not changed, so a conditional branch can use it).
-    fn emit_branch(&mut self, depth: u32) -> Result<()> {
+    pub(crate) fn emit_branch(&mut self, depth: u32) -> Result<()> {
         let i = self.frame_index(depth)?;
         let frame = self.control[i];
         match frame.kind {

@@ -143,6 +143,10 @@ pub struct Frame {
     pub pin_save_sites: Vec<(u32, u8)>,
     /// Code offsets of 5-byte jumps to preheaders that load nothing.
     pub nop5_sites: Vec<u32>,
+    /// The function has a `try_table`: 16 more bytes at the frame's
+    /// bottom, `[rsp]` and `[rsp + 8]`, for its landing pads (see
+    /// `exceptions`).
+    pub handler_area: bool,
 }
 
 impl Frame {
@@ -196,9 +200,12 @@ impl Frame {
     }
 
     /// Bytes from rsp to rbp: fixed part, locals and value-stack slots,
-    /// rounded up to 16, then `v128_slots` 16-byte slots.
+    /// rounded up to 16, then `v128_slots` 16-byte slots, then (a function
+    /// with a `try_table`) the 16-byte handler area at the very bottom.
     pub fn frame_bytes(&self, v128_slots: u32) -> u32 {
-        (self.stack_base as u32 + 8 * self.max_depth).next_multiple_of(16) + 16 * v128_slots
+        (self.stack_base as u32 + 8 * self.max_depth).next_multiple_of(16)
+            + 16 * v128_slots
+            + if self.handler_area { 16 } else { 0 }
     }
 
     /// Lays out `self.params` (with `layout`, the function's own) and
@@ -249,6 +256,7 @@ impl Frame {
         self.int_pins_used = false;
         self.pin_save_sites.clear();
         self.nop5_sites.clear();
+        self.handler_area = false;
         (-next, count)
     }
 }

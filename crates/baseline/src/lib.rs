@@ -54,6 +54,7 @@ mod atomic;
 mod call;
 mod context;
 mod control;
+mod exceptions;
 mod frame;
 mod masm;
 mod memory;
@@ -71,7 +72,7 @@ use std::time::Instant;
 
 use rung_tiering::abi::{CallLayout, Location, Reg};
 use rung_tiering::{
-    CompileError, CompileOptions, CompileStats, CompiledFunction, Definition, FunctionBody,
+    CompileError, CompileOptions, CompileStats, CompiledFunction, FunctionBody, HandlerSite,
     ModuleEnv, Tier, TrapCode, VmOffsets,
 };
 use rung_validator::{FuncJob, FuncValidatorAllocations, FunctionValidator, WasmFunctionValidator};
@@ -347,9 +348,10 @@ fn compile_function(
     for &at in &cg.frame.nop5_sites {
         asm::Assembler::patch_nop(&mut code, at, 5);
     }
-    if !cg.frame.int_pins_used {
-        // rbx, r12 and r13 were never used: their saves and restores
-        // become NOPs.
+    if !cg.frame.int_pins_used && !cg.frame.handler_area {
+        // rbx, r12 and r13 were never used, and no landing pad needs them
+        // restored (an unwind skips the epilogues of the frames it
+        // removes): their saves and restores become NOPs.
         for &(at, len) in &cg.frame.pin_save_sites {
             asm::Assembler::patch_nop(&mut code, at, len);
         }
@@ -372,6 +374,16 @@ fn compile_function(
         trap_sites,
         offset_map,
         frame_size: frame_bytes + 8,
+        handlers: cg
+            .masm
+            .handler_sites
+            .iter()
+            .map(|&(ret_offset, id)| HandlerSite {
+                ret_offset,
+                landing: cg.masm.landings[id as usize],
+                sp_to_fp: frame_bytes,
+            })
+            .collect(),
         counts_budget: cg.tier_up_checks,
         osr: if cg.masm.osr.back_edges.is_empty() {
             Default::default()
@@ -507,23 +519,7 @@ fn emit_prologue(
         cg.masm.asm.rep_stosq();
     }
     if cg.frame.pins_heap {
-        let base = cg.offsets.memory_layout().base as i32;
-        match cg.offsets.memory_definition(0) {
-            Some(Definition::Local(off)) => {
-                cg.masm
-                    .asm
-                    .mov_rm(Size::S64, HEAP_BASE, Mem::new(VMCTX, off as i32 + base));
-            }
-            Some(Definition::Imported(off)) => {
-                cg.masm
-                    .asm
-                    .mov_rm(Size::S64, HEAP_BASE, Mem::new(VMCTX, off as i32));
-                cg.masm
-                    .asm
-                    .mov_rm(Size::S64, HEAP_BASE, Mem::new(HEAP_BASE, base));
-            }
-            None => return Err(cg.internal("memory 0 has no definition")),
-        }
+        cg.load_heap_base()?;
     }
     cg.emit_interrupt_check();
     cg.emit_entry_budget_check()

@@ -188,6 +188,10 @@ pub struct MacroAssembler {
     pub v128: bool,
     pub trap_sites: Vec<TrapSite>,
     pub offset_map: Vec<(u32, u32)>,
+    /// Calls in a handler's scope: (return offset, landing pad id).
+    pub handler_sites: Vec<(u32, u32)>,
+    /// Each landing pad's code offset, by id.
+    pub landings: Vec<u32>,
 }
 
 fn fits_i32(v: i64) -> bool {
@@ -207,6 +211,8 @@ impl MacroAssembler {
             v128: false,
             trap_sites: Vec::new(),
             offset_map: Vec::new(),
+            handler_sites: Vec::new(),
+            landings: Vec::new(),
         }
     }
 
@@ -223,6 +229,8 @@ impl MacroAssembler {
         self.osr.back_edges.clear();
         self.trap_sites.clear();
         self.offset_map.clear();
+        self.handler_sites.clear();
+        self.landings.clear();
         self.asm.reserve(body_bytes * 8 + 256);
     }
 

@@ -55,14 +55,16 @@ impl CodeGen<'_> {
     /// An operator in unreachable code: only the block structure matters.
     pub fn visit_unreachable_op(&mut self, op: &Operator<'_>) -> Result<()> {
         match op {
-            Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
+            Operator::Block { .. }
+            | Operator::Loop { .. }
+            | Operator::If { .. }
+            | Operator::TryTable { .. } => {
                 self.unreachable_depth += 1;
             }
             Operator::Else if self.unreachable_depth == 0 => self.visit_else()?,
             Operator::End if self.unreachable_depth == 0 => self.visit_end()?,
             Operator::End => self.unreachable_depth -= 1,
             Operator::Try { .. }
-            | Operator::TryTable { .. }
             | Operator::Delegate { .. }
             | Operator::Catch { .. }
             | Operator::CatchAll => {
@@ -105,6 +107,11 @@ impl CodeGen<'_> {
             } => self.visit_call_indirect(type_index, table_index, true),
             O::CallRef { type_index } => self.visit_call_ref(type_index, false),
             O::ReturnCallRef { type_index } => self.visit_call_ref(type_index, true),
+
+            // ---- exceptions (see `exceptions`) ----
+            O::TryTable { ref try_table } => self.visit_try_table(try_table),
+            O::Throw { tag_index } => self.visit_throw(tag_index),
+            O::ThrowRef => self.visit_throw_ref(),
 
             // ---- parametric, locals, globals ----
             O::Drop => self.visit_drop(),

@@ -58,7 +58,10 @@ pub struct DecoderConfig {
 impl Default for DecoderConfig {
     fn default() -> Self {
         DecoderConfig {
-            features: wasmparser::WasmFeatures::WASM3,
+            // WebAssembly 3.0 and the legacy exception instructions, as
+            // `rung_validator::FEATURES`.
+            features: wasmparser::WasmFeatures::WASM3
+                .union(wasmparser::WasmFeatures::LEGACY_EXCEPTIONS),
             retain_custom_sections: false,
             decode_names: true,
         }

@@ -9,9 +9,10 @@
 
 use std::time::Duration;
 
+use cranelift_codegen::FinalizedMachExceptionHandler;
 use cranelift_codegen::isa::TargetIsa;
 use cranelift_codegen::{CodegenError, Context, control::ControlPlane};
-use rung_tiering::{CompileError, CompileStats, CompiledFunction, TrapCode, TrapSite};
+use rung_tiering::{CompileError, CompileStats, CompiledFunction, HandlerSite, TrapCode, TrapSite};
 
 use crate::traps::{HEAP_TAGS, heap_tag, rung_trap};
 
@@ -114,6 +115,31 @@ pub(crate) fn emit(
     // Consecutive ranges of one operator are one entry.
     offset_map.dedup_by_key(|&mut (_, w)| w);
 
+    // Call sites with a landing pad (every `try_call` has exactly one
+    // handler, `default`).
+    let mut handlers = Vec::new();
+    for site in buffer.call_sites() {
+        let mut pads = site.exception_handlers.iter().filter_map(|h| match h {
+            FinalizedMachExceptionHandler::Default(off) => Some(*off),
+            _ => None,
+        });
+        let Some(landing) = pads.next() else {
+            continue;
+        };
+        let sp_to_fp = site.frame_offset.ok_or_else(|| {
+            CompileError::Internal(format!(
+                "call site returning to {:#x} has a landing pad but no frame offset",
+                site.ret_addr
+            ))
+        })?;
+        handlers.push(HandlerSite {
+            ret_offset: site.ret_addr,
+            landing,
+            sp_to_fp,
+        });
+    }
+    handlers.sort_by_key(|h| h.ret_offset);
+
     let frame_size = buffer
         .frame_layout()
         .map_or(0, |l| l.frame_to_fp_offset + 8);
@@ -128,6 +154,7 @@ pub(crate) fn emit(
         trap_sites,
         offset_map,
         frame_size,
+        handlers,
         counts_budget: false,
         osr: Default::default(),
     };

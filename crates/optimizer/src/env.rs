@@ -184,7 +184,7 @@ impl<'a> FuncEnv<'a> {
         Ok(b.ins().load(ty, FuncEnv::readonly(), ptr, disp(off)?))
     }
 
-    fn load_vmctx_readonly(
+    pub(crate) fn load_vmctx_readonly(
         &self,
         b: &mut FunctionBuilder<'_>,
         off: u32,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 use rung_tiering::osr::{OsrExits, OsrLoop};
-use rung_tiering::{CompiledFunction, TrapCode, TrapSite};
+use rung_tiering::{CompiledFunction, HandlerSite, TrapCode, TrapSite};
 
 /// One function's place inside a [`CodeMemory`].
 #[derive(Debug, Clone)]
@@ -33,6 +33,8 @@ pub struct FunctionLocation {
     pub trap_sites: Vec<TrapSite>,
     /// Its loops' OSR exits, if it has any.
     pub osr: Option<Arc<OsrExits>>,
+    /// Its call sites with a landing pad, sorted by return offset.
+    pub handlers: Box<[HandlerSite]>,
 }
 
 /// A read-execute mapping holding one or more functions.
@@ -72,6 +74,7 @@ impl CodeMemory {
                     sites
                 },
                 osr: (!compiled.osr.back_edges.is_empty()).then(|| Arc::new(compiled.osr.clone())),
+                handlers: compiled.handlers.clone().into_boxed_slice(),
             });
             len += compiled.code.len();
         }
@@ -185,6 +188,50 @@ pub fn lookup_osr_exit(at: usize) -> Option<(u32, OsrLoop)> {
     Some((f.func, exit))
 }
 
+/// What a frame whose code returns to `pc` is, to the exception unwinder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FrameAt {
+    /// A wasm function's call site with a landing pad: resume at `landing`
+    /// (an address) with the stack pointer `sp_to_fp` below the frame
+    /// pointer.
+    Handler { landing: usize, sp_to_fp: u32 },
+    /// A wasm function's call site without one: the caller is next.
+    Wasm,
+    /// Not wasm code: a trampoline, a stub, or no code of ours.
+    Other,
+}
+
+/// The frame `pc` returns into (see [`FrameAt`]). Allocates nothing.
+pub(crate) fn frame_at(pc: usize) -> FrameAt {
+    let Some(memory) = memory_at(pc) else {
+        return FrameAt::Other;
+    };
+    let Some((f, at)) = memory.locate(pc) else {
+        return FrameAt::Other;
+    };
+    if f.func == u32::MAX {
+        return FrameAt::Other;
+    }
+    match f.handlers.binary_search_by_key(&at, |h| h.ret_offset) {
+        Ok(i) => {
+            let h = f.handlers[i];
+            FrameAt::Handler {
+                landing: pc - at as usize + h.landing as usize,
+                sp_to_fp: h.sp_to_fp,
+            }
+        }
+        Err(_) => FrameAt::Wasm,
+    }
+}
+
+/// The function and wasm offset of the call that returns to `pc`, if `pc`
+/// is in a wasm function.
+pub(crate) fn call_site(pc: usize) -> Option<(u32, Option<u32>)> {
+    let memory = memory_at(pc)?;
+    let (f, at) = memory.locate(pc)?;
+    (f.func != u32::MAX).then(|| (f.func, f.wasm_offset(at.saturating_sub(1))))
+}
+
 /// What a trapping instruction at `pc` means: its trap code, function and
 /// wasm offset. `None` when `pc` is not a trap site of published code.
 pub fn lookup_trap(pc: usize) -> Option<(TrapCode, u32, Option<u32>)> {
@@ -294,6 +341,7 @@ impl CodeArena {
                 },
                 osr: (!function.osr.back_edges.is_empty())
                     .then(|| Arc::new(std::mem::take(&mut function.osr))),
+                handlers: std::mem::take(&mut function.handlers).into_boxed_slice(),
             });
             // SAFETY: `start + len <= reserved`.
             (Placement { region, start }, unsafe { r.base.add(start) })

@@ -443,8 +443,8 @@ fn define_tables(
     Ok(())
 }
 
-/// Tags: identities with a function type (exceptions are not compiled
-/// yet).
+/// Tags: identities with a function type, each written into the vmctx as
+/// the word exception objects carry (its index in the store).
 fn define_tags(
     store: &mut StoreInner,
     module: &Module,
@@ -467,7 +467,10 @@ fn define_tags(
         inst.tags.push(store.tags.len() as u32);
         store.tags.push(id);
     }
-
+    let offsets = &module.inner.offsets;
+    for (i, &t) in inst.tags.iter().enumerate() {
+        inst.put(offsets.tag(i as u32).ok_or_else(internal)?, t as usize);
+    }
     Ok(())
 }
 

@@ -17,6 +17,7 @@
 
 mod code_memory;
 mod engine;
+mod exceptions;
 mod func;
 mod instance;
 mod interrupt;

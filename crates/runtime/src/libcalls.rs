@@ -43,6 +43,8 @@ pub(crate) fn table() -> Box<[usize]> {
             Libcall::MemoryAtomicWait32 => memory_atomic_wait32 as *const () as usize,
             Libcall::MemoryAtomicWait64 => memory_atomic_wait64 as *const () as usize,
             Libcall::MemoryAtomicNotify => memory_atomic_notify as *const () as usize,
+            Libcall::ExnNew => crate::exceptions::exn_new as *const () as usize,
+            Libcall::ThrowRef => crate::exceptions::throw_ref as *const () as usize,
         })
         .collect()
 }
@@ -52,7 +54,7 @@ pub(crate) fn table() -> Box<[usize]> {
 /// # Safety
 ///
 /// `vmctx` must be the vmctx of a live instance, passed by compiled code.
-unsafe fn context<'a>(vmctx: *mut u8) -> (&'a mut InstanceData, &'a mut StoreInner) {
+pub(crate) unsafe fn context<'a>(vmctx: *mut u8) -> (&'a mut InstanceData, &'a mut StoreInner) {
     let offset = HEADER.as_ref().map_or(0, |o| o.runtime_data()) as usize;
     // SAFETY: the instance wrote its own address at `runtime_data`, and its
     // store pointer; both outlive any call into its code.

@@ -195,6 +195,10 @@ pub(crate) struct StoreInner {
     pub funcs: Vec<FuncData>,
     /// Exception tags, by the canonical id of their function type.
     pub tags: Vec<u32>,
+    /// Exception objects (see `exceptions`): each a tag word, a payload
+    /// count and 16-byte payload cells; an `exnref` is the address of one.
+    /// Freed with the store (no collector before issue 12).
+    pub exns: Vec<Box<[u128]>>,
     /// The stack limit last written into every vmctx, and how many instances
     /// had it then: an outermost call that computes the same limit for the
     /// same instances writes nothing.
@@ -233,6 +237,7 @@ impl Store {
                 globals: Vec::new(),
                 funcs: Vec::new(),
                 tags: Vec::new(),
+                exns: Vec::new(),
                 stack_limit: (0, 0),
                 func_by_record: HashMap::new(),
                 interrupts: Arc::default(),
@@ -306,7 +311,7 @@ impl StoreInner {
 
     /// The reference value a word stands for, for a table or global of type `ty`.
     pub fn word_ref(&self, word: usize, ty: RefType) -> Val {
-        if ty.is_func_ref() {
+        if crate::values::is_func_ref(ty) {
             Val::FuncRef(self.func_from_record(word))
         } else {
             Val::ExternRef((word != 0).then_some(word as u64))

@@ -35,6 +35,9 @@ pub enum TrapReason {
     Host(String),
     /// The program asked to exit (WASI `proc_exit`) with this status.
     Exit(i32),
+    /// A wasm exception no handler caught: its tag (the store's index) and
+    /// the exception object (an `exnref`, alive as long as the store).
+    Exception { tag: u32, exn: usize },
 }
 
 /// A trap: what happened and, when raised by wasm code, where.
@@ -70,6 +73,7 @@ impl Trap {
             TrapReason::Wasm(code) => code.message().to_string(),
             TrapReason::Host(m) => m.clone(),
             TrapReason::Exit(status) => format!("exit with status {status}"),
+            TrapReason::Exception { tag, .. } => format!("uncaught exception (tag {tag})"),
         }
     }
 

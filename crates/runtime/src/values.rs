@@ -43,9 +43,11 @@ impl Val {
 }
 
 /// Whether a reference type is in the function hierarchy (funcref, typed
-/// function references, nofunc).
+/// function references, nofunc). A concrete type index is a function
+/// type: no tier compiles structs or arrays (GC) yet, so no value of
+/// another concrete type reaches the host.
 pub fn is_func_ref(r: RefType) -> bool {
-    r.is_func_ref()
+    r.is_func_ref() || r.type_index().is_some()
 }
 
 /// Whether a value matches a type (for host-provided arguments and globals).

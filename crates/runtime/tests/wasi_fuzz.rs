@@ -1527,6 +1527,11 @@ fn run_case(case: &Case) -> Result<(), String> {
                 2
             }
             TrapReason::Wasm(_) => 3,
+            TrapReason::Exception { tag, .. } => {
+                return Err(format!(
+                    "an uncaught exception (tag {tag}): the guests throw none"
+                ));
+            }
             TrapReason::Host(m) => {
                 return Err(format!("a host trap that is not proc_exit/proc_raise: {m}"));
             }

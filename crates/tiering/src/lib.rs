@@ -50,9 +50,9 @@ pub use rung_decoder::{FunctionBody, ModuleEnv};
 pub use rung_validator::FuncJob;
 pub use trap::TrapCode;
 pub use vmoffsets::{
-    Definition, FUNCREF_SIZE, FUNCREF_SLOT, FUNCREF_TYPE_ID, FUNCREF_VMCTX, FuncRefLayout,
-    GLOBAL_SIZE, HOST_POINTER_SIZE, MAX_VMCTX_SIZE, MemoryLayout, TABLE_ELEMENT_LAZY_BIT,
-    TableLayout, VMCTX_MAGIC, VmOffsets, VmRegion,
+    Definition, EXN_TAG, EXN_VALUE_SIZE, EXN_VALUES, FUNCREF_SIZE, FUNCREF_SLOT, FUNCREF_TYPE_ID,
+    FUNCREF_VMCTX, FuncRefLayout, GLOBAL_SIZE, HOST_POINTER_SIZE, MAX_VMCTX_SIZE, MemoryLayout,
+    TABLE_ELEMENT_LAZY_BIT, TableLayout, VMCTX_MAGIC, VmOffsets, VmRegion,
 };
 
 /// Bytes of address space the runtime reserves for every 32-bit linear
@@ -193,6 +193,20 @@ pub struct TrapSite {
     pub trap: TrapCode,
 }
 
+/// A call site in the scope of an exception handler: where a throw below
+/// it resumes (see ARCHITECTURE.md, "Exception handling").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HandlerSite {
+    /// Offset of the call's return address in [`CompiledFunction::code`].
+    pub ret_offset: u32,
+    /// Offset of the landing pad, entered with the exception object in
+    /// `rax` and every other register undefined.
+    pub landing: u32,
+    /// The call site's stack pointer is the frame pointer minus this: the
+    /// stack pointer the landing pad expects.
+    pub sp_to_fp: u32,
+}
+
 /// What compiling one function cost and produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CompileStats {
@@ -234,6 +248,9 @@ pub struct CompiledFunction {
     /// runtime gives such code the policy's initial budget, any other code
     /// one that never runs out.
     pub counts_budget: bool,
+    /// Its call sites in the scope of an exception handler, sorted by
+    /// return offset.
+    pub handlers: Vec<HandlerSite>,
     /// Its loops' OSR exits (empty unless compiled with
     /// [`CompileOptions::osr`] by a tier that records them).
     pub osr: osr::OsrExits,
@@ -289,6 +306,16 @@ impl CompiledFunction {
             &mut self.trap_sites.iter().map(|s| s.code_offset),
             "trap sites",
         )?;
+        sorted_inside(
+            &mut self.handlers.iter().map(|h| h.ret_offset),
+            "handler call sites",
+        )?;
+        if let Some(h) = self.handlers.iter().find(|h| !inside(h.landing)) {
+            return Err(CompileError::Internal(format!(
+                "landing pad at code offset {} is outside {len} bytes of code",
+                h.landing
+            )));
+        }
         sorted_inside(
             &mut self.offset_map.iter().map(|&(c, _)| c),
             "offset map entries",
@@ -446,6 +473,7 @@ mod tests {
                 trap_sites: vec![],
                 offset_map: vec![(0, body.offset as u32)],
                 frame_size: 0,
+                handlers: vec![],
                 counts_budget: false,
                 osr: Default::default(),
             })
@@ -493,6 +521,7 @@ mod tests {
             ],
             offset_map,
             frame_size: 16,
+            handlers: vec![],
             counts_budget: false,
             osr: Default::default(),
             stats: CompileStats {

@@ -141,13 +141,25 @@ pub enum Libcall {
     /// i32`: `memory.atomic.notify` at `addr + offset`; returns how many
     /// waiters it woke. Traps with `HeapMisaligned` or `MemoryOutOfBounds`.
     MemoryAtomicNotify = 19,
+    /// `(vmctx: ptr, tag: i32) -> ptr`: `throw $tag`'s first half: a new
+    /// exception object of tag `tag` (the module's index), whose payload
+    /// cells the code then fills (see
+    /// [`EXN_VALUES`](crate::vmoffsets::EXN_VALUES)). Returns the `exnref`.
+    ExnNew = 20,
+    /// `(vmctx: ptr, exn: ptr) -> !`: throws exception object `exn`
+    /// (`throw`'s second half, `throw_ref`, `rethrow`, and a landing pad
+    /// whose clauses did not match). Traps with `NullExceptionReference`
+    /// if `exn` is null. Never returns: it resumes at the landing pad of
+    /// the innermost call site in scope of a handler, or raises the
+    /// uncaught exception to the host.
+    ThrowRef = 21,
 }
 
 use LibcallType::{I32, I64, Ptr};
 
 impl Libcall {
     /// How many libcalls there are: the length of the vmctx's libcall table.
-    pub const COUNT: usize = 20;
+    pub const COUNT: usize = 22;
 
     /// Every libcall, in `index()` order.
     pub const ALL: [Libcall; Libcall::COUNT] = [
@@ -171,6 +183,8 @@ impl Libcall {
         Libcall::MemoryAtomicWait32,
         Libcall::MemoryAtomicWait64,
         Libcall::MemoryAtomicNotify,
+        Libcall::ExnNew,
+        Libcall::ThrowRef,
     ];
 
     /// The libcall's slot in the vmctx's libcall table.
@@ -210,6 +224,8 @@ impl Libcall {
             Libcall::MemoryAtomicWait32 => "memory_atomic_wait32",
             Libcall::MemoryAtomicWait64 => "memory_atomic_wait64",
             Libcall::MemoryAtomicNotify => "memory_atomic_notify",
+            Libcall::ExnNew => "exn_new",
+            Libcall::ThrowRef => "throw_ref",
         }
     }
 
@@ -236,6 +252,8 @@ impl Libcall {
             Libcall::MemoryAtomicWait32 => &[Ptr, I32, I64, I32, I64, I64],
             Libcall::MemoryAtomicWait64 => &[Ptr, I32, I64, I64, I64, I64],
             Libcall::MemoryAtomicNotify => &[Ptr, I32, I64, I32, I64],
+            Libcall::ExnNew => &[Ptr, I32],
+            Libcall::ThrowRef => &[Ptr, Ptr],
         }
     }
 
@@ -246,15 +264,16 @@ impl Libcall {
             Libcall::MemoryAtomicWait32
             | Libcall::MemoryAtomicWait64
             | Libcall::MemoryAtomicNotify => &[I32],
-            Libcall::TableGet | Libcall::RefFunc => &[Ptr],
+            Libcall::TableGet | Libcall::RefFunc | Libcall::ExnNew => &[Ptr],
             Libcall::TierUpOsr => &[Ptr, Ptr],
             _ => &[],
         }
     }
 
-    /// Whether the libcall never returns (only [`Libcall::Trap`]).
+    /// Whether the libcall never returns ([`Libcall::Trap`] and
+    /// [`Libcall::ThrowRef`]).
     pub const fn never_returns(self) -> bool {
-        matches!(self, Libcall::Trap)
+        matches!(self, Libcall::Trap | Libcall::ThrowRef)
     }
 }
 

@@ -39,6 +39,7 @@ use std::fmt;
 /// | `CastFailure` | `ref.cast` that fails | "cast failure" |
 /// | `AtomicWaitNonShared` | `memory.atomic.wait32/64` on an unshared memory | "expected shared memory" |
 /// | `Interrupt` | the host set `vmctx.interrupt` (not a spec trap) | "interrupted" |
+/// | `NullExceptionReference` | `throw_ref` of null | "null exception reference" |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum TrapCode {
@@ -62,11 +63,12 @@ pub enum TrapCode {
     CastFailure = 17,
     Interrupt = 18,
     AtomicWaitNonShared = 19,
+    NullExceptionReference = 20,
 }
 
 impl TrapCode {
     /// How many codes there are; `as_u8()` is always below this.
-    pub const COUNT: usize = 20;
+    pub const COUNT: usize = 21;
 
     /// Every code, in `as_u8()` order (`ALL[c.as_u8() as usize] == c`).
     pub const ALL: [TrapCode; TrapCode::COUNT] = [
@@ -90,6 +92,7 @@ impl TrapCode {
         TrapCode::CastFailure,
         TrapCode::Interrupt,
         TrapCode::AtomicWaitNonShared,
+        TrapCode::NullExceptionReference,
     ];
 
     /// The spec interpreter's message for this trap, which the spec
@@ -116,6 +119,7 @@ impl TrapCode {
             TrapCode::CastFailure => "cast failure",
             TrapCode::Interrupt => "interrupted",
             TrapCode::AtomicWaitNonShared => "expected shared memory",
+            TrapCode::NullExceptionReference => "null exception reference",
         }
     }
 

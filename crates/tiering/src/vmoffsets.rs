@@ -25,6 +25,7 @@
 //!          │ (align 16)                                   │
 //!          │ defined globals:    [[u8; 16]; n]            │ any value type, v128 too
 //!          │ funcref records:    [FuncRef; n_functions]   │ {slot, vmctx, type_id: u32}
+//!          │ tags:               [usize; n_tags]          │ each tag's identity (imports too)
 //!          └──────────────────────────────────────────────┘ size(), a multiple of 16
 //! ```
 //!
@@ -91,6 +92,15 @@ pub const TABLE_ELEMENT_LAZY_BIT: usize = 1;
 
 /// Bytes of one global's storage, defined or imported (enough for a `v128`).
 pub const GLOBAL_SIZE: u32 = 16;
+
+/// Offset of the tag word (the identity [`VmOffsets::tag`] holds) in an
+/// exception object, the target of an `exnref`.
+pub const EXN_TAG: u32 = 0;
+/// Offset of an exception object's first payload value; value `i` is at
+/// `EXN_VALUES + i * EXN_VALUE_SIZE`, in a cell like a global's.
+pub const EXN_VALUES: u32 = 16;
+/// Bytes of one payload value's cell (enough for a `v128`).
+pub const EXN_VALUE_SIZE: u32 = GLOBAL_SIZE;
 
 /// The largest vmctx (and so the largest offset) this layout produces.
 pub const MAX_VMCTX_SIZE: u32 = i32::MAX as u32;
@@ -229,6 +239,7 @@ struct Counts {
     imported_globals: u32,
     globals: u32,
     types: u32,
+    tags: u32,
 }
 
 impl Counts {
@@ -250,6 +261,7 @@ impl Counts {
             imported_globals: c.imported_globals,
             globals: count("globals", env.globals.len())?,
             types: count("types", env.types.len())?,
+            tags: count("tags", env.tags.len())?,
         };
         Ok(counts)
     }
@@ -291,6 +303,7 @@ pub struct VmOffsets {
     imported_globals: u32,
     defined_globals: u32,
     funcrefs: u32,
+    tags: u32,
     size: u32,
 }
 
@@ -362,6 +375,7 @@ impl VmOffsets {
         let imported_globals = cur.place(c.imported_globals, p, p);
         let defined_globals = cur.place(c.globals - c.imported_globals, GLOBAL_SIZE, 16);
         let funcrefs = cur.place(c.functions, funcref.size, p);
+        let tags = cur.place(c.tags, p, p);
         let size = cur.place(0, 0, 16);
 
         let size = u32::try_from(size)
@@ -393,6 +407,7 @@ impl VmOffsets {
             imported_globals: o(imported_globals),
             defined_globals: o(defined_globals),
             funcrefs: o(funcrefs),
+            tags: o(tags),
             size,
         })
     }
@@ -525,6 +540,18 @@ impl VmOffsets {
     /// The fields of a funcref record for this pointer size.
     pub fn funcref_layout(&self) -> FuncRefLayout {
         FuncRefLayout::for_pointer_size(self.pointer_size)
+    }
+
+    /// The word that identifies tag `tag` (imported or defined) in this
+    /// instance: exception objects carry the same word, and `catch $t`
+    /// compares the two (see ARCHITECTURE.md, "Exception handling").
+    pub fn tag(&self, tag: u32) -> Option<u32> {
+        (tag < self.counts.tags).then(|| self.tags + tag * self.p())
+    }
+
+    /// The number of tags, imported ones included.
+    pub fn num_tags(&self) -> u32 {
+        self.counts.tags
     }
 
     // ---- memories -------------------------------------------------------
@@ -692,6 +719,7 @@ impl VmOffsets {
                 self.funcref_layout().size,
                 p,
             ),
+            r("tags", self.tags, c.tags, p, p),
         ]
     }
 }
@@ -810,7 +838,11 @@ mod tests {
                 f.push((format!("global {i}"), g, GLOBAL_SIZE, 16));
             }
         }
+        for i in 0..c.tags {
+            f.push((format!("tag {i}"), some(o.tag(i), "tag"), p, p));
+        }
         // Past the end of every index space.
+        assert_eq!(o.tag(c.tags), None);
         assert_eq!(o.funcref(c.functions), None);
         assert_eq!(o.func_slot(c.functions), None);
         assert_eq!(o.memory_definition(c.memories), None);

@@ -17,8 +17,10 @@
 //! streaming consumer sees only events that validated.
 //!
 //! **Invariant:** the feature set is WebAssembly 3.0 as
-//! `wasmparser::WasmFeatures::WASM3` defines it, unless a caller asks for
-//! another. Validation never depends on what a tier can compile.
+//! `wasmparser::WasmFeatures::WASM3` defines it, plus the legacy exception
+//! instructions (`try`/`catch`/`rethrow`/`delegate`, which Emscripten and
+//! node 20 still emit), unless a caller asks for another. Validation never
+//! depends on what a tier can compile.
 //!
 //! **Invariant:** every error carries the absolute byte offset in the module,
 //! and inside a function the function's index.
@@ -38,7 +40,7 @@ use wasmparser::{
 };
 
 /// The features rung validates with unless told otherwise.
-pub const FEATURES: WasmFeatures = WasmFeatures::WASM3;
+pub const FEATURES: WasmFeatures = WasmFeatures::WASM3.union(WasmFeatures::LEGACY_EXCEPTIONS);
 
 /// Stage 1: the module-level validator, fed the decoder's events in order.
 ///

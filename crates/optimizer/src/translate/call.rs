@@ -43,8 +43,7 @@ impl Translator<'_, '_> {
             self.set_unreachable();
             return Ok(());
         }
-        let call = self.builder.ins().call_indirect(sig, code, &all);
-        let results = self.builder.inst_results(call).to_vec();
+        let results = self.covered_call(sig, code, &all);
         let expected = self.env.func_type(type_index)?.results().len();
         if results.len() != expected {
             return Err(self.internal("call result count differs from its type"));

@@ -32,6 +32,7 @@
 
 mod atomic;
 mod call;
+mod exceptions;
 mod memory;
 mod numeric;
 mod simd;
@@ -162,6 +163,7 @@ pub(crate) fn translate_function(
         osr: None,
         local_types: Vec::new(),
         simd: target.simd,
+        handlers: Vec::new(),
     };
     if let Some(loop_offset) = target.osr_loop {
         let block = t.builder.create_block();
@@ -300,6 +302,27 @@ pub(crate) enum FrameKind {
         else_seen: bool,
         params: Vec<Value>,
     },
+    /// `try_table`: its clauses, branch targets as indices into
+    /// `Translator::control`; the landing pad, once a call needs it.
+    TryTable {
+        catches: Vec<exceptions::Clause>,
+        landing: Option<ir::Block>,
+    },
+    /// Legacy `try`: the landing pad, the `catch`/`catch_all` bodies seen so
+    /// far (tag, entry block), the variable holding the caught exception
+    /// (for `rethrow`), and whether the walk is past the first `catch`.
+    Try {
+        landing: Option<ir::Block>,
+        clauses: Vec<(Option<u32>, ir::Block)>,
+        exn: Variable,
+        catching: bool,
+    },
+    /// A legacy `try` ended by `delegate`: its landing pad goes on to the
+    /// innermost handler at or outside frame `target`.
+    Delegated {
+        landing: Option<ir::Block>,
+        target: usize,
+    },
 }
 
 pub(crate) struct Frame {
@@ -347,6 +370,10 @@ pub(crate) struct Translator<'a, 'b> {
     local_types: Vec<Type>,
     /// Whether SIMD operators may be compiled (`Target::simd`).
     pub(crate) simd: bool,
+    /// The frames (indices into `control`) whose handlers cover a call
+    /// here, innermost last: `try_table` bodies and legacy `try` bodies
+    /// before their first `catch`.
+    handlers: Vec<usize>,
 }
 
 fn block_args(values: &[Value]) -> Vec<BlockArg> {
@@ -574,14 +601,24 @@ impl Translator<'_, '_> {
     /// The target of a branch to `depth` and how many values it takes; marks
     /// a block's `dest` as reached.
     fn branch_target(&mut self, depth: u32) -> Result<(ir::Block, usize), CompileError> {
-        let frame = self.frame_at(depth)?;
-        Ok(match frame.kind {
+        let len = self.control.len();
+        let i = len
+            .checked_sub(1 + depth as usize)
+            .ok_or_else(|| self.internal("branch depth out of range"))?;
+        Ok(self.branch_target_at(i))
+    }
+
+    /// [`Translator::branch_target`] for the frame at index `i` of
+    /// `control`.
+    fn branch_target_at(&mut self, i: usize) -> (ir::Block, usize) {
+        let frame = &mut self.control[i];
+        match frame.kind {
             FrameKind::Loop { header } => (header, frame.num_params),
             _ => {
                 frame.exit_reached = true;
                 (frame.dest, frame.num_results)
             }
-        })
+        }
     }
 
     // ---- control ----------------------------------------------------------
@@ -957,6 +994,9 @@ impl Translator<'_, '_> {
                 frame.exit_reached = true;
             }
             FrameKind::Loop { header } => self.builder.seal_block(*header),
+            FrameKind::TryTable { .. } | FrameKind::Try { .. } | FrameKind::Delegated { .. } => {
+                self.close_handler(&frame)?
+            }
             _ => {}
         }
         self.stack.truncate(frame.height);
@@ -1039,9 +1079,19 @@ impl Translator<'_, '_> {
     /// An operator in unreachable code: only the block structure matters.
     fn unreachable_op(&mut self, op: &Operator<'_>) -> Result<(), CompileError> {
         match op {
-            Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
+            Operator::Block { .. }
+            | Operator::Loop { .. }
+            | Operator::If { .. }
+            | Operator::TryTable { .. }
+            | Operator::Try { .. } => {
                 self.unreachable_depth += 1;
             }
+            Operator::Delegate { .. } if self.unreachable_depth > 0 => self.unreachable_depth -= 1,
+            Operator::Delegate { relative_depth } => self.op_delegate(*relative_depth)?,
+            Operator::Catch { tag_index } if self.unreachable_depth == 0 => {
+                self.op_catch(Some(*tag_index))?
+            }
+            Operator::CatchAll if self.unreachable_depth == 0 => self.op_catch(None)?,
             Operator::Else if self.unreachable_depth == 0 => self.op_else()?,
             Operator::End if self.unreachable_depth == 0 => self.op_end()?,
             Operator::End => self.unreachable_depth -= 1,
@@ -1209,6 +1259,18 @@ impl Translator<'_, '_> {
             } => self.op_call_indirect(type_index, table_index, true)?,
             O::CallRef { type_index } => self.op_call_ref(type_index, false)?,
             O::ReturnCallRef { type_index } => self.op_call_ref(type_index, true)?,
+            // Exceptions (see `exceptions`).
+            O::TryTable { try_table } => self.op_try_table(&try_table)?,
+            O::Throw { tag_index } => self.op_throw(tag_index)?,
+            O::ThrowRef => {
+                let exn = self.pop()?;
+                self.throw_ref(exn)?;
+            }
+            O::Try { blockty } => self.op_try(blockty)?,
+            O::Catch { tag_index } => self.op_catch(Some(tag_index))?,
+            O::CatchAll => self.op_catch(None)?,
+            O::Delegate { relative_depth } => self.op_delegate(relative_depth)?,
+            O::Rethrow { relative_depth } => self.op_rethrow(relative_depth)?,
             op => {
                 if !self.memory_op(&op)?
                     && !self.table_op(&op)?
