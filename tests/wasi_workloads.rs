@@ -2,7 +2,10 @@
 //! `rung run` and compared byte for byte with Node's `node:wasi` running
 //! the same spec (`peers/node_wasi_run.mjs`): CPython 3.12 running the
 //! pyperformance driver (stdout), and GCC's cc1 compiling Lua's lvm.c to
-//! AVR assembly (the `.s` file).
+//! AVR assembly (the `.s` file). Yosys synthesising PicoRV32 (C++
+//! exceptions; node 20 cannot compile it) is compared with
+//! `tests/data/workloads/yosys-picorv32.expected`, the `stat.txt` that
+//! Wasmtime 51 (PyPI, Winch) wrote for the same spec.
 //!
 //! They take minutes, so the test is `#[ignore]`d: run it with `cargo test
 //! --release --test wasi_workloads -- --ignored` (`RUNG_WORKLOADS=name,...`
@@ -15,7 +18,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-const WORKLOADS: &[&str] = &["python-pyperformance", "cc1-lvm"];
+const WORKLOADS: &[&str] = &["python-pyperformance", "cc1-lvm", "yosys-picorv32"];
+
+/// A workload's checked-in expected output, for those node cannot run.
+fn expected(name: &str) -> Option<Vec<u8>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/workloads")
+        .join(format!("{name}.expected"));
+    std::fs::read(path).ok()
+}
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
@@ -242,13 +253,14 @@ fn run_node(name: &str) -> Result<Option<Outcome>, String> {
 }
 
 #[test]
-#[ignore = "minutes of CPython and cc1: cargo test --release --test wasi_workloads -- --ignored"]
+#[ignore = "minutes of CPython, cc1 and Yosys: cargo test --release --test wasi_workloads -- --ignored"]
 fn wasi_workloads_match_node() {
     assert!(
         corpus().join("workloads.json").exists(),
         "../shared/corpus/workloads.json is missing: the workloads cannot run"
     );
     unpack_data("avr-include").unwrap();
+    unpack_data("yosys-share").unwrap();
     let only = std::env::var("RUNG_WORKLOADS").ok();
     for name in WORKLOADS {
         if only
@@ -259,6 +271,20 @@ fn wasi_workloads_match_node() {
         }
         let rung = run_rung(name).unwrap_or_else(|e| panic!("{e}"));
         assert!(!rung.output.is_empty(), "{name}: rung produced nothing");
+        if let Some(want) = expected(name) {
+            assert!(
+                rung.output == want,
+                "{name}: rung's output differs from the expected one\nrung:\n{}\nexpected:\n{}",
+                String::from_utf8_lossy(&rung.output),
+                String::from_utf8_lossy(&want)
+            );
+            println!(
+                "{name}: {} bytes identical to Wasmtime's; rung {:.1} s",
+                rung.output.len(),
+                rung.seconds
+            );
+            continue;
+        }
         match run_node(name).unwrap_or_else(|e| panic!("{name}: {e}")) {
             Some(node) => {
                 assert!(
