@@ -3,8 +3,9 @@
 //! optimizer's answers bit for bit; threads' atomics on a single thread (a
 //! module that could `memory.atomic.wait` on a shared memory is skipped:
 //! with no other thread to notify it, a wait without a timeout never
-//! ends); no exceptions, GC, memory64, wide arithmetic, no imports; one
-//! memory of at most 16 pages), made to terminate with
+//! ends); exceptions (`try_table`, `throw`, `throw_ref`; an uncaught one
+//! is compared by its tag); no GC, memory64, wide arithmetic, no imports;
+//! one memory of at most 16 pages), made to terminate with
 //! wasm-smith's fuel (`ensure_termination`) and with NaNs canonicalized, are
 //! run by the runtime on the optimizing tier, the baseline tier, mixed
 //! (function by function alternating) and tiered with OSR forced (every
@@ -38,7 +39,7 @@ fn smith_config(disallow_traps: bool) -> wasm_smith::Config {
         simd_enabled: true,
         relaxed_simd_enabled: true,
         threads_enabled: true,
-        exceptions_enabled: false,
+        exceptions_enabled: true,
         gc_enabled: false,
         memory64_enabled: false,
         wide_arithmetic_enabled: false,
@@ -111,12 +112,17 @@ fn trap_code(t: &Trap) -> Option<TrapCode> {
     }
 }
 
-/// A trap as the comparison sees it: its code, and the function and byte
-/// offset it reports (which must not depend on the tier).
-type TrapAt = (Option<TrapCode>, Option<u32>, Option<u32>);
+/// A trap as the comparison sees it: its code, the function and byte
+/// offset it reports (which must not depend on the tier), and for an
+/// uncaught exception its tag.
+type TrapAt = (Option<TrapCode>, Option<u32>, Option<u32>, Option<u32>);
 
 fn trap_at(t: &Trap) -> TrapAt {
-    (trap_code(t), t.func, t.wasm_offset)
+    let tag = match t.reason {
+        TrapReason::Exception { tag, .. } => Some(tag),
+        _ => None,
+    };
+    (trap_code(t), t.func, t.wasm_offset, tag)
 }
 
 fn argument(ty: ValType, u: &mut Unstructured<'_>) -> Val {
