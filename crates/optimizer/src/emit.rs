@@ -93,20 +93,35 @@ pub(crate) fn emit(
         // tag (no other access can lie between a load and the instruction
         // it is merged into: Cranelift merges across no trapping
         // instruction, and there are fewer than `HEAP_TAGS` of them).
+        //
+        // With at most `HEAP_TAGS` accesses the tag is the access's number
+        // and names it whatever source location the instruction carries
+        // (an instruction the e-graph rewrote, e.g. `popcnt(splat(load))`
+        // into `splat(popcnt(load))`, carries none, and would take the
+        // previous operator's).
+        let exact = accesses.len() <= HEAP_TAGS as usize;
         for (at, tag) in tagged {
             let Some(here) = wasm_offset_in(&offset_map, at) else {
                 continue;
             };
-            let upto = accesses.partition_point(|&a| a <= here);
-            let Some(last) = upto.checked_sub(1) else {
+            let own = if exact {
+                tag as usize
+            } else {
+                let upto = accesses.partition_point(|&a| a <= here);
+                let Some(last) = upto.checked_sub(1) else {
+                    continue;
+                };
+                let back = (last as u32 + HEAP_TAGS - tag) % HEAP_TAGS;
+                let Some(own) = last.checked_sub(back as usize) else {
+                    continue;
+                };
+                own
+            };
+            let Some(&access) = accesses.get(own) else {
                 continue;
             };
-            let back = (last as u32 + HEAP_TAGS - tag) % HEAP_TAGS;
-            let Some(own) = last.checked_sub(back as usize) else {
-                continue;
-            };
-            if accesses[own] != here {
-                pin(&mut offset_map, at, 1, accesses[own]);
+            if access != here {
+                pin(&mut offset_map, at, 1, access);
             }
         }
     }

@@ -471,6 +471,39 @@ fn the_srcloc_of_a_trap_is_its_operator() {
 }
 
 #[test]
+fn a_rewritten_load_reports_its_own_operator() {
+    // The e-graph turns `popcnt(splat(load8))` into `splat(popcnt(load8))`;
+    // the load it emits carries no source location of its own, and took
+    // the `global.set`'s before its tag named it (a baseline-vs-optimizer
+    // divergence wasm-smith found).
+    let wat = "(module (memory 0) (global $g (mut i32) (i32.const 5)) (global $h (mut i32) (i32.const 0)) \
+        (func (param i32) (loop $l \
+          global.get $g i32.eqz (if (then unreachable)) \
+          global.get $g i32.const 1 i32.sub global.set $g \
+          local.get 0 v128.load8_splat i8x16.popcnt i8x16.bitmask global.set $h br $l)))";
+    let m = Module::from_wat(wat);
+    let f = m
+        .compile_with(&tier(), 0, &rung_testkit::TOP)
+        .expect("compiles");
+    let body_start = m.bodies[0].1 as u32;
+    // [locals=0] loop (2), global.get, i32.eqz, if (2), unreachable, end,
+    // global.get, i32.const 1, i32.sub, global.set, local.get 0: 19 bytes,
+    // then v128.load8_splat.
+    let load = body_start + 19;
+    let sites: Vec<Option<u32>> = f
+        .trap_sites
+        .iter()
+        .filter(|s| s.trap == TrapCode::MemoryOutOfBounds)
+        .map(|s| f.wasm_offset(s.code_offset))
+        .collect();
+    assert!(!sites.is_empty());
+    assert!(
+        sites.iter().all(|&o| o == Some(load)),
+        "{sites:?}, load at {load:#x}"
+    );
+}
+
+#[test]
 fn trampolines_compile_for_many_signatures() {
     let t = OptimizingTier::new().expect("host ISA");
     let all = [
