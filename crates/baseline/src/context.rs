@@ -507,15 +507,24 @@ impl<'a> CodeGen<'a> {
     pub fn reload_float_pins(&mut self) {
         self.clock += 1;
         self.call_clock = self.clock;
+        self.reload_pins(RegClass::Float);
+    }
+
+    /// Loads every local pinned to a register of `class` from its slot
+    /// (which is always current).
+    pub fn reload_pins(&mut self, class: RegClass) {
         for k in 0..self.frame.pin_log.len() {
             let i = self.frame.pin_log[k].0;
             if let Some(r) = self.frame.pin[i as usize]
-                && r.class() == RegClass::Float
+                && r.class() == class
             {
                 let local = self.frame.locals[i as usize];
-                self.masm
-                    .asm
-                    .movs_rm(local.ty.size(), r, self.frame.local(i));
+                let slot = self.frame.local(i);
+                if class == RegClass::Float {
+                    self.masm.asm.movs_rm(local.ty.size(), r, slot);
+                } else {
+                    self.masm.asm.mov_rm(local.ty.size(), r, slot);
+                }
             }
         }
     }

@@ -28,7 +28,7 @@
 
 use rung_tiering::abi::RegClass;
 use rung_tiering::{EXN_TAG, EXN_VALUE_SIZE, EXN_VALUES, Libcall};
-use wasmparser::{BlockType, Catch, TryTable};
+use wasmparser::{BlockType, TryTable};
 
 use crate::asm::{Alu, Cc, Label, Mem, Size};
 use crate::call::LArg;
@@ -88,12 +88,7 @@ impl CodeGen<'_> {
         let len = self.control.len();
         let first = self.catches.len() as u32;
         for c in &t.catches {
-            let (tag, with_ref, label) = match *c {
-                Catch::One { tag, label } => (Some(tag), false, label),
-                Catch::OneRef { tag, label } => (Some(tag), true, label),
-                Catch::All { label } => (None, false, label),
-                Catch::AllRef { label } => (None, true, label),
-            };
+            let (tag, with_ref, label) = rung_tiering::catch_clause(c);
             if let Some(tag) = tag {
                 self.tag_types(tag)?;
             }
@@ -192,7 +187,9 @@ impl CodeGen<'_> {
         if self.frame.pins_heap {
             self.load_heap_base()?;
         }
-        self.reload_int_pins();
+        // Every pinned register: an unwind skipped the epilogues that
+        // would have restored the callee-saved ones.
+        self.reload_pins(RegClass::Int);
         self.reload_float_pins();
         let clauses: Vec<Clause> =
             self.catches[h.first as usize..(h.first + h.count) as usize].to_vec();
@@ -271,22 +268,6 @@ impl CodeGen<'_> {
         }
         self.reset_regs();
         self.reachable = true;
-    }
-
-    /// Reloads the integer locals pinned to callee-saved registers (an
-    /// unwind skipped the epilogues that would have restored them).
-    fn reload_int_pins(&mut self) {
-        for k in 0..self.frame.pin_log.len() {
-            let i = self.frame.pin_log[k].0;
-            if let Some(r) = self.frame.pin[i as usize]
-                && r.class() == RegClass::Int
-            {
-                let local = self.frame.locals[i as usize];
-                self.masm
-                    .asm
-                    .mov_rm(local.ty.size(), r, self.frame.local(i));
-            }
-        }
     }
 
     /// `r15` = memory 0's base, from the vmctx in `r14`.

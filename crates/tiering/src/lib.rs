@@ -388,6 +388,18 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".to_string())
 }
 
+/// A `try_table` clause as `(tag, passes the exnref, label)`: the tag is
+/// `None` for `catch_all`/`catch_all_ref`. One reading for both tiers.
+pub fn catch_clause(c: &rung_decoder::wasmparser::Catch) -> (Option<u32>, bool, u32) {
+    use rung_decoder::wasmparser::Catch;
+    match *c {
+        Catch::One { tag, label } => (Some(tag), false, label),
+        Catch::OneRef { tag, label } => (Some(tag), true, label),
+        Catch::All { label } => (None, false, label),
+        Catch::AllRef { label } => (None, true, label),
+    }
+}
+
 /// A name for an operator a tier does not compile, led by its proposal
 /// (`simd: I32x4Add`, `gc: StructNew`, `exceptions: TryTable`): the text of
 /// `CompileError::Unsupported`'s `feature`, the same from every tier.

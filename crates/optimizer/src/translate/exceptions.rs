@@ -30,7 +30,7 @@ use cranelift_codegen::ir::{
 };
 use cranelift_codegen::isa::CallConv;
 use rung_tiering::{CompileError, EXN_TAG, EXN_VALUE_SIZE, EXN_VALUES, Libcall, TrapCode};
-use wasmparser::{BlockType, Catch};
+use wasmparser::BlockType;
 
 use super::{Frame, FrameKind, Translator, block_args};
 use crate::env::{FuncEnv, clif_type};
@@ -176,12 +176,7 @@ impl Translator<'_, '_> {
         let len = self.control.len();
         let mut catches = Vec::with_capacity(t.catches.len());
         for c in &t.catches {
-            let (tag, with_ref, label) = match *c {
-                Catch::One { tag, label } => (Some(tag), false, label),
-                Catch::OneRef { tag, label } => (Some(tag), true, label),
-                Catch::All { label } => (None, false, label),
-                Catch::AllRef { label } => (None, true, label),
-            };
+            let (tag, with_ref, label) = rung_tiering::catch_clause(c);
             // Labels are relative to the frames outside the try_table.
             let target = len
                 .checked_sub(1 + label as usize)
@@ -215,21 +210,7 @@ impl Translator<'_, '_> {
     }
 
     fn push_try_frame(&mut self, bt: BlockType, kind: FrameKind) -> Result<(), CompileError> {
-        let (params, results) = self.block_types(bt)?;
-        let dest = self.new_dest(&results);
-        let height = self
-            .stack
-            .len()
-            .checked_sub(params.len())
-            .ok_or_else(|| self.internal("block parameters underflow"))?;
-        self.control.push(Frame {
-            kind,
-            dest,
-            num_params: params.len(),
-            num_results: results.len(),
-            height,
-            exit_reached: false,
-        });
+        self.open_frame(bt, kind)?;
         self.handlers.push(self.control.len() - 1);
         Ok(())
     }

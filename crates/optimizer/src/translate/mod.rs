@@ -624,6 +624,12 @@ impl Translator<'_, '_> {
     // ---- control ----------------------------------------------------------
 
     fn op_block(&mut self, bt: BlockType) -> Result<(), CompileError> {
+        self.open_frame(bt, FrameKind::Block)
+    }
+
+    /// Opens a frame of `kind` (a block or a handler) whose `dest` follows
+    /// its `end`.
+    fn open_frame(&mut self, bt: BlockType, kind: FrameKind) -> Result<(), CompileError> {
         let (params, results) = self.block_types(bt)?;
         let dest = self.new_dest(&results);
         let height = self
@@ -632,7 +638,7 @@ impl Translator<'_, '_> {
             .checked_sub(params.len())
             .ok_or_else(|| self.internal("block parameters underflow"))?;
         self.control.push(Frame {
-            kind: FrameKind::Block,
+            kind,
             dest,
             num_params: params.len(),
             num_results: results.len(),
