@@ -185,6 +185,11 @@ fn parse_offset(s: &str) -> Result<u32, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if !matches!(args.command, Command::Run { .. }) {
+        // SAFETY: restoring a signal's default disposition, before any
+        // thread is started.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match args.command {
         Command::Run {
             file,

@@ -22,6 +22,41 @@ fn scratch(name: &str, text: &str) -> PathBuf {
 }
 
 #[test]
+fn a_printing_command_whose_reader_goes_away_ends_quietly() {
+    use std::io::Read;
+    let wat = scratch(
+        "pipe.wat",
+        &format!(
+            "(module {})",
+            "(func (param i32) (result i32) local.get 0 i32.const 1 i32.add)".repeat(2000)
+        ),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rung"))
+        .args(["disas", wat.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run rung");
+    let mut first = [0u8; 64];
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_exact(&mut first)
+        .expect("some output");
+    // The pipe's reader is gone (dropped above): rung's next writes fail.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+        "{:?}",
+        out.status
+    );
+}
+
+#[test]
 fn wast_passes_a_good_script_and_fails_a_wrong_assert_return() {
     let good = scratch(
         "good.wast",
