@@ -101,13 +101,12 @@ pub(crate) unsafe extern "sysv64" fn throw_ref(_vmctx: *mut u8, _exn: usize) {
 ///
 /// Called only by `throw_ref`, from wasm code below a `catch_traps`.
 unsafe extern "sysv64" fn throw_search(
-    vmctx: *mut u8,
+    _vmctx: *mut u8,
     exn: usize,
     fp: usize,
     pc: usize,
     out: *mut Resume,
 ) {
-    let _ = vmctx;
     if exn == 0 {
         let mut trap = Trap::wasm(TrapCode::NullExceptionReference);
         if let Some((func, offset)) = call_site(pc) {

@@ -187,21 +187,7 @@ unsafe extern "sysv64" fn memory_atomic_wait32(
     offset: u64,
 ) -> u32 {
     // SAFETY: called by compiled code with its vmctx.
-    let (inst, store) = unsafe { context(vmctx) };
-    let m = &store.memories[inst.memories[memory as usize] as usize];
-    raise_or(
-        atomic_wait(
-            vmctx,
-            store.engine.config().interruptible,
-            m,
-            addr,
-            offset,
-            4,
-            u64::from(expected),
-            timeout,
-        ),
-        0,
-    )
+    unsafe { wait(vmctx, memory, addr, offset, 4, u64::from(expected), timeout) }
 }
 
 unsafe extern "sysv64" fn memory_atomic_wait64(
@@ -213,16 +199,36 @@ unsafe extern "sysv64" fn memory_atomic_wait64(
     offset: u64,
 ) -> u32 {
     // SAFETY: called by compiled code with its vmctx.
+    unsafe { wait(vmctx, memory, addr, offset, 8, expected, timeout) }
+}
+
+/// `memory.atomic.wait32/64` (`size` 4 or 8) on the instance's memory
+/// `memory`; traps are raised.
+///
+/// # Safety
+///
+/// `vmctx` is the vmctx compiled code passed to a libcall.
+unsafe fn wait(
+    vmctx: *mut u8,
+    memory: u32,
+    addr: u64,
+    offset: u64,
+    size: u64,
+    expected: u64,
+    timeout: i64,
+) -> u32 {
+    // SAFETY: the caller's contract.
     let (inst, store) = unsafe { context(vmctx) };
     let m = &store.memories[inst.memories[memory as usize] as usize];
+    let interruptible = store.engine.config().interruptible;
     raise_or(
         atomic_wait(
             vmctx,
-            store.engine.config().interruptible,
+            interruptible,
             m,
             addr,
             offset,
-            8,
+            size,
             expected,
             timeout,
         ),

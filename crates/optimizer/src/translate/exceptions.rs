@@ -136,10 +136,18 @@ impl Translator<'_, '_> {
     /// Throws `exn` (`ThrowRef`), caught by the current handler if one
     /// covers this point; the walk is unreachable afterwards.
     pub(crate) fn throw_ref(&mut self, exn: Value) -> Result<(), CompileError> {
-        let mut sig = Signature::new(CallConv::Tail);
-        sig.params.push(AbiParam::new(types::I64));
-        sig.params.push(AbiParam::new(types::I64));
-        let sig = self.builder.import_signature(sig);
+        // One imported signature per function, however many throws.
+        let sig = match self.throw_sig {
+            Some(s) => s,
+            None => {
+                let mut sig = Signature::new(CallConv::Tail);
+                sig.params.push(AbiParam::new(types::I64));
+                sig.params.push(AbiParam::new(types::I64));
+                let s = self.builder.import_signature(sig);
+                self.throw_sig = Some(s);
+                s
+            }
+        };
         let table = self
             .env
             .load_vmctx_readonly(&mut self.builder, self.env.offsets.libcalls())?;

@@ -164,6 +164,7 @@ pub(crate) fn translate_function(
         local_types: Vec::new(),
         simd: target.simd,
         handlers: Vec::new(),
+        throw_sig: None,
     };
     if let Some(loop_offset) = target.osr_loop {
         let block = t.builder.create_block();
@@ -374,6 +375,8 @@ pub(crate) struct Translator<'a, 'b> {
     /// here, innermost last: `try_table` bodies and legacy `try` bodies
     /// before their first `catch`.
     handlers: Vec<usize>,
+    /// `ThrowRef`'s `Tail` signature, once a throw imported it.
+    throw_sig: Option<ir::SigRef>,
 }
 
 fn block_args(values: &[Value]) -> Vec<BlockArg> {
