@@ -1083,14 +1083,7 @@ impl CodeGen<'_> {
             ICmp::GtS | ICmp::LeS => (a, b),
             _ => (b, a),
         };
-        let t = match self.alloc(RegClass::Float) {
-            Ok(t) => t,
-            Err(e) => {
-                self.free_reg(a);
-                self.free_reg(b);
-                return Err(e);
-            }
-        };
+        let t = self.alloc_float_releasing(a, b)?;
         self.masm.asm.movaps(t, y);
         self.masm.asm.vop_rr(VOp::Psubq, t, x);
         self.masm.asm.movaps(FSCRATCH, x);
@@ -1113,14 +1106,7 @@ impl CodeGen<'_> {
     /// `i64x2.mul` from 32-bit products: `lo*lo + ((hi*lo + lo*hi) << 32)`.
     fn mul64(&mut self) -> Result<()> {
         let (a, b) = self.pop2_owned()?;
-        let t = match self.alloc(RegClass::Float) {
-            Ok(t) => t,
-            Err(e) => {
-                self.free_reg(a);
-                self.free_reg(b);
-                return Err(e);
-            }
-        };
+        let t = self.alloc_float_releasing(a, b)?;
         self.masm.asm.movaps(FSCRATCH, a);
         self.masm.asm.vshift_ri(VShift::Psrlq, FSCRATCH, 32);
         self.masm.asm.vop_rr(VOp::Pmuludq, FSCRATCH, b);
@@ -1534,26 +1520,7 @@ impl CodeGen<'_> {
     /// products of each half added pairwise, wrapping (`phaddw`).
     fn relaxed_dot(&mut self) -> Result<()> {
         let (a, b) = self.pop2_owned()?;
-        let t = match self.alloc(RegClass::Float) {
-            Ok(t) => t,
-            Err(e) => {
-                self.free_reg(a);
-                self.free_reg(b);
-                return Err(e);
-            }
-        };
-        // t = high products; a = low products.
-        self.masm.asm.pshufd(t, a, 0xee);
-        self.masm.asm.vop_rr(VOp::Pmovsxbw, t, t);
-        self.masm.asm.pshufd(FSCRATCH, b, 0xee);
-        self.masm.asm.vop_rr(VOp::Pmovsxbw, FSCRATCH, FSCRATCH);
-        self.masm.asm.vop_rr(VOp::Pmullw, t, FSCRATCH);
-        self.masm.asm.vop_rr(VOp::Pmovsxbw, a, a);
-        self.masm.asm.vop_rr(VOp::Pmovsxbw, b, b);
-        self.masm.asm.vop_rr(VOp::Pmullw, a, b);
-        self.masm.asm.vop_rr(VOp::Phaddw, a, t);
-        self.free_reg(t);
-        self.free_reg(b);
+        let a = self.dot_i8x16_halves(a, b, VOp::Pmullw, VOp::Phaddw)?;
         self.push_reg(V128, a);
         Ok(())
     }
@@ -1564,29 +1531,41 @@ impl CodeGen<'_> {
     fn relaxed_dot_add(&mut self) -> Result<()> {
         let c = self.pop()?;
         let (a, b) = self.pop2_owned()?;
-        let t = match self.alloc(RegClass::Float) {
-            Ok(t) => t,
-            Err(e) => {
-                self.free_reg(a);
-                self.free_reg(b);
-                return Err(e);
-            }
-        };
-        self.masm.asm.pshufd(t, a, 0xee);
-        self.masm.asm.vop_rr(VOp::Pmovsxbw, t, t);
-        self.masm.asm.pshufd(FSCRATCH, b, 0xee);
-        self.masm.asm.vop_rr(VOp::Pmovsxbw, FSCRATCH, FSCRATCH);
-        self.masm.asm.vop_rr(VOp::Pmaddwd, t, FSCRATCH);
-        self.masm.asm.vop_rr(VOp::Pmovsxbw, a, a);
-        self.masm.asm.vop_rr(VOp::Pmovsxbw, b, b);
-        self.masm.asm.vop_rr(VOp::Pmaddwd, a, b);
-        self.masm.asm.vop_rr(VOp::Phaddd, a, t);
-        self.free_reg(t);
-        self.free_reg(b);
+        let a = self.dot_i8x16_halves(a, b, VOp::Pmaddwd, VOp::Phaddd)?;
         let src = self.v_reg(&c);
         self.masm.asm.vop_rr(VOp::Paddd, a, src);
         self.free(&c);
         self.push_reg(V128, a);
         Ok(())
+    }
+
+    /// The relaxed dot products' common part: the bytes of each half of
+    /// `a` and `b` sign-extended to 16 bits and multiplied with `mul`, the
+    /// two halves' products combined with the horizontal add `hadd` into
+    /// `a` (returned; `b` is released).
+    fn dot_i8x16_halves(&mut self, a: Reg, b: Reg, mul: VOp, hadd: VOp) -> Result<Reg> {
+        let t = self.alloc_float_releasing(a, b)?;
+        // t = high products; a = low products.
+        self.masm.asm.pshufd(t, a, 0xee);
+        self.masm.asm.vop_rr(VOp::Pmovsxbw, t, t);
+        self.masm.asm.pshufd(FSCRATCH, b, 0xee);
+        self.masm.asm.vop_rr(VOp::Pmovsxbw, FSCRATCH, FSCRATCH);
+        self.masm.asm.vop_rr(mul, t, FSCRATCH);
+        self.masm.asm.vop_rr(VOp::Pmovsxbw, a, a);
+        self.masm.asm.vop_rr(VOp::Pmovsxbw, b, b);
+        self.masm.asm.vop_rr(mul, a, b);
+        self.masm.asm.vop_rr(hadd, a, t);
+        self.free_reg(t);
+        self.free_reg(b);
+        Ok(a)
+    }
+
+    /// A scratch xmm register, or (when none can be had) the error with
+    /// the two operand registers `a` and `b` released.
+    fn alloc_float_releasing(&mut self, a: Reg, b: Reg) -> Result<Reg> {
+        self.alloc(RegClass::Float).inspect_err(|_| {
+            self.free_reg(a);
+            self.free_reg(b);
+        })
     }
 }
