@@ -39,7 +39,7 @@ mod simd;
 mod table;
 
 use cranelift_codegen::Context;
-use cranelift_codegen::entity::SecondaryMap;
+use cranelift_codegen::entity::{EntitySet, SecondaryMap};
 use cranelift_codegen::ir::{
     self, BlockArg, Function, InstBuilder, SourceLoc, Type, UserFuncName, Value, types,
 };
@@ -159,6 +159,7 @@ pub(crate) fn translate_function(
         interrupt_checks,
         tier_up_checks,
         branch_sources: SecondaryMap::new(),
+            claimed_branches: EntitySet::new(),
         heap_accesses: Vec::new(),
         osr: None,
         local_types: Vec::new(),
@@ -362,6 +363,8 @@ pub(crate) struct Translator<'a, 'b> {
     /// nothing with an effect so far gives those `brif`s its own offset:
     /// the trap then reports the `unreachable`, as the baseline's does.
     branch_sources: SecondaryMap<ir::Block, Vec<ir::Inst>>,
+    /// The `brif`s an `unreachable` gave its source location to.
+    claimed_branches: EntitySet<ir::Inst>,
     /// The byte offset of each linear-memory access, in order (see
     /// `traps::heap_access`).
     pub(crate) heap_accesses: Vec<u32>,
@@ -465,9 +468,22 @@ impl Translator<'_, '_> {
         if effect {
             return;
         }
+        // A `brif` whose other successor claimed it already branches to
+        // two trapping blocks, and Cranelift folds only one of them into a
+        // conditional trap, which one is not ours to choose. A `nop` (it
+        // emits nothing) makes this block more than "just a trap", so its
+        // `trap` stays and keeps its own source location.
+        if self.branch_sources[block]
+            .iter()
+            .any(|brif| self.claimed_branches.contains(*brif))
+        {
+            self.builder.ins().nop();
+            return;
+        }
         let at = srcloc(self.offset);
         for &brif in &self.branch_sources[block] {
             self.builder.func.set_srcloc(brif, at);
+            self.claimed_branches.insert(brif);
         }
     }
 
