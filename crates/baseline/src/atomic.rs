@@ -42,10 +42,7 @@ impl CodeGen<'_> {
 
     fn atomic(&mut self, a: rung_tiering::AtomicOp) -> Result<()> {
         let mem = match a.memarg.target {
-            MemArgTarget::Memory(mem) => {
-                self.check_memory32(mem)?;
-                mem
-            }
+            MemArgTarget::Memory(mem) => mem,
             MemArgTarget::Array(_) => return Err(self.unsupported("gc: array memory access")),
         };
         let ty = if a.wide { Ty::I64 } else { Ty::I32 };

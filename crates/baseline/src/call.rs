@@ -53,7 +53,7 @@ use rung_tiering::abi::{AbiType, CallLayout, INT_ARG_REGS, Location, RET_AREA_PT
 use rung_tiering::{Definition, FUNCREF_SLOT, FUNCREF_TYPE_ID, FUNCREF_VMCTX, Libcall, TrapCode};
 use wasmparser::FuncType;
 
-use crate::asm::{Alu, Cc, Mem, Size};
+use crate::asm::{Alu, Cc, Mem, Shift, Size};
 use crate::context::{CodeGen, Result};
 use crate::frame::RET_AREA_SLOT;
 use crate::masm::Operand;
@@ -169,7 +169,6 @@ impl<'a> CodeGen<'a> {
     }
 
     pub fn visit_call_indirect(&mut self, type_index: u32, table: u32, tail: bool) -> Result<()> {
-        self.check_table32(table)?;
         let index = self.pop()?;
         if !tail {
             let n = self.func_type(type_index)?.params().len();
@@ -455,16 +454,18 @@ impl<'a> CodeGen<'a> {
     }
 
     /// Checks a 32-bit table.
-    pub fn check_table32(&self, table: u32) -> Result<()> {
-        let t = self
-            .env
+    /// Whether `table` has 64-bit indices (table64).
+    pub fn table64(&self, table: u32) -> Result<bool> {
+        self.env
             .tables
             .get(table as usize)
-            .ok_or_else(|| self.internal("table index out of range"))?;
-        if t.ty.table64 {
-            return Err(self.unsupported(format!("memory64: 64-bit table {table}")));
-        }
-        Ok(())
+            .map(|t| t.ty.table64)
+            .ok_or_else(|| self.internal("table index out of range"))
+    }
+
+    /// The type of `table`'s indices, sizes and deltas.
+    pub fn table_index_ty(&self, table: u32) -> Result<Ty> {
+        Ok(if self.table64(table)? { Ty::I64 } else { Ty::I32 })
     }
 
     /// Leaves the address of element `index` of `table` in r10 after a
@@ -475,6 +476,20 @@ impl<'a> CodeGen<'a> {
         index: Operand,
         trap: TrapCode,
     ) -> Result<()> {
+        if self.table64(table)? {
+            // A table has fewer than 2^32 elements, so an index with any of
+            // its high 32 bits set is out of bounds; the low half is then
+            // compared as for a 32-bit table.
+            if let Operand::Imm(c) = index {
+                if c >> 32 != 0 {
+                    self.masm.trap_always(trap);
+                }
+            } else {
+                self.masm.mov_int(Size::S64, SCRATCH, index);
+                self.masm.asm.shift_ri(Shift::Shr, Size::S64, SCRATCH, 32);
+                self.masm.trap_if(Cc::Ne, trap);
+            }
+        }
         self.masm.mov_int(Size::S32, SCRATCH, index);
         let layout = self.offsets.table_layout();
         let def = self

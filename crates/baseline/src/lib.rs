@@ -284,7 +284,7 @@ fn compile_function(
     // An OSR entry is jumped to with this frame's return address and must
     // pop what this function would: no stack parameters, no return area.
     cg.osr &= layout.stack_args_size == 0 && !layout.has_ret_area();
-    cg.frame.pins_heap = env.memories.first().is_some_and(|m| !m.memory64);
+    cg.frame.pins_heap = !env.memories.is_empty();
     emit_prologue(cg, &layout, lowest, count)?;
     cg.put_layout(type_index, layout);
     cg.open_function()?;

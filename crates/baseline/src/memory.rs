@@ -14,19 +14,23 @@
 //! A constant address folds into the displacement; an offset of 2 GiB or
 //! more is added to r11 first. An imported memory's base is read through
 //! its definition pointer, and a memory other than 0 has its base loaded
-//! per access. memory64 is `Unsupported`. The bulk operators are libcalls,
-//! their `i32` addresses and lengths zero-extended to the libcall's `i64`.
+//! per access. A 64-bit memory's access first traps when the address has a
+//! bit at or above `MEMORY64_INDEX_BITS` (`mov r10, r11; shr r10, 33; jnz`)
+//! and then relies on its `MEMORY64_RESERVATION` in the same way
+//! (ARCHITECTURE.md, "64-bit memories and tables"). The bulk operators are
+//! libcalls, their `i32` addresses and lengths zero-extended to the
+//! libcall's `i64`.
 //!
 //! Globals are 16-byte cells in the vmctx (or behind an import pointer);
 //! table elements are words at `base + index * 8` after an explicit
 //! `index < current_elements` check (`TableOutOfBounds`); base and length
 //! are read at every use (`table.grow` may move the base).
 
-use rung_tiering::abi::RegClass;
-use rung_tiering::{Definition, Libcall, TrapCode};
+use rung_tiering::abi::{Reg, RegClass};
+use rung_tiering::{Definition, Libcall, MEMORY64_INDEX_BITS, MEMORY64_MAX_BYTES, TrapCode};
 use wasmparser::MemArg;
 
-use crate::asm::{Alu, Mem, Shift, Size};
+use crate::asm::{Alu, Cc, Mem, Shift, Size};
 use crate::call::LArg;
 use crate::context::{CodeGen, Result};
 use crate::masm::Operand;
@@ -42,16 +46,18 @@ pub enum Ext {
 }
 
 impl CodeGen<'_> {
-    pub(crate) fn check_memory32(&self, mem: u32) -> Result<()> {
-        let m = self
-            .env
+    /// Whether memory `mem` has 64-bit addresses (memory64).
+    pub(crate) fn memory64(&self, mem: u32) -> Result<bool> {
+        self.env
             .memories
             .get(mem as usize)
-            .ok_or_else(|| self.internal("memory index out of range"))?;
-        if m.memory64 {
-            return Err(self.unsupported(format!("memory64 (memory {mem})")));
-        }
-        Ok(())
+            .map(|m| m.memory64)
+            .ok_or_else(|| self.internal("memory index out of range"))
+    }
+
+    /// The type of memory `mem`'s addresses and page counts.
+    fn memory_index_ty(&self, mem: u32) -> Result<Ty> {
+        Ok(if self.memory64(mem)? { Ty::I64 } else { Ty::I32 })
     }
 
     pub(crate) fn memarg_memory(&self, memarg: &MemArg) -> Result<u32> {
@@ -59,24 +65,25 @@ impl CodeGen<'_> {
             return Err(self.unsupported("threads: ordered memory access"));
         }
         match memarg.target {
-            wasmparser::MemArgTarget::Memory(mem) => {
-                self.check_memory32(mem)?;
-                Ok(mem)
-            }
+            wasmparser::MemArgTarget::Memory(mem) => Ok(mem),
             wasmparser::MemArgTarget::Array(_) => Err(self.unsupported("gc: array memory access")),
         }
     }
 
     /// The memory operand of an access at `addr` + `offset` to `mem`. No
-    /// bounds check: the runtime reserves [`MEMORY32_RESERVATION`] bytes
-    /// for every 32-bit memory, so `base + zext(addr) + offset` is in the
-    /// memory or faults, and the caller emits the access through
-    /// `MacroAssembler::guarded` as a `MemoryOutOfBounds` trap site. Uses
-    /// r11 for the index and r10 for an unpinned base.
+    /// bounds check for a 32-bit memory: the runtime reserves
+    /// [`MEMORY32_RESERVATION`] bytes for it, so `base + zext(addr) +
+    /// offset` is in the memory or faults, and the caller emits the access
+    /// through `MacroAssembler::guarded` as a `MemoryOutOfBounds` trap site.
+    /// A 64-bit memory's address is checked against
+    /// [`MEMORY64_INDEX_BITS`] first (see the module docs). Uses r11 for
+    /// the index and r10 for an unpinned base.
     ///
     /// [`MEMORY32_RESERVATION`]: rung_tiering::MEMORY32_RESERVATION
     pub(crate) fn heap_access(&mut self, mem: u32, offset: u64, addr: &Opnd) -> Result<Mem> {
-        let (index, disp) = if let Loc::Const(c) = addr.loc {
+        let (index, disp) = if self.memory64(mem)? {
+            self.heap_index64(offset, addr)
+        } else if let Loc::Const(c) = addr.loc {
             let eff = u64::from(c as u32) + offset;
             match i32::try_from(eff) {
                 Ok(d) => (None, d),
@@ -123,6 +130,50 @@ impl CodeGen<'_> {
             Some(i) => Mem::indexed(base, i, disp),
             None => Mem::new(base, disp),
         })
+    }
+
+    /// The index register and displacement of a 64-bit memory's access,
+    /// after the checks that keep it inside [`MEMORY64_RESERVATION`]:
+    /// `addr >> MEMORY64_INDEX_BITS != 0` traps, and so does any access
+    /// with a static offset of [`MEMORY64_MAX_BYTES`] or more (the access
+    /// after such a trap is never reached).
+    ///
+    /// [`MEMORY64_RESERVATION`]: rung_tiering::MEMORY64_RESERVATION
+    fn heap_index64(&mut self, offset: u64, addr: &Opnd) -> (Option<Reg>, i32) {
+        if offset >= MEMORY64_MAX_BYTES {
+            self.masm.trap_always(TrapCode::MemoryOutOfBounds);
+            return (None, 0);
+        }
+        if let Loc::Const(c) = addr.loc {
+            if c >> MEMORY64_INDEX_BITS != 0 {
+                self.masm.trap_always(TrapCode::MemoryOutOfBounds);
+                return (None, 0);
+            }
+            // Below 2^34: no overflow.
+            let eff = c + offset;
+            return match i32::try_from(eff) {
+                Ok(d) => (None, d),
+                Err(_) => {
+                    self.masm.asm.mov_r64_imm(SCRATCH, eff as i64);
+                    (Some(SCRATCH), 0)
+                }
+            };
+        }
+        let op = self.operand(addr);
+        self.masm.mov_int(Size::S64, SCRATCH, op);
+        self.masm.asm.mov_rr(Size::S64, SCRATCH2, SCRATCH);
+        self.masm
+            .asm
+            .shift_ri(Shift::Shr, Size::S64, SCRATCH2, MEMORY64_INDEX_BITS as u8);
+        self.masm.trap_if(Cc::Ne, TrapCode::MemoryOutOfBounds);
+        match i32::try_from(offset) {
+            Ok(d) => (Some(SCRATCH), d),
+            Err(_) => {
+                self.masm.asm.mov_r64_imm(SCRATCH2, offset as i64);
+                self.masm.asm.alu_rr(Alu::Add, Size::S64, SCRATCH, SCRATCH2);
+                (Some(SCRATCH), 0)
+            }
+        }
     }
 
     pub fn visit_load(&mut self, memarg: &MemArg, ty: Ty, bytes: u32, ext: Ext) -> Result<()> {
@@ -220,7 +271,7 @@ impl CodeGen<'_> {
     }
 
     pub fn visit_memory_size(&mut self, mem: u32) -> Result<()> {
-        self.check_memory32(mem)?;
+        let ty = self.memory_index_ty(mem)?;
         if self
             .env
             .memories
@@ -229,7 +280,7 @@ impl CodeGen<'_> {
         {
             // Only the shared memory's own definition is current
             // (ARCHITECTURE.md, "Threads").
-            return self.libcall(Libcall::SharedMemorySize, &[LArg::Imm(mem)], Some(Ty::I32));
+            return self.libcall(Libcall::SharedMemorySize, &[LArg::Imm(mem)], Some(ty));
         }
         let dst = self.alloc(RegClass::Int)?;
         let layout = self.offsets.memory_layout();
@@ -245,22 +296,21 @@ impl CodeGen<'_> {
         };
         self.masm.asm.mov_rm(Size::S64, dst, len);
         self.masm.asm.shift_ri(Shift::Shr, Size::S64, dst, 16);
-        self.push_reg(Ty::I32, dst);
+        self.push_reg(ty, dst);
         Ok(())
     }
 
     pub fn visit_memory_grow(&mut self, mem: u32) -> Result<()> {
-        self.check_memory32(mem)?;
+        let ty = self.memory_index_ty(mem)?;
         let delta = self.pop()?;
         self.libcall(
             Libcall::MemoryGrow,
             &[LArg::Imm(mem), LArg::Val(delta, true)],
-            Some(Ty::I32),
+            Some(ty),
         )
     }
 
     pub fn visit_memory_fill(&mut self, mem: u32) -> Result<()> {
-        self.check_memory32(mem)?;
         let len = self.pop()?;
         let val = self.pop()?;
         let dst = self.pop()?;
@@ -277,8 +327,6 @@ impl CodeGen<'_> {
     }
 
     pub fn visit_memory_copy(&mut self, dst_mem: u32, src_mem: u32) -> Result<()> {
-        self.check_memory32(dst_mem)?;
-        self.check_memory32(src_mem)?;
         let len = self.pop()?;
         let src = self.pop()?;
         let dst = self.pop()?;
@@ -296,7 +344,6 @@ impl CodeGen<'_> {
     }
 
     pub fn visit_memory_init(&mut self, data: u32, mem: u32) -> Result<()> {
-        self.check_memory32(mem)?;
         let len = self.pop()?;
         let src = self.pop()?;
         let dst = self.pop()?;
@@ -393,7 +440,6 @@ impl CodeGen<'_> {
     // ---- tables ----------------------------------------------------------------------
 
     pub fn visit_table_get(&mut self, table: u32) -> Result<()> {
-        self.check_table32(table)?;
         let index = self.pop()?;
         let dst = match index.loc {
             Loc::Reg(r) => r,
@@ -407,7 +453,6 @@ impl CodeGen<'_> {
     }
 
     pub fn visit_table_set(&mut self, table: u32) -> Result<()> {
-        self.check_table32(table)?;
         let value = self.pop()?;
         let index = self.pop()?;
         let src = match value.loc {
@@ -433,7 +478,7 @@ impl CodeGen<'_> {
     }
 
     pub fn visit_table_size(&mut self, table: u32) -> Result<()> {
-        self.check_table32(table)?;
+        let ty = self.table_index_ty(table)?;
         let dst = self.alloc(RegClass::Int)?;
         let layout = self.offsets.table_layout();
         let len = match self.offsets.table_definition(table) {
@@ -446,13 +491,14 @@ impl CodeGen<'_> {
             }
             None => return Err(self.internal("table out of range")),
         };
+        // A 32-bit load zero-extends: right for a 64-bit table too.
         self.masm.asm.mov_rm(Size::S32, dst, len);
-        self.push_reg(Ty::I32, dst);
+        self.push_reg(ty, dst);
         Ok(())
     }
 
     pub fn visit_table_grow(&mut self, table: u32) -> Result<()> {
-        self.check_table32(table)?;
+        let ty = self.table_index_ty(table)?;
         let delta = self.pop()?;
         let init = self.pop()?;
         self.libcall(
@@ -462,12 +508,11 @@ impl CodeGen<'_> {
                 LArg::Val(delta, true),
                 LArg::Val(init, false),
             ],
-            Some(Ty::I32),
+            Some(ty),
         )
     }
 
     pub fn visit_table_fill(&mut self, table: u32) -> Result<()> {
-        self.check_table32(table)?;
         let len = self.pop()?;
         let value = self.pop()?;
         let dst = self.pop()?;
@@ -484,8 +529,6 @@ impl CodeGen<'_> {
     }
 
     pub fn visit_table_copy(&mut self, dst_table: u32, src_table: u32) -> Result<()> {
-        self.check_table32(dst_table)?;
-        self.check_table32(src_table)?;
         let len = self.pop()?;
         let src = self.pop()?;
         let dst = self.pop()?;
@@ -503,7 +546,6 @@ impl CodeGen<'_> {
     }
 
     pub fn visit_table_init(&mut self, elem: u32, table: u32) -> Result<()> {
-        self.check_table32(table)?;
         let len = self.pop()?;
         let src = self.pop()?;
         let dst = self.pop()?;

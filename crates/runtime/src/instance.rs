@@ -99,7 +99,10 @@ fn check_import(
             if m.shared != actual.shared().is_some() {
                 return Err(incompatible("memory sharing"));
             }
-            if m.memory64 || actual.pages() < m.initial {
+            if m.memory64 != actual.memory64() {
+                return Err(incompatible("memory index type"));
+            }
+            if actual.pages() < m.initial {
                 return Err(incompatible("memory size"));
             }
             if let Some(max) = m.maximum
@@ -111,6 +114,7 @@ fn check_import(
         (TypeRef::Table(t), Extern::Table(table)) => {
             let actual = &store.tables[table.index as usize];
             if actual.canon != module.canon(ValType::Ref(t.element_type))
+                || actual.ty.table64 != t.table64
                 || (actual.elements.len() as u64) < t.initial
             {
                 return Err(incompatible("table"));
@@ -167,7 +171,7 @@ pub(crate) fn instantiate(
 }
 
 /// The imports match the module's import types, in number and kind, and
-/// belong to `store`; memory64 is not run yet.
+/// belong to `store`.
 fn check_imports(store: &StoreInner, module: &Module, imports: &[Extern]) -> Result<(), Error> {
     let env = module.env();
     if imports.len() != env.imports.len() {
@@ -188,11 +192,6 @@ fn check_imports(store: &StoreInner, module: &Module, imports: &[Extern]) -> Res
         store.check(id)?;
         check_import(store, module, &import.ty, ext)
             .map_err(|e| Error::Link(format!("{}.{}: {e}", import.module, import.name)))?;
-    }
-    for m in &env.memories {
-        if m.memory64 {
-            return Err(Error::Unsupported("memory64".into()));
-        }
     }
     Ok(())
 }
@@ -335,9 +334,10 @@ fn define_memories(
         let ty = &env.memories[m as usize];
         let mut memory = match (ty.shared, ty.maximum) {
             (true, Some(max)) => LinearMemory::from_shared(
-                crate::memory::SharedMemory::create(ty.initial, max).map_err(Error::Resource)?,
+                crate::memory::SharedMemory::create(ty.initial, max, ty.memory64)
+                    .map_err(Error::Resource)?,
             ),
-            _ => LinearMemory::new(ty.initial, ty.maximum).map_err(Error::Resource)?,
+            _ => LinearMemory::new(ty.initial, ty.maximum, ty.memory64).map_err(Error::Resource)?,
         };
         let at = inst.at::<MemoryDef>(offsets.memory_base(m).ok_or_else(internal)?);
         // SAFETY: `at` is this memory's definition inside the vmctx, which
@@ -414,9 +414,6 @@ fn define_tables(
     }
     for t in env.counts.imported_tables..env.tables.len() as u32 {
         let table = &env.tables[t as usize];
-        if table.ty.table64 {
-            return Err(Error::Unsupported("table64".into()));
-        }
         let init = match &table.init {
             Some(expr) => {
                 let v = eval_const(store, inst, expr)?;

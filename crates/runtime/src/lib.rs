@@ -134,9 +134,21 @@ impl Memory {
         store.inner.memories[self.index as usize].shared().cloned()
     }
 
-    /// A host memory of `initial` pages, growing to at most `maximum`.
+    /// A 32-bit host memory of `initial` pages, growing to at most `maximum`.
     pub fn new(store: &mut Store, initial: u64, maximum: Option<u64>) -> Result<Memory, Error> {
-        let m = memory::LinearMemory::new(initial, maximum).map_err(Error::Resource)?;
+        Memory::with_index_type(store, initial, maximum, false)
+    }
+
+    /// A host memory of `initial` pages, growing to at most `maximum`, with
+    /// 64-bit addresses if `memory64` (at most
+    /// [`MEMORY64_MAX_BYTES`](rung_tiering::MEMORY64_MAX_BYTES) then).
+    pub fn with_index_type(
+        store: &mut Store,
+        initial: u64,
+        maximum: Option<u64>,
+        memory64: bool,
+    ) -> Result<Memory, Error> {
+        let m = memory::LinearMemory::new(initial, maximum, memory64).map_err(Error::Resource)?;
         let index = store.inner.memories.len() as u32;
         store.inner.memories.push(m);
         Ok(Memory {

@@ -1,5 +1,7 @@
 //! Linear memory: the whole addressable range plus a guard is reserved once
-//! (`rung_tiering::MEMORY32_RESERVATION`, 8 GiB of address space) with
+//! (`rung_tiering::MEMORY32_RESERVATION`, 8 GiB of address space, for a
+//! 32-bit memory; `MEMORY64_RESERVATION`, 16 GiB, for a 64-bit one, which
+//! grows to at most 8 GiB: ARCHITECTURE.md, "64-bit memories and tables") with
 //! `PROT_NONE`, and pages are committed (made read-write) as the memory
 //! grows, so the base never moves and code may keep it in a register across
 //! calls. Every access beyond the length faults, which lets compiled code
@@ -40,9 +42,15 @@ struct Reservation {
 }
 
 impl Reservation {
-    /// Reserves `MEMORY32_RESERVATION` bytes, all inaccessible.
-    fn new() -> Result<Reservation, String> {
-        let len = usize::try_from(rung_tiering::MEMORY32_RESERVATION)
+    /// Reserves the address space a memory of that index type needs
+    /// (`MEMORY32_RESERVATION` or `MEMORY64_RESERVATION`), all inaccessible.
+    fn new(memory64: bool) -> Result<Reservation, String> {
+        let len = if memory64 {
+            rung_tiering::MEMORY64_RESERVATION
+        } else {
+            rung_tiering::MEMORY32_RESERVATION
+        };
+        let len = usize::try_from(len)
             .map_err(|_| "the host's address space is too small".to_string())?;
         // SAFETY: a fresh anonymous mapping, inaccessible until committed.
         let base = unsafe {
@@ -82,9 +90,15 @@ impl Drop for Reservation {
     }
 }
 
-/// The page count a memory of `initial` pages and `maximum` may reach.
-fn maximum_pages(initial: u64, maximum: Option<u64>) -> Result<u64, String> {
-    let maximum_pages = maximum.unwrap_or(65536).min(65536);
+/// The page count a memory of `initial` pages and `maximum` may reach:
+/// 4 GiB for a 32-bit memory, `MEMORY64_MAX_BYTES` for a 64-bit one.
+fn maximum_pages(initial: u64, maximum: Option<u64>, memory64: bool) -> Result<u64, String> {
+    let limit = if memory64 {
+        rung_tiering::MEMORY64_MAX_BYTES / WASM_PAGE
+    } else {
+        65536
+    };
+    let maximum_pages = maximum.unwrap_or(limit).min(limit);
     if initial > maximum_pages {
         return Err(format!("memory of {initial} pages is too large"));
     }
@@ -116,6 +130,7 @@ struct SharedInner {
     grow_lock: Mutex<()>,
     maximum_pages: u64,
     declared_maximum: Option<u64>,
+    memory64: bool,
     /// `memory.atomic.wait`'s queues, by effective address.
     waiters: Mutex<HashMap<u64, VecDeque<Arc<Waiter>>>>,
 }
@@ -151,14 +166,28 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SharedMemory {
-    /// A shared memory of `initial` pages that may grow to `maximum`.
+    /// A 32-bit shared memory of `initial` pages that may grow to `maximum`.
     pub fn new(initial: u64, maximum: u64) -> Result<SharedMemory, crate::Error> {
-        SharedMemory::create(initial, maximum).map_err(crate::Error::Resource)
+        SharedMemory::create(initial, maximum, false).map_err(crate::Error::Resource)
     }
 
-    pub(crate) fn create(initial: u64, maximum: u64) -> Result<SharedMemory, String> {
-        let maximum_pages = maximum_pages(initial, Some(maximum))?;
-        let reservation = Reservation::new()?;
+    /// A shared memory of `initial` pages that may grow to `maximum`, with
+    /// 64-bit addresses if `memory64`.
+    pub fn with_index_type(
+        initial: u64,
+        maximum: u64,
+        memory64: bool,
+    ) -> Result<SharedMemory, crate::Error> {
+        SharedMemory::create(initial, maximum, memory64).map_err(crate::Error::Resource)
+    }
+
+    pub(crate) fn create(
+        initial: u64,
+        maximum: u64,
+        memory64: bool,
+    ) -> Result<SharedMemory, String> {
+        let maximum_pages = maximum_pages(initial, Some(maximum), memory64)?;
+        let reservation = Reservation::new(memory64)?;
         let length = (initial * WASM_PAGE) as usize;
         reservation.commit(0, length)?;
         let def = Box::into_raw(Box::new(MemoryDef {
@@ -171,6 +200,7 @@ impl SharedMemory {
             grow_lock: Mutex::new(()),
             maximum_pages,
             declared_maximum: Some(maximum),
+            memory64,
             waiters: Mutex::new(HashMap::new()),
         })))
     }
@@ -331,6 +361,8 @@ pub struct LinearMemory {
     shared: Option<SharedMemory>,
     maximum_pages: u64,
     declared_maximum: Option<u64>,
+    /// Addresses are `i64` (memory64).
+    memory64: bool,
 }
 
 // SAFETY: the memory is plain bytes owned by this value; the runtime
@@ -340,11 +372,12 @@ unsafe impl Send for LinearMemory {}
 unsafe impl Sync for LinearMemory {}
 
 impl LinearMemory {
-    /// Reserves `MEMORY32_RESERVATION` bytes of address space and commits
-    /// `initial` pages; the memory may grow to `maximum` pages (at most 4 GiB).
-    pub fn new(initial: u64, maximum: Option<u64>) -> Result<Self, String> {
-        let maximum_pages = maximum_pages(initial, maximum)?;
-        let reservation = Reservation::new()?;
+    /// Reserves the address space of its index type and commits `initial`
+    /// pages; the memory may grow to `maximum` pages (at most 4 GiB, or
+    /// `MEMORY64_MAX_BYTES` if `memory64`).
+    pub fn new(initial: u64, maximum: Option<u64>, memory64: bool) -> Result<Self, String> {
+        let maximum_pages = maximum_pages(initial, maximum, memory64)?;
+        let reservation = Reservation::new(memory64)?;
         let mut own = Box::new(MemoryDef {
             base: reservation.base,
             length: 0,
@@ -356,6 +389,7 @@ impl LinearMemory {
             shared: None,
             maximum_pages,
             declared_maximum: maximum,
+            memory64,
         };
         memory.commit((initial * WASM_PAGE) as usize)?;
         Ok(memory)
@@ -369,6 +403,7 @@ impl LinearMemory {
             reservation: None,
             maximum_pages: shared.0.maximum_pages,
             declared_maximum: shared.0.declared_maximum,
+            memory64: shared.0.memory64,
             shared: Some(shared),
         }
     }
@@ -444,6 +479,11 @@ impl LinearMemory {
     /// The maximum the memory was declared with, if any.
     pub fn declared_maximum(&self) -> Option<u64> {
         self.declared_maximum
+    }
+
+    /// Whether addresses are `i64` (memory64).
+    pub fn memory64(&self) -> bool {
+        self.memory64
     }
 
     /// The definition compiled code reads.

@@ -68,6 +68,26 @@ pub use vmoffsets::{
 /// `ud2` at a trap site. Tiers that keep explicit checks stay correct.
 pub const MEMORY32_RESERVATION: u64 = (8 << 30) + (64 << 10);
 
+/// A 64-bit memory's index bits: it may grow to at most
+/// `1 << MEMORY64_INDEX_BITS` bytes (8 GiB), and an access whose address
+/// has a bit set at or above this one is out of bounds (ARCHITECTURE.md,
+/// "64-bit memories and tables").
+pub const MEMORY64_INDEX_BITS: u32 = 33;
+
+/// The most bytes a 64-bit memory may hold: `memory.grow` beyond returns -1.
+pub const MEMORY64_MAX_BYTES: u64 = 1 << MEMORY64_INDEX_BITS;
+
+/// Bytes of address space the runtime reserves for every 64-bit memory:
+/// [`MEMORY64_MAX_BYTES`], as large a guard beyond it (static offsets
+/// below `MEMORY64_MAX_BYTES`), and 64 KiB for the access size.
+///
+/// So once a tier has trapped on `addr >> MEMORY64_INDEX_BITS != 0` and on
+/// a static `offset >= MEMORY64_MAX_BYTES`, an access at `base + addr +
+/// offset` of at most 16 bytes either touches the memory or faults, and
+/// the access itself is a [`TrapCode::MemoryOutOfBounds`] trap site, as for
+/// 32-bit memories.
+pub const MEMORY64_RESERVATION: u64 = 2 * MEMORY64_MAX_BYTES + (64 << 10);
+
 /// What the runtime asks of one compilation, beyond the body itself. The
 /// default asks for nothing: code that runs as fast as the tier can make it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]

@@ -32,10 +32,7 @@ impl Translator<'_, '_> {
             return Ok(false);
         };
         let mem = match a.memarg.target {
-            MemArgTarget::Memory(mem) => {
-                self.check_memory32(mem)?;
-                mem
-            }
+            MemArgTarget::Memory(mem) => mem,
             MemArgTarget::Array(_) => return Err(self.unsupported("gc: array memory access")),
         };
         let ty = if a.wide { I64 } else { I32 };
@@ -109,11 +106,12 @@ impl Translator<'_, '_> {
         Ok(true)
     }
 
-    /// The memory index, the zero-extended address and the offset, as the
-    /// wait/notify libcalls take them (they check alignment and bounds).
+    /// The memory index, the address (zero-extended if 32-bit) and the
+    /// offset, as the wait/notify libcalls take them (they check alignment
+    /// and bounds).
     fn waitable(&mut self, mem: u32, memarg: &MemArg, addr: Value) -> (Value, Value, Value) {
         let m = self.iconst(I32, i64::from(mem));
-        let addr = self.builder.ins().uextend(I64, addr);
+        let addr = self.to_i64(addr);
         let off = self.iconst(I64, memarg.offset as i64);
         (m, addr, off)
     }
@@ -134,12 +132,12 @@ impl Translator<'_, '_> {
         addr: Value,
     ) -> Result<Value, CompileError> {
         if bytes > 1 {
-            let eff = if memarg.offset == 0 {
+            // Alignment depends only on the low bits of `addr + offset`.
+            let low_offset = (memarg.offset & 15) as i64;
+            let eff = if low_offset == 0 {
                 addr
             } else {
-                self.builder
-                    .ins()
-                    .iadd_imm_u(addr, i64::from(memarg.offset as u32))
+                self.builder.ins().iadd_imm_u(addr, low_offset)
             };
             let low = self.builder.ins().band_imm_u(eff, i64::from(bytes - 1));
             self.trapnz(low, TrapCode::HeapMisaligned);

@@ -1,7 +1,7 @@
 //! Linear-memory operators: loads, stores, `memory.size`, `memory.grow` and
 //! the bulk-memory operators.
 //!
-//! No access is bounds-checked: the runtime reserves
+//! No 32-bit access is bounds-checked: the runtime reserves
 //! `rung_tiering::MEMORY32_RESERVATION` (8 GiB) of address space for every
 //! 32-bit memory and only its current length is accessible, so
 //!
@@ -12,12 +12,15 @@
 //! either touches the memory or faults in the guard; the access itself is
 //! recorded as a `MemoryOutOfBounds` trap site, which the runtime's signal
 //! handler turns into the trap. `base` never moves (readonly, hoisted by
-//! Cranelift). Only 32-bit memories are compiled: memory64 is `Unsupported`. The bulk operators are libcalls
-//! (which trap themselves); their `i32` addresses and lengths are
-//! zero-extended to the libcall's `i64`.
+//! Cranelift). A 64-bit memory's access first traps on
+//! `addr >> MEMORY64_INDEX_BITS != 0` (and always, for a static offset of
+//! `MEMORY64_MAX_BYTES` or more); its `MEMORY64_RESERVATION` then covers
+//! the rest (ARCHITECTURE.md, "64-bit memories and tables"). The bulk
+//! operators are libcalls (which trap themselves); their `i32` addresses
+//! and lengths are zero-extended to the libcall's `i64`.
 
 use cranelift_codegen::ir::{InstBuilder, Type, Value, types};
-use rung_tiering::{CompileError, Libcall};
+use rung_tiering::{CompileError, Libcall, MEMORY64_INDEX_BITS, MEMORY64_MAX_BYTES, TrapCode};
 use wasmparser::{MemArg, MemArgTarget, Operator};
 
 use super::Translator;
@@ -32,17 +35,24 @@ enum Ext {
 }
 
 impl Translator<'_, '_> {
-    pub(super) fn check_memory32(&self, mem: u32) -> Result<(), CompileError> {
-        let ty = self
-            .env
+    /// Whether memory `mem` has 64-bit addresses (memory64).
+    pub(super) fn memory64(&self, mem: u32) -> Result<bool, CompileError> {
+        self.env
             .module
             .memories
             .get(mem as usize)
-            .ok_or_else(|| self.internal("memory index out of range"))?;
-        if ty.memory64 {
-            return Err(self.unsupported(format!("memory64 (memory {mem})")));
-        }
-        Ok(())
+            .map(|m| m.memory64)
+            .ok_or_else(|| self.internal("memory index out of range"))
+    }
+
+    /// A result in pages of memory `mem` (from an `i64` libcall or length),
+    /// as the operator's result type.
+    fn memory_result(&mut self, mem: u32, v: Value) -> Result<Value, CompileError> {
+        Ok(if self.memory64(mem)? {
+            v
+        } else {
+            self.builder.ins().ireduce(I32, v)
+        })
     }
 
     /// Whether memory `mem` is shared (its length is read by a libcall:
@@ -61,15 +71,13 @@ impl Translator<'_, '_> {
             return Err(self.unsupported("threads: ordered memory access"));
         }
         match memarg.target {
-            MemArgTarget::Memory(mem) => {
-                self.check_memory32(mem)?;
-                Ok(mem)
-            }
+            MemArgTarget::Memory(mem) => Ok(mem),
             MemArgTarget::Array(_) => Err(self.unsupported("gc: array memory access")),
         }
     }
 
-    /// The address of an access (its guard region does the bounds check, see
+    /// The address of an access (its guard region does the bounds check of
+    /// a 32-bit memory, a shift and the guard that of a 64-bit one: see
     /// the module docs), and the offset to put in the instruction.
     pub(super) fn heap_addr(
         &mut self,
@@ -77,12 +85,28 @@ impl Translator<'_, '_> {
         addr: Value,
     ) -> Result<(Value, i32), CompileError> {
         let mem = self.memarg_memory(memarg)?;
-        let offset = i64::try_from(memarg.offset)
-            .ok()
-            .filter(|&o| o <= i64::from(u32::MAX))
-            .ok_or_else(|| self.internal("offset of a 32-bit memory exceeds 32 bits"))?;
+        let mut offset = memarg.offset;
+        let addr = if self.memory64(mem)? {
+            if offset >= MEMORY64_MAX_BYTES {
+                // `addr + offset` is past any length the memory can have;
+                // the access after the trap is never reached.
+                let yes = self.iconst(I32, 1);
+                self.trapnz(yes, TrapCode::MemoryOutOfBounds);
+                offset = 0;
+            } else {
+                let high = self
+                    .builder
+                    .ins()
+                    .ushr_imm_u(addr, i64::from(MEMORY64_INDEX_BITS));
+                self.trapnz(high, TrapCode::MemoryOutOfBounds);
+            }
+            addr
+        } else {
+            self.builder.ins().uextend(I64, addr)
+        };
+        let offset = i64::try_from(offset)
+            .map_err(|_| self.internal("memory offset exceeds 63 bits"))?;
         let base = self.env.memory_base(&mut self.builder, mem)?;
-        let addr = self.builder.ins().uextend(I64, addr);
         let ptr = self.builder.ins().iadd(base, addr);
         Ok(match i32::try_from(offset) {
             Ok(o) => (ptr, o),
@@ -133,10 +157,6 @@ impl Translator<'_, '_> {
         n
     }
 
-    fn uext64(&mut self, v: Value) -> Value {
-        self.builder.ins().uextend(I64, v)
-    }
-
     /// Translates `op` if it is a memory operator; `Ok(false)` otherwise.
     pub(crate) fn memory_op(&mut self, op: &Operator<'_>) -> Result<bool, CompileError> {
         use Operator as O;
@@ -161,46 +181,41 @@ impl Translator<'_, '_> {
             O::I32Store16 { memarg } | O::I64Store16 { memarg } => self.store(memarg, 2)?,
             O::I64Store32 { memarg } => self.store(memarg, 4)?,
             O::MemorySize { mem } if self.is_shared(*mem) => {
-                self.check_memory32(*mem)?;
                 let m = self.iconst(I32, i64::from(*mem));
                 let pages = self.libcall_result(Libcall::SharedMemorySize, &[m])?;
-                let v = self.builder.ins().ireduce(I32, pages);
+                let v = self.memory_result(*mem, pages)?;
                 self.push(v);
             }
             O::MemorySize { mem } => {
-                self.check_memory32(*mem)?;
                 let len = self.env.memory_length(&mut self.builder, *mem)?;
                 let pages = self.builder.ins().ushr_imm_u(len, 16);
-                let v = self.builder.ins().ireduce(I32, pages);
+                let v = self.memory_result(*mem, pages)?;
                 self.push(v);
             }
             O::MemoryGrow { mem } => {
-                self.check_memory32(*mem)?;
                 let delta = self.pop()?;
-                let delta = self.uext64(delta);
+                let delta = self.to_i64(delta);
                 let m = self.iconst(I32, i64::from(*mem));
                 let old = self.libcall_result(Libcall::MemoryGrow, &[m, delta])?;
-                let v = self.builder.ins().ireduce(I32, old);
+                let v = self.memory_result(*mem, old)?;
                 self.push(v);
             }
             O::MemoryFill { mem } => {
-                self.check_memory32(*mem)?;
                 let (dst, val, len) = self.pop3()?;
                 let m = self.iconst(I32, i64::from(*mem));
-                let dst = self.uext64(dst);
-                let len = self.uext64(len);
+                let dst = self.to_i64(dst);
+                let len = self.to_i64(len);
                 self.env
                     .libcall(&mut self.builder, Libcall::MemoryFill, &[m, dst, val, len])?;
             }
             O::MemoryCopy { dst_mem, src_mem } => {
-                self.check_memory32(*dst_mem)?;
-                self.check_memory32(*src_mem)?;
                 let (dst, src, len) = self.pop3()?;
                 let d = self.iconst(I32, i64::from(*dst_mem));
                 let s = self.iconst(I32, i64::from(*src_mem));
-                let dst = self.uext64(dst);
-                let src = self.uext64(src);
-                let len = self.uext64(len);
+                let dst = self.to_i64(dst);
+                let src = self.to_i64(src);
+                // The length is `i64` only when both memories are 64-bit.
+                let len = self.to_i64(len);
                 self.env.libcall(
                     &mut self.builder,
                     Libcall::MemoryCopy,
@@ -208,11 +223,10 @@ impl Translator<'_, '_> {
                 )?;
             }
             O::MemoryInit { data_index, mem } => {
-                self.check_memory32(*mem)?;
                 let (dst, src, len) = self.pop3()?;
                 let m = self.iconst(I32, i64::from(*mem));
                 let d = self.iconst(I32, i64::from(*data_index));
-                let dst = self.uext64(dst);
+                let dst = self.to_i64(dst);
                 self.env.libcall(
                     &mut self.builder,
                     Libcall::MemoryInit,

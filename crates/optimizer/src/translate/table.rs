@@ -5,7 +5,8 @@
 //! `index < current_elements` (`TableOutOfBounds`). The base and length are
 //! reloaded at every use: `table.grow` (a libcall) may move the base. The
 //! runtime initializes tables eagerly, so `TABLE_ELEMENT_LAZY_BIT` is never
-//! set and elements are used as they are. table64 is `Unsupported`.
+//! set and elements are used as they are. A 64-bit table's `i64` index is
+//! compared whole against the (zero-extended) length, so no index wraps.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{InstBuilder, Value, types};
@@ -17,36 +18,59 @@ use super::Translator;
 use types::{I32, I64};
 
 impl Translator<'_, '_> {
-    pub(crate) fn check_table32(&self, table: u32) -> Result<(), CompileError> {
-        let t = self
-            .env
+    /// Whether `table` has 64-bit indices (table64).
+    fn table64(&self, table: u32) -> Result<bool, CompileError> {
+        self.env
             .module
             .tables
             .get(table as usize)
-            .ok_or_else(|| self.internal("table index out of range"))?;
-        if t.ty.table64 {
-            return Err(self.unsupported(format!("memory64 (64-bit table {table})")));
-        }
-        Ok(())
+            .map(|t| t.ty.table64)
+            .ok_or_else(|| self.internal("table index out of range"))
     }
 
-    /// The address of element `index` (i32) of `table`, after a bounds
-    /// check that traps with `trap`.
+    /// An index, length or delta operand as the `i64` that addresses and
+    /// libcalls take: zero-extended if it is an `i32`.
+    pub(crate) fn to_i64(&mut self, v: Value) -> Value {
+        if self.builder.func.dfg.value_type(v) == I64 {
+            v
+        } else {
+            self.builder.ins().uextend(I64, v)
+        }
+    }
+
+    /// A table size (`i32`) or libcall result (`i64`) as `table`'s index
+    /// type.
+    fn table_result(&mut self, table: u32, v: Value) -> Result<Value, CompileError> {
+        let want = if self.table64(table)? { I64 } else { I32 };
+        let have = self.builder.func.dfg.value_type(v);
+        Ok(match (have == want, want) {
+            (true, _) => v,
+            (false, I64) => self.builder.ins().uextend(I64, v),
+            (false, _) => self.builder.ins().ireduce(I32, v),
+        })
+    }
+
+    /// The address of element `index` (`i32`, or `i64` for a 64-bit table)
+    /// of `table`, after a bounds check that traps with `trap`.
     pub(crate) fn table_elem_addr(
         &mut self,
         table: u32,
         index: Value,
         trap: TrapCode,
     ) -> Result<Value, CompileError> {
-        self.check_table32(table)?;
         let len = self.env.table_len(&mut self.builder, table)?;
+        let (index, len) = if self.builder.func.dfg.value_type(index) == I64 {
+            (index, self.to_i64(len))
+        } else {
+            (index, len)
+        };
         let oob = self
             .builder
             .ins()
             .icmp(IntCC::UnsignedGreaterThanOrEqual, index, len);
         self.trapnz(oob, trap);
         let base = self.env.table_base(&mut self.builder, table)?;
-        let index = self.builder.ins().uextend(I64, index);
+        let index = self.to_i64(index);
         let scaled = self.builder.ins().ishl_imm_u(index, 3);
         Ok(self.builder.ins().iadd(base, scaled))
     }
@@ -69,25 +93,23 @@ impl Translator<'_, '_> {
                 self.builder.ins().store(flags, value, addr, 0);
             }
             O::TableSize { table } => {
-                self.check_table32(*table)?;
-                let v = self.env.table_len(&mut self.builder, *table)?;
+                let len = self.env.table_len(&mut self.builder, *table)?;
+                let v = self.table_result(*table, len)?;
                 self.push(v);
             }
             O::TableGrow { table } => {
-                self.check_table32(*table)?;
                 let (init, delta) = self.pop2()?;
                 let t = self.iconst(I32, i64::from(*table));
-                let delta = self.builder.ins().uextend(I64, delta);
+                let delta = self.to_i64(delta);
                 let old = self.libcall_result(Libcall::TableGrow, &[t, delta, init])?;
-                let v = self.builder.ins().ireduce(I32, old);
+                let v = self.table_result(*table, old)?;
                 self.push(v);
             }
             O::TableFill { table } => {
-                self.check_table32(*table)?;
                 let (dst, value, len) = self.pop3()?;
                 let t = self.iconst(I32, i64::from(*table));
-                let dst = self.builder.ins().uextend(I64, dst);
-                let len = self.builder.ins().uextend(I64, len);
+                let dst = self.to_i64(dst);
+                let len = self.to_i64(len);
                 self.env
                     .libcall(&mut self.builder, Libcall::TableFill, &[t, dst, value, len])?;
             }
@@ -95,14 +117,12 @@ impl Translator<'_, '_> {
                 dst_table,
                 src_table,
             } => {
-                self.check_table32(*dst_table)?;
-                self.check_table32(*src_table)?;
                 let (dst, src, len) = self.pop3()?;
                 let d = self.iconst(I32, i64::from(*dst_table));
                 let s = self.iconst(I32, i64::from(*src_table));
-                let dst = self.builder.ins().uextend(I64, dst);
-                let src = self.builder.ins().uextend(I64, src);
-                let len = self.builder.ins().uextend(I64, len);
+                let dst = self.to_i64(dst);
+                let src = self.to_i64(src);
+                let len = self.to_i64(len);
                 self.env.libcall(
                     &mut self.builder,
                     Libcall::TableCopy,
@@ -110,11 +130,10 @@ impl Translator<'_, '_> {
                 )?;
             }
             O::TableInit { elem_index, table } => {
-                self.check_table32(*table)?;
                 let (dst, src, len) = self.pop3()?;
                 let t = self.iconst(I32, i64::from(*table));
                 let e = self.iconst(I32, i64::from(*elem_index));
-                let dst = self.builder.ins().uextend(I64, dst);
+                let dst = self.to_i64(dst);
                 self.env.libcall(
                     &mut self.builder,
                     Libcall::TableInit,
