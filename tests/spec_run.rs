@@ -244,6 +244,9 @@ fn run_suite(
             engine.tier_ups(),
             engine.tier_up_stats().osr_switches
         );
+        for (reason, count) in engine.fallback_reasons() {
+            println!("  fell back {count}×: {reason}");
+        }
     }
     problems.is_empty()
 }

@@ -4,8 +4,8 @@
 //! module that could `memory.atomic.wait` on a shared memory is skipped:
 //! with no other thread to notify it, a wait without a timeout never
 //! ends); exceptions (`try_table`, `throw`, `throw_ref`; an uncaught one
-//! is compared by its tag); no GC, memory64, wide arithmetic, no imports;
-//! one memory of at most 16 pages), made to terminate with
+//! is compared by its tag); 64-bit memories and tables; no GC, wide
+//! arithmetic, no imports; one memory of at most 16 pages), made to terminate with
 //! wasm-smith's fuel (`ensure_termination`) and with NaNs canonicalized, are
 //! run by the runtime on the optimizing tier, the baseline tier, mixed
 //! (function by function alternating) and tiered with OSR forced (every
@@ -41,7 +41,7 @@ fn smith_config(disallow_traps: bool) -> wasm_smith::Config {
         threads_enabled: true,
         exceptions_enabled: true,
         gc_enabled: false,
-        memory64_enabled: false,
+        memory64_enabled: true,
         wide_arithmetic_enabled: false,
         custom_page_sizes_enabled: false,
         shared_everything_threads_enabled: false,
@@ -56,6 +56,7 @@ fn smith_config(disallow_traps: bool) -> wasm_smith::Config {
         max_imports: 0,
         max_memories: 1,
         max_memory32_bytes: 16 * 65536,
+        max_memory64_bytes: 16 * 65536,
         // A declared maximum keeps memory.grow (and the comparison) small.
         memory_max_size_required: true,
         table_max_size_required: true,
