@@ -4,7 +4,8 @@
 //! (`$mid`, `$relay`) are baseline code the unwinder walks through.
 //!
 //! The spec suite (`proposals/exceptions/*`) has no legacy `try`; the
-//! legacy instructions are checked here.
+//! legacy instructions are checked here. The baseline compiles every
+//! function of both modules (no fall-back to the optimizer).
 
 use rung::runtime::{Engine, Linker, Module, Store, TierChoice, TrapReason, Val};
 use rung::tiering::TrapCode;
@@ -154,8 +155,13 @@ struct Run {
 
 impl Run {
     fn new(label: &'static str, tiers: TierChoice) -> Run {
+        Run::of(WAT, label, tiers)
+    }
+
+    fn of(wat: &str, label: &'static str, tiers: TierChoice) -> Run {
         let engine = Engine::new(tiers.config()).unwrap();
-        let module = Module::new(&engine, &wat::parse_str(WAT).unwrap()).unwrap();
+        let module = Module::new(&engine, &wat::parse_str(wat).unwrap()).unwrap();
+        assert_eq!(engine.fallbacks(), 0, "{label}: {:?}", engine.fallback_reasons());
         let mut store = Store::new(&engine);
         let instance = Linker::new().instantiate(&mut store, &module).unwrap();
         Run {
@@ -245,5 +251,142 @@ fn an_uncaught_exception_reaches_the_host_naming_its_tag() {
             r.label
         );
         assert_eq!(trap.message(), "null exception reference", "{}", r.label);
+    }
+}
+
+/// No memory (the baseline then keeps nothing in r15 but must still
+/// restore it after an unwind), legacy handlers nested in each other's
+/// clauses, a `rethrow` of an outer clause's exception after an inner one
+/// caught another, `delegate` to the caller, a handler in a loop, and
+/// `v128` payloads.
+const LEGACY: &str = r#"(module
+  (tag $a (param i32))
+  (tag $b (param i64))
+  (tag $v (param v128 i32))
+  (func $throw_a (param i32) (throw $a (local.get 0)))
+  (func $throw_b (param i64) (throw $b (local.get 0)))
+
+  ;; Catches $a, then inside that clause catches $b, then rethrows $a.
+  (func $nested (param i32) (result i32)
+    try (result i32)
+      local.get 0
+      call $throw_a
+      i32.const -1
+    catch $a
+      drop
+      try (result i32)
+        i64.const 9
+        call $throw_b
+        i32.const -2
+      catch $b
+        drop
+        rethrow 1
+      end
+    end)
+  (func (export "nested") (param i32) (result i32)
+    try (result i32)
+      local.get 0
+      call $nested
+    catch $a
+      i32.const 1000
+      i32.add
+    end)
+
+  ;; delegate 0 from the function's outermost try: past this function's
+  ;; own handler, to the caller.
+  (func $delegate_out (param i32) (result i32)
+    try (result i32)
+      try (result i32)
+        local.get 0
+        call $throw_a
+        i32.const -1
+      delegate 1
+    catch_all
+      i32.const -5
+    end)
+  (func (export "delegate_out") (param i32) (result i32)
+    try (result i32)
+      local.get 0
+      call $delegate_out
+    catch $a
+      i32.const 7
+      i32.mul
+    end)
+
+  ;; A legacy handler in a loop: 1,000 catches, a running sum in locals.
+  (func (export "loop") (result i64)
+    (local $i i32) (local $sum i64)
+    loop $again
+      try
+        local.get $i
+        i64.extend_i32_u
+        call $throw_b
+      catch $b
+        local.get $sum
+        i64.add
+        local.set $sum
+      end
+      local.get $i
+      i32.const 1
+      i32.add
+      local.tee $i
+      i32.const 1000
+      i32.lt_u
+      br_if $again
+    end
+    local.get $sum)
+
+  ;; An unmatched clause list forwards to the enclosing try_table.
+  (func (export "forward") (param i32) (result i32)
+    (block $h (result i32)
+      (try_table (catch $a $h)
+        try
+          local.get 0
+          call $throw_a
+        catch $b
+          drop
+        end)
+      (i32.const -1)))
+
+  ;; A v128 payload, thrown and caught by both kinds of handler.
+  (func $throw_v (param i32)
+    (throw $v (i32x4.splat (local.get 0)) (i32.const 3)))
+  (func (export "v128") (param i32) (result i32)
+    (local $x v128)
+    (block $h (result v128 i32)
+      (try_table (catch $v $h) (call $throw_v (local.get 0)))
+      (return (i32.const -1)))
+    (drop)
+    (local.set $x)
+    try (result i32)
+      (call $throw_v (i32.add (i32x4.extract_lane 2 (local.get $x)) (i32.const 1)))
+      i32.const -1
+    catch $v
+      local.set 0
+      i32x4.extract_lane 3
+      local.get 0
+      i32.add
+    end)
+)"#;
+
+#[test]
+fn legacy_handlers_nest_delegate_and_loop_without_a_memory() {
+    for (label, tiers) in [
+        ("optimized", TierChoice::Optimized),
+        ("baseline", TierChoice::Baseline),
+        ("mixed", TierChoice::Mixed),
+        ("tiered", TierChoice::Tiered),
+    ] {
+        let mut r = Run::of(LEGACY, label, tiers);
+        assert_eq!(r.i32("nested", Some(5)), 1005, "{label}");
+        assert_eq!(r.i32("delegate_out", Some(6)), 42, "{label}");
+        match r.call("loop", &[]).unwrap().as_slice() {
+            // 0 + 1 + … + 999.
+            [Val::I64(x)] => assert_eq!(*x, 499_500, "{label}"),
+            other => panic!("{label}: loop: {other:?}"),
+        }
+        assert_eq!(r.i32("forward", Some(8)), 8, "{label}");
+        // A lane of splat(4 + 1), plus the payload's 3.
+        assert_eq!(r.i32("v128", Some(4)), 8, "{label}");
     }
 }

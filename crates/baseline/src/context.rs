@@ -109,6 +109,8 @@ pub struct CodeGen<'a> {
     /// `clock` when the last landing pad was emitted: an unwind into it
     /// clobbers every register, so a loop that has one preloads no pin.
     pub landing_clock: u32,
+    /// How many legacy `try`s are open: the catch depth of the next one.
+    pub legacy_depth: u32,
 }
 
 impl<'a> CodeGen<'a> {
@@ -165,6 +167,7 @@ impl<'a> CodeGen<'a> {
             handlers: Vec::new(),
             catches: Vec::new(),
             landing_clock: 0,
+            legacy_depth: 0,
         }
     }
 

@@ -57,6 +57,19 @@ pub enum Kind {
     Else,
     /// A `try_table` (see `exceptions`): a block with a landing pad.
     TryTable,
+    /// A legacy `try` before its first `catch` (a block with a landing
+    /// pad); `slot` is its catch depth, which names the frame slot its
+    /// catches keep the exception in (see `exceptions`).
+    Try { slot: u32 },
+    /// A legacy `try` in one of its `catch` clauses. `next` is where the
+    /// landing pad goes when this clause's tag did not match (`None` after
+    /// `catch_all`); `live` is false when no call reaches the landing pad,
+    /// so no clause can run.
+    Catch {
+        slot: u32,
+        next: Option<Label>,
+        live: bool,
+    },
 }
 
 /// One open control frame.
@@ -383,13 +396,15 @@ impl CodeGen<'_> {
             .control
             .last()
             .ok_or_else(|| self.internal("end without a block"))?;
-        if frame.kind == Kind::TryTable {
-            self.close_try_table()?;
-            frame = *self
-                .control
-                .last()
-                .ok_or_else(|| self.internal("end without a block"))?;
+        match frame.kind {
+            Kind::TryTable => self.close_try_table()?,
+            Kind::Try { .. } | Kind::Catch { .. } => self.close_legacy_try(None)?,
+            _ => {}
         }
+        frame = *self
+            .control
+            .last()
+            .ok_or_else(|| self.internal("end without a block"))?;
         match frame.kind {
             Kind::Func => {
                 if self.reachable {
@@ -425,7 +440,11 @@ impl CodeGen<'_> {
                 self.block_types.truncate(frame.types as usize);
                 return Ok(());
             }
-            Kind::Block | Kind::Else | Kind::TryTable => {
+            Kind::Block
+            | Kind::Else
+            | Kind::TryTable
+            | Kind::Try { .. }
+            | Kind::Catch { .. } => {
                 if !frame.end_reached {
                     // Only the fall-through (if anything) reaches the end.
                     self.control.pop();
@@ -706,12 +725,16 @@ impl CodeGen<'_> {
             let len = (self.masm.asm.offset() - at) as u8;
             self.frame.pin_save_sites.push((at, len));
         }
-        if self.frame.pins_heap {
-            self.masm.asm.mov_rm(
-                Size::S64,
-                crate::regalloc::HEAP_BASE,
-                Mem::new(Reg::Rbp, SAVED_HEAP_BASE),
-            );
+        let at = self.masm.asm.offset();
+        self.masm.asm.mov_rm(
+            Size::S64,
+            crate::regalloc::HEAP_BASE,
+            Mem::new(Reg::Rbp, SAVED_HEAP_BASE),
+        );
+        if !self.frame.pins_heap {
+            // Restored only for a landing pad (see `Frame::r15_save_sites`).
+            let len = (self.masm.asm.offset() - at) as u8;
+            self.frame.r15_save_sites.push((at, len));
         }
     }
 

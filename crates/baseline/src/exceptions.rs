@@ -1,6 +1,6 @@
-//! Exception handling: `try_table`, `throw` and `throw_ref` (ARCHITECTURE.md,
-//! "Exception handling"); the legacy instructions are `Unsupported` here
-//! (the optimizer compiles them).
+//! Exception handling: `try_table`, `throw`, `throw_ref`, and the legacy
+//! `try`/`catch`/`catch_all`/`rethrow`/`delegate` (ARCHITECTURE.md,
+//! "Exception handling").
 //!
 //! ```text
 //! try_table entry:  spill everything below the parameters; mov [rsp], r14
@@ -12,19 +12,28 @@
 //!                   undefined after an unwind)
 //!                   per clause: cmp [exn + EXN_TAG], [r14 + tag(t)] ; jne next
 //!                               payload from [exn + 16 + 16 i], then a branch
-//!                   none matched: rax = exn ; jmp the enclosing try_table's
+//!                   none matched: rax = exn ; jmp the enclosing handler's
 //!                   pad, or ThrowRef(r14, exn)
 //! ```
 //!
 //! A function with a handler saves and restores all of rbx, r12–r15 (the
-//! frames an unwind removes never restore what they changed; without a
-//! memory 0 the baseline does not save r15, so such a function is
-//! `Unsupported`), and has 16 more bytes at the bottom of its frame
-//! (`Frame::handler_area`): `[rsp]` holds the vmctx for its landing pads,
-//! `[rsp + 8]` the exception while a pad runs. At a handler's entry the
-//! value stack is spilled (all but constants), so at every call in its
-//! scope, and so at its pad, everything below the handler's height is
-//! where it was at entry.
+//! frames an unwind removes never restore what they changed; r15 too where
+//! it holds no heap base: `Frame::r15_save_sites`), and has 16 more bytes at
+//! the bottom of its frame (`Frame::handler_area`): `[rsp]` holds the vmctx
+//! for its landing pads, `[rsp + 8]` the exception while a pad runs. At a
+//! handler's entry the value stack is spilled (all but constants), so at
+//! every call in its scope, and so at its pad, everything below the
+//! handler's height is where it was at entry.
+//!
+//! A legacy `try` is compiled in one pass too, its clauses interleaved with
+//! their bodies: the landing pad is emitted at the first `catch` and each
+//! clause's tag test falls into its body or jumps to the next clause's
+//! test, emitted at the next `catch` (the last one's "no match" at `end`
+//! forwards the exception outwards). The exception a `catch` holds, which
+//! `rethrow` throws again, stays in the slot of its catch depth,
+//! `[rsp + 16 + 8 d]`, until the clause ends. `delegate l` ends a `try`
+//! whose landing pad forwards to the pad of the innermost handler at or
+//! outside label `l`.
 
 use rung_tiering::abi::RegClass;
 use rung_tiering::{EXN_TAG, EXN_VALUE_SIZE, EXN_VALUES, Libcall};
@@ -106,14 +115,12 @@ impl CodeGen<'_> {
     }
 
     fn open_try_table(&mut self, bt: BlockType, first: u32) -> Result<()> {
-        // A landing pad's function must restore every callee-saved
-        // register its caller gave it (the frames an unwind removes never
-        // restore theirs); r15 is saved only where it holds the heap base.
-        if !self.frame.pins_heap {
-            return Err(self.unsupported(
-                "exceptions: try_table in a function that does not save r15 (no memory 0)",
-            ));
-        }
+        self.open_handler(bt, first, Kind::TryTable)
+    }
+
+    /// Opens a block of kind `kind` with a landing pad whose clauses are
+    /// `catches[first..]`.
+    fn open_handler(&mut self, bt: BlockType, first: u32, kind: Kind) -> Result<()> {
         let count = self.catches.len() as u32 - first;
         self.visit_block(bt)?;
         self.frame.handler_area = true;
@@ -123,7 +130,7 @@ impl CodeGen<'_> {
         self.masm.landings.push(u32::MAX);
         let control = self.control.len() - 1;
         if let Some(c) = self.control.last_mut() {
-            c.kind = Kind::TryTable;
+            c.kind = kind;
         }
         self.handlers.push(Handler {
             control,
@@ -136,7 +143,7 @@ impl CodeGen<'_> {
         Ok(())
     }
 
-    /// The payload types of tag `tag` (`Unsupported` for a `v128` one).
+    /// The payload types of tag `tag`.
     fn tag_types(&self, tag: u32) -> Result<Vec<Ty>> {
         let t = self
             .env
@@ -154,7 +161,7 @@ impl CodeGen<'_> {
         };
         f.params()
             .iter()
-            .map(|&p| Ty::of(p).ok_or_else(|| self.unsupported("exceptions: a v128 payload")))
+            .map(|&p| Ty::of_simd(p).ok_or_else(|| self.internal("tag payload type")))
             .collect()
     }
 
@@ -178,19 +185,7 @@ impl CodeGen<'_> {
             self.masm.asm.jmp(frame.label);
             self.control[h.control].end_reached = true;
         }
-        self.masm.asm.bind(h.landing);
-        self.masm.landings[h.id as usize] = self.masm.asm.offset();
-        self.clock += 1;
-        self.landing_clock = self.clock;
-        self.masm.asm.mov_mr(Size::S64, exn_slot(), Reg::Rax);
-        self.masm.asm.mov_rm(Size::S64, VMCTX, vmctx_slot());
-        if self.frame.pins_heap {
-            self.load_heap_base()?;
-        }
-        // Every pinned register: an unwind skipped the epilogues that
-        // would have restored the callee-saved ones.
-        self.reload_pins(RegClass::Int);
-        self.reload_float_pins();
+        self.enter_landing(&h, exn_slot())?;
         let clauses: Vec<Clause> =
             self.catches[h.first as usize..(h.first + h.count) as usize].to_vec();
         self.catches.truncate(h.first as usize);
@@ -203,26 +198,8 @@ impl CodeGen<'_> {
                         .tag(tag)
                         .ok_or_else(|| self.internal("tag index out of range"))?;
                     let next = self.masm.asm.new_label();
-                    self.masm.asm.mov_rm(Size::S64, SCRATCH, exn_slot());
-                    self.masm
-                        .asm
-                        .mov_rm(Size::S64, SCRATCH, Mem::new(SCRATCH, EXN_TAG as i32));
-                    self.masm
-                        .asm
-                        .alu_rm(Alu::Cmp, Size::S64, SCRATCH, Mem::new(VMCTX, off as i32));
-                    self.masm.asm.jcc(Cc::Ne, next);
-                    for (i, ty) in self.tag_types(tag)?.into_iter().enumerate() {
-                        let r = self.alloc_for(ty)?;
-                        let at =
-                            Mem::new(SCRATCH2, (EXN_VALUES + EXN_VALUE_SIZE * i as u32) as i32);
-                        self.masm.asm.mov_rm(Size::S64, SCRATCH2, exn_slot());
-                        if r.class() == RegClass::Float {
-                            self.masm.asm.movs_rm(ty.size(), r, at);
-                        } else {
-                            self.masm.asm.mov_rm(ty.size(), r, at);
-                        }
-                        self.push(ty, Loc::Reg(r));
-                    }
+                    self.test_tag(exn_slot(), off, next);
+                    self.push_payload(tag, exn_slot())?;
                     Some(next)
                 }
                 None => None,
@@ -245,18 +222,87 @@ impl CodeGen<'_> {
             }
         }
         self.landing_state(frame.height);
-        // Nothing matched: the enclosing try_table's pad, or the caller.
+        // Nothing matched: the enclosing handler's pad, or the caller.
         self.masm.asm.mov_rm(Size::S64, Reg::Rax, exn_slot());
-        match self.handlers.last_mut() {
-            Some(outer) => {
-                outer.used = true;
-                let pad = outer.landing;
+        self.forward_exception(self.handlers.len());
+        Ok(())
+    }
+
+    /// At a landing pad's start (`rax` = the exception): records it for
+    /// handler `h`, keeps the exception at `exn`, and restores r14, r15
+    /// and the pinned locals' registers (an unwind skipped the epilogues
+    /// that would have restored the callee-saved ones).
+    fn enter_landing(&mut self, h: &Handler, exn: Mem) -> Result<()> {
+        self.bind_landing(h);
+        self.masm.asm.mov_mr(Size::S64, exn, Reg::Rax);
+        self.masm.asm.mov_rm(Size::S64, VMCTX, vmctx_slot());
+        if self.frame.pins_heap {
+            self.load_heap_base()?;
+        }
+        self.reload_pins(RegClass::Int);
+        self.reload_float_pins();
+        Ok(())
+    }
+
+    /// Binds handler `h`'s landing pad here.
+    fn bind_landing(&mut self, h: &Handler) {
+        self.masm.asm.bind(h.landing);
+        self.masm.landings[h.id as usize] = self.masm.asm.offset();
+        self.clock += 1;
+        self.landing_clock = self.clock;
+    }
+
+    /// Jumps to `next` unless the exception at `exn` has the tag at vmctx
+    /// offset `tag_offset`.
+    fn test_tag(&mut self, exn: Mem, tag_offset: u32, next: Label) {
+        self.masm.asm.mov_rm(Size::S64, SCRATCH, exn);
+        self.masm
+            .asm
+            .mov_rm(Size::S64, SCRATCH, Mem::new(SCRATCH, EXN_TAG as i32));
+        self.masm.asm.alu_rm(
+            Alu::Cmp,
+            Size::S64,
+            SCRATCH,
+            Mem::new(VMCTX, tag_offset as i32),
+        );
+        self.masm.asm.jcc(Cc::Ne, next);
+    }
+
+    /// Pushes the payload of the exception at `exn` (of tag `tag`) in
+    /// registers.
+    fn push_payload(&mut self, tag: u32, exn: Mem) -> Result<()> {
+        for (i, ty) in self.tag_types(tag)?.into_iter().enumerate() {
+            let r = self.alloc_for(ty)?;
+            let at = Mem::new(SCRATCH2, (EXN_VALUES + EXN_VALUE_SIZE * i as u32) as i32);
+            self.masm.asm.mov_rm(Size::S64, SCRATCH2, exn);
+            if ty == Ty::V128 {
+                self.masm.asm.movdqu_rm(r, at);
+            } else if r.class() == RegClass::Float {
+                self.masm.asm.movs_rm(ty.size(), r, at);
+            } else {
+                self.masm.asm.mov_rm(ty.size(), r, at);
+            }
+            self.push(ty, Loc::Reg(r));
+        }
+        Ok(())
+    }
+
+    /// With the exception in `rax`, on to the landing pad of the innermost
+    /// of `handlers[..outer]`, or out of the function (`ThrowRef`, not a
+    /// call site of any handler here). The code after it is unreachable.
+    fn forward_exception(&mut self, outer: usize) {
+        match outer.checked_sub(1).and_then(|i| self.handlers.get_mut(i)) {
+            Some(h) => {
+                h.used = true;
+                let pad = h.landing;
                 self.masm.asm.jmp(pad);
                 self.set_unreachable();
             }
-            None => self.emit_throw_ref_call(Reg::Rax, false),
+            None => {
+                self.masm.asm.mov_rm(Size::S64, VMCTX, vmctx_slot());
+                self.emit_throw_ref_call(Reg::Rax, false);
+            }
         }
-        Ok(())
     }
 
     /// The compile-time state at a landing pad: the handler's height, no
@@ -331,6 +377,13 @@ impl CodeGen<'_> {
             let pos = (base + i) as u32;
             let v = self.stack[base + i];
             let at = Mem::new(exn, (EXN_VALUES + EXN_VALUE_SIZE * i as u32) as i32);
+            if ty == Ty::V128 {
+                let x = self.alloc_for(Ty::V128)?;
+                self.load_into(x, ty, v.loc, pos);
+                self.masm.asm.movdqu_mr(at, x);
+                self.free_reg(x);
+                continue;
+            }
             match v.loc {
                 Loc::Const(bits) => self.masm.asm.mov_r64_imm(SCRATCH, bits as i64),
                 Loc::Mem => self.masm.asm.mov_rm(Size::S64, SCRATCH, self.slot(pos)),
@@ -355,6 +408,203 @@ impl CodeGen<'_> {
         let r = self.owned_reg(&o)?;
         self.spill_below(0);
         self.masm.asm.mov_rr(Size::S64, SCRATCH, r);
+        let covered = !self.handlers.is_empty();
+        self.emit_throw_ref_call(SCRATCH, covered);
+        Ok(())
+    }
+    // ---- legacy exception handling ------------------------------------------------
+
+    /// The slot of the exception a legacy `catch` at catch depth `slot`
+    /// holds.
+    fn catch_slot(slot: u32) -> Mem {
+        Mem::new(Reg::Rsp, 16 + 8 * slot as i32)
+    }
+
+    /// `try bt`: a block with a landing pad and no clauses yet.
+    pub fn visit_try(&mut self, bt: BlockType) -> Result<()> {
+        let slot = self.legacy_depth;
+        self.legacy_depth += 1;
+        self.frame.legacy_slots = self.frame.legacy_slots.max(self.legacy_depth);
+        let first = self.catches.len() as u32;
+        self.open_handler(bt, first, Kind::Try { slot })
+    }
+
+    /// Ends the code before a legacy clause or the `try`'s end: a reachable
+    /// end jumps to the frame's end.
+    fn leave_clause(&mut self) -> Result<()> {
+        if self.reachable {
+            let frame = *self
+                .control
+                .last()
+                .ok_or_else(|| self.internal("catch without a try"))?;
+            self.merge_moves(frame.result_types(), frame.height)?;
+            self.emit_moves(true);
+            self.masm.asm.jmp(frame.label);
+            if let Some(f) = self.control.last_mut() {
+                f.end_reached = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pops the handler of the innermost legacy `try`, whose frame is the
+    /// innermost one.
+    fn pop_legacy_handler(&mut self) -> Result<Handler> {
+        let h = self
+            .handlers
+            .pop()
+            .ok_or_else(|| self.internal("legacy try without a handler"))?;
+        if h.control != self.control.len() - 1 {
+            return Err(self.internal("legacy try's handler is not innermost"));
+        }
+        Ok(h)
+    }
+
+    /// `catch $tag` (`Some(tag)`) or `catch_all` (`None`).
+    pub fn visit_catch(&mut self, tag: Option<u32>) -> Result<()> {
+        let frame = *self
+            .control
+            .last()
+            .ok_or_else(|| self.internal("catch without a try"))?;
+        self.leave_clause()?;
+        self.unreachable_depth = 0;
+        let (slot, live) = match frame.kind {
+            Kind::Try { slot } => {
+                // The first clause: the try body's calls are done, the
+                // landing pad starts here.
+                let h = self.pop_legacy_handler()?;
+                if h.used {
+                    self.enter_landing(&h, Self::catch_slot(slot))?;
+                }
+                (slot, h.used)
+            }
+            Kind::Catch {
+                slot,
+                next: Some(next),
+                live: true,
+            } => {
+                self.masm.asm.bind(next);
+                // The clause before may have pinned more locals of an
+                // enclosing loop.
+                self.reload_pins(RegClass::Int);
+                self.reload_float_pins();
+                (slot, true)
+            }
+            Kind::Catch { slot, .. } => (slot, false),
+            _ => return Err(self.internal("catch outside a try")),
+        };
+        if !live {
+            // No call reaches the landing pad: no clause runs.
+            self.set_kind(Kind::Catch {
+                slot,
+                next: None,
+                live: false,
+            });
+            self.set_unreachable();
+            return Ok(());
+        }
+        self.landing_state(frame.height);
+        let next = match tag {
+            Some(tag) => {
+                let off = self
+                    .offsets
+                    .tag(tag)
+                    .ok_or_else(|| self.internal("tag index out of range"))?;
+                let next = self.masm.asm.new_label();
+                self.test_tag(Self::catch_slot(slot), off, next);
+                self.push_payload(tag, Self::catch_slot(slot))?;
+                Some(next)
+            }
+            None => None,
+        };
+        self.set_kind(Kind::Catch {
+            slot,
+            next,
+            live: true,
+        });
+        Ok(())
+    }
+
+    fn set_kind(&mut self, kind: Kind) {
+        if let Some(f) = self.control.last_mut() {
+            f.kind = kind;
+        }
+    }
+
+    /// `delegate l`: ends a legacy `try` whose landing pad forwards the
+    /// exception to the innermost handler at or outside label `l`
+    /// (counted from the frames outside the `try`), or out of the
+    /// function.
+    pub fn visit_delegate(&mut self, depth: u32) -> Result<()> {
+        let target = (self.control.len() - 1)
+            .checked_sub(1 + depth as usize)
+            .ok_or_else(|| self.internal("delegate label out of range"))?;
+        self.close_legacy_try(Some(target))?;
+        self.visit_end()
+    }
+
+    /// At a legacy `try`'s `end` or `delegate` (its frame still open):
+    /// emits what its landing pad still needs, forwarding an exception no
+    /// clause caught to the enclosing handler (`delegate`: the innermost
+    /// one at or outside frame `delegate_to`), and leaves a plain block
+    /// for `visit_end` to close.
+    pub fn close_legacy_try(&mut self, delegate_to: Option<usize>) -> Result<()> {
+        let frame = *self
+            .control
+            .last()
+            .ok_or_else(|| self.internal("end without a block"))?;
+        self.legacy_depth -= 1;
+        match frame.kind {
+            Kind::Try { .. } => {
+                let h = self.pop_legacy_handler()?;
+                if h.used {
+                    self.leave_clause()?;
+                    self.bind_landing(&h);
+                    let outer = match delegate_to {
+                        Some(target) => self
+                            .handlers
+                            .iter()
+                            .filter(|h| h.control <= target)
+                            .count(),
+                        None => self.handlers.len(),
+                    };
+                    self.forward_exception(outer);
+                }
+            }
+            Kind::Catch {
+                slot,
+                next: Some(next),
+                live: true,
+            } => {
+                self.leave_clause()?;
+                self.masm.asm.bind(next);
+                self.landing_state(frame.height);
+                self.masm
+                    .asm
+                    .mov_rm(Size::S64, Reg::Rax, Self::catch_slot(slot));
+                self.forward_exception(self.handlers.len());
+            }
+            // After `catch_all`, or no clause can run: the block's end.
+            Kind::Catch { .. } => {}
+            _ => return Err(self.internal("end of a legacy try outside one")),
+        }
+        self.set_kind(Kind::Block);
+        Ok(())
+    }
+
+    /// `rethrow l`: throws again the exception the legacy `catch` at label
+    /// `l` holds.
+    pub fn visit_rethrow(&mut self, depth: u32) -> Result<()> {
+        let i = (self.control.len())
+            .checked_sub(1 + depth as usize)
+            .ok_or_else(|| self.internal("rethrow label out of range"))?;
+        let Kind::Catch { slot, .. } = self.control[i].kind else {
+            return Err(self.internal("rethrow of a label that is not a catch"));
+        };
+        self.spill_below(0);
+        self.masm
+            .asm
+            .mov_rm(Size::S64, SCRATCH, Self::catch_slot(slot));
         let covered = !self.handlers.is_empty();
         self.emit_throw_ref_call(SCRATCH, covered);
         Ok(())

@@ -143,10 +143,17 @@ pub struct Frame {
     pub pin_save_sites: Vec<(u32, u8)>,
     /// Code offsets of 5-byte jumps to preheaders that load nothing.
     pub nop5_sites: Vec<u32>,
-    /// The function has a `try_table`: 16 more bytes at the frame's
-    /// bottom, `[rsp]` and `[rsp + 8]`, for its landing pads (see
-    /// `exceptions`).
+    /// Code offsets and lengths of the save and restores of r15 in a
+    /// function without memory 0 (it does not use r15): NOPs unless the
+    /// function has a landing pad, which must restore what an unwind left
+    /// in r15.
+    pub r15_save_sites: Vec<(u32, u8)>,
+    /// The function has a `try_table` or legacy `try`: 16 more bytes at
+    /// the frame's bottom, `[rsp]` and `[rsp + 8]`, for its landing pads,
+    /// and above them `legacy_slots` 8-byte slots for the exceptions its
+    /// legacy `catch`es hold (see `exceptions`).
     pub handler_area: bool,
+    pub legacy_slots: u32,
 }
 
 impl Frame {
@@ -201,11 +208,15 @@ impl Frame {
 
     /// Bytes from rsp to rbp: fixed part, locals and value-stack slots,
     /// rounded up to 16, then `v128_slots` 16-byte slots, then (a function
-    /// with a `try_table`) the 16-byte handler area at the very bottom.
+    /// with a `try_table` or `try`) the handler area at the very bottom.
     pub fn frame_bytes(&self, v128_slots: u32) -> u32 {
         (self.stack_base as u32 + 8 * self.max_depth).next_multiple_of(16)
             + 16 * v128_slots
-            + if self.handler_area { 16 } else { 0 }
+            + if self.handler_area {
+                (16 + 8 * self.legacy_slots).next_multiple_of(16)
+            } else {
+                0
+            }
     }
 
     /// Lays out `self.params` (with `layout`, the function's own) and
@@ -256,7 +267,9 @@ impl Frame {
         self.int_pins_used = false;
         self.pin_save_sites.clear();
         self.nop5_sites.clear();
+        self.r15_save_sites.clear();
         self.handler_area = false;
+        self.legacy_slots = 0;
         (-next, count)
     }
 }

@@ -348,6 +348,11 @@ fn compile_function(
     for &at in &cg.frame.nop5_sites {
         asm::Assembler::patch_nop(&mut code, at, 5);
     }
+    if !cg.frame.handler_area {
+        for &(at, len) in &cg.frame.r15_save_sites {
+            asm::Assembler::patch_nop(&mut code, at, len);
+        }
+    }
     if !cg.frame.int_pins_used && !cg.frame.handler_area {
         // rbx, r12 and r13 were never used, and no landing pad needs them
         // restored (an unwind skips the epilogues of the frames it
@@ -473,9 +478,14 @@ fn emit_prologue(
     a.asm.mov_rr(Size::S64, Reg::Rsp, SCRATCH);
     a.asm
         .mov_mr(Size::S64, Mem::new(Reg::Rbp, SAVED_VMCTX), VMCTX);
-    if cg.frame.pins_heap {
-        a.asm
-            .mov_mr(Size::S64, Mem::new(Reg::Rbp, SAVED_HEAP_BASE), HEAP_BASE);
+    let at = a.asm.offset();
+    a.asm
+        .mov_mr(Size::S64, Mem::new(Reg::Rbp, SAVED_HEAP_BASE), HEAP_BASE);
+    if !cg.frame.pins_heap {
+        // Kept only for a landing pad (see `Frame::r15_save_sites`).
+        cg.frame
+            .r15_save_sites
+            .push((at, (a.asm.offset() - at) as u8));
     }
     for (r, disp) in SAVED_PIN_REGS {
         let at = a.asm.offset();

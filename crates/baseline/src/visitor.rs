@@ -58,18 +58,20 @@ impl CodeGen<'_> {
             Operator::Block { .. }
             | Operator::Loop { .. }
             | Operator::If { .. }
-            | Operator::TryTable { .. } => {
+            | Operator::TryTable { .. }
+            | Operator::Try { .. } => {
                 self.unreachable_depth += 1;
             }
             Operator::Else if self.unreachable_depth == 0 => self.visit_else()?,
-            Operator::End if self.unreachable_depth == 0 => self.visit_end()?,
-            Operator::End => self.unreachable_depth -= 1,
-            Operator::Try { .. }
-            | Operator::Delegate { .. }
-            | Operator::Catch { .. }
-            | Operator::CatchAll => {
-                return Err(self.unsupported(rung_tiering::describe_unsupported(op)));
+            Operator::Catch { tag_index } if self.unreachable_depth == 0 => {
+                self.visit_catch(Some(*tag_index))?;
             }
+            Operator::CatchAll if self.unreachable_depth == 0 => self.visit_catch(None)?,
+            Operator::Delegate { relative_depth } if self.unreachable_depth == 0 => {
+                self.visit_delegate(*relative_depth)?;
+            }
+            Operator::End if self.unreachable_depth == 0 => self.visit_end()?,
+            Operator::End | Operator::Delegate { .. } => self.unreachable_depth -= 1,
             _ => {}
         }
         Ok(())
@@ -110,6 +112,11 @@ impl CodeGen<'_> {
 
             // ---- exceptions (see `exceptions`) ----
             O::TryTable { ref try_table } => self.visit_try_table(try_table),
+            O::Try { blockty } => self.visit_try(blockty),
+            O::Catch { tag_index } => self.visit_catch(Some(tag_index)),
+            O::CatchAll => self.visit_catch(None),
+            O::Delegate { relative_depth } => self.visit_delegate(relative_depth),
+            O::Rethrow { relative_depth } => self.visit_rethrow(relative_depth),
             O::Throw { tag_index } => self.visit_throw(tag_index),
             O::ThrowRef => self.visit_throw_ref(),
 

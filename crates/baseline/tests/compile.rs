@@ -265,9 +265,8 @@ fn unsupported_operators_and_types() {
     );
     m.compile(&tier(), 0).expect("simd");
     // try_table, throw and throw_ref compile (issue 10): a call in a
-    // handler's scope gets a landing pad. The legacy `try` does not, and
-    // neither does a try_table where r15 is not saved (no memory 0):
-    // Unsupported at the operator's offset.
+    // handler's scope gets a landing pad; so do the legacy `try` and a
+    // try_table in a function without memory 0 (which then saves r15).
     let m = Module::from_wat(
         "(module (memory 1) (tag $e (param i32)) (func $f (param i32) local.get 0 throw $e) \
          (func (result i32) block (result i32) try_table (catch $e 0) i32.const 3 call $f end \
@@ -277,16 +276,21 @@ fn unsupported_operators_and_types() {
     let f = m.compile(&tier(), 1).expect("try_table");
     assert_eq!(f.handlers.len(), 1, "{:?}", f.handlers);
     for wat in [
-        "(module (memory 1) (tag $e) (func try call 0 catch $e end))",
+        "(module (memory 1) (tag $e) (func try call 0 catch $e rethrow 0 end))",
         "(module (tag $e) (func block try_table (catch_all 0) call 0 end end))",
+        "(module (tag $e) (func try try call 0 delegate 0 catch_all end))",
     ] {
-        let m = Module::from_wat(wat);
-        match m.compile(&tier(), 0).expect_err(wat) {
-            CompileError::Unsupported { offset, .. } => {
-                assert!(offset > m.bodies[0].1, "{wat}: {offset}");
-            }
-            other => panic!("{wat}: {other}"),
+        let f = Module::from_wat(wat).compile(&tier(), 0).expect(wat);
+        assert!(!f.handlers.is_empty(), "{wat}");
+    }
+    // GC operators do not compile: Unsupported at the operator's offset.
+    let wat = "(module (type $s (struct)) (func (result anyref) struct.new $s))";
+    let m = Module::from_wat(wat);
+    match m.compile(&tier(), 0).expect_err(wat) {
+        CompileError::Unsupported { offset, .. } => {
+            assert!(offset > m.bodies[0].1, "{wat}: {offset}");
         }
+        other => panic!("{wat}: {other}"),
     }
     // v128 parameters compile; SIMD without SSE4.1 does not.
     let m = Module::from_wat("(module (func (param v128)))");
@@ -296,28 +300,16 @@ fn unsupported_operators_and_types() {
     assert!(m.compile(&sse2, 0).expect_err("sse2").is_unsupported());
     let m = Module::from_wat("(module (func (result i32) v128.const i64x2 0 0 v128.any_true))");
     assert!(m.compile(&sse2, 0).expect_err("sse2").is_unsupported());
-    let m = Module::from_wat(
-        "(module (memory i64 1) (func (param i64) (result i32) local.get 0 i32.load))",
-    );
-    assert!(
-        m.compile(&tier(), 0)
-            .expect_err("memory64")
-            .is_unsupported()
-    );
-    // Atomics compile (ARCHITECTURE.md, "Threads"); on a 64-bit memory
-    // they are memory64, which the baseline leaves to the optimizer.
-    let m = Module::from_wat(
+    // Atomics compile (ARCHITECTURE.md, "Threads"), on 64-bit memories
+    // too; so do 64-bit loads (ARCHITECTURE.md, "64-bit memories and
+    // tables").
+    for wat in [
         "(module (memory 1 1 shared) (func (param i32) (result i32) local.get 0 i32.atomic.load))",
-    );
-    m.compile(&tier(), 0).expect("threads");
-    let m = Module::from_wat(
         "(module (memory i64 1 1 shared) (func (param i64) (result i32) local.get 0 i32.atomic.load))",
-    );
-    assert!(
-        m.compile(&tier(), 0)
-            .expect_err("memory64 atomic")
-            .is_unsupported()
-    );
+        "(module (memory i64 1) (func (param i64) (result i32) local.get 0 i32.load))",
+    ] {
+        Module::from_wat(wat).compile(&tier(), 0).expect(wat);
+    }
 }
 
 /// v128 values in 16-byte value-stack slots: across calls, at block
