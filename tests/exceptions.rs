@@ -390,3 +390,78 @@ fn legacy_handlers_nest_delegate_and_loop_without_a_memory() {
         assert_eq!(r.i32("v128", Some(4)), 8, "{label}");
     }
 }
+
+/// A host function throws a wasm exception (`Caller::exception`): a wasm
+/// handler around the import's call catches it with its payload, in code
+/// of either tier; uncaught, it reaches the host naming the tag; a
+/// payload of the wrong type is a trap saying so.
+#[test]
+fn a_host_function_throws_through_wasm_frames() {
+    use rung::runtime::{Extern, Func, Tag};
+    use wasmparser::{FuncType, ValType};
+    const HOST: &str = r#"(module
+      (import "host" "tag" (tag $h (param i32 f64)))
+      (import "host" "throw" (func $throw (param i32)))
+      (func $mid (param i32) (result i32) (call $throw (local.get 0)) (i32.const -1))
+      (func (export "catch") (param i32) (result i32)
+        (local $f f64)
+        (block $c (result i32 f64)
+          (try_table (catch $h $c) (drop (call $mid (local.get 0))))
+          (return (i32.const -2)))
+        (local.set $f)
+        (i32.add (i32.trunc_f64_s (local.get $f))))
+      (func (export "legacy") (param i32) (result i32)
+        try (result i32)
+          local.get 0
+          call $mid
+        catch $h
+          drop
+        end)
+      (func (export "uncaught") (param i32) (result i32) (call $mid (local.get 0))))"#;
+    for (label, tiers) in [
+        ("optimized", TierChoice::Optimized),
+        ("baseline", TierChoice::Baseline),
+        ("mixed", TierChoice::Mixed),
+        ("tiered", TierChoice::Tiered),
+    ] {
+        let engine = Engine::new(tiers.config()).unwrap();
+        let module = Module::new(&engine, &wat::parse_str(HOST).unwrap()).unwrap();
+        let mut store = Store::new(&engine);
+        let tag = Tag::new(&mut store, FuncType::new([ValType::I32, ValType::F64], []));
+        let throw = Func::new(
+            &mut store,
+            FuncType::new([ValType::I32], []),
+            move |caller, args, _| {
+                let x = args[0].unwrap_i32();
+                if x < 0 {
+                    // The wrong payload type: a trap, not an exception.
+                    return Err(caller.exception(tag, &[Val::I32(x)]));
+                }
+                Err(caller.exception(tag, &[Val::I32(x), Val::F64(100.5f64.to_bits())]))
+            },
+        )
+        .unwrap();
+        let mut linker = Linker::new();
+        linker.define("host", "tag", Extern::Tag(tag));
+        linker.define("host", "throw", Extern::Func(throw));
+        let instance = linker.instantiate(&mut store, &module).unwrap();
+        let mut call = |name: &str, x: i32| {
+            let f = instance.get_func(&store, name).unwrap();
+            f.call(&mut store, &[Val::I32(x)])
+        };
+        assert_eq!(call("catch", 7).unwrap(), vec![Val::I32(107)], "{label}");
+        assert_eq!(call("legacy", 9).unwrap(), vec![Val::I32(9)], "{label}");
+        let trap = call("uncaught", 3).unwrap_err();
+        assert!(
+            matches!(trap.reason, TrapReason::Exception { tag: 0, .. }),
+            "{label}: {trap:?}"
+        );
+        let trap = call("catch", -1).unwrap_err();
+        assert!(
+            trap.to_string().contains("does not match the tag's type"),
+            "{label}: {trap}"
+        );
+        // Still usable afterwards.
+        assert_eq!(call("catch", 1).unwrap(), vec![Val::I32(101)], "{label}");
+    }
+}

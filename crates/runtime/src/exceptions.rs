@@ -61,6 +61,38 @@ pub(crate) unsafe extern "sysv64" fn exn_new(vmctx: *mut u8, tag: u32) -> usize 
     address
 }
 
+/// A new exception object of the store's tag `tag` with `payload`
+/// (checked against the tag's type): the `exnref`.
+pub(crate) fn new_exception(
+    store: &mut crate::store::StoreInner,
+    tag: u32,
+    payload: &[crate::Val],
+) -> Result<usize, String> {
+    let ty = store
+        .tag_types
+        .get(tag as usize)
+        .ok_or_else(|| format!("no tag {tag} in this store"))?;
+    if ty.params().len() != payload.len()
+        || !payload
+            .iter()
+            .zip(ty.params())
+            .all(|(v, t)| crate::values::val_matches(v, *t))
+    {
+        return Err(format!(
+            "exception payload {payload:?} does not match the tag's type {ty}"
+        ));
+    }
+    let mut object = vec![0u128; 1 + payload.len()].into_boxed_slice();
+    object[0] = u128::from(tag) | (payload.len() as u128) << 64;
+    for (i, v) in payload.iter().enumerate() {
+        // SAFETY: cell `1 + i` is 16 writable bytes of `object`.
+        unsafe { crate::instance::write_val(store, (&raw mut object[1 + i]).cast(), v) };
+    }
+    let address = object.as_ptr() as usize;
+    store.exns.push(object);
+    Ok(address)
+}
+
 /// Where `throw_search` found a handler, for the stub to jump to.
 #[repr(C)]
 struct Resume {
@@ -81,6 +113,27 @@ pub(crate) unsafe extern "sysv64" fn throw_ref(_vmctx: *mut u8, _exn: usize) {
     core::arch::naked_asm!(
         "mov rdx, rbp",
         "mov rcx, [rsp]",
+        "sub rsp, 40",
+        "mov r8, rsp",
+        "call {search}",
+        "mov r11, [rsp + 16]",
+        "mov rax, [rsp + 24]",
+        "mov rbp, [rsp + 8]",
+        "mov rsp, [rsp]",
+        "jmp r11",
+        search = sym throw_search,
+    )
+}
+
+/// Throws `exn` from the wasm frame whose frame pointer is `fp` and whose
+/// call returns to `pc` (a host function's import call site: see
+/// `func::host_entry`), as if that call had been to `ThrowRef`.
+///
+/// Entered by a jump with `rsp` ≡ 8 (mod 16), the return address of the
+/// trampoline's call at `[rsp]`, as `throw_ref` is.
+#[unsafe(naked)]
+pub(crate) unsafe extern "sysv64" fn throw_from(_vmctx: *mut u8, _exn: usize, _fp: usize, _pc: usize) {
+    core::arch::naked_asm!(
         "sub rsp, 40",
         "mov r8, rsp",
         "call {search}",

@@ -225,14 +225,58 @@ fn thread_stack_low() -> usize {
     LOW.with(|l| *l)
 }
 
-/// Where a wasm-to-host trampoline lands (`HOST_CONTEXT_ENTRY`).
-unsafe extern "sysv64" fn host_entry(ctx: *mut HostFunc, values: *mut u128) {
+/// Where a wasm-to-host trampoline lands (`HOST_CONTEXT_ENTRY`): runs the
+/// closure through `host_entry_impl`, and if it threw a wasm exception,
+/// throws it from the import's call site: the trampoline keeps an `rbp`
+/// frame, so `[rbp]` and `[rbp + 8]` (once this stub's own frame is
+/// popped) are the calling wasm frame's frame pointer and the return
+/// address of its call, where `throw_search` starts, as `ThrowRef` does
+/// from a wasm frame (ARCHITECTURE.md, "Exception handling": crossing
+/// boundaries). No Rust frame is skipped: `host_entry_impl` has returned.
+#[unsafe(naked)]
+unsafe extern "sysv64" fn host_entry(_ctx: *mut HostFunc, _values: *mut u128) {
+    core::arch::naked_asm!(
+        "push rbp",
+        "mov rbp, rsp",
+        "call {entry}",
+        "pop rbp",
+        "test rax, rax",
+        "jnz 2f",
+        "ret",
+        "2:",
+        "mov rsi, rax",
+        "mov rdx, [rbp]",
+        "mov rcx, [rbp + 8]",
+        "jmp {throw}",
+        entry = sym host_entry_impl,
+        throw = sym crate::exceptions::throw_from,
+    )
+}
+
+/// Runs the host closure of `ctx`; raises its trap, or returns the
+/// exception it threw (0 if none).
+///
+/// # Safety
+///
+/// As `host_call`.
+unsafe extern "sysv64" fn host_entry_impl(ctx: *mut HostFunc, values: *mut u128) -> usize {
     // SAFETY: the trampoline passes its own context and a value array sized
     // for the function's type.
-    if let Some(trap) = unsafe { host_call(ctx, values) } {
-        // SAFETY: we are below `catch_traps` (wasm called us) and this frame
-        // owns nothing but `trap`.
-        unsafe { raise(trap) }
+    match unsafe { host_call(ctx, values) } {
+        None => 0,
+        Some(trap) => {
+            if let crate::traps::TrapReason::Exception { exn, .. } = trap.reason {
+                // SAFETY: as `host_call`.
+                let store = unsafe { &*(*ctx).store };
+                // Only an object of this store may be thrown here.
+                if store.exns.iter().any(|o| o.as_ptr() as usize == exn) {
+                    return exn;
+                }
+            }
+            // SAFETY: we are below `catch_traps` (wasm called us) and this
+            // frame owns nothing but `trap`.
+            unsafe { raise(trap) }
+        }
     }
 }
 

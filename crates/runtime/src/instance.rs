@@ -461,8 +461,17 @@ fn define_tags(
             .get(tag.func_type_idx as usize)
             .copied()
             .ok_or_else(internal)?;
+        let ty = match env
+            .types
+            .get(tag.func_type_idx as usize)
+            .map(|t| &t.composite_type.inner)
+        {
+            Some(wasmparser::CompositeInnerType::Func(f)) => f.clone(),
+            _ => return Err(internal()),
+        };
         inst.tags.push(store.tags.len() as u32);
         store.tags.push(id);
+        store.tag_types.push(ty);
     }
     let offsets = &module.inner.offsets;
     for (i, &t) in inst.tags.iter().enumerate() {

@@ -193,8 +193,10 @@ pub(crate) struct StoreInner {
     pub tables: Vec<TableData>,
     pub globals: Vec<GlobalData>,
     pub funcs: Vec<FuncData>,
-    /// Exception tags, by the canonical id of their function type.
+    /// Exception tags, by the canonical id of their function type, and
+    /// that type.
     pub tags: Vec<u32>,
+    pub tag_types: Vec<wasmparser::FuncType>,
     /// Exception objects (see `exceptions`): each a tag word, a payload
     /// count and 16-byte payload cells; an `exnref` is the address of one.
     /// Freed with the store (no collector before issue 12).
@@ -237,6 +239,7 @@ impl Store {
                 globals: Vec::new(),
                 funcs: Vec::new(),
                 tags: Vec::new(),
+                tag_types: Vec::new(),
                 exns: Vec::new(),
                 stack_limit: (0, 0),
                 func_by_record: HashMap::new(),
@@ -325,7 +328,45 @@ pub struct Caller<'a> {
     pub(crate) instance: Option<u32>,
 }
 
+impl Tag {
+    /// A host tag of type `ty` (its parameters are the payload).
+    pub fn new(store: &mut Store, ty: wasmparser::FuncType) -> Tag {
+        let store = &mut *store.inner;
+        let index = store.tags.len() as u32;
+        store.tags.push(store.engine.type_id(&ty));
+        store.tag_types.push(ty);
+        Tag {
+            store: store.id,
+            index,
+        }
+    }
+
+    /// The tag's type.
+    pub fn ty<'a>(&self, store: &'a Store) -> &'a wasmparser::FuncType {
+        store.inner.owns(self.store, "a Tag");
+        &store.inner.tag_types[self.index as usize]
+    }
+}
+
 impl Caller<'_> {
+    /// A wasm exception of `tag` carrying `payload`, for the host function
+    /// to return as its error: it is thrown at the call into the host, so
+    /// a wasm handler around that call catches it (and if none does, the
+    /// host sees it as `TrapReason::Exception`). A payload that does not
+    /// match the tag's type gives a trap saying so instead.
+    pub fn exception(&mut self, tag: Tag, payload: &[Val]) -> Trap {
+        if tag.store != self.store.id {
+            return Trap::host("exception: the tag belongs to another store");
+        }
+        match crate::exceptions::new_exception(self.store, tag.index, payload) {
+            Ok(exn) => Trap::new(crate::traps::TrapReason::Exception {
+                tag: tag.index,
+                exn,
+            }),
+            Err(message) => Trap::host(message),
+        }
+    }
+
     /// An export of the calling instance (e.g. its `memory`).
     pub fn get_export(&self, name: &str) -> Option<Extern> {
         let i = self.instance?;
