@@ -30,6 +30,10 @@ const WAT: &str = r#"(module
   (func (export "copy") (param i64 i64 i64) (memory.copy (local.get 0) (local.get 1) (local.get 2)))
   (func (export "rmw") (param i64 i64) (result i64)
     (i64.atomic.rmw.add (local.get 0) (local.get 1)))
+  ;; A static offset past 4 GiB on a libcall's operand (found by the
+  ;; differential test: the baseline took it for a 32-bit one).
+  (func (export "notify_far") (param i64) (result i32)
+    (memory.atomic.notify offset=0x100000000 (local.get 0) (i32.const 1)))
 
   (func (export "table_size") (result i64) (table.size $t))
   (func (export "table_grow") (param i64) (result i64)
@@ -159,6 +163,7 @@ fn accesses_trap_exactly_past_the_length() {
             Some(TrapCode::HeapMisaligned),
             "{l}"
         );
+        assert_eq!(r.trap("notify_far", &[Val::I64(0)]).0, OOB, "{l}");
     }
 }
 

@@ -143,6 +143,7 @@ impl CodeGen<'_> {
                 let timeout = self.pop()?;
                 let expected = self.pop()?;
                 let addr = self.pop()?;
+                let off = self.offset_arg(offset)?;
                 let l = if a.wide {
                     Libcall::MemoryAtomicWait64
                 } else {
@@ -155,7 +156,7 @@ impl CodeGen<'_> {
                         LArg::Val(addr, true),
                         LArg::Val(expected, false),
                         LArg::Val(timeout, false),
-                        self.offset_arg(offset)?,
+                        off,
                     ],
                     Some(Ty::I32),
                 )
@@ -163,13 +164,14 @@ impl CodeGen<'_> {
             AtomicKind::Notify => {
                 let count = self.pop()?;
                 let addr = self.pop()?;
+                let off = self.offset_arg(offset)?;
                 self.libcall(
                     Libcall::MemoryAtomicNotify,
                     &[
                         LArg::Imm(mem),
                         LArg::Val(addr, true),
                         LArg::Val(count, false),
-                        self.offset_arg(offset)?,
+                        off,
                     ],
                     Some(Ty::I32),
                 )
@@ -177,12 +179,17 @@ impl CodeGen<'_> {
         }
     }
 
-    /// A 32-bit memory's `memarg` offset as a libcall's `i64` (an
-    /// immediate, zero-extended by the 32-bit move).
-    fn offset_arg(&self, offset: u64) -> Result<LArg> {
-        u32::try_from(offset)
-            .map(LArg::Imm)
-            .map_err(|_| self.internal("offset of a 32-bit memory exceeds 32 bits"))
+    /// A `memarg` offset as a libcall's `i64`: an immediate (zero-extended
+    /// by the 32-bit move), or a 64-bit memory's larger one as a constant
+    /// operand (pushed and popped: constants take no register).
+    fn offset_arg(&mut self, offset: u64) -> Result<LArg> {
+        match u32::try_from(offset) {
+            Ok(o) => Ok(LArg::Imm(o)),
+            Err(_) => {
+                self.konst(Ty::I64, offset)?;
+                Ok(LArg::Val(self.pop()?, false))
+            }
+        }
     }
 
     /// Traps with `HeapMisaligned` unless `addr + offset` is a multiple of

@@ -327,7 +327,7 @@ impl CodeGen<'_> {
         }
     }
 
-    fn konst(&mut self, ty: Ty, bits: u64) -> Result<()> {
+    pub(crate) fn konst(&mut self, ty: Ty, bits: u64) -> Result<()> {
         self.push(ty, Loc::Const(bits));
         Ok(())
     }
