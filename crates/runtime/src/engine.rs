@@ -143,6 +143,12 @@ pub struct Config {
     /// loop back-edge, so that `Store::interrupt_handle` can stop it (off by
     /// default: the checks cost tight loops 6–21%).
     pub interruptible: bool,
+    /// The WebAssembly features modules are decoded and validated with:
+    /// `rung_validator::FEATURES` (3.0 and the legacy exception
+    /// instructions) by default. A subset makes more modules invalid (the
+    /// spec runner uses this for proposal snapshots older than
+    /// multi-memory); a feature outside the default compiles nowhere.
+    pub features: wasmparser::WasmFeatures,
 }
 
 impl Config {
@@ -171,6 +177,7 @@ impl std::fmt::Debug for Config {
             .field("compile_threads", &self.compile_threads)
             .field("lazy", &self.lazy)
             .field("interruptible", &self.interruptible)
+            .field("features", &self.features)
             .finish_non_exhaustive()
     }
 }
@@ -190,6 +197,7 @@ impl Default for Config {
             compile_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             lazy: false,
             interruptible: false,
+            features: rung_validator::FEATURES,
         }
     }
 }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
 use rung_decoder::{ConstExprBytes, DecoderConfig, Event, ModuleEnv, decode_all};
 use rung_tiering::{CompileError, CompiledFunction, VmOffsets};
-use rung_validator::{FEATURES, FuncJob, ModuleValidator, ValidateError};
+use rung_validator::{FuncJob, ModuleValidator, ValidateError};
 use wasmparser::{DataKind, FuncType, ValType};
 
 use crate::Error;
@@ -542,12 +542,13 @@ impl Module {
     /// Decodes, validates and compiles `bytes` (the binary format).
     pub fn new(engine: &Engine, bytes: &[u8]) -> Result<Module, Error> {
         let mut sink = Collect {
-            stage1: ModuleValidator::new(FEATURES),
+            stage1: ModuleValidator::new(engine.config().features),
             bodies: Vec::new(),
             data: Vec::new(),
         };
         let config = DecoderConfig {
             decode_names: false,
+            features: engine.config().features,
             ..DecoderConfig::default()
         };
         let env = decode_all(bytes, config, &mut sink).map_err(Error::Invalid)?;

@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 
 use rung_decoder::{Decoder, DecoderConfig, Event, EventSink, ModuleEnv, StreamingDecoder};
 use rung_tiering::VmOffsets;
-use rung_validator::{FEATURES, FuncJob, ModuleValidator, ValidateError};
+use rung_validator::{FuncJob, ModuleValidator, ValidateError};
 
 use crate::Error;
 use crate::code_memory::CodeArena;
@@ -462,12 +462,13 @@ impl StreamingCompiler {
         StreamingCompiler {
             decoder: StreamingDecoder::new(DecoderConfig {
                 decode_names: false,
+                features: engine.config().features,
                 ..DecoderConfig::default()
             }),
             sink: Sink {
                 engine: engine.clone(),
                 progress: Arc::new(Progress::new()),
-                stage1: ModuleValidator::new(FEATURES),
+                stage1: ModuleValidator::new(engine.config().features),
                 workers: None,
                 bodies: 0,
                 locations: Vec::new(),
