@@ -261,6 +261,9 @@ impl Cc {
 pub enum Alu {
     Add,
     Sub,
+    /// Add and subtract with the carry flag (wide arithmetic).
+    Adc,
+    Sbb,
     And,
     Or,
     Xor,
@@ -451,6 +454,8 @@ macro_rules! by_alu {
         match $op {
             Alu::Add => $mac!(add, $($args)*),
             Alu::Sub => $mac!(sub, $($args)*),
+            Alu::Adc => $mac!(adc, $($args)*),
+            Alu::Sbb => $mac!(sbb, $($args)*),
             Alu::And => $mac!(and, $($args)*),
             Alu::Or => $mac!(or, $($args)*),
             Alu::Xor => $mac!(xor, $($args)*),
@@ -918,6 +923,16 @@ impl Assembler {
     }
 
     /// `div`/`idiv` of rdx:rax by `src`.
+    /// `rdx:rax = rax * src`, 64 × 64 → 128 bits (one-operand `imul`/`mul`).
+    pub fn mul_wide_r(&mut self, signed: bool, src: Reg) {
+        let s = e(src);
+        if signed {
+            dynasm!(self.ops ; .arch x64 ; imul Rq(s));
+        } else {
+            dynasm!(self.ops ; .arch x64 ; mul Rq(s));
+        }
+    }
+
     pub fn div_r(&mut self, signed: bool, size: Size, src: Reg) {
         let s = e(src);
         match (signed, size) {

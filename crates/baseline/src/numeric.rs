@@ -127,6 +127,55 @@ impl CodeGen<'_> {
         Ok(())
     }
 
+    /// `i64.add128` / `i64.sub128`: `(lo, hi) = (a_lo, a_hi) ± (b_lo,
+    /// b_hi)` with `add`/`adc` (`sub`/`sbb`); nothing between the two
+    /// touches the flags.
+    pub fn wide_add_sub(&mut self, sub: bool) -> Result<()> {
+        let b_hi = self.pop()?;
+        let b_lo = self.pop()?;
+        let a_hi = self.pop()?;
+        let a_lo = self.pop()?;
+        let lo = self.owned_reg(&a_lo)?;
+        let hi = self.owned_reg(&a_hi)?;
+        let (first, second) = if sub {
+            (Alu::Sub, Alu::Sbb)
+        } else {
+            (Alu::Add, Alu::Adc)
+        };
+        let src = self.operand(&b_lo);
+        self.masm.int_alu(first, Size::S64, lo, src);
+        let src = self.operand(&b_hi);
+        self.masm.int_alu(second, Size::S64, hi, src);
+        self.free(&b_lo);
+        self.free(&b_hi);
+        self.push_reg(Ty::I64, lo);
+        self.push_reg(Ty::I64, hi);
+        Ok(())
+    }
+
+    /// `i64.mul_wide_s` / `_u`: the 128-bit product in `rdx:rax` (low
+    /// half first on the stack).
+    pub fn mul_wide(&mut self, signed: bool) -> Result<()> {
+        self.alloc_specific(Reg::Rax)?;
+        self.alloc_specific(Reg::Rdx)?;
+        let b = self.pop()?;
+        let a = self.pop()?;
+        self.load_into(Reg::Rax, Ty::I64, a.loc, a.pos);
+        self.free(&a);
+        let src = match self.operand(&b) {
+            Operand::Reg(r) => r,
+            other => {
+                self.masm.mov_int(Size::S64, SCRATCH, other);
+                SCRATCH
+            }
+        };
+        self.masm.asm.mul_wide_r(signed, src);
+        self.free(&b);
+        self.push_reg(Ty::I64, Reg::Rax);
+        self.push_reg(Ty::I64, Reg::Rdx);
+        Ok(())
+    }
+
     /// Integer comparison with condition `cc` (for `lhs cc rhs`): folded,
     /// or left pending for the next operator.
     pub fn int_cmp(&mut self, ty: Ty, cc: Cc) -> Result<()> {

@@ -4,8 +4,8 @@
 //! module that could `memory.atomic.wait` on a shared memory is skipped:
 //! with no other thread to notify it, a wait without a timeout never
 //! ends); exceptions (`try_table`, `throw`, `throw_ref`; an uncaught one
-//! is compared by its tag); 64-bit memories and tables; no GC, wide
-//! arithmetic, no imports; one memory of at most 16 pages), made to terminate with
+//! is compared by its tag); 64-bit memories and tables; wide arithmetic;
+//! no GC, no imports; one memory of at most 16 pages), made to terminate with
 //! wasm-smith's fuel (`ensure_termination`) and with NaNs canonicalized, are
 //! run by the runtime on the optimizing tier, the baseline tier, mixed
 //! (function by function alternating) and tiered with OSR forced (every
@@ -42,7 +42,7 @@ fn smith_config(disallow_traps: bool) -> wasm_smith::Config {
         exceptions_enabled: true,
         gc_enabled: false,
         memory64_enabled: true,
-        wide_arithmetic_enabled: false,
+        wide_arithmetic_enabled: true,
         custom_page_sizes_enabled: false,
         shared_everything_threads_enabled: false,
         reference_types_enabled: true,

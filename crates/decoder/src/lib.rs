@@ -58,10 +58,11 @@ pub struct DecoderConfig {
 impl Default for DecoderConfig {
     fn default() -> Self {
         DecoderConfig {
-            // WebAssembly 3.0 and the legacy exception instructions, as
-            // `rung_validator::FEATURES`.
+            // WebAssembly 3.0, the legacy exception instructions and wide
+            // arithmetic, as `rung_validator::FEATURES`.
             features: wasmparser::WasmFeatures::WASM3
-                .union(wasmparser::WasmFeatures::LEGACY_EXCEPTIONS),
+                .union(wasmparser::WasmFeatures::LEGACY_EXCEPTIONS)
+                .union(wasmparser::WasmFeatures::WIDE_ARITHMETIC),
             retain_custom_sections: false,
             decode_names: true,
         }

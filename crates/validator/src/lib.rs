@@ -19,7 +19,8 @@
 //! **Invariant:** the feature set is WebAssembly 3.0 as
 //! `wasmparser::WasmFeatures::WASM3` defines it, plus the legacy exception
 //! instructions (`try`/`catch`/`rethrow`/`delegate`, which Emscripten and
-//! node 20 still emit), unless a caller asks for another. Validation never
+//! node 20 still emit) and wide arithmetic (`i64.add128`, `i64.sub128`,
+//! `i64.mul_wide_s/u`), unless a caller asks for another. Validation never
 //! depends on what a tier can compile.
 //!
 //! **Invariant:** every error carries the absolute byte offset in the module,
@@ -40,7 +41,9 @@ use wasmparser::{
 };
 
 /// The features rung validates with unless told otherwise.
-pub const FEATURES: WasmFeatures = WasmFeatures::WASM3.union(WasmFeatures::LEGACY_EXCEPTIONS);
+pub const FEATURES: WasmFeatures = WasmFeatures::WASM3
+    .union(WasmFeatures::LEGACY_EXCEPTIONS)
+    .union(WasmFeatures::WIDE_ARITHMETIC);
 
 /// Stage 1: the module-level validator, fed the decoder's events in order.
 ///

@@ -23,7 +23,7 @@ use wasmparser::Operator;
 
 use super::Translator;
 
-use types::{F32, F64, I8, I16, I32, I64};
+use types::{F32, F64, I8, I16, I32, I64, I128};
 
 impl Translator<'_, '_> {
     /// The constant `v` is defined as, if it is an `iconst`.
@@ -155,6 +155,37 @@ impl Translator<'_, '_> {
             O::I32Add | O::I64Add => self.binary(|t, a, b| t.builder.ins().iadd(a, b))?,
             O::I32Sub | O::I64Sub => self.binary(|t, a, b| t.builder.ins().isub(a, b))?,
             O::I32Mul | O::I64Mul => self.binary(|t, a, b| t.builder.ins().imul(a, b))?,
+            // Wide arithmetic: 128-bit values as (low, high) halves.
+            O::I64Add128 | O::I64Sub128 => {
+                let v = self.popn(4)?;
+                let ins = self.builder.ins();
+                let a = ins.iconcat(v[0], v[1]);
+                let b = self.builder.ins().iconcat(v[2], v[3]);
+                let r = if matches!(op, O::I64Add128) {
+                    self.builder.ins().iadd(a, b)
+                } else {
+                    self.builder.ins().isub(a, b)
+                };
+                let (lo, hi) = self.builder.ins().isplit(r);
+                self.push(lo);
+                self.push(hi);
+            }
+            O::I64MulWideS | O::I64MulWideU => {
+                // One `imul`/`mul` into rdx:rax (Cranelift's rule for a
+                // 128-bit product of extended 64-bit values).
+                let (a, b) = self.pop2()?;
+                let (a, b) = if matches!(op, O::I64MulWideS) {
+                    let ins = self.builder.ins();
+                    (ins.sextend(I128, a), self.builder.ins().sextend(I128, b))
+                } else {
+                    let ins = self.builder.ins();
+                    (ins.uextend(I128, a), self.builder.ins().uextend(I128, b))
+                };
+                let r = self.builder.ins().imul(a, b);
+                let (lo, hi) = self.builder.ins().isplit(r);
+                self.push(lo);
+                self.push(hi);
+            }
             O::I32DivS => self.div_rem(I32, DivRem::DivS)?,
             O::I64DivS => self.div_rem(I64, DivRem::DivS)?,
             O::I32DivU => self.div_rem(I32, DivRem::DivU)?,
