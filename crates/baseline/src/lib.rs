@@ -274,7 +274,7 @@ fn compile_function(
         return Err(cg.unsupported("simd without SSE4.1"));
     }
     let layout = cg.take_layout(type_index)?;
-    let mut reader = body.reader().get_binary_reader();
+    let mut reader = env.body_reader(&body).get_binary_reader();
     read_locals(&mut reader, index, &mut validator, cg)?;
     let (lowest, count) = cg.frame.lay_out(&layout);
     if cg.frame.locals.iter().any(|l| l.ty == Ty::V128) {

@@ -241,6 +241,17 @@ pub struct ModuleEnv {
 }
 
 impl ModuleEnv {
+    /// wasmparser's view of a body of this module, read with the module's
+    /// features (so that, e.g., without multi-memory a memory index must
+    /// be one zero byte).
+    pub fn body_reader<'a>(&self, body: &crate::FunctionBody<'a>) -> wasmparser::FunctionBody<'a> {
+        wasmparser::FunctionBody::new(BinaryReader::new_features(
+            body.bytes,
+            body.offset,
+            self.features,
+        ))
+    }
+
     pub fn num_imported_functions(&self) -> u32 {
         self.counts.imported_functions
     }

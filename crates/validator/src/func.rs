@@ -181,8 +181,13 @@ impl FunctionValidator for WasmFunctionValidator {
 
     fn validate_body(&mut self, body: &FunctionBody<'_>) -> Result<(), ValidateError> {
         // The same walk as the trait's default, through the visitor: no
-        // `Operator` values are built.
-        let mut reader = body.reader().get_binary_reader();
+        // `Operator` values are built. The body is read with the module's
+        // features.
+        let mut reader = wasmparser::BinaryReader::new_features(
+            body.bytes,
+            body.offset,
+            *self.inner.features(),
+        );
         self.read_locals(&mut reader)?;
         let index = self.index;
         let result = (|| {

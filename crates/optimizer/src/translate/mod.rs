@@ -145,7 +145,7 @@ pub(crate) fn translate_function(
         .ok_or_else(|| CompileError::Internal("signature without vmctx".into()))?;
     let fenv = FuncEnv::new(&mut builder, env, offsets, vmctx)?;
 
-    let reader = body.reader();
+    let reader = env.body_reader(&body);
     let mut t = Translator {
         builder,
         env: fenv,
