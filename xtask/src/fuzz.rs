@@ -1,4 +1,4 @@
-//! `cargo xtask fuzz [--target differential|wasi] [--cases N] [--seed S]`:
+//! `cargo xtask fuzz [--target differential|oracle|wasi] [--cases N] [--seed S]`:
 //! one of the property tests for as many cases as a long run wants, in
 //! release.
 //!
@@ -6,6 +6,10 @@
 //!   (`crates/baseline/tests/differential.rs`: wasm-smith modules run
 //!   optimized, baseline and mixed, comparing results, traps, memories and
 //!   globals). CI runs the same test with its default 2,000 cases.
+//! - `oracle`: rung against wasmi 1.1, an independent interpreter
+//!   (`tests/oracle.rs`: wasm-smith modules run optimized, baseline and
+//!   tiered, comparing results, trap kinds, memories and globals with
+//!   wasmi's). CI runs the same test with its default 2,000 cases.
 //! - `wasi`: the WASI fuzz target (`crates/runtime/tests/wasi_fuzz.rs`:
 //!   generated guests call every preview1 function with random and
 //!   edge-case arguments against a scratch preopen; no host panic, no
@@ -20,6 +24,8 @@ pub enum Target {
     /// The baseline-vs-optimizer differential test (rung-baseline).
     #[default]
     Differential,
+    /// rung against wasmi, an independent interpreter (the `rung` package).
+    Oracle,
     /// The WASI preview1 fuzz target (rung-runtime).
     Wasi,
 }
@@ -29,6 +35,7 @@ impl Target {
     fn test(self) -> (&'static str, &'static str, &'static str) {
         match self {
             Target::Differential => ("rung-baseline", "differential", "the differential test"),
+            Target::Oracle => ("rung", "oracle", "the wasmi oracle test"),
             Target::Wasi => ("rung-runtime", "wasi_fuzz", "the WASI fuzz target"),
         }
     }
