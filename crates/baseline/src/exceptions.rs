@@ -179,12 +179,7 @@ impl CodeGen<'_> {
             return Ok(());
         }
         let frame = self.control[h.control];
-        if self.reachable {
-            self.merge_moves(frame.result_types(), frame.height)?;
-            self.emit_moves(true);
-            self.masm.asm.jmp(frame.label);
-            self.control[h.control].end_reached = true;
-        }
+        self.leave_clause()?;
         self.enter_landing(&h, exn_slot())?;
         let clauses: Vec<Clause> =
             self.catches[h.first as usize..(h.first + h.count) as usize].to_vec();
@@ -192,16 +187,7 @@ impl CodeGen<'_> {
         for clause in clauses {
             self.landing_state(frame.height);
             let next = match clause.tag {
-                Some(tag) => {
-                    let off = self
-                        .offsets
-                        .tag(tag)
-                        .ok_or_else(|| self.internal("tag index out of range"))?;
-                    let next = self.masm.asm.new_label();
-                    self.test_tag(exn_slot(), off, next);
-                    self.push_payload(tag, exn_slot())?;
-                    Some(next)
-                }
+                Some(tag) => Some(self.match_tag(tag, exn_slot())?),
                 None => None,
             };
             if clause.with_ref {
@@ -252,20 +238,24 @@ impl CodeGen<'_> {
         self.landing_clock = self.clock;
     }
 
-    /// Jumps to `next` unless the exception at `exn` has the tag at vmctx
-    /// offset `tag_offset`.
-    fn test_tag(&mut self, exn: Mem, tag_offset: u32, next: Label) {
+    /// A clause's test for tag `tag`: jumps to the returned label unless
+    /// the exception at `exn` has that tag, else pushes its payload.
+    fn match_tag(&mut self, tag: u32, exn: Mem) -> Result<Label> {
+        let off = self
+            .offsets
+            .tag(tag)
+            .ok_or_else(|| self.internal("tag index out of range"))?;
+        let next = self.masm.asm.new_label();
         self.masm.asm.mov_rm(Size::S64, SCRATCH, exn);
         self.masm
             .asm
             .mov_rm(Size::S64, SCRATCH, Mem::new(SCRATCH, EXN_TAG as i32));
-        self.masm.asm.alu_rm(
-            Alu::Cmp,
-            Size::S64,
-            SCRATCH,
-            Mem::new(VMCTX, tag_offset as i32),
-        );
+        self.masm
+            .asm
+            .alu_rm(Alu::Cmp, Size::S64, SCRATCH, Mem::new(VMCTX, off as i32));
         self.masm.asm.jcc(Cc::Ne, next);
+        self.push_payload(tag, exn)?;
+        Ok(next)
     }
 
     /// Pushes the payload of the exception at `exn` (of tag `tag`) in
@@ -429,8 +419,8 @@ impl CodeGen<'_> {
         self.open_handler(bt, first, Kind::Try { slot })
     }
 
-    /// Ends the code before a legacy clause or the `try`'s end: a reachable
-    /// end jumps to the frame's end.
+    /// Ends the code before a landing pad (a `try_table`'s, or a legacy
+    /// clause's): a reachable end jumps to the innermost frame's end.
     fn leave_clause(&mut self) -> Result<()> {
         if self.reachable {
             let frame = *self
@@ -505,16 +495,7 @@ impl CodeGen<'_> {
         }
         self.landing_state(frame.height);
         let next = match tag {
-            Some(tag) => {
-                let off = self
-                    .offsets
-                    .tag(tag)
-                    .ok_or_else(|| self.internal("tag index out of range"))?;
-                let next = self.masm.asm.new_label();
-                self.test_tag(Self::catch_slot(slot), off, next);
-                self.push_payload(tag, Self::catch_slot(slot))?;
-                Some(next)
-            }
+            Some(tag) => Some(self.match_tag(tag, Self::catch_slot(slot))?),
             None => None,
         };
         self.set_kind(Kind::Catch {

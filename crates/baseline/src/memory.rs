@@ -84,25 +84,11 @@ impl CodeGen<'_> {
         let (index, disp) = if self.memory64(mem)? {
             self.heap_index64(offset, addr)
         } else if let Loc::Const(c) = addr.loc {
-            let eff = u64::from(c as u32) + offset;
-            match i32::try_from(eff) {
-                Ok(d) => (None, d),
-                Err(_) => {
-                    self.masm.asm.mov_r64_imm(SCRATCH, eff as i64);
-                    (Some(SCRATCH), 0)
-                }
-            }
+            self.constant_address(u64::from(c as u32) + offset)
         } else {
             let op = self.operand(addr);
             self.masm.mov_int(Size::S32, SCRATCH, op);
-            match i32::try_from(offset) {
-                Ok(d) => (Some(SCRATCH), d),
-                Err(_) => {
-                    self.masm.asm.mov_r64_imm(SCRATCH2, offset as i64);
-                    self.masm.asm.alu_rr(Alu::Add, Size::S64, SCRATCH, SCRATCH2);
-                    (Some(SCRATCH), 0)
-                }
-            }
+            self.index_plus_offset(offset)
         };
         let base = if mem == 0 && self.frame.pins_heap {
             HEAP_BASE
@@ -150,14 +136,7 @@ impl CodeGen<'_> {
                 return (None, 0);
             }
             // Below 2^34: no overflow.
-            let eff = c + offset;
-            return match i32::try_from(eff) {
-                Ok(d) => (None, d),
-                Err(_) => {
-                    self.masm.asm.mov_r64_imm(SCRATCH, eff as i64);
-                    (Some(SCRATCH), 0)
-                }
-            };
+            return self.constant_address(c + offset);
         }
         let op = self.operand(addr);
         self.masm.mov_int(Size::S64, SCRATCH, op);
@@ -166,6 +145,25 @@ impl CodeGen<'_> {
             .asm
             .shift_ri(Shift::Shr, Size::S64, SCRATCH2, MEMORY64_INDEX_BITS as u8);
         self.masm.trap_if(Cc::Ne, TrapCode::MemoryOutOfBounds);
+        self.index_plus_offset(offset)
+    }
+
+    /// The index register and displacement of an access at the constant
+    /// effective address `eff` (folded into the displacement if it fits).
+    fn constant_address(&mut self, eff: u64) -> (Option<Reg>, i32) {
+        match i32::try_from(eff) {
+            Ok(d) => (None, d),
+            Err(_) => {
+                self.masm.asm.mov_r64_imm(SCRATCH, eff as i64);
+                (Some(SCRATCH), 0)
+            }
+        }
+    }
+
+    /// The index register (r11, holding the address) and displacement of an
+    /// access at `offset` from it: an offset of 2 GiB or more is added to
+    /// r11 first.
+    fn index_plus_offset(&mut self, offset: u64) -> (Option<Reg>, i32) {
         match i32::try_from(offset) {
             Ok(d) => (Some(SCRATCH), d),
             Err(_) => {

@@ -103,25 +103,15 @@ struct Resume {
 }
 
 /// `ThrowRef(vmctx, exn) -> !`. Called by wasm code (System V or `Tail`:
-/// the same two registers): passes its caller's frame pointer and return
-/// address to `throw_search`, then resumes where that says.
-///
-/// Entered with `rsp` ≡ 8 (mod 16); 40 bytes keep the call aligned and
-/// hold the `Resume`.
+/// the same two registers): throws from its caller's frame (`throw_from`
+/// with the frame pointer and the return address).
 #[unsafe(naked)]
 pub(crate) unsafe extern "sysv64" fn throw_ref(_vmctx: *mut u8, _exn: usize) {
     core::arch::naked_asm!(
         "mov rdx, rbp",
         "mov rcx, [rsp]",
-        "sub rsp, 40",
-        "mov r8, rsp",
-        "call {search}",
-        "mov r11, [rsp + 16]",
-        "mov rax, [rsp + 24]",
-        "mov rbp, [rsp + 8]",
-        "mov rsp, [rsp]",
-        "jmp r11",
-        search = sym throw_search,
+        "jmp {throw_from}",
+        throw_from = sym throw_from,
     )
 }
 
@@ -129,8 +119,9 @@ pub(crate) unsafe extern "sysv64" fn throw_ref(_vmctx: *mut u8, _exn: usize) {
 /// call returns to `pc` (a host function's import call site: see
 /// `func::host_entry`), as if that call had been to `ThrowRef`.
 ///
-/// Entered by a jump with `rsp` ≡ 8 (mod 16), the return address of the
-/// trampoline's call at `[rsp]`, as `throw_ref` is.
+/// Entered by a jump with `rsp` ≡ 8 (mod 16) (a return address at
+/// `[rsp]`, never used); 40 bytes keep the call aligned and hold the
+/// `Resume`, then it resumes where `throw_search` says.
 #[unsafe(naked)]
 pub(crate) unsafe extern "sysv64" fn throw_from(_vmctx: *mut u8, _exn: usize, _fp: usize, _pc: usize) {
     core::arch::naked_asm!(
