@@ -155,6 +155,7 @@ pub(crate) fn instantiate(
     imports: &[Extern],
 ) -> Result<Instance, Error> {
     check_imports(store, module, imports)?;
+    check_limits(store, module)?;
     let instance_index = store.instances.len() as u32;
     let mut inst = new_instance(store, module);
     define_funcs(store, module, &mut inst, imports, instance_index)?;
@@ -168,6 +169,32 @@ pub(crate) fn instantiate(
     copy_active_segments(store, module, instance_index)?;
     run_start(store, module, instance_index)?;
     Ok(handle)
+}
+
+/// The store's resource limiter admits one more instance and the
+/// memories and tables the module defines, at their initial sizes: checked
+/// before anything is created.
+fn check_limits(store: &mut StoreInner, module: &Module) -> Result<(), Error> {
+    if store.limiter.is_none() {
+        return Ok(());
+    }
+    let env = module.env();
+    let memories = &env.memories[env.counts.imported_memories as usize..];
+    let tables = &env.tables[env.counts.imported_tables as usize..];
+    store.admit_instances(1)?;
+    store.admit_memories(memories.len())?;
+    store.admit_tables(tables.len())?;
+    let page = crate::WASM_PAGE;
+    for m in memories {
+        store.admit_memory(
+            m.initial.saturating_mul(page),
+            m.maximum.map(|x| x.saturating_mul(page)),
+        )?;
+    }
+    for t in tables {
+        store.admit_table(t.ty.initial, t.ty.maximum)?;
+    }
+    Ok(())
 }
 
 /// The imports match the module's import types, in number and kind, and

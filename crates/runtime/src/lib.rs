@@ -23,6 +23,7 @@ mod instance;
 mod interrupt;
 mod lazy;
 mod libcalls;
+mod limits;
 mod linker;
 mod memory;
 mod module;
@@ -39,6 +40,7 @@ pub mod wasi;
 
 pub use engine::{Config, Engine, StartTier, TierChoice, TierCompileStats, TierUpStats};
 pub use interrupt::InterruptHandle;
+pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 pub use linker::Linker;
 pub use memory::{SharedMemory, WASM_PAGE};
 pub use module::Module;
@@ -115,10 +117,11 @@ impl Memory {
         store.inner.memories[self.index as usize].data_mut()
     }
 
-    /// Grows by `delta` pages; returns the old size, or `None` if it cannot.
+    /// Grows by `delta` pages; returns the old size, or `None` if it cannot
+    /// (past its maximum, or refused by the store's resource limiter).
     pub fn grow(&self, store: &mut Store, delta: u64) -> Option<u64> {
         store.inner.owns(self.store, "a Memory");
-        store.inner.memories[self.index as usize].grow(delta)
+        store.inner.grow_memory(self.index as usize, delta)
     }
 
     /// The size in pages.
@@ -148,6 +151,10 @@ impl Memory {
         maximum: Option<u64>,
         memory64: bool,
     ) -> Result<Memory, Error> {
+        store.inner.admit_memories(1)?;
+        store
+            .inner
+            .admit_memory(initial.saturating_mul(WASM_PAGE), maximum.map(|m| m.saturating_mul(WASM_PAGE)))?;
         let m = memory::LinearMemory::new(initial, maximum, memory64).map_err(Error::Resource)?;
         let index = store.inner.memories.len() as u32;
         store.inner.memories.push(m);
@@ -246,6 +253,8 @@ impl Table {
 
     /// A host table of `initial` null elements.
     pub fn new(store: &mut Store, ty: wasmparser::TableType) -> Result<Table, Error> {
+        store.inner.admit_tables(1)?;
+        store.inner.admit_table(ty.initial, ty.maximum)?;
         let initial = usize::try_from(ty.initial)
             .ok()
             .filter(|&n| n <= 10_000_000)

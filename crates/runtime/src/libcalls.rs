@@ -83,7 +83,7 @@ unsafe extern "sysv64" fn memory_grow(vmctx: *mut u8, memory: u32, delta: u64) -
     // SAFETY: called by compiled code with its vmctx.
     let (inst, store) = unsafe { context(vmctx) };
     let m = inst.memories[memory as usize] as usize;
-    store.memories[m].grow(delta).unwrap_or(u64::MAX)
+    store.grow_memory(m, delta).unwrap_or(u64::MAX)
 }
 
 unsafe extern "sysv64" fn shared_memory_size(vmctx: *mut u8, memory: u32) -> u64 {
@@ -336,9 +336,7 @@ unsafe extern "sysv64" fn table_grow(vmctx: *mut u8, table: u32, delta: u64, ini
     // SAFETY: called by compiled code with its vmctx.
     let (inst, store) = unsafe { context(vmctx) };
     let t = inst.tables[table as usize] as usize;
-    store.tables[t]
-        .grow(delta, init)
-        .map_or(u64::MAX, u64::from)
+    store.grow_table(t, delta, init).map_or(u64::MAX, u64::from)
 }
 
 unsafe extern "sysv64" fn table_fill(vmctx: *mut u8, table: u32, dst: u64, value: usize, len: u64) {

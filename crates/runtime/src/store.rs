@@ -209,6 +209,77 @@ pub(crate) struct StoreInner {
     pub func_by_record: HashMap<usize, u32>,
     /// The instances' interrupt fields, shared with `InterruptHandle`s.
     pub interrupts: Arc<crate::interrupt::Interrupts>,
+    /// What the store may allocate (`Store::limiter`); `None`: unlimited.
+    pub limiter: Option<Box<dyn crate::ResourceLimiter>>,
+}
+
+impl StoreInner {
+    /// Grows memory `m` (a store index) by `delta` pages, if its maximum
+    /// and the limiter allow: the old size in pages, or `None`.
+    pub(crate) fn grow_memory(&mut self, m: usize, delta: u64) -> Option<u64> {
+        let memory = &self.memories[m];
+        if let Some(limiter) = &mut self.limiter {
+            let current = memory.len() as u64;
+            let desired = delta
+                .checked_mul(crate::WASM_PAGE)
+                .and_then(|d| d.checked_add(current))?;
+            let maximum = memory
+                .declared_maximum()
+                .map(|p| p.saturating_mul(crate::WASM_PAGE));
+            limiter.memory_growing(current, desired, maximum).ok()?;
+        }
+        self.memories[m].grow(delta)
+    }
+
+    /// Grows table `t` (a store index) by `delta` elements set to `init`,
+    /// if its maximum and the limiter allow: the old length, or `None`.
+    pub(crate) fn grow_table(&mut self, t: usize, delta: u64, init: usize) -> Option<u32> {
+        if let Some(limiter) = &mut self.limiter {
+            let table = &self.tables[t];
+            let current = table.elements.len() as u64;
+            let desired = current.checked_add(delta)?;
+            limiter
+                .table_growing(current, desired, table.ty.maximum)
+                .ok()?;
+        }
+        self.tables[t].grow(delta, init)
+    }
+
+    /// Whether the limiter lets a memory of `bytes` be created.
+    pub(crate) fn admit_memory(&mut self, bytes: u64, maximum: Option<u64>) -> Result<(), crate::Error> {
+        match &mut self.limiter {
+            Some(l) => l
+                .memory_growing(0, bytes, maximum)
+                .map_err(crate::Error::Resource),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the limiter lets a table of `elements` be created.
+    pub(crate) fn admit_table(&mut self, elements: u64, maximum: Option<u64>) -> Result<(), crate::Error> {
+        match &mut self.limiter {
+            Some(l) => l
+                .table_growing(0, elements, maximum)
+                .map_err(crate::Error::Resource),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `n` more instances, memories or tables fit the limiter.
+    pub(crate) fn admit_instances(&self, n: usize) -> Result<(), crate::Error> {
+        let limit = self.limiter.as_ref().map_or(usize::MAX, |l| l.instances());
+        crate::limits::check_count("instances", self.instances.len(), n, limit)
+    }
+
+    pub(crate) fn admit_memories(&self, n: usize) -> Result<(), crate::Error> {
+        let limit = self.limiter.as_ref().map_or(usize::MAX, |l| l.memories());
+        crate::limits::check_count("memories", self.memories.len(), n, limit)
+    }
+
+    pub(crate) fn admit_tables(&self, n: usize) -> Result<(), crate::Error> {
+        let limit = self.limiter.as_ref().map_or(usize::MAX, |l| l.tables());
+        crate::limits::check_count("tables", self.tables.len(), n, limit)
+    }
 }
 
 impl Drop for StoreInner {
@@ -244,12 +315,20 @@ impl Store {
                 stack_limit: (0, 0),
                 func_by_record: HashMap::new(),
                 interrupts: Arc::default(),
+                limiter: None,
             }),
         }
     }
 
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// Limits what this store may allocate from now on (see
+    /// [`ResourceLimiter`](crate::ResourceLimiter) and
+    /// [`StoreLimits`](crate::StoreLimits)).
+    pub fn limiter(&mut self, limiter: impl crate::ResourceLimiter + 'static) {
+        self.inner.limiter = Some(Box::new(limiter));
     }
 
     /// A handle that stops the wasm code running in this store, from any
