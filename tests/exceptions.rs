@@ -161,7 +161,12 @@ impl Run {
     fn of(wat: &str, label: &'static str, tiers: TierChoice) -> Run {
         let engine = Engine::new(tiers.config()).unwrap();
         let module = Module::new(&engine, &wat::parse_str(wat).unwrap()).unwrap();
-        assert_eq!(engine.fallbacks(), 0, "{label}: {:?}", engine.fallback_reasons());
+        assert_eq!(
+            engine.fallbacks(),
+            0,
+            "{label}: {:?}",
+            engine.fallback_reasons()
+        );
         let mut store = Store::new(&engine);
         let instance = Linker::new().instantiate(&mut store, &module).unwrap();
         Run {

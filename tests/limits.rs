@@ -2,8 +2,8 @@
 //! failure checked, growth through compiled code of both tiers and through
 //! the host API, and a custom `ResourceLimiter`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rung::runtime::{
     Engine, Error, Linker, Memory, Module, ResourceLimiter, Store, StoreLimitsBuilder, Table,
@@ -22,7 +22,12 @@ fn module(engine: &Engine, wat: &str) -> Module {
     Module::new(engine, &wat::parse_str(wat).unwrap()).unwrap()
 }
 
-fn call_i32(store: &mut Store, instance: &rung::runtime::Instance, name: &str, arg: Option<i32>) -> i32 {
+fn call_i32(
+    store: &mut Store,
+    instance: &rung::runtime::Instance,
+    name: &str,
+    arg: Option<i32>,
+) -> i32 {
     let f = instance.get_func(store, name).unwrap();
     let args: Vec<Val> = arg.into_iter().map(Val::I32).collect();
     match f.call(store, &args).unwrap().as_slice() {
@@ -56,8 +61,16 @@ fn memory_and_table_growth_stop_at_the_limits_in_both_tiers() {
         // A fourth page exceeds the limit, though the maximum is 100.
         assert_eq!(call_i32(&mut store, &i, "grow", Some(1)), -1, "{tier:?}");
         assert_eq!(call_i32(&mut store, &i, "size", None), 3, "{tier:?}");
-        assert_eq!(call_i32(&mut store, &i, "table_grow", Some(3)), 2, "{tier:?}");
-        assert_eq!(call_i32(&mut store, &i, "table_grow", Some(1)), -1, "{tier:?}");
+        assert_eq!(
+            call_i32(&mut store, &i, "table_grow", Some(3)),
+            2,
+            "{tier:?}"
+        );
+        assert_eq!(
+            call_i32(&mut store, &i, "table_grow", Some(1)),
+            -1,
+            "{tier:?}"
+        );
         // The host API obeys the same limit.
         let memory = i.get_memory(&store, "memory").unwrap();
         assert_eq!(memory.grow(&mut store, 1), None, "{tier:?}");
@@ -127,17 +140,30 @@ struct Quota {
 }
 
 impl ResourceLimiter for Quota {
-    fn memory_growing(&mut self, current: u64, desired: u64, _max: Option<u64>) -> Result<(), String> {
+    fn memory_growing(
+        &mut self,
+        current: u64,
+        desired: u64,
+        _max: Option<u64>,
+    ) -> Result<(), String> {
         self.asked.fetch_add(1, Ordering::Relaxed);
         let more = desired - current;
         if more > self.left {
-            return Err(format!("{more} more bytes exceed the quota's {} left", self.left));
+            return Err(format!(
+                "{more} more bytes exceed the quota's {} left",
+                self.left
+            ));
         }
         self.left -= more;
         Ok(())
     }
 
-    fn table_growing(&mut self, _current: u64, _desired: u64, _max: Option<u64>) -> Result<(), String> {
+    fn table_growing(
+        &mut self,
+        _current: u64,
+        _desired: u64,
+        _max: Option<u64>,
+    ) -> Result<(), String> {
         Ok(())
     }
 }

@@ -54,7 +54,12 @@ impl Run {
     fn new(label: &'static str, tiers: TierChoice) -> Run {
         let engine = Engine::new(tiers.config()).unwrap();
         let module = Module::new(&engine, &wat::parse_str(WAT).unwrap()).unwrap();
-        assert_eq!(engine.fallbacks(), 0, "{label}: {:?}", engine.fallback_reasons());
+        assert_eq!(
+            engine.fallbacks(),
+            0,
+            "{label}: {:?}",
+            engine.fallback_reasons()
+        );
         let mut store = Store::new(&engine);
         let instance = Linker::new().instantiate(&mut store, &module).unwrap();
         Run {
@@ -137,11 +142,28 @@ fn accesses_trap_exactly_past_the_length() {
     for mut r in runs() {
         let l = r.label;
         r.ok("store", &[Val::I64(65528), Val::I64(0x1122_3344_5566_7788)]);
-        assert_eq!(r.i64("load", &[Val::I64(65528)]), 0x1122_3344_5566_7788, "{l}");
+        assert_eq!(
+            r.i64("load", &[Val::I64(65528)]),
+            0x1122_3344_5566_7788,
+            "{l}"
+        );
         // One byte past the end, then addresses with ever higher bits set:
         // the guard, the shift check, and wrap-around candidates.
-        for addr in [65529u64, 65536, 1 << 32, (1 << 33) - 8, 1 << 33, 1 << 40, u64::MAX - 7, u64::MAX] {
-            assert_eq!(r.trap("load", &[Val::I64(addr as i64)]).0, OOB, "{l}: {addr:#x}");
+        for addr in [
+            65529u64,
+            65536,
+            1 << 32,
+            (1 << 33) - 8,
+            1 << 33,
+            1 << 40,
+            u64::MAX - 7,
+            u64::MAX,
+        ] {
+            assert_eq!(
+                r.trap("load", &[Val::I64(addr as i64)]).0,
+                OOB,
+                "{l}: {addr:#x}"
+            );
             assert_eq!(
                 r.trap("store", &[Val::I64(addr as i64), Val::I64(1)]).0,
                 OOB,
@@ -149,15 +171,31 @@ fn accesses_trap_exactly_past_the_length() {
             );
         }
         for addr in [0u64, 8, 1 << 33] {
-            assert_eq!(r.trap("load_far", &[Val::I64(addr as i64)]).0, OOB, "{l}: {addr:#x}");
+            assert_eq!(
+                r.trap("load_far", &[Val::I64(addr as i64)]).0,
+                OOB,
+                "{l}: {addr:#x}"
+            );
         }
         for addr in [0u64, 0x100, u64::MAX] {
-            assert_eq!(r.trap("load_huge", &[Val::I64(addr as i64)]).0, OOB, "{l}: {addr:#x}");
+            assert_eq!(
+                r.trap("load_huge", &[Val::I64(addr as i64)]).0,
+                OOB,
+                "{l}: {addr:#x}"
+            );
         }
         assert_eq!(r.trap("load8_const_high", &[]).0, OOB, "{l}");
         // Atomics: the same check, after the alignment check.
-        assert_eq!(r.i64("rmw", &[Val::I64(65528), Val::I64(8)]), 0x1122_3344_5566_7788, "{l}");
-        assert_eq!(r.trap("rmw", &[Val::I64(1 << 33), Val::I64(1)]).0, OOB, "{l}");
+        assert_eq!(
+            r.i64("rmw", &[Val::I64(65528), Val::I64(8)]),
+            0x1122_3344_5566_7788,
+            "{l}"
+        );
+        assert_eq!(
+            r.trap("rmw", &[Val::I64(1 << 33), Val::I64(1)]).0,
+            OOB,
+            "{l}"
+        );
         assert_eq!(
             r.trap("rmw", &[Val::I64((1 << 33) + 4), Val::I64(1)]).0,
             Some(TrapCode::HeapMisaligned),
@@ -177,8 +215,16 @@ fn a_trap_reports_its_access() {
     for mut r in runs() {
         let l = r.label;
         assert_eq!(r.trap("load", &[Val::I64(65529)]), (OOB, Some(load)), "{l}");
-        assert_eq!(r.trap("load", &[Val::I64(1 << 33)]), (OOB, Some(load)), "{l}");
-        assert_eq!(r.trap("load_huge", &[Val::I64(0)]), (OOB, Some(huge)), "{l}");
+        assert_eq!(
+            r.trap("load", &[Val::I64(1 << 33)]),
+            (OOB, Some(load)),
+            "{l}"
+        );
+        assert_eq!(
+            r.trap("load_huge", &[Val::I64(0)]),
+            (OOB, Some(huge)),
+            "{l}"
+        );
     }
 }
 
@@ -199,11 +245,20 @@ fn memory_grows_past_four_gib() {
         assert_eq!(r.trap("load", &[Val::I64(high + 65529)]).0, OOB, "{l}");
         // Bulk operators with 64-bit operands above 4 GiB.
         r.ok("fill", &[Val::I64(high + 100), Val::I32(0xab), Val::I64(8)]);
-        assert_eq!(r.i64("load", &[Val::I64(high + 100)]), 0xabababababababab_u64 as i64, "{l}");
-        r.ok("copy", &[Val::I64(16), Val::I64(high + 100), Val::I64(8)]);
-        assert_eq!(r.i64("load", &[Val::I64(16)]), 0xabababababababab_u64 as i64, "{l}");
         assert_eq!(
-            r.trap("fill", &[Val::I64(high + 65530), Val::I32(0), Val::I64(7)]).0,
+            r.i64("load", &[Val::I64(high + 100)]),
+            0xabababababababab_u64 as i64,
+            "{l}"
+        );
+        r.ok("copy", &[Val::I64(16), Val::I64(high + 100), Val::I64(8)]);
+        assert_eq!(
+            r.i64("load", &[Val::I64(16)]),
+            0xabababababababab_u64 as i64,
+            "{l}"
+        );
+        assert_eq!(
+            r.trap("fill", &[Val::I64(high + 65530), Val::I32(0), Val::I64(7)])
+                .0,
             OOB,
             "{l}"
         );

@@ -167,13 +167,12 @@ fn snapshot_features(path: &str) -> Option<WasmFeatures> {
         | "proposals/reference-types/imports.wast"
         | "proposals/threads/memory.wast" => Some(without(WasmFeatures::MULTI_MEMORY)),
         // Also memory limits of more than 5 bytes.
-        "proposals/reference-types/binary.wast" | "proposals/reference-types/binary-leb128.wast" => {
+        "proposals/reference-types/binary.wast"
+        | "proposals/reference-types/binary-leb128.wast" => {
             Some(without(WasmFeatures::MULTI_MEMORY | WasmFeatures::MEMORY64))
         }
         // An MVP-era snapshot with shared memories: no second table either.
-        "proposals/threads/imports.wast" => Some(
-            WasmFeatures::WASM1 | WasmFeatures::THREADS
-        ),
+        "proposals/threads/imports.wast" => Some(WasmFeatures::WASM1 | WasmFeatures::THREADS),
         _ => None,
     }
 }
@@ -227,7 +226,10 @@ fn run_suite(
                         }
                     }
                 }
-                let (_, e) = older.iter().find(|(f, _)| *f == features).expect("made above");
+                let (_, e) = older
+                    .iter()
+                    .find(|(f, _)| *f == features)
+                    .expect("made above");
                 rung::wast::run_script_on_big_stack(e, text)
             }
         };

@@ -95,7 +95,11 @@ fn hammer(engine: &Engine, label: &str) {
                     let r = run
                         .call(&mut store, &[Val::I32(333), Val::I32(seed as i32)])
                         .unwrap();
-                    assert_eq!(r, vec![Val::I32(expected(333, seed) as i32)], "thread {t} round {round}");
+                    assert_eq!(
+                        r,
+                        vec![Val::I32(expected(333, seed) as i32)],
+                        "thread {t} round {round}"
+                    );
                     if t == 0 && round % 100 == 0 {
                         let trap = boom.call(&mut store, &[]).unwrap_err();
                         assert!(matches!(
@@ -108,7 +112,8 @@ fn hammer(engine: &Engine, label: &str) {
         })
         .collect();
     for t in threads {
-        t.join().unwrap_or_else(|_| panic!("{label}: a thread failed"));
+        t.join()
+            .unwrap_or_else(|_| panic!("{label}: a thread failed"));
     }
 }
 
@@ -156,5 +161,8 @@ fn threads_call_through_code_that_tier_up_patches() {
     }
     let after = mappings();
     // Thread stacks come and go; allow their few lines, not 600 stores'.
-    assert!(after <= before + 8, "mappings: {before} before, {after} after");
+    assert!(
+        after <= before + 8,
+        "mappings: {before} before, {after} after"
+    );
 }

@@ -465,7 +465,11 @@ impl<'a> CodeGen<'a> {
 
     /// The type of `table`'s indices, sizes and deltas.
     pub fn table_index_ty(&self, table: u32) -> Result<Ty> {
-        Ok(if self.table64(table)? { Ty::I64 } else { Ty::I32 })
+        Ok(if self.table64(table)? {
+            Ty::I64
+        } else {
+            Ty::I32
+        })
     }
 
     /// Leaves the address of element `index` of `table` in r10 after a

@@ -60,7 +60,9 @@ pub enum Kind {
     /// A legacy `try` before its first `catch` (a block with a landing
     /// pad); `slot` is its catch depth, which names the frame slot its
     /// catches keep the exception in (see `exceptions`).
-    Try { slot: u32 },
+    Try {
+        slot: u32,
+    },
     /// A legacy `try` in one of its `catch` clauses. `next` is where the
     /// landing pad goes when this clause's tag did not match (`None` after
     /// `catch_all`); `live` is false when no call reaches the landing pad,
@@ -440,11 +442,7 @@ impl CodeGen<'_> {
                 self.block_types.truncate(frame.types as usize);
                 return Ok(());
             }
-            Kind::Block
-            | Kind::Else
-            | Kind::TryTable
-            | Kind::Try { .. }
-            | Kind::Catch { .. } => {
+            Kind::Block | Kind::Else | Kind::TryTable | Kind::Try { .. } | Kind::Catch { .. } => {
                 if !frame.end_reached {
                     // Only the fall-through (if anything) reaches the end.
                     self.control.pop();

@@ -402,6 +402,7 @@ impl CodeGen<'_> {
         self.emit_throw_ref_call(SCRATCH, covered);
         Ok(())
     }
+
     // ---- legacy exception handling ------------------------------------------------
 
     /// The slot of the exception a legacy `catch` at catch depth `slot`
@@ -542,11 +543,9 @@ impl CodeGen<'_> {
                     self.leave_clause()?;
                     self.bind_landing(&h);
                     let outer = match delegate_to {
-                        Some(target) => self
-                            .handlers
-                            .iter()
-                            .filter(|h| h.control <= target)
-                            .count(),
+                        Some(target) => {
+                            self.handlers.iter().filter(|h| h.control <= target).count()
+                        }
                         None => self.handlers.len(),
                     };
                     self.forward_exception(outer);

@@ -57,7 +57,11 @@ impl CodeGen<'_> {
 
     /// The type of memory `mem`'s addresses and page counts.
     fn memory_index_ty(&self, mem: u32) -> Result<Ty> {
-        Ok(if self.memory64(mem)? { Ty::I64 } else { Ty::I32 })
+        Ok(if self.memory64(mem)? {
+            Ty::I64
+        } else {
+            Ty::I32
+        })
     }
 
     pub(crate) fn memarg_memory(&self, memarg: &MemArg) -> Result<u32> {

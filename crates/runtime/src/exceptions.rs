@@ -123,7 +123,12 @@ pub(crate) unsafe extern "sysv64" fn throw_ref(_vmctx: *mut u8, _exn: usize) {
 /// `[rsp]`, never used); 40 bytes keep the call aligned and hold the
 /// `Resume`, then it resumes where `throw_search` says.
 #[unsafe(naked)]
-pub(crate) unsafe extern "sysv64" fn throw_from(_vmctx: *mut u8, _exn: usize, _fp: usize, _pc: usize) {
+pub(crate) unsafe extern "sysv64" fn throw_from(
+    _vmctx: *mut u8,
+    _exn: usize,
+    _fp: usize,
+    _pc: usize,
+) {
     core::arch::naked_asm!(
         "sub rsp, 40",
         "mov r8, rsp",

@@ -152,9 +152,10 @@ impl Memory {
         memory64: bool,
     ) -> Result<Memory, Error> {
         store.inner.admit_memories(1)?;
-        store
-            .inner
-            .admit_memory(initial.saturating_mul(WASM_PAGE), maximum.map(|m| m.saturating_mul(WASM_PAGE)))?;
+        store.inner.admit_memory(
+            initial.saturating_mul(WASM_PAGE),
+            maximum.map(|m| m.saturating_mul(WASM_PAGE)),
+        )?;
         let m = memory::LinearMemory::new(initial, maximum, memory64).map_err(Error::Resource)?;
         let index = store.inner.memories.len() as u32;
         store.inner.memories.push(m);

@@ -19,10 +19,20 @@ pub trait ResourceLimiter: Send {
     /// Whether a linear memory may go from `current` to `desired` bytes
     /// (`maximum`: its declared maximum, if any). Asked when a memory is
     /// created (`current` 0) and before it grows.
-    fn memory_growing(&mut self, current: u64, desired: u64, maximum: Option<u64>) -> Result<(), String>;
+    fn memory_growing(
+        &mut self,
+        current: u64,
+        desired: u64,
+        maximum: Option<u64>,
+    ) -> Result<(), String>;
 
     /// Whether a table may go from `current` to `desired` elements.
-    fn table_growing(&mut self, current: u64, desired: u64, maximum: Option<u64>) -> Result<(), String>;
+    fn table_growing(
+        &mut self,
+        current: u64,
+        desired: u64,
+        maximum: Option<u64>,
+    ) -> Result<(), String>;
 
     /// How many instances the store may hold.
     fn instances(&self) -> usize {
@@ -96,7 +106,12 @@ impl StoreLimitsBuilder {
 }
 
 impl ResourceLimiter for StoreLimits {
-    fn memory_growing(&mut self, _current: u64, desired: u64, _maximum: Option<u64>) -> Result<(), String> {
+    fn memory_growing(
+        &mut self,
+        _current: u64,
+        desired: u64,
+        _maximum: Option<u64>,
+    ) -> Result<(), String> {
         match self.memory_size {
             Some(limit) if desired > limit => Err(format!(
                 "a memory of {desired} bytes exceeds the store's memory_size limit of {limit} bytes"
@@ -105,7 +120,12 @@ impl ResourceLimiter for StoreLimits {
         }
     }
 
-    fn table_growing(&mut self, _current: u64, desired: u64, _maximum: Option<u64>) -> Result<(), String> {
+    fn table_growing(
+        &mut self,
+        _current: u64,
+        desired: u64,
+        _maximum: Option<u64>,
+    ) -> Result<(), String> {
         match self.table_elements {
             Some(limit) if desired > limit => Err(format!(
                 "a table of {desired} elements exceeds the store's table_elements limit of {limit}"

@@ -246,7 +246,11 @@ impl StoreInner {
     }
 
     /// Whether the limiter lets a memory of `bytes` be created.
-    pub(crate) fn admit_memory(&mut self, bytes: u64, maximum: Option<u64>) -> Result<(), crate::Error> {
+    pub(crate) fn admit_memory(
+        &mut self,
+        bytes: u64,
+        maximum: Option<u64>,
+    ) -> Result<(), crate::Error> {
         match &mut self.limiter {
             Some(l) => l
                 .memory_growing(0, bytes, maximum)
@@ -256,7 +260,11 @@ impl StoreInner {
     }
 
     /// Whether the limiter lets a table of `elements` be created.
-    pub(crate) fn admit_table(&mut self, elements: u64, maximum: Option<u64>) -> Result<(), crate::Error> {
+    pub(crate) fn admit_table(
+        &mut self,
+        elements: u64,
+        maximum: Option<u64>,
+    ) -> Result<(), crate::Error> {
         match &mut self.limiter {
             Some(l) => l
                 .table_growing(0, elements, maximum)

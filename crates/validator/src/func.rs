@@ -183,11 +183,8 @@ impl FunctionValidator for WasmFunctionValidator {
         // The same walk as the trait's default, through the visitor: no
         // `Operator` values are built. The body is read with the module's
         // features.
-        let mut reader = wasmparser::BinaryReader::new_features(
-            body.bytes,
-            body.offset,
-            *self.inner.features(),
-        );
+        let mut reader =
+            wasmparser::BinaryReader::new_features(body.bytes, body.offset, *self.inner.features());
         self.read_locals(&mut reader)?;
         let index = self.index;
         let result = (|| {

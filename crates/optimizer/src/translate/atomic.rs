@@ -111,7 +111,7 @@ impl Translator<'_, '_> {
     /// and bounds).
     fn waitable(&mut self, mem: u32, memarg: &MemArg, addr: Value) -> (Value, Value, Value) {
         let m = self.iconst(I32, i64::from(mem));
-        let addr = self.to_i64(addr);
+        let addr = self.zext_i64(addr);
         let off = self.iconst(I64, memarg.offset as i64);
         (m, addr, off)
     }

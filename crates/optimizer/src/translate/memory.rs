@@ -104,8 +104,8 @@ impl Translator<'_, '_> {
         } else {
             self.builder.ins().uextend(I64, addr)
         };
-        let offset = i64::try_from(offset)
-            .map_err(|_| self.internal("memory offset exceeds 63 bits"))?;
+        let offset =
+            i64::try_from(offset).map_err(|_| self.internal("memory offset exceeds 63 bits"))?;
         let base = self.env.memory_base(&mut self.builder, mem)?;
         let ptr = self.builder.ins().iadd(base, addr);
         Ok(match i32::try_from(offset) {
@@ -194,7 +194,7 @@ impl Translator<'_, '_> {
             }
             O::MemoryGrow { mem } => {
                 let delta = self.pop()?;
-                let delta = self.to_i64(delta);
+                let delta = self.zext_i64(delta);
                 let m = self.iconst(I32, i64::from(*mem));
                 let old = self.libcall_result(Libcall::MemoryGrow, &[m, delta])?;
                 let v = self.memory_result(*mem, old)?;
@@ -203,8 +203,8 @@ impl Translator<'_, '_> {
             O::MemoryFill { mem } => {
                 let (dst, val, len) = self.pop3()?;
                 let m = self.iconst(I32, i64::from(*mem));
-                let dst = self.to_i64(dst);
-                let len = self.to_i64(len);
+                let dst = self.zext_i64(dst);
+                let len = self.zext_i64(len);
                 self.env
                     .libcall(&mut self.builder, Libcall::MemoryFill, &[m, dst, val, len])?;
             }
@@ -212,10 +212,10 @@ impl Translator<'_, '_> {
                 let (dst, src, len) = self.pop3()?;
                 let d = self.iconst(I32, i64::from(*dst_mem));
                 let s = self.iconst(I32, i64::from(*src_mem));
-                let dst = self.to_i64(dst);
-                let src = self.to_i64(src);
+                let dst = self.zext_i64(dst);
+                let src = self.zext_i64(src);
                 // The length is `i64` only when both memories are 64-bit.
-                let len = self.to_i64(len);
+                let len = self.zext_i64(len);
                 self.env.libcall(
                     &mut self.builder,
                     Libcall::MemoryCopy,
@@ -226,7 +226,7 @@ impl Translator<'_, '_> {
                 let (dst, src, len) = self.pop3()?;
                 let m = self.iconst(I32, i64::from(*mem));
                 let d = self.iconst(I32, i64::from(*data_index));
-                let dst = self.to_i64(dst);
+                let dst = self.zext_i64(dst);
                 self.env.libcall(
                     &mut self.builder,
                     Libcall::MemoryInit,

@@ -30,7 +30,7 @@ impl Translator<'_, '_> {
 
     /// An index, length or delta operand as the `i64` that addresses and
     /// libcalls take: zero-extended if it is an `i32`.
-    pub(crate) fn to_i64(&mut self, v: Value) -> Value {
+    pub(crate) fn zext_i64(&mut self, v: Value) -> Value {
         if self.builder.func.dfg.value_type(v) == I64 {
             v
         } else {
@@ -60,7 +60,7 @@ impl Translator<'_, '_> {
     ) -> Result<Value, CompileError> {
         let len = self.env.table_len(&mut self.builder, table)?;
         let (index, len) = if self.builder.func.dfg.value_type(index) == I64 {
-            (index, self.to_i64(len))
+            (index, self.zext_i64(len))
         } else {
             (index, len)
         };
@@ -70,7 +70,7 @@ impl Translator<'_, '_> {
             .icmp(IntCC::UnsignedGreaterThanOrEqual, index, len);
         self.trapnz(oob, trap);
         let base = self.env.table_base(&mut self.builder, table)?;
-        let index = self.to_i64(index);
+        let index = self.zext_i64(index);
         let scaled = self.builder.ins().ishl_imm_u(index, 3);
         Ok(self.builder.ins().iadd(base, scaled))
     }
@@ -100,7 +100,7 @@ impl Translator<'_, '_> {
             O::TableGrow { table } => {
                 let (init, delta) = self.pop2()?;
                 let t = self.iconst(I32, i64::from(*table));
-                let delta = self.to_i64(delta);
+                let delta = self.zext_i64(delta);
                 let old = self.libcall_result(Libcall::TableGrow, &[t, delta, init])?;
                 let v = self.table_result(*table, old)?;
                 self.push(v);
@@ -108,8 +108,8 @@ impl Translator<'_, '_> {
             O::TableFill { table } => {
                 let (dst, value, len) = self.pop3()?;
                 let t = self.iconst(I32, i64::from(*table));
-                let dst = self.to_i64(dst);
-                let len = self.to_i64(len);
+                let dst = self.zext_i64(dst);
+                let len = self.zext_i64(len);
                 self.env
                     .libcall(&mut self.builder, Libcall::TableFill, &[t, dst, value, len])?;
             }
@@ -120,9 +120,9 @@ impl Translator<'_, '_> {
                 let (dst, src, len) = self.pop3()?;
                 let d = self.iconst(I32, i64::from(*dst_table));
                 let s = self.iconst(I32, i64::from(*src_table));
-                let dst = self.to_i64(dst);
-                let src = self.to_i64(src);
-                let len = self.to_i64(len);
+                let dst = self.zext_i64(dst);
+                let src = self.zext_i64(src);
+                let len = self.zext_i64(len);
                 self.env.libcall(
                     &mut self.builder,
                     Libcall::TableCopy,
@@ -133,7 +133,7 @@ impl Translator<'_, '_> {
                 let (dst, src, len) = self.pop3()?;
                 let t = self.iconst(I32, i64::from(*table));
                 let e = self.iconst(I32, i64::from(*elem_index));
-                let dst = self.to_i64(dst);
+                let dst = self.zext_i64(dst);
                 self.env.libcall(
                     &mut self.builder,
                     Libcall::TableInit,
