@@ -143,6 +143,10 @@ pub struct Config {
     /// loop back-edge, so that `Store::interrupt_handle` can stop it (off by
     /// default: the checks cost tight loops 6–21%).
     pub interruptible: bool,
+    /// Told where every function's code is published (a profiler's JIT
+    /// interface: `PerfMapAgent`, `JitDumpAgent`); `None`, the default,
+    /// costs nothing.
+    pub profiler: Option<Arc<dyn crate::profiling::ProfilingAgent>>,
 }
 
 impl Config {
@@ -171,6 +175,7 @@ impl std::fmt::Debug for Config {
             .field("compile_threads", &self.compile_threads)
             .field("lazy", &self.lazy)
             .field("interruptible", &self.interruptible)
+            .field("profiler", &self.profiler.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -190,6 +195,7 @@ impl Default for Config {
             compile_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             lazy: false,
             interruptible: false,
+            profiler: None,
         }
     }
 }

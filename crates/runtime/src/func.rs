@@ -41,7 +41,7 @@ impl Func {
         let host = Box::new(HostFunc {
             magic: rung_tiering::trampoline::HOST_CONTEXT_MAGIC,
             _pad: 0,
-            entry: host_entry,
+            entry: host_entry_stub,
             trampoline: trampoline.ptr as usize,
             store,
             caller: None,
@@ -225,11 +225,40 @@ fn thread_stack_low() -> usize {
     LOW.with(|l| *l)
 }
 
-/// Where a wasm-to-host trampoline lands (`HOST_CONTEXT_ENTRY`).
-unsafe extern "sysv64" fn host_entry(ctx: *mut HostFunc, values: *mut u128) {
+/// Where a wasm-to-host trampoline lands (`HOST_CONTEXT_ENTRY`): passes
+/// the trampoline's frame pointer on to [`host_entry`] as a third argument
+/// (the trampoline passes two), for backtraces.
+#[unsafe(naked)]
+pub(crate) unsafe extern "sysv64" fn host_entry_stub(_ctx: *mut HostFunc, _values: *mut u128) {
+    core::arch::naked_asm!(
+        "mov rdx, rbp",
+        "jmp {entry}",
+        entry = sym host_entry,
+    )
+}
+
+/// Runs the host function of `ctx` called by wasm through the trampoline
+/// whose frame is at `fp`; raises its trap, if any.
+unsafe extern "sysv64" fn host_entry(ctx: *mut HostFunc, values: *mut u128, fp: usize) {
+    // The trampoline's frame record names its caller: the wasm frame a
+    // backtrace continues with once it has walked the frames this host
+    // function may enter (`backtrace.rs`).
+    let (caller_fp, caller_pc) = crate::backtrace::frame_record_at(fp).unwrap_or((0, 0));
+    let exit = crate::backtrace::Exit {
+        fp: caller_fp,
+        pc: caller_pc,
+        prev: crate::backtrace::exits(),
+    };
+    crate::backtrace::set_exits(&exit);
     // SAFETY: the trampoline passes its own context and a value array sized
     // for the function's type.
-    if let Some(trap) = unsafe { host_call(ctx, values) } {
+    let trap = unsafe { host_call(ctx, values) };
+    crate::backtrace::set_exits(exit.prev);
+    if let Some(mut trap) = trap {
+        if trap.wasm_backtrace.is_empty() {
+            trap.wasm_backtrace =
+                crate::backtrace::capture_from(caller_fp, caller_pc, false, exit.prev);
+        }
         // SAFETY: we are below `catch_traps` (wasm called us) and this frame
         // owns nothing but `trap`.
         unsafe { raise(trap) }

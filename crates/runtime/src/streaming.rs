@@ -563,6 +563,8 @@ impl StreamingCompiler {
                     .code_section
                     .map(|(start, code)| (start, code.finish())),
                 data: sink.data,
+                // The decoder skipped it as it streamed past.
+                name_section: None,
             },
         )
     }
