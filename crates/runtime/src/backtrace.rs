@@ -18,12 +18,15 @@
 //! [`Exit`] record with its wasm caller's frame), the walk goes on from
 //! that record, and so on down to the outermost entry.
 //!
-//! Not captured: traps raised by a libcall's Rust code (bulk memory and
-//! table operations out of bounds, `memory.atomic.wait` errors) and by
-//! lazy-compile stubs. Their Rust frames keep no frame pointer chain (the
-//! runtime is built without forced frame pointers), so the wasm caller's
-//! frame is not known; such a trap has an empty backtrace unless a libcall
-//! exit record is added.
+//! A trap raised by a libcall's Rust code (bulk memory and table
+//! operations out of bounds, `memory.atomic.wait` errors, a failed lazy
+//! compile) starts below Rust frames that keep no frame pointer chain
+//! (the runtime is built without forced frame pointers). There the system
+//! unwinder (`_Unwind_Backtrace`, as `std::backtrace` uses) walks the Rust
+//! frames by their unwind tables up to the first return address in a wasm
+//! function, and gives that frame's `rbp` ([`capture_from_rust`]); JIT
+//! code has no unwind tables, so the unwinder ends there and the frame
+//! pointer walk takes over.
 //!
 //! **Invariant:** the walk never faults: every frame pointer it reads is
 //! 8-aligned, inside this thread's stack, and above the previous one, and
@@ -344,6 +347,53 @@ pub(crate) fn capture_from(fp: usize, pc: usize, exact: bool, exit: *const Exit)
     WasmBacktrace {
         skipped: count.saturating_sub(frames.len()),
         frames,
+    }
+}
+
+/// The unwinder's interface (libgcc_s, which std links for panics).
+mod unwind {
+    use std::ffi::{c_int, c_void};
+
+    pub type Trace = extern "C" fn(*mut c_void, *mut c_void) -> c_int;
+    /// `_URC_NO_REASON`: go on.
+    pub const NO_REASON: c_int = 0;
+    /// `_URC_END_OF_STACK`: stop.
+    pub const END_OF_STACK: c_int = 5;
+    /// DWARF register 6 on x86-64: `rbp`.
+    pub const RBP: c_int = 6;
+
+    unsafe extern "C" {
+        pub fn _Unwind_Backtrace(trace: Trace, arg: *mut c_void) -> c_int;
+        pub fn _Unwind_GetIP(ctx: *mut c_void) -> usize;
+        pub fn _Unwind_GetGR(ctx: *mut c_void, index: c_int) -> usize;
+    }
+}
+
+/// The backtrace of a trap raised by Rust code that wasm called: the Rust
+/// frames are unwound by their unwind tables to the first frame of a wasm
+/// function, whose `rbp` starts the frame pointer walk. Empty if no wasm
+/// frame is found.
+pub(crate) fn capture_from_rust() -> WasmBacktrace {
+    extern "C" fn trace(ctx: *mut std::ffi::c_void, arg: *mut std::ffi::c_void) -> std::ffi::c_int {
+        // SAFETY: `ctx` is the unwinder's context for this callback; `arg`
+        // is the `Option<(usize, usize)>` below, alive for the walk.
+        unsafe {
+            let pc = unwind::_Unwind_GetIP(ctx);
+            if frame_at(pc) == FrameAt::Other {
+                return unwind::NO_REASON;
+            }
+            let fp = unwind::_Unwind_GetGR(ctx, unwind::RBP);
+            *arg.cast::<Option<(usize, usize)>>() = Some((fp, pc));
+        }
+        unwind::END_OF_STACK
+    }
+    let mut found: Option<(usize, usize)> = None;
+    // SAFETY: `trace` has the unwinder's callback signature and `found`
+    // outlives the call.
+    unsafe { unwind::_Unwind_Backtrace(trace, (&raw mut found).cast()) };
+    match found {
+        Some((fp, pc)) => capture(fp, pc, false),
+        None => WasmBacktrace::default(),
     }
 }
 

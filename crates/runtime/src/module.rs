@@ -355,7 +355,7 @@ impl ModuleInner {
             tiers: engine.inner.tiers.iter().map(|t| t.name()).collect(),
         });
         if let Some(agent) = &engine.config().profiler {
-            crate::profiling::announce(&**agent, &self.env, &engine.inner.tiers, code);
+            crate::profiling::announce(&**agent, self, &engine.inner.tiers, code);
         }
     }
 }

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use rung_decoder::ModuleEnv;
 use rung_tiering::Tier;
 
+use crate::backtrace::FrameSymbols;
 use crate::code_memory::{CodeMemory, NO_LEVEL};
 
 /// One function's code, just published.
@@ -47,16 +47,16 @@ pub trait ProfilingAgent: Send + Sync {
 }
 
 /// Tells `agent` about every function of `memory` (published for the
-/// module of `env`, by the ladder `tiers`).
+/// module `names`, by the ladder `tiers`).
 pub(crate) fn announce(
     agent: &dyn ProfilingAgent,
-    env: &ModuleEnv,
+    names: &dyn FrameSymbols,
     tiers: &[Arc<dyn Tier>],
     memory: &CodeMemory,
 ) {
     for (address, len, func, level) in memory.functions() {
-        let module = env.module_name.as_deref().unwrap_or("<unknown>");
-        let function = match env.function_name(func) {
+        let module = names.module_name().unwrap_or("<unknown>");
+        let function = match names.function_name(func) {
             Some(name) => crate::backtrace::demangle(name),
             None => format!("func[{func}]"),
         };

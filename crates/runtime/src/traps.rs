@@ -234,12 +234,17 @@ pub fn in_wasm_call() -> bool {
 /// Must be called below a `catch_traps` (see [`in_wasm_call`]) from a frame
 /// that owns nothing needing a drop, with only JIT frames and such frames in
 /// between.
-pub unsafe fn raise(trap: Trap) -> ! {
+pub unsafe fn raise(mut trap: Trap) -> ! {
     let catch = INNERMOST.with(|c| c.get());
     assert!(
         !catch.is_null(),
         "trap raised outside of a wasm call: {trap}"
     );
+    if trap.wasm_backtrace.is_empty() {
+        // Raised by Rust code that wasm called (a libcall): its frames
+        // are found with the Rust unwinder.
+        trap.wasm_backtrace = crate::backtrace::capture_from_rust();
+    }
     // SAFETY: `catch` points at the live `Catch` of the innermost
     // `catch_traps` frame (it resets the pointer before returning).
     unsafe {

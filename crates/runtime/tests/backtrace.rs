@@ -316,3 +316,51 @@ fn an_uncaught_exception_shows_the_thrower_and_its_callers() {
     });
     assert_eq!(trap.backtrace()[0].wasm_offset, Some(throw));
 }
+
+#[test]
+fn a_trap_in_a_libcall_shows_the_wasm_frames_that_called_it() {
+    // `memory.fill` out of bounds traps in the runtime's Rust code.
+    let wat = r#"(module $fill
+        (memory 1)
+        (func $a (export "a") call $b)
+        (func $b call $c)
+        (func $c
+            i32.const 65000
+            i32.const 0
+            i32.const 1000
+            memory.fill))"#;
+    let bytes = wat::parse_str(wat).expect("wat");
+    let fill = operator_offset(&bytes, 2, |op| {
+        matches!(op, wasmparser::Operator::MemoryFill { .. })
+    });
+    for choice in CHOICES {
+        let engine = Engine::new(choice.config()).expect("engine");
+        let module = Module::new(&engine, &bytes).expect("compile");
+        let mut store = Store::new(&engine);
+        let instance = Linker::new()
+            .instantiate(&mut store, &module)
+            .expect("instantiate");
+        let a = instance.get_func(&store, "a").expect("a");
+        let trap = a.call(&mut store, &[]).unwrap_err();
+        assert_eq!(trap.code(), Some(TrapCode::MemoryOutOfBounds));
+        assert_eq!(
+            summary(trap.backtrace()),
+            [
+                (2, Some("c"), Some(fill), Some(tier_of(choice, 2))),
+                (
+                    1,
+                    Some("b"),
+                    Some(operator_offset(&bytes, 1, is_call)),
+                    Some(tier_of(choice, 1))
+                ),
+                (
+                    0,
+                    Some("a"),
+                    Some(operator_offset(&bytes, 0, is_call)),
+                    Some(tier_of(choice, 0))
+                ),
+            ],
+            "{choice:?}"
+        );
+    }
+}
