@@ -272,7 +272,7 @@ fn thread_stack() -> (usize, usize) {
 /// Reads the frame record at `fp` (saved frame pointer, return address) if
 /// it lies inside the stack `(lo, hi)` and above `floor`.
 fn frame_record(fp: usize, floor: usize, (lo, hi): (usize, usize)) -> Option<(usize, usize)> {
-    if fp % 8 != 0 || fp <= floor || fp < lo || fp.checked_add(16)? > hi {
+    if !fp.is_multiple_of(8) || fp <= floor || fp < lo || fp.checked_add(16)? > hi {
         return None;
     }
     // SAFETY: `fp..fp + 16` is inside this thread's stack, which is mapped.

@@ -27,9 +27,12 @@ use rung_tiering::TrapCode;
 use crate::code_memory::lookup_trap;
 use crate::traps::{Trap, TrapReason, in_wasm_call, raise};
 
+/// A trap site the handler found (code, function, wasm offset), with the
+/// faulting `pc` and `rbp`.
+type Pending = ((TrapCode, u32, Option<u32>), usize, usize);
+
 thread_local! {
-    /// The trap site the handler found, with the faulting `pc` and `rbp`.
-    static PENDING: Cell<Option<((TrapCode, u32, Option<u32>), usize, usize)>> = const { Cell::new(None) };
+    static PENDING: Cell<Option<Pending>> = const { Cell::new(None) };
 }
 
 static INSTALL: Once = Once::new();

@@ -55,8 +55,11 @@ fn is_call(op: &wasmparser::Operator<'_>) -> bool {
     matches!(op, wasmparser::Operator::Call { .. })
 }
 
-/// (function index, name, offset, tier) of each frame.
-fn summary(frames: &[Frame]) -> Vec<(u32, Option<&str>, Option<u32>, Option<&str>)> {
+/// A frame as (function index, name, offset, tier).
+type Summary<'a> = (u32, Option<&'a str>, Option<u32>, Option<&'a str>);
+
+/// Each frame's [`Summary`].
+fn summary(frames: &[Frame]) -> Vec<Summary<'_>> {
     frames
         .iter()
         .map(|f| (f.func, f.func_name.as_deref(), f.wasm_offset, f.tier))
@@ -68,7 +71,7 @@ fn tier_of(choice: TierChoice, func: u32) -> &'static str {
     match choice {
         TierChoice::Optimized => "optimizer",
         TierChoice::Baseline | TierChoice::Tiered => "baseline",
-        TierChoice::Mixed if func % 2 == 0 => "baseline",
+        TierChoice::Mixed if func.is_multiple_of(2) => "baseline",
         TierChoice::Mixed => "optimizer",
     }
 }
