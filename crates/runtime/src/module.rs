@@ -294,7 +294,7 @@ impl ModuleInner {
         }
         let entry = result.ok().and_then(|f| {
             let code = CodeMemory::publish_at(level_u8(top), [(index, &f)]).ok()?;
-            self.announce(engine, &code);
+            self.announce(engine, &code, true);
             let ptr = code.function_ptr(0) as usize;
             bodies.compiled.lock().push(code);
             engine.inner.osr_entries.fetch_add(1, Ordering::Relaxed);
@@ -321,7 +321,7 @@ impl ModuleInner {
         let code = CodeMemory::publish_at(level_u8(level), [(index, function)])
             .map_err(|e| CompileError::Internal(format!("cannot map code: {e}")))?;
         if let Some(b) = &self.bodies {
-            self.announce(&b.engine, &code);
+            self.announce(&b.engine, &code, false);
         }
         let ptr = code.function_ptr(0) as usize;
         compiled.push(code);
@@ -346,16 +346,16 @@ fn level_u8(level: usize) -> u8 {
 }
 
 impl ModuleInner {
-    /// Newly published code of this module: names it for backtraces and
-    /// tells the engine's profiling agent, if any.
-    fn announce(&self, engine: &Engine, code: &Arc<CodeMemory>) {
+    /// Newly published code of this module (`osr`: an OSR entry): names it
+    /// for backtraces and tells the engine's profiling agent, if any.
+    fn announce(&self, engine: &Engine, code: &Arc<CodeMemory>, osr: bool) {
         let module: std::sync::Weak<dyn FrameSymbols> = self.me.clone();
         code.set_owner(CodeOwner {
             module,
             tiers: engine.inner.tiers.iter().map(|t| t.name()).collect(),
         });
         if let Some(agent) = &engine.config().profiler {
-            crate::profiling::announce(&**agent, self, &engine.inner.tiers, code);
+            crate::profiling::announce(&**agent, self, &engine.inner.tiers, code, osr);
         }
     }
 }
@@ -706,7 +706,7 @@ impl Module {
         });
         inner.names.set_section(name_section);
         for memory in &inner._code {
-            inner.announce(engine, memory);
+            inner.announce(engine, memory, false);
         }
         Ok(Module { inner })
     }

@@ -35,7 +35,7 @@ pub struct PublishedCode<'a> {
     pub func: u32,
     /// `module!name [tier]`: the module's and function's names from the
     /// name section (`<unknown>`, `func[N]` without them; demangled), and
-    /// the tier that compiled it.
+    /// the tier that compiled it (`[optimizer OSR]` for an OSR entry).
     pub name: &'a str,
 }
 
@@ -47,12 +47,14 @@ pub trait ProfilingAgent: Send + Sync {
 }
 
 /// Tells `agent` about every function of `memory` (published for the
-/// module `names`, by the ladder `tiers`).
+/// module `names`, by the ladder `tiers`; `osr`: OSR entries, named
+/// `[tier OSR]`).
 pub(crate) fn announce(
     agent: &dyn ProfilingAgent,
     names: &dyn FrameSymbols,
     tiers: &[Arc<dyn Tier>],
     memory: &CodeMemory,
+    osr: bool,
 ) {
     for (address, len, func, level) in memory.functions() {
         let module = names.module_name().unwrap_or("<unknown>");
@@ -64,7 +66,8 @@ pub(crate) fn announce(
             NO_LEVEL => "stub",
             level => tiers.get(usize::from(level)).map_or("?", |t| t.name()),
         };
-        let name = format!("{module}!{function} [{tier}]");
+        let osr = if osr { " OSR" } else { "" };
+        let name = format!("{module}!{function} [{tier}{osr}]");
         // SAFETY: the function's code lies inside `memory`'s mapping, which
         // is read-execute and alive for this call.
         let code = unsafe { std::slice::from_raw_parts(address as *const u8, len) };
