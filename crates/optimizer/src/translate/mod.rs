@@ -159,7 +159,7 @@ pub(crate) fn translate_function(
         interrupt_checks,
         tier_up_checks,
         branch_sources: SecondaryMap::new(),
-        claimed_branches: EntitySet::new(),
+            claimed_branches: EntitySet::new(),
         heap_accesses: Vec::new(),
         osr: None,
         local_types: Vec::new(),
