@@ -81,7 +81,7 @@ enum Command {
         /// Compile interrupt checks (at function entries and loop
         /// back-edges) so that Ctrl-C stops the program with the
         /// "interrupted" trap and its wasm backtrace, exit status 130 (on
-        /// with --timeout; off by default: they cost loops 2–14%). Without
+        /// with --timeout; off by default: they cost loops 3–23%). Without
         /// them Ctrl-C ends the process as it would any other.
         #[arg(long)]
         interruptible: bool,

@@ -20,6 +20,10 @@
 //!                once more timed
 //! ```
 //!
+//! With `--interruptible` each rung tier is measured again compiled with
+//! interrupt checks (`Config::interruptible`), in `+int` columns
+//! interleaved with the others, so that their cost is read off one run.
+//!
 //! Each number is the median. There is one rung column per tier in
 //! [`RUNG_TIERS`]: the optimizing tier, the baseline (functions it does not
 //! support fall back to the optimizer, counted), and tiered (baseline first,
