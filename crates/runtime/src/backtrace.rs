@@ -167,6 +167,9 @@ pub struct WasmBacktrace {
     frames: Vec<Frame>,
     /// Frames past [`MAX_FRAMES`], not recorded.
     skipped: usize,
+    /// A walk made it (possibly finding no frame): `raise` looks no
+    /// further.
+    walked: bool,
 }
 
 impl WasmBacktrace {
@@ -182,6 +185,11 @@ impl WasmBacktrace {
 
     pub fn is_empty(&self) -> bool {
         self.frames.is_empty()
+    }
+
+    /// Whether a frame walk made this backtrace (else nobody looked yet).
+    pub(crate) fn walked(&self) -> bool {
+        self.walked
     }
 }
 
@@ -347,6 +355,7 @@ pub(crate) fn capture_from(fp: usize, pc: usize, exact: bool, exit: *const Exit)
     WasmBacktrace {
         skipped: count.saturating_sub(frames.len()),
         frames,
+        walked: true,
     }
 }
 
@@ -466,6 +475,7 @@ mod tests {
         let bt = WasmBacktrace {
             frames: vec![frame],
             skipped: 2,
+            walked: true,
         };
         assert_eq!(
             bt.to_string(),

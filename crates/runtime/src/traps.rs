@@ -240,9 +240,10 @@ pub unsafe fn raise(mut trap: Trap) -> ! {
         !catch.is_null(),
         "trap raised outside of a wasm call: {trap}"
     );
-    if trap.wasm_backtrace.is_empty() {
-        // Raised by Rust code that wasm called (a libcall): its frames
-        // are found with the Rust unwinder.
+    if !trap.wasm_backtrace.walked() {
+        // Raised by Rust code that wasm called (a libcall), not where a
+        // trap site, a throw or a host call gave the frame to start from:
+        // the Rust unwinder finds the first wasm frame.
         trap.wasm_backtrace = crate::backtrace::capture_from_rust();
     }
     // SAFETY: `catch` points at the live `Catch` of the innermost
