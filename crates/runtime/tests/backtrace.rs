@@ -367,3 +367,35 @@ fn a_trap_in_a_libcall_shows_the_wasm_frames_that_called_it() {
         );
     }
 }
+
+#[test]
+fn after_tier_up_the_frames_name_the_optimizer() {
+    let config = rung_runtime::Config {
+        tier_up_policy: std::sync::Arc::new(rung_tiering::CallCountPolicy::new(2)),
+        tier_up_in_background: false,
+        ..TierChoice::Tiered.config()
+    };
+    let engine = Engine::new(config).expect("engine");
+    let bytes = wat::parse_str(CHAIN).expect("wat");
+    let module = Module::new(&engine, &bytes).expect("compile");
+    let mut store = Store::new(&engine);
+    let instance = Linker::new()
+        .instantiate(&mut store, &module)
+        .expect("instantiate");
+    let a = instance.get_func(&store, "a").expect("a");
+    for _ in 0..3 {
+        a.call(&mut store, &[Val::I32(4)]).expect("no trap");
+    }
+    assert_eq!(engine.tier_ups(), 3);
+    let trap = a.call(&mut store, &[Val::I32(0)]).unwrap_err();
+    let tiers: Vec<(u32, Option<&str>)> =
+        trap.backtrace().iter().map(|f| (f.func, f.tier)).collect();
+    assert_eq!(
+        tiers,
+        [
+            (2, Some("optimizer")),
+            (1, Some("optimizer")),
+            (0, Some("optimizer"))
+        ]
+    );
+}
