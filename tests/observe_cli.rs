@@ -97,7 +97,8 @@ fn profile_perfmap_writes_the_functions_names() {
         [
             "chain!a [baseline]",
             "chain!b [baseline]",
-            "chain!c [baseline]"
+            "chain!c [baseline]",
+            "rung!trampoline host_to_wasm (func (result i32))",
         ]
     );
 }

@@ -489,13 +489,13 @@ impl Engine {
     }
 
     pub(crate) fn host_to_wasm(&self, ty: &FuncType) -> Result<Arc<Trampoline>, CompileError> {
-        self.trampoline(ty, &self.inner.host_to_wasm, |t| {
+        self.trampoline(ty, "host_to_wasm", &self.inner.host_to_wasm, |t| {
             self.inner.trampolines.host_to_wasm(t)
         })
     }
 
     pub(crate) fn wasm_to_host(&self, ty: &FuncType) -> Result<Arc<Trampoline>, CompileError> {
-        self.trampoline(ty, &self.inner.wasm_to_host, |t| {
+        self.trampoline(ty, "wasm_to_host", &self.inner.wasm_to_host, |t| {
             self.inner.trampolines.wasm_to_host(t)
         })
     }
@@ -503,6 +503,7 @@ impl Engine {
     fn trampoline(
         &self,
         ty: &FuncType,
+        kind: &str,
         cache: &Mutex<HashMap<FuncType, Arc<Trampoline>>>,
         compile: impl FnOnce(&FuncType) -> Result<CompiledFunction, CompileError>,
     ) -> Result<Arc<Trampoline>, CompileError> {
@@ -513,6 +514,9 @@ impl Engine {
         let code = CodeMemory::publish([(u32::MAX, &compiled)])
             .map_err(|e| CompileError::Internal(format!("cannot map code: {e}")))?;
         let ptr = code.function_ptr(0);
+        if let Some(agent) = &self.inner.config.profiler {
+            crate::profiling::announce_trampoline(&**agent, &code, &format!("{kind} {ty}"));
+        }
         let t = Arc::new(Trampoline { _code: code, ptr });
         cache.lock().insert(ty.clone(), t.clone());
         Ok(t)

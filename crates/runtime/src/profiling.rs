@@ -5,7 +5,8 @@
 //! makes executable: a module's code when the module is built (eager,
 //! streaming), a lazy compile, each tier-up promotion and OSR entry (new
 //! code at a new address: the old entry stays valid for frames still in
-//! it). Nothing is called, and nothing computed, without an agent in
+//! it), and each host ↔ wasm trampoline (`rung!trampoline host_to_wasm
+//! (func (param i32) (result i32))`). Nothing is called, and nothing computed, without an agent in
 //! `Config::profiler` (the default).
 //!
 //! Two agents ship: [`PerfMapAgent`] (`/tmp/perf-PID.map`, the format of
@@ -31,7 +32,7 @@ pub struct PublishedCode<'a> {
     pub address: usize,
     /// Its machine code (`address..address + code.len()`, read-execute).
     pub code: &'a [u8],
-    /// Its index in its module.
+    /// Its index in its module (`u32::MAX` for a trampoline).
     pub func: u32,
     /// `module!name [tier]`: the module's and function's names from the
     /// name section (`<unknown>`, `func[N]` without them; demangled), and
@@ -76,6 +77,21 @@ pub(crate) fn announce(
             code,
             func,
             name: &name,
+        });
+    }
+}
+
+/// Tells `agent` about a trampoline (`memory` holds one), named
+/// `rung!trampoline NAME`.
+pub(crate) fn announce_trampoline(agent: &dyn ProfilingAgent, memory: &CodeMemory, name: &str) {
+    for (address, len, func, _) in memory.functions() {
+        // SAFETY: as in `announce`.
+        let code = unsafe { std::slice::from_raw_parts(address as *const u8, len) };
+        agent.register(&PublishedCode {
+            address,
+            code,
+            func,
+            name: &format!("rung!trampoline {name}"),
         });
     }
 }

@@ -1,5 +1,5 @@
-//! Profiling agents: every published function reaches the agent, with its
-//! name and tier, in the file formats perf reads (perf map lines, jitdump
+//! Profiling agents: every published function (and trampoline) reaches
+//! the agent, with its name and tier, in the file formats perf reads (perf map lines, jitdump
 //! header and `JIT_CODE_LOAD` records); tier-up adds entries.
 
 use std::path::PathBuf;
@@ -110,6 +110,7 @@ fn the_perf_map_lists_every_function_and_each_promotion() {
             "prof!main [baseline]",
             "prof!hot [baseline]",
             "prof!core::fmt::write [baseline]",
+            "rung!trampoline host_to_wasm (func (param i32) (result i32))",
             "prof!hot [optimizer]",
             "prof!main [optimizer]",
         ]
@@ -188,8 +189,12 @@ fn the_jitdump_has_a_header_and_one_load_record_per_function() {
             (0, "prof!main [baseline]".to_string()),
             (1, "prof!hot [baseline]".to_string()),
             (2, "prof!core::fmt::write [baseline]".to_string()),
-            (3, "prof!hot [optimizer]".to_string()),
-            (4, "prof!main [optimizer]".to_string()),
+            (
+                3,
+                "rung!trampoline host_to_wasm (func (param i32) (result i32))".to_string(),
+            ),
+            (4, "prof!hot [optimizer]".to_string()),
+            (5, "prof!main [optimizer]".to_string()),
         ]
     );
 }
