@@ -101,40 +101,6 @@ impl LazyNames {
     }
 }
 
-/// The contents of `module`'s `name` custom section, found by a walk over
-/// the section headers (no section is decoded).
-pub(crate) fn name_section(module: &[u8]) -> Option<Box<[u8]>> {
-    /// An unsigned LEB128 `u32` at `*at`, advancing it.
-    fn leb(bytes: &[u8], at: &mut usize) -> Option<usize> {
-        let mut value = 0usize;
-        for shift in (0..35).step_by(7) {
-            let byte = *bytes.get(*at)?;
-            *at += 1;
-            value |= usize::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(value);
-            }
-        }
-        None
-    }
-    let mut at = 8;
-    while at < module.len() {
-        let id = module[at];
-        at += 1;
-        let size = leb(module, &mut at)?;
-        let body = module.get(at..at.checked_add(size)?)?;
-        at += size;
-        if id == 0 {
-            let mut inner = 0;
-            let len = leb(body, &mut inner)?;
-            if body.get(inner..inner.checked_add(len)?)? == b"name" {
-                return Some(body[inner + len..].into());
-            }
-        }
-    }
-    None
-}
-
 /// Whose code a `CodeMemory` holds: the module (weakly) and the ladder's
 /// tier names, by level.
 #[derive(Clone)]

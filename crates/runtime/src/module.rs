@@ -538,6 +538,8 @@ struct Collect {
     stage1: ModuleValidator,
     bodies: Vec<Pending>,
     data: Vec<DataSegment>,
+    /// The name section's contents, undecoded (`LazyNames`).
+    name_section: Option<Box<[u8]>>,
 }
 
 impl rung_decoder::EventSink for Collect {
@@ -552,8 +554,14 @@ impl rung_decoder::EventSink for Collect {
                 len: body.bytes.len(),
             });
         }
-        if let Event::DataSegment { data, .. } = event {
-            self.data.push(DataSegment::new(data));
+        match event {
+            Event::DataSegment { data, .. } => self.data.push(DataSegment::new(data)),
+            Event::CustomSection {
+                name: "name",
+                data: Some(data),
+                ..
+            } if self.name_section.is_none() => self.name_section = Some(data.into()),
+            _ => {}
         }
         Ok(())
     }
@@ -591,13 +599,21 @@ impl Module {
             stage1: ModuleValidator::new(FEATURES),
             bodies: Vec::new(),
             data: Vec::new(),
+            name_section: None,
         };
         let config = DecoderConfig {
             decode_names: false,
+            // Kept undecoded for backtraces and profilers.
+            deliver_names: true,
             ..DecoderConfig::default()
         };
         let env = decode_all(bytes, config, &mut sink).map_err(Error::Invalid)?;
-        let Collect { bodies, data, .. } = sink;
+        let Collect {
+            bodies,
+            data,
+            name_section,
+            ..
+        } = sink;
         let offsets =
             VmOffsets::for_host(&env).map_err(|error| Error::Compile { func: None, error })?;
         let locations: Vec<(u64, usize)> = bodies.iter().map(|p| (p.offset, p.len)).collect();
@@ -634,7 +650,7 @@ impl Module {
                 compiled: (!lazy).then_some((compiled, arena)),
                 code_section,
                 data,
-                name_section: crate::backtrace::name_section(bytes),
+                name_section,
             },
         )
     }

@@ -399,3 +399,33 @@ fn after_tier_up_the_frames_name_the_optimizer() {
         ]
     );
 }
+
+#[test]
+fn a_streamed_module_names_its_frames_too() {
+    let engine = Engine::new(TierChoice::Baseline.config()).expect("engine");
+    let bytes = wat::parse_str(CHAIN).expect("wat");
+    let mut streaming = rung_runtime::StreamingCompiler::new(&engine);
+    for chunk in bytes.chunks(7) {
+        streaming.push(chunk).expect("push");
+    }
+    let module = streaming.finish().expect("finish");
+    let mut store = Store::new(&engine);
+    let instance = Linker::new()
+        .instantiate(&mut store, &module)
+        .expect("instantiate");
+    let a = instance.get_func(&store, "a").expect("a");
+    let trap = a.call(&mut store, &[Val::I32(0)]).unwrap_err();
+    let names: Vec<(Option<&str>, Option<&str>)> = trap
+        .backtrace()
+        .iter()
+        .map(|f| (f.module_name.as_deref(), f.func_name.as_deref()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (Some("chain"), Some("c")),
+            (Some("chain"), Some("b")),
+            (Some("chain"), Some("a"))
+        ]
+    );
+}
