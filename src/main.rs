@@ -72,6 +72,19 @@ enum Command {
         /// interrupts at function entries and loop back-edges.
         #[arg(long, value_name = "DURATION", value_parser = cli::run::parse_duration)]
         timeout: Option<std::time::Duration>,
+        /// Tell a profiler where each function's code is: `perfmap` appends
+        /// `START SIZE name` lines to /tmp/perf-PID.map (perf report reads
+        /// it), `jitdump` writes jit-PID.dump in the current directory (for
+        /// `perf record -k mono` and `perf inject --jit`).
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        profile: Option<cli::run::Profile>,
+        /// Compile interrupt checks (at function entries and loop
+        /// back-edges) so that Ctrl-C stops the program with the
+        /// "interrupted" trap and its wasm backtrace, exit status 130 (on
+        /// with --timeout; off by default: they cost loops 3–23%). Without
+        /// them Ctrl-C ends the process as it would any other.
+        #[arg(long)]
+        interruptible: bool,
         /// With --stream: bytes per push (e.g. 64KiB).
         #[arg(long, value_name = "SIZE", requires = "stream", default_value = "64KiB", value_parser = cli::stream::parse_size)]
         chunk: usize,
@@ -205,9 +218,11 @@ fn main() -> ExitCode {
             rate,
             chunk,
             timeout,
+            profile,
+            interruptible,
             args,
         } => match ladder.config(rung::runtime::Config {
-            interruptible: timeout.is_some(),
+            interruptible: interruptible || timeout.is_some(),
             ..tier.config(lazy)
         }) {
             Ok(config) => cli::run::run(
@@ -220,6 +235,7 @@ fn main() -> ExitCode {
                     stats,
                     stream: stream.then_some(cli::stream::Feed { rate, chunk }),
                     timeout,
+                    profile,
                 },
             ),
             Err(e) => {

@@ -275,6 +275,7 @@ fn proc_exit_256_fails_the_run() {
     assert_eq!(code, 1);
     assert_eq!(
         err,
-        "rung: trap: wasi: proc_exit(256): exit status outside WASI's range 0..=125\n"
+        "rung: trap: wasi: proc_exit(256): exit status outside WASI's range 0..=125\n\
+         wasm backtrace:\n    0: 0x5e - <unknown>!func[1] (func 1, baseline)\n"
     );
 }

@@ -2,8 +2,9 @@
 //! either run it as a WASI command (`_start`, ARGS as argv[1..], `--dir` and
 //! `--env` for its sandbox; the process exits with the program's status), or
 //! with `--invoke NAME` call an export with ARGS parsed as typed arguments
-//! and print its results. A trap ends the run with its message on stderr and
-//! exit status 1.
+//! and print its results. A trap ends the run with its message and wasm
+//! backtrace on stderr and exit status 1; `--timeout` and Ctrl-C stop the
+//! program with the "interrupted" trap (exit 124 and 130).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -13,7 +14,10 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use rung::runtime::wasi::{self, WasiCtx};
-use rung::runtime::{Config, Engine, Linker, Module, Store, Val, ValType};
+use rung::runtime::{
+    Config, Engine, JitDumpAgent, Linker, Module, PerfMapAgent, ProfilingAgent, Store, Trap, Val,
+    ValType,
+};
 
 mod threads;
 
@@ -35,6 +39,45 @@ pub struct Report {
     pub stream: Option<crate::cli::stream::Feed>,
     /// `--timeout`: interrupt the program after this long.
     pub timeout: Option<Duration>,
+    /// `--profile`: which profiler to tell about compiled code.
+    pub profile: Option<Profile>,
+}
+
+/// The profiler interfaces `--profile` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Profile {
+    /// /tmp/perf-PID.map: `START SIZE name` per function (perf's JIT map).
+    Perfmap,
+    /// jit-PID.dump in the current directory (perf's jitdump, for
+    /// `perf inject --jit`).
+    Jitdump,
+}
+
+/// The exit status of a run stopped by Ctrl-C (128 + SIGINT, as a shell
+/// reports a process SIGINT killed).
+pub const INTERRUPTED: u8 = 130;
+
+/// The agent `--profile` asks for.
+fn profiling_agent(profile: Profile) -> Result<Arc<dyn ProfilingAgent>, String> {
+    Ok(match profile {
+        Profile::Perfmap => {
+            Arc::new(PerfMapAgent::new().map_err(|e| format!("--profile perfmap: {e}"))?)
+        }
+        Profile::Jitdump => Arc::new(
+            JitDumpAgent::new(Path::new(".")).map_err(|e| format!("--profile jitdump: {e}"))?,
+        ),
+    })
+}
+
+/// A trap's message and, if it has one, its wasm backtrace.
+fn trap_report(trap: &Trap) -> String {
+    if trap.wasm_backtrace.is_empty() {
+        format!("trap: {trap}")
+    } else {
+        format!("trap: {trap}\nwasm backtrace:\n{}", trap.wasm_backtrace)
+            .trim_end()
+            .to_string()
+    }
 }
 
 /// The exit status of a run stopped by `--timeout` (as GNU `timeout`).
@@ -101,6 +144,13 @@ pub fn run(
         Ok(b) => b,
         Err(e) => return fail(format!("{}: {e}", file.display())),
     };
+    let mut config = config;
+    if let Some(profile) = report.profile {
+        match profiling_agent(profile) {
+            Ok(agent) => config.profiler = Some(agent),
+            Err(e) => return fail(e),
+        }
+    }
     let engine = match Engine::new(config) {
         Ok(e) => e,
         Err(e) => return fail(format!("cannot create the engine: {e}")),
@@ -180,6 +230,20 @@ pub fn run(
         }
         _ => None,
     };
+    // Ctrl-C: the first interrupts the store (the call ends with the
+    // "interrupted" trap, exit 130); a second, should wasm be blocked in a
+    // host call that does not check, exits at once.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    if let Some(handle) = store.interrupt_handle() {
+        let flag = interrupted.clone();
+        // ctrlc runs this on a thread of its own, not in the signal handler.
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                std::process::exit(i32::from(INTERRUPTED));
+            }
+            handle.interrupt();
+        });
+    }
     let outcome = func.call(&mut store, &values);
     if let Some((done, thread)) = watchdog {
         drop(done);
@@ -207,10 +271,14 @@ pub fn run(
             Some(code) => ExitCode::from(code as u8),
             None if timed_out.load(Ordering::SeqCst) => {
                 let limit = report.timeout.unwrap_or_default();
-                eprintln!("rung: timed out after {limit:?}: trap: {trap}");
+                eprintln!("rung: timed out after {limit:?}: {}", trap_report(&trap));
                 ExitCode::from(TIMED_OUT)
             }
-            None => fail(format!("trap: {trap}")),
+            None if interrupted.load(Ordering::SeqCst) => {
+                eprintln!("rung: stopped by Ctrl-C: {}", trap_report(&trap));
+                ExitCode::from(INTERRUPTED)
+            }
+            None => fail(trap_report(&trap)),
         },
     }
 }

@@ -53,6 +53,11 @@ pub struct DecoderConfig {
     /// section: validation alone has no use for names, and a large module's
     /// name section costs more to decode than its sections before the code.
     pub decode_names: bool,
+    /// Hold the `name` section and deliver it whole in
+    /// [`Event::CustomSection`] even without `decode_names`, undecoded: a
+    /// runtime keeps its bytes and decodes them only if a name is ever
+    /// asked for (a backtrace, a profiler).
+    pub deliver_names: bool,
 }
 
 impl Default for DecoderConfig {
@@ -65,6 +70,7 @@ impl Default for DecoderConfig {
                 .union(wasmparser::WasmFeatures::WIDE_ARITHMETIC),
             retain_custom_sections: false,
             decode_names: true,
+            deliver_names: false,
         }
     }
 }

@@ -277,7 +277,7 @@ impl StreamingDecoder {
             Err(_) => return Peek::Parse,
         };
         if r.current_position() as u64 > header + size
-            || (name == "name" && self.config.decode_names)
+            || (name == "name" && (self.config.decode_names || self.config.deliver_names))
         {
             return Peek::Parse;
         }

@@ -13,11 +13,13 @@
 //! return address into a function index and a wasm byte offset.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 use rung_tiering::osr::{OsrExits, OsrLoop};
 use rung_tiering::{CompiledFunction, HandlerSite, TrapCode, TrapSite};
+
+use crate::backtrace::CodeOwner;
 
 /// One function's place inside a [`CodeMemory`].
 #[derive(Debug, Clone)]
@@ -35,13 +37,22 @@ pub struct FunctionLocation {
     pub osr: Option<Arc<OsrExits>>,
     /// Its call sites with a landing pad, sorted by return offset.
     pub handlers: Box<[HandlerSite]>,
+    /// The ladder level that compiled it ([`NO_LEVEL`] for stubs and
+    /// trampolines), for backtraces and profilers.
+    pub level: u8,
 }
+
+/// The level of code no tier of the ladder compiled.
+pub const NO_LEVEL: u8 = u8::MAX;
 
 /// A read-execute mapping holding one or more functions.
 pub struct CodeMemory {
     ptr: *mut u8,
     len: usize,
     functions: Vec<FunctionLocation>,
+    /// Whose code this is, set once when it is published into a module:
+    /// names for backtraces (`backtrace.rs`).
+    owner: OnceLock<CodeOwner>,
 }
 
 // SAFETY: the mapping is immutable (read-execute) after `publish` and owned
@@ -56,6 +67,15 @@ impl CodeMemory {
     /// Copies `functions` (index, code) into new pages, makes them
     /// read-execute and registers them for trap lookup.
     pub fn publish<'a>(
+        functions: impl IntoIterator<Item = (u32, &'a CompiledFunction)>,
+    ) -> std::io::Result<Arc<CodeMemory>> {
+        Self::publish_at(NO_LEVEL, functions)
+    }
+
+    /// [`publish`](Self::publish) for code the tier at ladder `level`
+    /// compiled.
+    pub fn publish_at<'a>(
+        level: u8,
         functions: impl IntoIterator<Item = (u32, &'a CompiledFunction)>,
     ) -> std::io::Result<Arc<CodeMemory>> {
         let functions: Vec<(u32, &CompiledFunction)> = functions.into_iter().collect();
@@ -75,6 +95,7 @@ impl CodeMemory {
                 },
                 osr: (!compiled.osr.back_edges.is_empty()).then(|| Arc::new(compiled.osr.clone())),
                 handlers: compiled.handlers.clone().into_boxed_slice(),
+                level,
             });
             len += compiled.code.len();
         }
@@ -115,6 +136,7 @@ impl CodeMemory {
             ptr,
             len: map_len,
             functions: locations,
+            owner: OnceLock::new(),
         });
         REGISTRY
             .write()
@@ -127,6 +149,18 @@ impl CodeMemory {
     pub fn function_ptr(&self, i: usize) -> *const u8 {
         // SAFETY: `start` is inside the mapping.
         unsafe { self.ptr.add(self.functions[i].start) }
+    }
+
+    /// Records whose code this is (the first call wins).
+    pub(crate) fn set_owner(&self, owner: CodeOwner) {
+        let _ = self.owner.set(owner);
+    }
+
+    /// Each function's code address, length in bytes, index and level.
+    pub(crate) fn functions(&self) -> impl Iterator<Item = (usize, usize, u32, u8)> + '_ {
+        self.functions
+            .iter()
+            .map(|f| (self.ptr as usize + f.start, f.len, f.func, f.level))
     }
 
     /// The function containing code address `pc` and `pc`'s offset in it.
@@ -232,6 +266,27 @@ pub(crate) fn call_site(pc: usize) -> Option<(u32, Option<u32>)> {
     (f.func != u32::MAX).then(|| (f.func, f.wasm_offset(at.saturating_sub(1))))
 }
 
+/// What a backtrace says of the wasm frame at `pc`: function index, wasm
+/// offset, level and owner. `exact`: `pc` is the instruction that trapped;
+/// else a return address, whose call is the instruction before it.
+pub(crate) fn frame_info(
+    pc: usize,
+    exact: bool,
+) -> Option<(u32, Option<u32>, u8, Option<CodeOwner>)> {
+    let memory = memory_at(pc)?;
+    let (f, at) = memory.locate(pc)?;
+    if f.func == u32::MAX {
+        return None;
+    }
+    let at = if exact { at } else { at.saturating_sub(1) };
+    Some((
+        f.func,
+        f.wasm_offset(at),
+        f.level,
+        memory.owner.get().cloned(),
+    ))
+}
+
 /// What a trapping instruction at `pc` means: its trap code, function and
 /// wasm offset. `None` when `pc` is not a trap site of published code.
 pub fn lookup_trap(pc: usize) -> Option<(TrapCode, u32, Option<u32>)> {
@@ -308,7 +363,12 @@ impl CodeArena {
 
     /// Copies `function`'s code into the arena (its metadata moves in,
     /// its code buffer is freed) and returns where it went.
-    pub fn place(&self, func: u32, function: &mut CompiledFunction) -> std::io::Result<Placement> {
+    pub fn place(
+        &self,
+        func: u32,
+        level: u8,
+        function: &mut CompiledFunction,
+    ) -> std::io::Result<Placement> {
         let code = std::mem::take(&mut function.code);
         let len = code.len();
         // Reserve the range and count this writer on its chunks.
@@ -342,6 +402,7 @@ impl CodeArena {
                 osr: (!function.osr.back_edges.is_empty())
                     .then(|| Arc::new(std::mem::take(&mut function.osr))),
                 handlers: std::mem::take(&mut function.handlers).into_boxed_slice(),
+                level,
             });
             // SAFETY: `start + len <= reserved`.
             (Placement { region, start }, unsafe { r.base.add(start) })
@@ -382,6 +443,7 @@ impl CodeArena {
                 ptr: r.base,
                 len,
                 functions,
+                owner: OnceLock::new(),
             });
             // From here on `memory` owns the mapping.
             r.reserved = 0;
@@ -489,7 +551,7 @@ mod tests {
         // 2.5 MiB of functions: chunks 0 and 1 are full and done.
         for i in 0..10 {
             let mut f = function(256 << 10, i, 0);
-            placements.push(arena.place(u32::from(i), &mut f).unwrap());
+            placements.push(arena.place(u32::from(i), 0, &mut f).unwrap());
         }
         let base = arena.state.lock().regions[0].base as usize;
         assert_eq!(perms(base), "r-xp");
@@ -533,7 +595,7 @@ mod tests {
                         let mut out = Vec::new();
                         for i in (t..sizes.len()).step_by(4) {
                             let mut f = function(sizes[i], i as u8, i as u32 * 10);
-                            let p = arena.place(i as u32, &mut f).unwrap();
+                            let p = arena.place(i as u32, 0, &mut f).unwrap();
                             // The code moved into the arena.
                             assert!(f.code.is_empty() && f.trap_sites.is_empty());
                             out.push((i as u32, sizes[i], p));
@@ -548,7 +610,7 @@ mod tests {
                 .collect()
         });
         let mut big = function(3 << 20, 0xab, 7);
-        let big_at = arena.place(1000, &mut big).unwrap();
+        let big_at = arena.place(1000, 0, &mut big).unwrap();
         let memories = arena.finish().unwrap();
         assert!(memories.len() >= 3, "{} regions", memories.len());
         for (func, len, p) in placements.iter().copied().chain([(1000, 3 << 20, big_at)]) {

@@ -149,6 +149,10 @@ pub struct Config {
     /// spec runner uses this for proposal snapshots older than
     /// multi-memory); a feature outside the default compiles nowhere.
     pub features: wasmparser::WasmFeatures,
+    /// Told where every function's code is published (a profiler's JIT
+    /// interface: `PerfMapAgent`, `JitDumpAgent`); `None`, the default,
+    /// costs nothing.
+    pub profiler: Option<Arc<dyn crate::profiling::ProfilingAgent>>,
 }
 
 impl Config {
@@ -178,6 +182,7 @@ impl std::fmt::Debug for Config {
             .field("lazy", &self.lazy)
             .field("interruptible", &self.interruptible)
             .field("features", &self.features)
+            .field("profiler", &self.profiler.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -198,6 +203,7 @@ impl Default for Config {
             lazy: false,
             interruptible: false,
             features: rung_validator::FEATURES,
+            profiler: None,
         }
     }
 }
@@ -491,13 +497,13 @@ impl Engine {
     }
 
     pub(crate) fn host_to_wasm(&self, ty: &FuncType) -> Result<Arc<Trampoline>, CompileError> {
-        self.trampoline(ty, &self.inner.host_to_wasm, |t| {
+        self.trampoline(ty, "host_to_wasm", &self.inner.host_to_wasm, |t| {
             self.inner.trampolines.host_to_wasm(t)
         })
     }
 
     pub(crate) fn wasm_to_host(&self, ty: &FuncType) -> Result<Arc<Trampoline>, CompileError> {
-        self.trampoline(ty, &self.inner.wasm_to_host, |t| {
+        self.trampoline(ty, "wasm_to_host", &self.inner.wasm_to_host, |t| {
             self.inner.trampolines.wasm_to_host(t)
         })
     }
@@ -505,6 +511,7 @@ impl Engine {
     fn trampoline(
         &self,
         ty: &FuncType,
+        kind: &str,
         cache: &Mutex<HashMap<FuncType, Arc<Trampoline>>>,
         compile: impl FnOnce(&FuncType) -> Result<CompiledFunction, CompileError>,
     ) -> Result<Arc<Trampoline>, CompileError> {
@@ -515,6 +522,9 @@ impl Engine {
         let code = CodeMemory::publish([(u32::MAX, &compiled)])
             .map_err(|e| CompileError::Internal(format!("cannot map code: {e}")))?;
         let ptr = code.function_ptr(0);
+        if let Some(agent) = &self.inner.config.profiler {
+            crate::profiling::announce_trampoline(&**agent, &code, &format!("{kind} {ty}"));
+        }
         let t = Arc::new(Trampoline { _code: code, ptr });
         cache.lock().insert(ty.clone(), t.clone());
         Ok(t)

@@ -162,9 +162,11 @@ unsafe extern "sysv64" fn throw_search(
             trap.func = Some(func);
             trap.wasm_offset = offset;
         }
+        trap.wasm_backtrace = crate::backtrace::capture(fp, pc, false);
         // SAFETY: below `catch_traps`, owning nothing (see the module docs).
         unsafe { raise(trap) }
     }
+    let (thrower_fp, thrower_pc) = (fp, pc);
     let (mut fp, mut pc) = (fp, pc);
     loop {
         match frame_at(pc) {
@@ -192,7 +194,8 @@ unsafe extern "sysv64" fn throw_search(
                 // SAFETY: `exn` is an object of this store (made by
                 // `exn_new`); cell 0's low word is the tag.
                 let tag = unsafe { *(exn as *const u64) } as u32;
-                let trap = Trap::new(TrapReason::Exception { tag, exn });
+                let mut trap = Trap::new(TrapReason::Exception { tag, exn });
+                trap.wasm_backtrace = crate::backtrace::capture(thrower_fp, thrower_pc, false);
                 // SAFETY: as above.
                 unsafe { raise(trap) }
             }

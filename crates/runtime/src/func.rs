@@ -41,7 +41,7 @@ impl Func {
         let host = Box::new(HostFunc {
             magic: rung_tiering::trampoline::HOST_CONTEXT_MAGIC,
             _pad: 0,
-            entry: host_entry,
+            entry: host_entry_stub,
             trampoline: trampoline.ptr as usize,
             store,
             caller: None,
@@ -225,18 +225,20 @@ fn thread_stack_low() -> usize {
     LOW.with(|l| *l)
 }
 
-/// Where a wasm-to-host trampoline lands (`HOST_CONTEXT_ENTRY`): runs the
-/// closure through `host_entry_impl`, and if it threw a wasm exception,
-/// throws it from the import's call site: the trampoline keeps an `rbp`
-/// frame, so `[rbp]` and `[rbp + 8]` (once this stub's own frame is
-/// popped) are the calling wasm frame's frame pointer and the return
-/// address of its call, where `throw_search` starts, as `ThrowRef` does
-/// from a wasm frame (ARCHITECTURE.md, "Exception handling": crossing
-/// boundaries). No Rust frame is skipped: `host_entry_impl` has returned.
+/// Where a wasm-to-host trampoline lands (`HOST_CONTEXT_ENTRY`). It passes
+/// the trampoline's frame pointer to [`host_entry`] (for backtraces), and
+/// if the host function threw a wasm exception, throws it from the
+/// import's call site: the trampoline keeps an `rbp` frame, so `[rbp]` and
+/// `[rbp + 8]` (once this stub's own frame is popped) are the calling wasm
+/// frame's frame pointer and the return address of its call, where
+/// `throw_search` starts, as `ThrowRef` does from a wasm frame
+/// (ARCHITECTURE.md, "Exception handling": crossing boundaries). No Rust
+/// frame is skipped: `host_entry` has returned.
 #[unsafe(naked)]
-unsafe extern "sysv64" fn host_entry(_ctx: *mut HostFunc, _values: *mut u128) {
+pub(crate) unsafe extern "sysv64" fn host_entry_stub(_ctx: *mut HostFunc, _values: *mut u128) {
     core::arch::naked_asm!(
         "push rbp",
+        "mov rdx, rbp",
         "mov rbp, rsp",
         "call {entry}",
         "pop rbp",
@@ -248,36 +250,47 @@ unsafe extern "sysv64" fn host_entry(_ctx: *mut HostFunc, _values: *mut u128) {
         "mov rdx, [rbp]",
         "mov rcx, [rbp + 8]",
         "jmp {throw}",
-        entry = sym host_entry_impl,
+        entry = sym host_entry,
         throw = sym crate::exceptions::throw_from,
     )
 }
 
-/// Runs the host closure of `ctx`; raises its trap, or returns the
-/// exception it threw (0 if none).
-///
-/// # Safety
-///
-/// As `host_call`.
-unsafe extern "sysv64" fn host_entry_impl(ctx: *mut HostFunc, values: *mut u128) -> usize {
+/// Runs the host function of `ctx` called by wasm through the trampoline
+/// whose frame is at `fp`; raises its trap, or returns the wasm exception
+/// it threw (0 if none) for `host_entry_stub` to throw.
+unsafe extern "sysv64" fn host_entry(ctx: *mut HostFunc, values: *mut u128, fp: usize) -> usize {
+    // The trampoline's frame record names its caller: the wasm frame a
+    // backtrace continues with once it has walked the frames this host
+    // function may enter (`backtrace.rs`).
+    let (caller_fp, caller_pc) = crate::backtrace::frame_record_at(fp).unwrap_or((0, 0));
+    let exit = crate::backtrace::Exit {
+        fp: caller_fp,
+        pc: caller_pc,
+        prev: crate::backtrace::exits(),
+    };
+    crate::backtrace::set_exits(&exit);
     // SAFETY: the trampoline passes its own context and a value array sized
     // for the function's type.
-    match unsafe { host_call(ctx, values) } {
-        None => 0,
-        Some(trap) => {
-            if let crate::traps::TrapReason::Exception { exn, .. } = trap.reason {
-                // SAFETY: as `host_call`.
-                let store = unsafe { &*(*ctx).store };
-                // Only an object of this store may be thrown here.
-                if store.exns.iter().any(|o| o.as_ptr() as usize == exn) {
-                    return exn;
-                }
-            }
-            // SAFETY: we are below `catch_traps` (wasm called us) and this
-            // frame owns nothing but `trap`.
-            unsafe { raise(trap) }
+    let trap = unsafe { host_call(ctx, values) };
+    crate::backtrace::set_exits(exit.prev);
+    let Some(mut trap) = trap else {
+        return 0;
+    };
+    if let crate::traps::TrapReason::Exception { exn, .. } = trap.reason {
+        // SAFETY: as `host_call`.
+        let store = unsafe { &*(*ctx).store };
+        // Only an object of this store may be thrown here.
+        if store.exns.iter().any(|o| o.as_ptr() as usize == exn) {
+            return exn;
         }
     }
+    if trap.wasm_backtrace.is_empty() {
+        trap.wasm_backtrace =
+            crate::backtrace::capture_from(caller_fp, caller_pc, false, exit.prev);
+    }
+    // SAFETY: we are below `catch_traps` (wasm called us) and this frame
+    // owns nothing but `trap`.
+    unsafe { raise(trap) }
 }
 
 /// Runs a host closure; returns the trap to raise, if any.

@@ -15,6 +15,7 @@
 //! (W^X code, trap-site registry), `traps.rs` (setjmp/longjmp to the host
 //! entry), `signals.rs` (SIGILL → trap).
 
+mod backtrace;
 mod code_memory;
 mod engine;
 mod exceptions;
@@ -27,6 +28,7 @@ mod limits;
 mod linker;
 mod memory;
 mod module;
+mod profiling;
 mod scheduler;
 mod signals;
 mod store;
@@ -38,12 +40,17 @@ mod types;
 mod values;
 pub mod wasi;
 
+pub use backtrace::{Frame, MAX_FRAMES, WasmBacktrace, demangle};
 pub use engine::{Config, Engine, StartTier, TierChoice, TierCompileStats, TierUpStats};
 pub use interrupt::InterruptHandle;
 pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 pub use linker::Linker;
 pub use memory::{SharedMemory, WASM_PAGE};
 pub use module::Module;
+pub use profiling::{
+    JIT_CODE_LOAD, JITDUMP_MAGIC, JITDUMP_VERSION, JitDumpAgent, PerfMapAgent, ProfilingAgent,
+    PublishedCode,
+};
 pub use rung_tiering as tiering;
 pub use store::{Caller, Extern, Func, Global, HostCallback, Instance, Memory, Store, Table, Tag};
 pub use streaming::{StreamEvent, StreamProgress, StreamingCompiler};

@@ -19,6 +19,7 @@ use rung_validator::{FuncJob, ModuleValidator, ValidateError};
 use wasmparser::{DataKind, FuncType, ValType};
 
 use crate::Error;
+use crate::backtrace::{CodeOwner, FrameSymbols, LazyNames};
 use crate::code_memory::{self, CodeArena, CodeMemory, Placement};
 use crate::engine::Engine;
 use crate::scheduler::{Batch, Priority};
@@ -71,7 +72,8 @@ impl DataSegment {
 
 pub(crate) struct ModuleInner {
     /// The module itself, weakly: what a lazy compile hands the compile
-    /// threads (set for lazy modules, whose stubs reach it by address).
+    /// threads (lazy modules' stubs reach it by address), and the owner its
+    /// code memories name for backtraces.
     me: std::sync::Weak<ModuleInner>,
     pub env: ModuleEnv,
     pub offsets: VmOffsets,
@@ -92,6 +94,9 @@ pub(crate) struct ModuleInner {
     /// Canonical type id per type index.
     pub type_ids: Box<[u32]>,
     pub data: Vec<DataSegment>,
+    /// The name section, decoded on first use (backtraces, profilers): the
+    /// decoder skips it to keep compiles fast.
+    pub names: LazyNames,
 }
 
 /// How many stripes of lazy-compile locks a module has.
@@ -288,7 +293,8 @@ impl ModuleInner {
             failure.count_tier_up(engine);
         }
         let entry = result.ok().and_then(|f| {
-            let code = CodeMemory::publish([(index, &f)]).ok()?;
+            let code = CodeMemory::publish_at(level_u8(top), [(index, &f)]).ok()?;
+            self.announce(engine, &code, true);
             let ptr = code.function_ptr(0) as usize;
             bodies.compiled.lock().push(code);
             engine.inner.osr_entries.fetch_add(1, Ordering::Relaxed);
@@ -312,8 +318,11 @@ impl ModuleInner {
         level: usize,
         function: &CompiledFunction,
     ) -> Result<usize, CompileError> {
-        let code = CodeMemory::publish([(index, function)])
+        let code = CodeMemory::publish_at(level_u8(level), [(index, function)])
             .map_err(|e| CompileError::Internal(format!("cannot map code: {e}")))?;
+        if let Some(b) = &self.bodies {
+            self.announce(&b.engine, &code, false);
+        }
         let ptr = code.function_ptr(0) as usize;
         compiled.push(code);
         match &self.bodies {
@@ -328,6 +337,41 @@ impl ModuleInner {
         self.slots[defined].store(ptr, Ordering::Release);
         self.tier_states[defined].published(level);
         Ok(ptr)
+    }
+}
+
+/// A ladder level as code memory records it.
+fn level_u8(level: usize) -> u8 {
+    u8::try_from(level).unwrap_or(code_memory::NO_LEVEL)
+}
+
+impl ModuleInner {
+    /// Newly published code of this module (`osr`: an OSR entry): names it
+    /// for backtraces and tells the engine's profiling agent, if any.
+    fn announce(&self, engine: &Engine, code: &Arc<CodeMemory>, osr: bool) {
+        let module: std::sync::Weak<dyn FrameSymbols> = self.me.clone();
+        code.set_owner(CodeOwner {
+            module,
+            tiers: engine.inner.tiers.iter().map(|t| t.name()).collect(),
+        });
+        if let Some(agent) = &engine.config().profiler {
+            crate::profiling::announce(&**agent, self, &engine.inner.tiers, code, osr);
+        }
+    }
+}
+
+impl FrameSymbols for ModuleInner {
+    fn module_name(&self) -> Option<&str> {
+        self.env
+            .module_name
+            .as_deref()
+            .or_else(|| self.names.get().module.as_deref())
+    }
+
+    fn function_name(&self, index: u32) -> Option<&str> {
+        self.env
+            .function_name(index)
+            .or_else(|| self.names.get().functions.get(&index).map(String::as_str))
     }
 }
 
@@ -494,6 +538,8 @@ struct Collect {
     stage1: ModuleValidator,
     bodies: Vec<Pending>,
     data: Vec<DataSegment>,
+    /// The name section's contents, undecoded (`LazyNames`).
+    name_section: Option<Box<[u8]>>,
 }
 
 impl rung_decoder::EventSink for Collect {
@@ -508,8 +554,14 @@ impl rung_decoder::EventSink for Collect {
                 len: body.bytes.len(),
             });
         }
-        if let Event::DataSegment { data, .. } = event {
-            self.data.push(DataSegment::new(data));
+        match event {
+            Event::DataSegment { data, .. } => self.data.push(DataSegment::new(data)),
+            Event::CustomSection {
+                name: "name",
+                data: Some(data),
+                ..
+            } if self.name_section.is_none() => self.name_section = Some(data.into()),
+            _ => {}
         }
         Ok(())
     }
@@ -530,6 +582,8 @@ pub(crate) struct Parts {
     /// compiled later (lazily or by tier-up).
     pub code_section: Option<(u64, Arc<[u8]>)>,
     pub data: Vec<DataSegment>,
+    /// The name section's contents, if the module has one.
+    pub name_section: Option<Box<[u8]>>,
 }
 
 /// Whether a module compiled with `engine` must keep its bodies: to
@@ -545,14 +599,22 @@ impl Module {
             stage1: ModuleValidator::new(engine.config().features),
             bodies: Vec::new(),
             data: Vec::new(),
+            name_section: None,
         };
         let config = DecoderConfig {
             decode_names: false,
             features: engine.config().features,
+            // Kept undecoded for backtraces and profilers.
+            deliver_names: true,
             ..DecoderConfig::default()
         };
         let env = decode_all(bytes, config, &mut sink).map_err(Error::Invalid)?;
-        let Collect { bodies, data, .. } = sink;
+        let Collect {
+            bodies,
+            data,
+            name_section,
+            ..
+        } = sink;
         let offsets =
             VmOffsets::for_host(&env).map_err(|error| Error::Compile { func: None, error })?;
         let locations: Vec<(u64, usize)> = bodies.iter().map(|p| (p.offset, p.len)).collect();
@@ -589,6 +651,7 @@ impl Module {
                 compiled: (!lazy).then_some((compiled, arena)),
                 code_section,
                 data,
+                name_section,
             },
         )
     }
@@ -602,6 +665,7 @@ impl Module {
             compiled,
             code_section,
             data,
+            name_section,
         } = parts;
         let type_ids = engine
             .module_type_ids(&env.types, &env.rec_group_starts)
@@ -619,7 +683,9 @@ impl Module {
             let states = (0..count)
                 .map(|i| TierState::new(engine.start_level(first + i)))
                 .collect();
-            return Module::new_lazy(env, offsets, keep, budgets, states, type_ids, data);
+            let module = Module::new_lazy(env, offsets, keep, budgets, states, type_ids, data)?;
+            module.inner.names.set_section(name_section);
+            return Ok(module);
         };
         let (compiled, arena) = compiled;
         let code = arena.finish().map_err(|e| internal(e.to_string()))?;
@@ -641,21 +707,25 @@ impl Module {
             .collect();
         let tier_states = compiled.iter().map(|c| TierState::new(c.level)).collect();
         let bodies = keep(None, Vec::new());
-        Ok(Module {
-            inner: Arc::new(ModuleInner {
-                me: std::sync::Weak::new(),
-                env,
-                offsets,
-                _code: code,
-                bodies,
-                slots,
-                budgets,
-                tier_states,
-                osr_entries: Default::default(),
-                type_ids,
-                data,
-            }),
-        })
+        let inner = Arc::new_cyclic(|me| ModuleInner {
+            me: me.clone(),
+            env,
+            offsets,
+            _code: code,
+            bodies,
+            slots,
+            budgets,
+            tier_states,
+            osr_entries: Default::default(),
+            type_ids,
+            data,
+            names: LazyNames::default(),
+        });
+        inner.names.set_section(name_section);
+        for memory in &inner._code {
+            inner.announce(engine, memory, false);
+        }
+        Ok(Module { inner })
     }
 
     /// A module whose slots start at lazy-compile stubs (see `lazy.rs`).
@@ -706,6 +776,7 @@ impl Module {
                 osr_entries: Default::default(),
                 type_ids,
                 data,
+                names: LazyNames::default(),
             }
         });
         match failure {
@@ -792,7 +863,7 @@ pub(crate) fn compile_one(
     let (level, mut function) = compile_at(engine, env, offsets, body, level, Some(job))
         .map_err(|e| e.into_error(index))?;
     let placement = arena
-        .place(index, &mut function)
+        .place(index, level_u8(level), &mut function)
         .map_err(|e| Error::Resource(format!("cannot map code: {e}")))?;
     Ok(Compiled {
         index,

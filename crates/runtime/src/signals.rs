@@ -27,8 +27,12 @@ use rung_tiering::TrapCode;
 use crate::code_memory::lookup_trap;
 use crate::traps::{Trap, TrapReason, in_wasm_call, raise};
 
+/// A trap site the handler found (code, function, wasm offset), with the
+/// faulting `pc` and `rbp`.
+type Pending = ((TrapCode, u32, Option<u32>), usize, usize);
+
 thread_local! {
-    static PENDING: Cell<Option<(TrapCode, u32, Option<u32>)>> = const { Cell::new(None) };
+    static PENDING: Cell<Option<Pending>> = const { Cell::new(None) };
 }
 
 static INSTALL: Once = Once::new();
@@ -73,7 +77,8 @@ unsafe extern "C" fn handler(
     if in_wasm_call()
         && let Some(site) = lookup_trap(pc)
     {
-        PENDING.with(|p| p.set(Some(site)));
+        let fp = gregs[libc::REG_RBP as usize] as usize;
+        PENDING.with(|p| p.set(Some((site, pc, fp))));
         let sp = gregs[libc::REG_RSP as usize] as usize;
         // Resume in the stub as if it had been called: rsp ≡ 8 (mod 16).
         gregs[libc::REG_RSP as usize] = ((sp & !15) - 8) as i64;
@@ -123,10 +128,13 @@ unsafe extern "C" fn handler(
 extern "sysv64" fn trap_stub() -> ! {
     let site = PENDING.with(|p| p.take());
     let trap = match site {
-        Some((code, func, wasm_offset)) => Trap {
+        Some(((code, func, wasm_offset), pc, fp)) => Trap {
             reason: TrapReason::Wasm(code),
             func: Some(func),
             wasm_offset,
+            // Both tiers set up their frame before any trap site (the
+            // stack check comes after `push rbp; mov rbp, rsp`).
+            wasm_backtrace: crate::backtrace::capture(fp, pc, true),
         },
         None => Trap::host("trap without a pending trap site"),
     };

@@ -347,6 +347,8 @@ struct Sink {
     /// The code section, kept for lazy compilation or tier-up.
     code_section: Option<(u64, KeptCode)>,
     data: Vec<DataSegment>,
+    /// The name section's contents, undecoded (`LazyNames`).
+    name_section: Option<Box<[u8]>>,
 }
 
 impl EventSink for Sink {
@@ -395,6 +397,11 @@ impl EventSink for Sink {
                 self.check_workers()?;
             }
             Event::DataSegment { data, .. } => self.data.push(DataSegment::new(data)),
+            Event::CustomSection {
+                name: "name",
+                data: Some(data),
+                ..
+            } if self.name_section.is_none() => self.name_section = Some(data.into()),
             _ => {}
         }
         Ok(())
@@ -463,6 +470,8 @@ impl StreamingCompiler {
             decoder: StreamingDecoder::new(DecoderConfig {
                 decode_names: false,
                 features: engine.config().features,
+                // Kept undecoded for backtraces and profilers.
+                deliver_names: true,
                 ..DecoderConfig::default()
             }),
             sink: Sink {
@@ -474,6 +483,7 @@ impl StreamingCompiler {
                 locations: Vec::new(),
                 code_section: None,
                 data: Vec::new(),
+                name_section: None,
             },
             failed: None,
         }
@@ -564,6 +574,7 @@ impl StreamingCompiler {
                     .code_section
                     .map(|(start, code)| (start, code.finish())),
                 data: sink.data,
+                name_section: sink.name_section,
             },
         )
     }

@@ -26,6 +26,8 @@ use std::fmt;
 
 use rung_tiering::TrapCode;
 
+use crate::backtrace::{Frame, WasmBacktrace};
+
 /// Why execution stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrapReason {
@@ -41,14 +43,29 @@ pub enum TrapReason {
 }
 
 /// A trap: what happened and, when raised by wasm code, where.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// Two traps are equal when their reason and place are: the backtrace is
+/// left out of the comparison.
+#[derive(Debug, Clone, thiserror::Error)]
 pub struct Trap {
     pub reason: TrapReason,
     /// The function (index in its module) whose code trapped, if known.
     pub func: Option<u32>,
     /// The byte offset in the module of the operator that trapped, if known.
     pub wasm_offset: Option<u32>,
+    /// The wasm frames it went through (`backtrace.rs`; empty when the
+    /// trap was raised where no frame is known).
+    pub wasm_backtrace: WasmBacktrace,
 }
+
+impl PartialEq for Trap {
+    fn eq(&self, other: &Trap) -> bool {
+        (&self.reason, self.func, self.wasm_offset)
+            == (&other.reason, other.func, other.wasm_offset)
+    }
+}
+
+impl Eq for Trap {}
 
 impl Trap {
     pub fn new(reason: TrapReason) -> Self {
@@ -56,7 +73,13 @@ impl Trap {
             reason,
             func: None,
             wasm_offset: None,
+            wasm_backtrace: WasmBacktrace::default(),
         }
+    }
+
+    /// The wasm frames the trap went through, innermost first.
+    pub fn backtrace(&self) -> &[Frame] {
+        self.wasm_backtrace.frames()
     }
 
     pub fn wasm(code: TrapCode) -> Self {
@@ -181,11 +204,15 @@ pub fn catch_traps<F: FnOnce()>(f: F) -> Result<(), Trap> {
     };
     let mut f = Some(f);
     let outer = INNERMOST.with(|c| c.replace(&mut catch));
+    // A trap may jump over `host_entry` frames that had pushed exit
+    // records: the list is put back as it was at this level's entry.
+    let exits = crate::backtrace::exits();
     // SAFETY: `call::<F>` matches the signature `setjmp_call` calls, `buf`
     // and `f` outlive the call, and a `longjmp` to `buf` happens only from
     // below this frame while `INNERMOST` points at `catch`.
     let jumped = unsafe { setjmp_call(&mut catch.buf, call::<F>, (&raw mut f).cast()) };
     INNERMOST.with(|c| c.set(outer));
+    crate::backtrace::set_exits(exits);
     if jumped == 0 {
         return Ok(());
     }
@@ -207,12 +234,18 @@ pub fn in_wasm_call() -> bool {
 /// Must be called below a `catch_traps` (see [`in_wasm_call`]) from a frame
 /// that owns nothing needing a drop, with only JIT frames and such frames in
 /// between.
-pub unsafe fn raise(trap: Trap) -> ! {
+pub unsafe fn raise(mut trap: Trap) -> ! {
     let catch = INNERMOST.with(|c| c.get());
     assert!(
         !catch.is_null(),
         "trap raised outside of a wasm call: {trap}"
     );
+    if !trap.wasm_backtrace.walked() {
+        // Raised by Rust code that wasm called (a libcall), not where a
+        // trap site, a throw or a host call gave the frame to start from:
+        // the Rust unwinder finds the first wasm frame.
+        trap.wasm_backtrace = crate::backtrace::capture_from_rust();
+    }
     // SAFETY: `catch` points at the live `Catch` of the innermost
     // `catch_traps` frame (it resets the pointer before returning).
     unsafe {

@@ -20,6 +20,10 @@
 //!                once more timed
 //! ```
 //!
+//! With `--interruptible` each rung tier is measured again compiled with
+//! interrupt checks (`Config::interruptible`), in `+int` columns
+//! interleaved with the others, so that their cost is read off one run.
+//!
 //! Each number is the median. There is one rung column per tier in
 //! [`RUNG_TIERS`]: the optimizing tier, the baseline (functions it does not
 //! support fall back to the optimizer, counted), and tiered (baseline first,
@@ -53,11 +57,35 @@ use crate::report::{self, Machine, Table};
 
 /// The rung tiers measured, each with its column label; the first is the
 /// reference the others' ratios are taken against.
-pub const RUNG_TIERS: &[(&str, TierChoice)] = &[
-    ("opt", TierChoice::Optimized),
-    ("baseline", TierChoice::Baseline),
-    ("tiered", TierChoice::Tiered),
+/// Each is (label, preset, `Config::interruptible`).
+pub const RUNG_TIERS: &[(&str, TierChoice, bool)] = &[
+    ("opt", TierChoice::Optimized, false),
+    ("baseline", TierChoice::Baseline, false),
+    ("tiered", TierChoice::Tiered, false),
 ];
+
+/// [`RUNG_TIERS`] and each again with interrupt checks (`--interruptible`),
+/// measured interleaved with the others in the same run.
+pub const RUNG_TIERS_INTERRUPTIBLE: &[(&str, TierChoice, bool)] = &[
+    ("opt", TierChoice::Optimized, false),
+    ("baseline", TierChoice::Baseline, false),
+    ("tiered", TierChoice::Tiered, false),
+    ("opt+int", TierChoice::Optimized, true),
+    ("baseline+int", TierChoice::Baseline, true),
+    ("tiered+int", TierChoice::Tiered, true),
+];
+
+static WITH_INTERRUPTIBLE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// The rung columns of this run.
+fn rung_tiers() -> &'static [(&'static str, TierChoice, bool)] {
+    if WITH_INTERRUPTIBLE.load(std::sync::atomic::Ordering::Relaxed) {
+        RUNG_TIERS_INTERRUPTIBLE
+    } else {
+        RUNG_TIERS
+    }
+}
 
 /// The optimizer's goal for rung's run time over TurboFan's.
 pub const GOAL_RATIO: f64 = 1.1;
@@ -80,6 +108,11 @@ pub struct KernelArgs {
     /// reported [default: 5]
     #[arg(long, value_name = "N")]
     pub iters: Option<NonZeroUsize>,
+    /// Also measure each tier compiled with interrupt checks
+    /// (`Config::interruptible`), interleaved with the others: the
+    /// `+int` columns.
+    #[arg(long)]
+    pub interruptible: bool,
     #[command(flatten)]
     pub node: NodeArgs,
 }
@@ -144,6 +177,7 @@ struct V8Result {
 
 pub fn run(args: &KernelArgs) -> Result<(), String> {
     let calls = args.iters.map_or(DEFAULT_CALLS, NonZeroUsize::get);
+    WITH_INTERRUPTIBLE.store(args.interruptible, std::sync::atomic::Ordering::Relaxed);
     let kernels = select(&list_kernels()?, &args.kernels)?;
     let machine = Machine::describe();
     let node = args.node.probe();
@@ -272,8 +306,12 @@ enum NotReady {
 }
 
 impl Rig {
-    fn new(tier: TierChoice, bytes: &[u8]) -> Rig {
-        let engine = match Engine::new(tier.config()) {
+    fn new(tier: TierChoice, interruptible: bool, bytes: &[u8]) -> Rig {
+        let config = rung_runtime::Config {
+            interruptible,
+            ..tier.config()
+        };
+        let engine = match Engine::new(config) {
             Ok(engine) => engine,
             Err(e) => {
                 return Rig {
@@ -313,8 +351,11 @@ struct Fresh {
     run: Func,
 }
 
-fn fresh(tier: TierChoice, bytes: &[u8]) -> Result<Fresh, String> {
-    let engine = Engine::new(tier.config())?;
+fn fresh(tier: TierChoice, interruptible: bool, bytes: &[u8]) -> Result<Fresh, String> {
+    let engine = Engine::new(rung_runtime::Config {
+        interruptible,
+        ..tier.config()
+    })?;
     let module = Module::new(&engine, bytes).map_err(|e| e.to_string())?;
     let mut store = Store::new(&engine);
     let instance = Linker::new()
@@ -359,9 +400,9 @@ fn bench_kernel(
     script: &Path,
     calls: usize,
 ) -> KernelResult {
-    let mut rigs: Vec<Rig> = RUNG_TIERS
+    let mut rigs: Vec<Rig> = rung_tiers()
         .iter()
-        .map(|&(_, tier)| Rig::new(tier, bytes))
+        .map(|&(_, tier, int)| Rig::new(tier, int, bytes))
         .collect();
     let checksums: Vec<RefCell<BTreeSet<String>>> = rigs
         .iter()
@@ -400,10 +441,10 @@ fn bench_kernel(
         }
     }
     // The first call of a fresh engine's fresh module, per tier.
-    for ((&(_, tier), sums), &ready) in RUNG_TIERS.iter().zip(&checksums).zip(&ready) {
+    for ((&(_, tier, int), sums), &ready) in rung_tiers().iter().zip(&checksums).zip(&ready) {
         if ready {
             cases.push(case(
-                move || fresh(tier, bytes),
+                move || fresh(tier, int, bytes),
                 move |mut f: Fresh| {
                     let sum = call(&mut f.store, f.run);
                     sums.borrow_mut().insert(sum?);
@@ -523,13 +564,13 @@ fn bench_kernel(
 
     let reference = runs.first().and_then(|r| r.sample().copied());
     let first_reference = firsts.first().and_then(|r| r.sample().copied());
-    let mut rung: Vec<RungResult> = RUNG_TIERS
+    let mut rung: Vec<RungResult> = rung_tiers()
         .iter()
         .zip(compiles.into_iter().zip(runs).zip(firsts))
         .zip(checksums)
         .zip(rigs.iter().zip(&engines))
         .map(
-            |(((&(tier, _), ((compile, run), first)), sums), (rig, engine))| RungResult {
+            |(((&(tier, ..), ((compile, run), first)), sums), (rig, engine))| RungResult {
                 tier,
                 ratio_vs_turbofan: time_ratio(&run, &turbofan.run),
                 ratio_vs_opt: None,
@@ -615,15 +656,15 @@ fn checksum_cell(r: &KernelResult) -> String {
 fn run_columns() -> Vec<(String, bool)> {
     let mut columns: Vec<(String, bool)> =
         vec![("kernel".into(), false), ("checksum".into(), false)];
-    for (tier, _) in RUNG_TIERS {
+    for (tier, ..) in rung_tiers() {
         columns.push((format!("rung ({tier}) ms"), true));
     }
     columns.push(("TurboFan ms".into(), true));
-    let (reference, _) = RUNG_TIERS[0];
-    for (tier, _) in &RUNG_TIERS[1..] {
+    let (reference, ..) = rung_tiers()[0];
+    for (tier, ..) in &rung_tiers()[1..] {
         columns.push((format!("{tier} / {reference}"), true));
     }
-    for (tier, _) in RUNG_TIERS {
+    for (tier, ..) in rung_tiers() {
         columns.push((format!("{tier} / TurboFan"), true));
     }
     columns
@@ -632,12 +673,12 @@ fn run_columns() -> Vec<(String, bool)> {
 /// The columns of the first-call table.
 fn first_columns() -> Vec<(String, bool)> {
     let mut columns: Vec<(String, bool)> = vec![("kernel".into(), false)];
-    for (tier, _) in RUNG_TIERS {
+    for (tier, ..) in rung_tiers() {
         columns.push((format!("rung ({tier}) first ms"), true));
     }
     columns.push(("TurboFan first ms".into(), true));
-    let (reference, _) = RUNG_TIERS[0];
-    for (tier, _) in &RUNG_TIERS[1..] {
+    let (reference, ..) = rung_tiers()[0];
+    for (tier, ..) in &rung_tiers()[1..] {
         columns.push((format!("{tier} / {reference}"), true));
     }
     columns.push(("tiered / TurboFan".into(), true));
@@ -647,14 +688,14 @@ fn first_columns() -> Vec<(String, bool)> {
 /// The columns of the compile-time table.
 fn compile_columns() -> Vec<(String, bool)> {
     let mut columns: Vec<(String, bool)> = vec![("kernel".into(), false)];
-    for (tier, _) in RUNG_TIERS {
+    for (tier, ..) in rung_tiers() {
         columns.push((format!("rung ({tier}) compile ms"), true));
     }
     columns.push(("TurboFan compile ms".into(), true));
-    for (tier, _) in RUNG_TIERS.iter().filter(|(_, c)| starts_baseline(*c)) {
+    for (tier, ..) in rung_tiers().iter().filter(|(_, c, _)| starts_baseline(*c)) {
         columns.push((format!("{tier} fallbacks"), true));
     }
-    for (tier, _) in RUNG_TIERS.iter().filter(|(_, c)| tiers_up(*c)) {
+    for (tier, ..) in rung_tiers().iter().filter(|(_, c, _)| tiers_up(*c)) {
         columns.push((format!("{tier} tier-ups"), true));
     }
     columns
@@ -727,7 +768,7 @@ fn print_table(
             row.push(notes.cell(&t.compile, &what, Outcome::ms_cell));
         }
         row.push(notes.cell(&r.turbofan.compile, &what, Outcome::ms_cell));
-        let choices = r.rung.iter().zip(RUNG_TIERS.iter().map(|&(_, c)| c));
+        let choices = r.rung.iter().zip(rung_tiers().iter().map(|&(_, c, _)| c));
         row.extend(
             choices
                 .clone()
@@ -868,10 +909,10 @@ mod tests {
                 (local.get $s)))"#,
         )
         .unwrap();
-        let sums: Vec<String> = RUNG_TIERS
+        let sums: Vec<String> = RUNG_TIERS_INTERRUPTIBLE
             .iter()
-            .map(|&(name, tier)| {
-                let rig = Rig::new(tier, &bytes);
+            .map(|&(name, tier, int)| {
+                let rig = Rig::new(tier, int, &bytes);
                 assert_eq!(rig.fallbacks, Some(0), "{name}");
                 let mut ready = match rig.ready {
                     Ok(ready) => ready,
