@@ -85,6 +85,15 @@ enum Command {
         /// them Ctrl-C ends the process as it would any other.
         #[arg(long)]
         interruptible: bool,
+        /// The most bytes one linear memory may have (e.g. 512MiB):
+        /// `memory.grow` past it returns -1, a module whose memory starts
+        /// larger does not instantiate.
+        #[arg(long, value_name = "SIZE", value_parser = cli::stream::parse_size)]
+        max_memory: Option<usize>,
+        /// The most elements one table may have (`table.grow` past it
+        /// returns -1).
+        #[arg(long, value_name = "N")]
+        max_table_elements: Option<u64>,
         /// With --stream: bytes per push (e.g. 64KiB).
         #[arg(long, value_name = "SIZE", requires = "stream", default_value = "64KiB", value_parser = cli::stream::parse_size)]
         chunk: usize,
@@ -220,6 +229,8 @@ fn main() -> ExitCode {
             timeout,
             profile,
             interruptible,
+            max_memory,
+            max_table_elements,
             args,
         } => match ladder.config(rung::runtime::Config {
             interruptible: interruptible || timeout.is_some(),
@@ -229,7 +240,13 @@ fn main() -> ExitCode {
                 &file,
                 invoke.as_deref(),
                 &args,
-                &cli::run::WasiOptions { dirs, envs, argv0 },
+                &cli::run::WasiOptions {
+                    dirs,
+                    envs,
+                    argv0,
+                    max_memory: max_memory.map(|b| b as u64),
+                    max_table_elements,
+                },
                 config,
                 &cli::run::Report {
                     stats,

@@ -502,3 +502,32 @@ fn run_spawns_wasi_threads_over_one_shared_memory() {
         assert_eq!((code, out.trim()), (0, "4000"), "{tier}");
     }
 }
+
+#[test]
+fn resource_limits_from_the_command_line() {
+    let wat = scratch(
+        "grow.wat",
+        r#"(module (memory 1) (table 1 funcref)
+             (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+             (func (export "table_grow") (param i32) (result i32)
+               (table.grow (ref.null func) (local.get 0))))"#,
+    );
+    let path = wat.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "--max-memory", "128KiB", "--max-table-elements", "3"];
+        all.extend_from_slice(args);
+        rung(&all)
+    };
+    assert_eq!(run(&[path, "--invoke", "grow", "1"]), (0, "1\n".to_string()));
+    assert_eq!(run(&[path, "--invoke", "grow", "2"]), (0, "-1\n".to_string()));
+    assert_eq!(run(&[path, "--invoke", "table_grow", "2"]), (0, "1\n".to_string()));
+    assert_eq!(run(&[path, "--invoke", "table_grow", "3"]), (0, "-1\n".to_string()));
+    let (code, text) = rung(&["run", "--max-memory", "32KiB", path, "--invoke", "grow", "0"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.ends_with(
+            "grow.wat: a memory of 65536 bytes exceeds the store's memory_size limit of 32768 bytes\n"
+        ),
+        "{text}"
+    );
+}

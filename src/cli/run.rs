@@ -29,6 +29,10 @@ pub struct WasiOptions {
     pub envs: Vec<String>,
     /// argv[0], if not FILE.
     pub argv0: Option<String>,
+    /// `--max-memory`: bytes per linear memory.
+    pub max_memory: Option<u64>,
+    /// `--max-table-elements`: elements per table.
+    pub max_table_elements: Option<u64>,
 }
 
 /// How the module is compiled and what is reported.
@@ -179,6 +183,16 @@ pub fn run(
     }
     let compiled_at = Instant::now();
     let mut store = Store::new(&engine);
+    if opts.max_memory.is_some() || opts.max_table_elements.is_some() {
+        let mut limits = rung::runtime::StoreLimitsBuilder::new();
+        if let Some(bytes) = opts.max_memory {
+            limits = limits.memory_size(bytes);
+        }
+        if let Some(n) = opts.max_table_elements {
+            limits = limits.table_elements(n);
+        }
+        store.limiter(limits.build());
+    }
     if let Err(e) = threads::add_to_linker(&mut linker, &mut store, &engine, &module) {
         return fail(format!("{}: {e}", file.display()));
     }
