@@ -518,11 +518,31 @@ fn resource_limits_from_the_command_line() {
         all.extend_from_slice(args);
         rung(&all)
     };
-    assert_eq!(run(&[path, "--invoke", "grow", "1"]), (0, "1\n".to_string()));
-    assert_eq!(run(&[path, "--invoke", "grow", "2"]), (0, "-1\n".to_string()));
-    assert_eq!(run(&[path, "--invoke", "table_grow", "2"]), (0, "1\n".to_string()));
-    assert_eq!(run(&[path, "--invoke", "table_grow", "3"]), (0, "-1\n".to_string()));
-    let (code, text) = rung(&["run", "--max-memory", "32KiB", path, "--invoke", "grow", "0"]);
+    assert_eq!(
+        run(&[path, "--invoke", "grow", "1"]),
+        (0, "1\n".to_string())
+    );
+    assert_eq!(
+        run(&[path, "--invoke", "grow", "2"]),
+        (0, "-1\n".to_string())
+    );
+    assert_eq!(
+        run(&[path, "--invoke", "table_grow", "2"]),
+        (0, "1\n".to_string())
+    );
+    assert_eq!(
+        run(&[path, "--invoke", "table_grow", "3"]),
+        (0, "-1\n".to_string())
+    );
+    let (code, text) = rung(&[
+        "run",
+        "--max-memory",
+        "32KiB",
+        path,
+        "--invoke",
+        "grow",
+        "0",
+    ]);
     assert_eq!(code, 1, "{text}");
     assert!(
         text.ends_with(

@@ -111,6 +111,9 @@ pub struct CodeGen<'a> {
     pub landing_clock: u32,
     /// How many legacy `try`s are open: the catch depth of the next one.
     pub legacy_depth: u32,
+    /// Per catch depth, the state of the legacy `try` in a `catch` clause
+    /// there (see `Kind::Catch`).
+    pub clauses: Vec<crate::exceptions::ClauseState>,
 }
 
 impl<'a> CodeGen<'a> {
@@ -168,6 +171,7 @@ impl<'a> CodeGen<'a> {
             catches: Vec::new(),
             landing_clock: 0,
             legacy_depth: 0,
+            clauses: Vec::new(),
         }
     }
 

@@ -63,14 +63,11 @@ pub enum Kind {
     Try {
         slot: u32,
     },
-    /// A legacy `try` in one of its `catch` clauses. `next` is where the
-    /// landing pad goes when this clause's tag did not match (`None` after
-    /// `catch_all`); `live` is false when no call reaches the landing pad,
-    /// so no clause can run.
+    /// A legacy `try` in one of its `catch` clauses; `CodeGen::clauses`
+    /// at `slot` says where its landing pad goes next (kept out of `Kind`
+    /// so that every frame stays small to copy).
     Catch {
         slot: u32,
-        next: Option<Label>,
-        live: bool,
     },
 }
 

@@ -58,6 +58,15 @@ pub struct Clause {
     target: usize,
 }
 
+/// Where the landing pad of a legacy `try` in a `catch` clause goes next:
+/// `next` when this clause's tag did not match (`None` after `catch_all`);
+/// `live` is false when no call reaches the landing pad, so no clause runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClauseState {
+    next: Option<Label>,
+    live: bool,
+}
+
 /// An open `try_table`.
 #[derive(Debug, Clone, Copy)]
 pub struct Handler {
@@ -469,28 +478,26 @@ impl CodeGen<'_> {
                 }
                 (slot, h.used)
             }
-            Kind::Catch {
-                slot,
-                next: Some(next),
-                live: true,
-            } => {
-                self.masm.asm.bind(next);
-                // The clause before may have pinned more locals of an
-                // enclosing loop.
-                self.reload_pins(RegClass::Int);
-                self.reload_float_pins();
-                (slot, true)
-            }
-            Kind::Catch { slot, .. } => (slot, false),
+            Kind::Catch { slot } => match self.clause_state(slot)? {
+                ClauseState {
+                    next: Some(next),
+                    live: true,
+                } => {
+                    self.masm.asm.bind(next);
+                    // The clause before may have pinned more locals of an
+                    // enclosing loop.
+                    self.reload_pins(RegClass::Int);
+                    self.reload_float_pins();
+                    (slot, true)
+                }
+                _ => (slot, false),
+            },
             _ => return Err(self.internal("catch outside a try")),
         };
+        self.set_kind(Kind::Catch { slot });
         if !live {
             // No call reaches the landing pad: no clause runs.
-            self.set_kind(Kind::Catch {
-                slot,
-                next: None,
-                live: false,
-            });
+            self.set_clause_state(slot, ClauseState::default());
             self.set_unreachable();
             return Ok(());
         }
@@ -499,12 +506,23 @@ impl CodeGen<'_> {
             Some(tag) => Some(self.match_tag(tag, Self::catch_slot(slot))?),
             None => None,
         };
-        self.set_kind(Kind::Catch {
-            slot,
-            next,
-            live: true,
-        });
+        self.set_clause_state(slot, ClauseState { next, live: true });
         Ok(())
+    }
+
+    fn clause_state(&self, slot: u32) -> Result<ClauseState> {
+        self.clauses
+            .get(slot as usize)
+            .copied()
+            .ok_or_else(|| self.internal("catch clause state missing"))
+    }
+
+    fn set_clause_state(&mut self, slot: u32, state: ClauseState) {
+        let i = slot as usize;
+        if self.clauses.len() <= i {
+            self.clauses.resize(i + 1, ClauseState::default());
+        }
+        self.clauses[i] = state;
     }
 
     fn set_kind(&mut self, kind: Kind) {
@@ -551,11 +569,17 @@ impl CodeGen<'_> {
                     self.forward_exception(outer);
                 }
             }
-            Kind::Catch {
-                slot,
-                next: Some(next),
-                live: true,
-            } => {
+            Kind::Catch { slot } => {
+                let ClauseState {
+                    next: Some(next),
+                    live: true,
+                } = self.clause_state(slot)?
+                else {
+                    // After `catch_all`, or no clause can run: the block's
+                    // end.
+                    self.set_kind(Kind::Block);
+                    return Ok(());
+                };
                 self.leave_clause()?;
                 self.masm.asm.bind(next);
                 self.landing_state(frame.height);
@@ -564,8 +588,6 @@ impl CodeGen<'_> {
                     .mov_rm(Size::S64, Reg::Rax, Self::catch_slot(slot));
                 self.forward_exception(self.handlers.len());
             }
-            // After `catch_all`, or no clause can run: the block's end.
-            Kind::Catch { .. } => {}
             _ => return Err(self.internal("end of a legacy try outside one")),
         }
         self.set_kind(Kind::Block);
@@ -578,7 +600,7 @@ impl CodeGen<'_> {
         let i = (self.control.len())
             .checked_sub(1 + depth as usize)
             .ok_or_else(|| self.internal("rethrow label out of range"))?;
-        let Kind::Catch { slot, .. } = self.control[i].kind else {
+        let Kind::Catch { slot } = self.control[i].kind else {
             return Err(self.internal("rethrow of a label that is not a catch"));
         };
         self.spill_below(0);
