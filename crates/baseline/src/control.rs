@@ -718,7 +718,7 @@ impl CodeGen<'_> {
             let at = self.masm.asm.offset();
             self.masm.asm.mov_rm(Size::S64, r, Mem::new(Reg::Rbp, disp));
             let len = (self.masm.asm.offset() - at) as u8;
-            self.frame.pin_save_sites.push((at, len));
+            self.frame.pin_save_sites.push((at, len, false));
         }
         let at = self.masm.asm.offset();
         self.masm.asm.mov_rm(
@@ -727,9 +727,9 @@ impl CodeGen<'_> {
             Mem::new(Reg::Rbp, SAVED_HEAP_BASE),
         );
         if !self.frame.pins_heap {
-            // Restored only for a landing pad (see `Frame::r15_save_sites`).
+            // Restored only for a landing pad (see `Frame::pin_save_sites`).
             let len = (self.masm.asm.offset() - at) as u8;
-            self.frame.r15_save_sites.push((at, len));
+            self.frame.pin_save_sites.push((at, len, true));
         }
     }
 

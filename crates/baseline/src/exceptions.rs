@@ -18,7 +18,7 @@
 //!
 //! A function with a handler saves and restores all of rbx, r12–r15 (the
 //! frames an unwind removes never restore what they changed; r15 too where
-//! it holds no heap base: `Frame::r15_save_sites`), and has 16 more bytes at
+//! it holds no heap base: `Frame::pin_save_sites`), and has 16 more bytes at
 //! the bottom of its frame (`Frame::handler_area`): `[rsp]` holds the vmctx
 //! for its landing pads, `[rsp + 8]` the exception while a pad runs. At a
 //! handler's entry the value stack is spilled (all but constants), so at

@@ -139,15 +139,13 @@ pub struct Frame {
     /// Whether an integer local was ever pinned (rbx/r12/r13 used).
     pub int_pins_used: bool,
     /// Code offsets and lengths of the saves and restores of rbx, r12,
-    /// r13 (NOPs once it is known no integer local was pinned).
-    pub pin_save_sites: Vec<(u32, u8)>,
+    /// r13 (NOPs once it is known no integer local was pinned and there is
+    /// no landing pad), and, marked `true`, of r15 in a function without
+    /// memory 0, which does not use r15 (NOPs unless the function has a
+    /// landing pad, which must restore what an unwind left in r15).
+    pub pin_save_sites: Vec<(u32, u8, bool)>,
     /// Code offsets of 5-byte jumps to preheaders that load nothing.
     pub nop5_sites: Vec<u32>,
-    /// Code offsets and lengths of the save and restores of r15 in a
-    /// function without memory 0 (it does not use r15): NOPs unless the
-    /// function has a landing pad, which must restore what an unwind left
-    /// in r15.
-    pub r15_save_sites: Vec<(u32, u8)>,
     /// The function has a `try_table` or legacy `try`: 16 more bytes at
     /// the frame's bottom, `[rsp]` and `[rsp + 8]`, for its landing pads,
     /// and above them `legacy_slots` 8-byte slots for the exceptions its
@@ -267,7 +265,6 @@ impl Frame {
         self.int_pins_used = false;
         self.pin_save_sites.clear();
         self.nop5_sites.clear();
-        self.r15_save_sites.clear();
         self.handler_area = false;
         self.legacy_slots = 0;
         (-next, count)

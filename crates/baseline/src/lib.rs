@@ -349,16 +349,15 @@ fn compile_function(
         asm::Assembler::patch_nop(&mut code, at, 5);
     }
     if !cg.frame.handler_area {
-        for &(at, len) in &cg.frame.r15_save_sites {
-            asm::Assembler::patch_nop(&mut code, at, len);
-        }
-    }
-    if !cg.frame.int_pins_used && !cg.frame.handler_area {
-        // rbx, r12 and r13 were never used, and no landing pad needs them
-        // restored (an unwind skips the epilogues of the frames it
-        // removes): their saves and restores become NOPs.
-        for &(at, len) in &cg.frame.pin_save_sites {
-            asm::Assembler::patch_nop(&mut code, at, len);
+        // rbx, r12 and r13 if never used, and r15 where it holds no heap
+        // base: no landing pad needs them restored (an unwind skips the
+        // epilogues of the frames it removes), so their saves and restores
+        // become NOPs.
+        let pins_used = cg.frame.int_pins_used;
+        for &(at, len, r15) in &cg.frame.pin_save_sites {
+            if r15 || !pins_used {
+                asm::Assembler::patch_nop(&mut code, at, len);
+            }
         }
     }
     // Exact-size copies: the pool keeps its vectors' capacity for the next
@@ -482,17 +481,17 @@ fn emit_prologue(
     a.asm
         .mov_mr(Size::S64, Mem::new(Reg::Rbp, SAVED_HEAP_BASE), HEAP_BASE);
     if !cg.frame.pins_heap {
-        // Kept only for a landing pad (see `Frame::r15_save_sites`).
+        // Kept only for a landing pad (see `Frame::pin_save_sites`).
         cg.frame
-            .r15_save_sites
-            .push((at, (a.asm.offset() - at) as u8));
+            .pin_save_sites
+            .push((at, (a.asm.offset() - at) as u8, true));
     }
     for (r, disp) in SAVED_PIN_REGS {
         let at = a.asm.offset();
         a.asm.mov_mr(Size::S64, Mem::new(Reg::Rbp, disp), r);
         cg.frame
             .pin_save_sites
-            .push((at, (a.asm.offset() - at) as u8));
+            .push((at, (a.asm.offset() - at) as u8, false));
     }
     let a = &mut cg.masm;
     a.asm.mov_rr(Size::S64, VMCTX, vmctx_in);
