@@ -121,6 +121,22 @@ fn rung_kind(t: &Trap) -> Option<Kind> {
 
 fn wasmi_kind(e: &wasmi::Error) -> Option<Kind> {
     use wasmi::TrapCode as W;
+    use wasmi::errors::{ErrorKind, InstantiationError, MemoryError, TableError};
+    // Bulk operators and active segments out of bounds are errors of the
+    // table, memory or instantiation, not trap codes, in wasmi.
+    match e.kind() {
+        ErrorKind::Instantiation(InstantiationError::ElementSegmentDoesNotFit { .. }) => {
+            return Some(Kind::TableOutOfBounds);
+        }
+        ErrorKind::Table(
+            TableError::CopyOutOfBounds
+            | TableError::InitOutOfBounds
+            | TableError::FillOutOfBounds
+            | TableError::SetOutOfBounds,
+        ) => return Some(Kind::TableOutOfBounds),
+        ErrorKind::Memory(MemoryError::OutOfBoundsAccess) => return Some(Kind::MemoryOutOfBounds),
+        _ => {}
+    }
     Some(match e.as_trap_code() {
         Some(W::StackOverflow) => return None,
         Some(W::UnreachableCodeReached) => Kind::Unreachable,
@@ -338,10 +354,13 @@ fn run_wasmi(engine: &wasmi::Engine, bytes: &[u8], calls: &[(String, Vec<Val>)])
     let linker = wasmi::Linker::<()>::new(engine);
     let instance = match linker.instantiate_and_start(&mut store, &module) {
         Ok(i) => i,
-        Err(e) if e.as_trap_code().is_some() => {
-            return wasmi_kind(&e).map_or(Outcome::Inconclusive, Outcome::InstantiateTrap);
+        Err(e) => {
+            return match wasmi_kind(&e) {
+                None => Outcome::Inconclusive,
+                Some(Kind::Other) => Outcome::Rejected,
+                Some(k) => Outcome::InstantiateTrap(k),
+            };
         }
-        Err(_) => return Outcome::Rejected,
     };
     let mut results = Vec::new();
     for (name, args) in calls {
