@@ -109,10 +109,9 @@ pub struct CodeGen<'a> {
     /// `clock` when the last landing pad was emitted: an unwind into it
     /// clobbers every register, so a loop that has one preloads no pin.
     pub landing_clock: u32,
-    /// How many legacy `try`s are open: the catch depth of the next one.
-    pub legacy_depth: u32,
-    /// Per catch depth, the state of the legacy `try` in a `catch` clause
-    /// there (see `Kind::Catch`).
+    /// One entry per open legacy `try`, by catch depth (so its length is
+    /// the catch depth of the next one): the state of its `catch` clause
+    /// (see `Kind::Catch`).
     pub clauses: Vec<crate::exceptions::ClauseState>,
 }
 
@@ -170,7 +169,6 @@ impl<'a> CodeGen<'a> {
             handlers: Vec::new(),
             catches: Vec::new(),
             landing_clock: 0,
-            legacy_depth: 0,
             clauses: Vec::new(),
         }
     }

@@ -422,9 +422,9 @@ impl CodeGen<'_> {
 
     /// `try bt`: a block with a landing pad and no clauses yet.
     pub fn visit_try(&mut self, bt: BlockType) -> Result<()> {
-        let slot = self.legacy_depth;
-        self.legacy_depth += 1;
-        self.frame.legacy_slots = self.frame.legacy_slots.max(self.legacy_depth);
+        let slot = self.clauses.len() as u32;
+        self.clauses.push(ClauseState::default());
+        self.frame.legacy_slots = self.frame.legacy_slots.max(slot + 1);
         let first = self.catches.len() as u32;
         self.open_handler(bt, first, Kind::Try { slot })
     }
@@ -518,11 +518,9 @@ impl CodeGen<'_> {
     }
 
     fn set_clause_state(&mut self, slot: u32, state: ClauseState) {
-        let i = slot as usize;
-        if self.clauses.len() <= i {
-            self.clauses.resize(i + 1, ClauseState::default());
+        if let Some(s) = self.clauses.get_mut(slot as usize) {
+            *s = state;
         }
-        self.clauses[i] = state;
     }
 
     fn set_kind(&mut self, kind: Kind) {
@@ -553,7 +551,8 @@ impl CodeGen<'_> {
             .control
             .last()
             .ok_or_else(|| self.internal("end without a block"))?;
-        self.legacy_depth -= 1;
+        // This try's clause state; the next try at this depth starts afresh.
+        let state = self.clauses.pop().unwrap_or_default();
         match frame.kind {
             Kind::Try { .. } => {
                 let h = self.pop_legacy_handler()?;
@@ -573,7 +572,7 @@ impl CodeGen<'_> {
                 let ClauseState {
                     next: Some(next),
                     live: true,
-                } = self.clause_state(slot)?
+                } = state
                 else {
                     // After `catch_all`, or no clause can run: the block's
                     // end.
