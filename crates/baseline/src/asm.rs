@@ -261,9 +261,6 @@ impl Cc {
 pub enum Alu {
     Add,
     Sub,
-    /// Add and subtract with the carry flag (wide arithmetic).
-    Adc,
-    Sbb,
     And,
     Or,
     Xor,
@@ -454,8 +451,6 @@ macro_rules! by_alu {
         match $op {
             Alu::Add => $mac!(add, $($args)*),
             Alu::Sub => $mac!(sub, $($args)*),
-            Alu::Adc => $mac!(adc, $($args)*),
-            Alu::Sbb => $mac!(sbb, $($args)*),
             Alu::And => $mac!(and, $($args)*),
             Alu::Or => $mac!(or, $($args)*),
             Alu::Xor => $mac!(xor, $($args)*),
@@ -923,6 +918,38 @@ impl Assembler {
     }
 
     /// `div`/`idiv` of rdx:rax by `src`.
+    /// `dst += src + CF` (`sbb`: `dst -= src + CF`), 64-bit: the high
+    /// halves of wide arithmetic. Kept out of [`Alu`]: a larger match there
+    /// stops the hot `alu_*` emitters from inlining their byte pushes.
+    pub fn carry_rr(&mut self, sub: bool, dst: Reg, src: Reg) {
+        let (d, s) = (e(dst), e(src));
+        if sub {
+            dynasm!(self.ops ; .arch x64 ; sbb Rq(d), Rq(s));
+        } else {
+            dynasm!(self.ops ; .arch x64 ; adc Rq(d), Rq(s));
+        }
+    }
+
+    /// As [`Assembler::carry_rr`] with a memory operand.
+    pub fn carry_rm(&mut self, sub: bool, dst: Reg, m: Mem) {
+        let d = e(dst);
+        if sub {
+            op_rm!(self.ops, sbb, Rq(d), QWORD, m);
+        } else {
+            op_rm!(self.ops, adc, Rq(d), QWORD, m);
+        }
+    }
+
+    /// As [`Assembler::carry_rr`] with a sign-extended 32-bit immediate.
+    pub fn carry_ri(&mut self, sub: bool, dst: Reg, imm: i32) {
+        let d = e(dst);
+        if sub {
+            dynasm!(self.ops ; .arch x64 ; sbb Rq(d), DWORD imm);
+        } else {
+            dynasm!(self.ops ; .arch x64 ; adc Rq(d), DWORD imm);
+        }
+    }
+
     /// `rdx:rax = rax * src`, 64 × 64 → 128 bits (one-operand `imul`/`mul`).
     pub fn mul_wide_r(&mut self, signed: bool, src: Reg) {
         let s = e(src);

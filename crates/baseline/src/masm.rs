@@ -561,6 +561,24 @@ impl MacroAssembler {
         }
     }
 
+    /// `dst = dst ± src ± CF`, 64-bit (`adc`, or `sbb` if `sub`); a `mov`
+    /// of a wide immediate into the scratch register leaves the flags be.
+    pub fn carry(&mut self, sub: bool, dst: Reg, src: Operand) {
+        match src {
+            Operand::Reg(r) => self.asm.carry_rr(sub, dst, r),
+            Operand::Mem(m) => self.asm.carry_rm(sub, dst, m),
+            Operand::Imm(bits) => {
+                let v = bits as i64;
+                if fits_i32(v) {
+                    self.asm.carry_ri(sub, dst, v as i32);
+                } else {
+                    self.asm.mov_r64_imm(SCRATCH, v);
+                    self.asm.carry_rr(sub, dst, SCRATCH);
+                }
+            }
+        }
+    }
+
     /// Compares `lhs` with `rhs` (`lhs` may be memory when `rhs` is an
     /// immediate or register).
     pub fn int_cmp(&mut self, size: Size, lhs: Operand, rhs: Operand) {

@@ -137,15 +137,11 @@ impl CodeGen<'_> {
         let a_lo = self.pop()?;
         let lo = self.owned_reg(&a_lo)?;
         let hi = self.owned_reg(&a_hi)?;
-        let (first, second) = if sub {
-            (Alu::Sub, Alu::Sbb)
-        } else {
-            (Alu::Add, Alu::Adc)
-        };
         let src = self.operand(&b_lo);
-        self.masm.int_alu(first, Size::S64, lo, src);
+        let op = if sub { Alu::Sub } else { Alu::Add };
+        self.masm.int_alu(op, Size::S64, lo, src);
         let src = self.operand(&b_hi);
-        self.masm.int_alu(second, Size::S64, hi, src);
+        self.masm.carry(sub, hi, src);
         self.free(&b_lo);
         self.free(&b_hi);
         self.push_reg(Ty::I64, lo);
