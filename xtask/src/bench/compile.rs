@@ -1265,13 +1265,8 @@ mod tests {
                 (br_if $l (i32.gt_s (local.get $n) (i32.const 0))))
             (global.set $g (local.get $s))
             (call_indirect (param i32) (result i32) (local.get $s) (i32.const 1)))
-        (tag $e (param i32))
-        (func $throws (param i32) (result i32)
-            try (result i32)
-              (throw $e (local.get 0))
-            catch_all
-              i32.const 0
-            end)
+        (type $s (struct))
+        (func $gc (result anyref) struct.new $s)
         (func (export "run") (result i64)
             (global.set $h (i64.add (global.get $h)
                 (i64.extend_i32_s (call $sum (i32.const 64)))))
@@ -1285,10 +1280,7 @@ mod tests {
         assert_eq!(env.functions.len(), 4);
         assert!(pipeline.failures.is_empty(), "{:?}", pipeline.failures);
         assert_eq!((pipeline.functions, compiled.len()), (3, 2));
-        assert_eq!(
-            pipeline.unsupported_by_proposal().get("exceptions"),
-            Some(&1)
-        );
+        assert_eq!(pipeline.unsupported_by_proposal().get("gc"), Some(&1));
 
         let decoded = decode(&bytes).unwrap();
         let (_, compile_only) = compile_all(&tier, &BASELINE_OPTIONS, &decoded, &bytes);
