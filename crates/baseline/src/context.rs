@@ -505,8 +505,8 @@ impl<'a> CodeGen<'a> {
         }
     }
 
-    /// After a call: the pinned float registers were clobbered; their
-    /// slots are current.
+    /// After a call: the pinned xmm registers (float and `v128` locals)
+    /// were clobbered; their slots are current.
     pub fn reload_float_pins(&mut self) {
         self.clock += 1;
         self.call_clock = self.clock;
