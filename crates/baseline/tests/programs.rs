@@ -450,6 +450,34 @@ fn loop_pinned_v128_locals() {
 }
 
 #[test]
+fn pinned_local_plus_constant_as_lea() {
+    // `local ± constant` of a loop-pinned integer local is one `lea`: the
+    // i32 sums wrap at 32 bits (whatever the register's high half), i64
+    // constants that are no 32-bit displacement (or whose negation is
+    // none) take the `add`/`sub` path.
+    check(
+        r#"(module
+        (func (param $n i32) (result i64) (local $a i32) (local $b i64) (local $c i64) (local $i i32)
+          i32.const -5 local.set $a
+          i64.const 0x7fff_fff0 local.set $b
+          loop $l
+            local.get $a i32.const 0x7fff_ffff i32.add local.set $a
+            local.get $a i32.const -2147483648 i32.sub local.set $a
+            local.get $b i64.const 0x7fff_ffff i64.add local.set $b
+            local.get $b i64.const -2147483648 i64.sub local.set $b
+            local.get $b i64.const 0x1_0000_0000 i64.add local.set $b
+            local.get $c i64.const -9223372036854775808 i64.sub local.set $c
+            local.get $c i64.const 3 i64.sub local.set $c
+            i32.const 7 local.get $i i32.add local.set $i
+            local.get $i local.get $n i32.lt_u br_if $l
+          end
+          local.get $a i64.extend_i32_u local.get $b i64.add local.get $c i64.xor
+          local.get $i i64.extend_i32_u i64.add))"#,
+        &[(0, &[0]), (0, &[1]), (0, &[100])],
+    );
+}
+
+#[test]
 fn tail_calls_with_a_return_area() {
     check(
         r#"(module
