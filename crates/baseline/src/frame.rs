@@ -56,9 +56,11 @@
 //! `jmp` at the loop's entry, out of line, resuming at the header), so the
 //! value stays in the register across back-edges; otherwise it is loaded at
 //! the pin point. This takes the locals of a hot loop out of the
-//! store-to-load latency chain. The saves and restores of rbx,
-//! r12 and r13 are 7-byte instructions, turned into 7-byte NOPs when no
-//! integer local was pinned.
+//! store-to-load latency chain. A pinned `i32` is zero-extended in its
+//! register (every write and load of it is a 32-bit move), so a linear
+//! memory access indexes with the register itself. The saves and
+//! restores of rbx, r12 and r13 are 7-byte instructions, turned into
+//! 7-byte NOPs when no integer local was pinned.
 //!
 //! **Invariants:** `rsp` is 16-aligned between operators (so calls need no
 //! realignment); `r14`/`r15` hold the vmctx and the heap base from the end

@@ -478,6 +478,28 @@ fn pinned_local_plus_constant_as_lea() {
 }
 
 #[test]
+fn pinned_i32_address_is_zero_extended() {
+    // A loop-pinned i32 indexes memory with its own register, so every
+    // write keeps it zero-extended: here it is set from an `i32.wrap_i64`
+    // of a value with high bits set (a copy of its whole register would
+    // index 4 GiB past the memory and fault).
+    check(
+        r#"(module
+        (memory 1)
+        (func (param $x i64) (param $n i32) (result i32) (local $p i32) (local $s i32) (local $k i32)
+          loop $l
+            local.get $x local.get $k i64.extend_i32_u i64.add i32.wrap_i64 local.set $p
+            local.get $p i32.load8_u local.get $s i32.add local.set $s
+            local.get $p local.get $k i32.store8 offset=1
+            local.get $p local.get $p v128.load v128.store offset=2
+            local.get $k i32.const 1 i32.add local.tee $k local.get $n i32.lt_u br_if $l
+          end
+          local.get $s))"#,
+        &[(0, &[0xffff_ffff_0000_0100, 1]), (0, &[0xffff_ffff_0000_0100, 50])],
+    );
+}
+
+#[test]
 fn tail_calls_with_a_return_area() {
     check(
         r#"(module
