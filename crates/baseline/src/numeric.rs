@@ -123,13 +123,27 @@ impl CodeGen<'_> {
         }
         // A loop-pinned local plus or minus a constant (a loop counter's
         // step): one `lea` into a new register instead of a copy of the
-        // pinned one and an `add`.
+        // pinned one and an `add`. (Neither `lea` sets the flags; nothing
+        // reads an `add`'s.)
         if let (Loc::Local(i), Some(c)) = (lhs.loc, rhs.konst())
             && let Some(r) = self.frame.pinned(i, RegClass::Int)
             && let Some(disp) = lea_disp(ty, op, c)
         {
             let dst = self.alloc(RegClass::Int)?;
             self.masm.asm.lea_disp(ty.size(), dst, r, disp);
+            self.push_reg(ty, dst);
+            return Ok(());
+        }
+        // The sum of two loop-pinned locals (an address from a row and a
+        // column): one `lea` too.
+        if let (Alu::Add, Loc::Local(i), Loc::Local(j)) = (op, lhs.loc, rhs.loc)
+            && let (Some(a), Some(b)) = (
+                self.frame.pinned(i, RegClass::Int),
+                self.frame.pinned(j, RegClass::Int),
+            )
+        {
+            let dst = self.alloc(RegClass::Int)?;
+            self.masm.asm.lea_sum(ty.size(), dst, a, b);
             self.push_reg(ty, dst);
             return Ok(());
         }

@@ -450,11 +450,11 @@ fn loop_pinned_v128_locals() {
 }
 
 #[test]
-fn pinned_local_plus_constant_as_lea() {
-    // `local ± constant` of a loop-pinned integer local is one `lea`: the
-    // i32 sums wrap at 32 bits (whatever the register's high half), i64
-    // constants that are no 32-bit displacement (or whose negation is
-    // none) take the `add`/`sub` path.
+fn pinned_local_sums_as_lea() {
+    // `local ± constant` of a loop-pinned integer local, and the sum of
+    // two, is one `lea`: the i32 sums wrap at 32 bits, i64 constants that
+    // are no 32-bit displacement (or whose negation is none) take the
+    // `add`/`sub` path.
     check(
         r#"(module
         (func (param $n i32) (result i64) (local $a i32) (local $b i64) (local $c i64) (local $i i32)
@@ -468,6 +468,8 @@ fn pinned_local_plus_constant_as_lea() {
             local.get $b i64.const 0x1_0000_0000 i64.add local.set $b
             local.get $c i64.const -9223372036854775808 i64.sub local.set $c
             local.get $c i64.const 3 i64.sub local.set $c
+            local.get $a local.get $a i32.add local.set $a
+            local.get $b local.get $c i64.add local.set $b
             i32.const 7 local.get $i i32.add local.set $i
             local.get $i local.get $n i32.lt_u br_if $l
           end
