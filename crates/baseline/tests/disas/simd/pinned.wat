@@ -3,8 +3,9 @@
 ;; xmm14, and written to xmm14 and its slot (write-through); $splat's
 ;; vector, set before the loop, stays in its register across back-edges;
 ;; $across_call reloads its pinned v128 after the call (xmm registers are
-;; caller-saved); $tiered's tier-up routine saves and restores all 16
-;; bytes of each xmm register.
+;; caller-saved); each function's tier-up routine saves and restores all
+;; 16 bytes of each xmm register. Pinned i32 addresses index memory
+;; directly, and counters step with one `lea`.
 (module
   (memory 1)
   (func $dot (param $n i32) (result v128)
