@@ -816,6 +816,26 @@ impl Assembler {
         }
     }
 
+    /// `lea dst, [base + disp]` at `size` (a 32-bit `lea` keeps the low
+    /// 32 bits of the sum, zero-extended).
+    pub fn lea_disp(&mut self, size: Size, dst: Reg, base: Reg, disp: i32) {
+        let (d, b) = (e(dst), e(base));
+        match size {
+            Size::S32 => dynasm!(self.ops ; .arch x64 ; lea Rd(d), [Rq(b) + disp]),
+            Size::S64 => dynasm!(self.ops ; .arch x64 ; lea Rq(d), [Rq(b) + disp]),
+        }
+    }
+
+    /// `lea dst, [a + b]` at `size` (a 32-bit `lea` keeps the low 32 bits
+    /// of the sum, zero-extended).
+    pub fn lea_sum(&mut self, size: Size, dst: Reg, a: Reg, b: Reg) {
+        let (d, a, b) = (e(dst), e(a), e(b));
+        match size {
+            Size::S32 => dynasm!(self.ops ; .arch x64 ; lea Rd(d), [Rq(a) + Rq(b)]),
+            Size::S64 => dynasm!(self.ops ; .arch x64 ; lea Rq(d), [Rq(a) + Rq(b)]),
+        }
+    }
+
     /// `lea dst, [base + index * scale]`, scale 1, 2, 4 or 8.
     pub fn lea_scaled(&mut self, dst: Reg, base: Reg, index: Reg, scale: u8) {
         let (d, b, i) = (e(dst), e(base), e(index));

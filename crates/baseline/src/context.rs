@@ -507,8 +507,8 @@ impl<'a> CodeGen<'a> {
         }
     }
 
-    /// After a call: the pinned float registers were clobbered; their
-    /// slots are current.
+    /// After a call: the pinned xmm registers (float and `v128` locals)
+    /// were clobbered; their slots are current.
     pub fn reload_float_pins(&mut self) {
         self.clock += 1;
         self.call_clock = self.clock;
@@ -523,14 +523,20 @@ impl<'a> CodeGen<'a> {
             if let Some(r) = self.frame.pin[i as usize]
                 && r.class() == class
             {
-                let local = self.frame.locals[i as usize];
+                let ty = self.frame.locals[i as usize].ty;
                 let slot = self.frame.local(i);
-                if class == RegClass::Float {
-                    self.masm.asm.movs_rm(local.ty.size(), r, slot);
-                } else {
-                    self.masm.asm.mov_rm(local.ty.size(), r, slot);
-                }
+                self.load_local_slot(r, ty, slot);
             }
+        }
+    }
+
+    /// Loads a local's slot into its pinned register `r` (a `v128` with
+    /// `movdqu`, all 16 bytes).
+    pub fn load_local_slot(&mut self, r: Reg, ty: Ty, slot: Mem) {
+        match ty {
+            Ty::V128 => self.masm.asm.movdqu_rm(r, slot),
+            _ if ty.is_float() => self.masm.asm.movs_rm(ty.size(), r, slot),
+            _ => self.masm.asm.mov_rm(ty.size(), r, slot),
         }
     }
 
@@ -560,14 +566,14 @@ impl<'a> CodeGen<'a> {
         let Some(&local) = self.frame.locals.get(i as usize) else {
             return;
         };
-        if local.ty == Ty::V128 {
-            return;
-        }
         if self.frame.pin[i as usize].is_some() {
             return;
         }
+        // Floats and v128s go to xmm registers (taken from the free list
+        // while pinned), integers to callee-saved ones (outside it).
+        let xmm = local.ty.class() == RegClass::Float;
         let used = self.pinned_regs();
-        let reg = if local.ty.is_float() {
+        let reg = if xmm {
             crate::frame::FLOAT_PIN_REGS
                 .iter()
                 .copied()
@@ -583,29 +589,30 @@ impl<'a> CodeGen<'a> {
         };
         // Preloading needs the register untouched since the loop's entry
         // (an inner loop may have pinned another local to it) and the
-        // local unwritten; a float register must also have survived calls,
+        // local unwritten; an xmm register must also have survived calls,
         // and any register unwinds to a landing pad (which reloads only
         // the pins it knows of).
         let unwritten = self.frame.write_stamp[i as usize] <= lp.clock;
         let preload = unwritten
             && !self.regs.taken_since(r, lp.tick)
-            && (!local.ty.is_float() || self.call_clock <= lp.clock)
+            && (!xmm || self.call_clock <= lp.clock)
             && self.landing_clock <= lp.clock;
-        if local.ty.is_float() {
+        if xmm {
             self.regs.take_specific(r);
         } else {
             self.regs.mark(r);
         }
         if load && !preload {
             let slot = self.frame.local(i);
-            if local.ty.is_float() {
-                self.masm.asm.movs_rm(local.ty.size(), r, slot);
-            } else {
-                self.masm.asm.mov_rm(local.ty.size(), r, slot);
-            }
+            self.load_local_slot(r, local.ty, slot);
         }
-        if !local.ty.is_float() {
+        if !xmm {
             self.frame.int_pins_used = true;
+        }
+        if local.ty == Ty::V128 {
+            // The tier-up routine must save and restore all 16 bytes of
+            // the pinned register (a back-edge's check calls it).
+            self.masm.v128 = true;
         }
         self.frame.pin[i as usize] = Some(r);
         self.frame.pin_log.push((i, preload));

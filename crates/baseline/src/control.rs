@@ -420,9 +420,7 @@ impl CodeGen<'_> {
                 for &(i, preload) in &self.frame.pin_log[frame.pins as usize..] {
                     if let (true, Some(r)) = (preload, self.frame.pin[i as usize]) {
                         let local = self.frame.locals[i as usize];
-                        self.masm
-                            .preheader_loads
-                            .push((r, local.ty.size(), local.disp));
+                        self.masm.preheader_loads.push((r, local.ty, local.disp));
                     }
                 }
                 if let Some((pre, entry_jmp)) = frame.pre {

@@ -44,8 +44,10 @@
 //! **Loop-pinned locals.** Inside a loop, a local used at the loop's top
 //! level (where an access dominates the rest of the loop body) may be
 //! pinned to a register until the loop's `end`: integers to rbx, r12, r13
-//! (callee-saved, so they survive calls), floats to xmm14 down to xmm8
-//! (reloaded after calls). Writes go to the register *and* the slot
+//! (callee-saved, so they survive calls), floats and `v128`s to xmm14 down
+//! to xmm11 (all 16 bytes for a `v128`, `movdqu` to and from its 16-byte
+//! slot; reloaded after calls and at landing pads, and saved whole by the
+//! tier-up routine). Writes go to the register *and* the slot
 //! (write-through), so the slot is always current: code outside the loop,
 //! at merges, or before the pin point simply reads the slot, and nothing is
 //! written back when the loop is left. If nothing in the loop before the
@@ -54,9 +56,11 @@
 //! `jmp` at the loop's entry, out of line, resuming at the header), so the
 //! value stays in the register across back-edges; otherwise it is loaded at
 //! the pin point. This takes the locals of a hot loop out of the
-//! store-to-load latency chain. The saves and restores of rbx,
-//! r12 and r13 are 7-byte instructions, turned into 7-byte NOPs when no
-//! integer local was pinned.
+//! store-to-load latency chain. A pinned `i32` is zero-extended in its
+//! register (every write and load of it is a 32-bit move), so a linear
+//! memory access indexes with the register itself. The saves and
+//! restores of rbx, r12 and r13 are 7-byte instructions, turned into
+//! 7-byte NOPs when no integer local was pinned.
 //!
 //! **Invariants:** `rsp` is 16-aligned between operators (so calls need no
 //! realignment); `r14`/`r15` hold the vmctx and the heap base from the end
@@ -81,7 +85,8 @@ pub const SAVED_PIN_REGS: [(Reg, i32); 3] = [(Reg::Rbx, -24), (Reg::R12, -32), (
 pub const RET_AREA_SLOT: i32 = -48;
 /// Registers integer locals are pinned to inside loops (callee-saved).
 pub const INT_PIN_REGS: [Reg; 3] = [Reg::Rbx, Reg::R12, Reg::R13];
-/// Registers float locals are pinned to inside loops, in the order tried.
+/// Registers float and `v128` locals are pinned to inside loops, in the
+/// order tried.
 pub const FLOAT_PIN_REGS: [Reg; 4] = [Reg::Xmm14, Reg::Xmm13, Reg::Xmm12, Reg::Xmm11];
 
 /// Value-stack v128 slots are named by a displacement of `V128_SLOT_TAG +

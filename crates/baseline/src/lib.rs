@@ -30,7 +30,7 @@
 //!   register cache:     free-list bitset; spill the deepest register entry on demand
 //!   merges:             canonical registers (rax rcx rdx rsi rdi r8 r9 / xmm0-7), then slots
 //!   spills:             at calls, block/loop/if entries, register pressure
-//!   locals:             frame slots; loop-pinned to rbx r12 r13 / xmm14-11 (write-through)
+//!   locals:             frame slots; loop-pinned to rbx r12 r13 / xmm14-11 (floats and v128; write-through)
 //!   pinned:             r14 = vmctx, r15 = memory 0's base; r10 r11 xmm15 scratch
 //! ```
 //!

@@ -35,6 +35,7 @@ use rung_tiering::{TrapCode, TrapSite};
 
 use crate::asm::{Alu, Assembler, BitOp, Cc, FLogic, FOp, Label, Mem, Shift, Size};
 use crate::regalloc::{FLOAT_REGS, FSCRATCH, INT_REGS, SCRATCH, SCRATCH2, VMCTX};
+use crate::stack::Ty;
 
 /// CPU features the code may use; without them fallbacks are emitted (or,
 /// for SSE4.1 rounding, the function is `Unsupported`).
@@ -123,7 +124,7 @@ enum OutOfLine {
         osr_loop: Option<u32>,
     },
     /// A loop's preheader: loads of its preloaded pinned locals (register,
-    /// width, rbp-relative slot), then on to the header.
+    /// type, rbp-relative slot), then on to the header.
     Preheader {
         label: Label,
         header: Label,
@@ -175,7 +176,7 @@ pub struct MacroAssembler {
     pub wasm_offset: u32,
     out_of_line: Vec<OutOfLine>,
     /// The loads of every preheader, each `OutOfLine::Preheader` a range.
-    pub preheader_loads: Vec<(Reg, Size, i32)>,
+    pub preheader_loads: Vec<(Reg, Ty, i32)>,
     /// The function's one tier-up routine (see `emit_out_of_line`), once
     /// a budget check needs it.
     tier_up_routine: Option<Label>,
@@ -371,12 +372,12 @@ impl MacroAssembler {
                 } => {
                     self.asm.bind(label);
                     for i in loads.clone() {
-                        let (r, size, disp) = self.preheader_loads[i as usize];
+                        let (r, ty, disp) = self.preheader_loads[i as usize];
                         let slot = Mem::new(Reg::Rbp, disp);
-                        if r.class() == rung_tiering::abi::RegClass::Float {
-                            self.asm.movs_rm(size, r, slot);
-                        } else {
-                            self.asm.mov_rm(size, r, slot);
+                        match ty {
+                            Ty::V128 => self.asm.movdqu_rm(r, slot),
+                            _ if ty.is_float() => self.asm.movs_rm(ty.size(), r, slot),
+                            _ => self.asm.mov_rm(ty.size(), r, slot),
                         }
                     }
                     self.asm.jmp(header);

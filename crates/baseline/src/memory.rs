@@ -89,6 +89,13 @@ impl CodeGen<'_> {
             self.heap_index64(offset, addr)
         } else if let Loc::Const(c) = addr.loc {
             self.constant_address(u64::from(c as u32) + offset)
+        } else if let Loc::Local(i) = addr.loc
+            && let Some(r) = self.frame.pinned(i, RegClass::Int)
+            && let Ok(d) = i32::try_from(offset)
+        {
+            // A loop-pinned i32 is zero-extended in its register (see
+            // `frame.rs`): it indexes as it is.
+            (Some(r), d)
         } else {
             let op = self.operand(addr);
             self.masm.mov_int(Size::S32, SCRATCH, op);

@@ -59,6 +59,25 @@ pub enum Cond {
 /// Constant folding of integer binary operators on raw bits.
 pub type Fold = fn(u64, u64) -> u64;
 
+/// The displacement of a `lea` computing `x op c` (`add` or `sub` of a
+/// constant), if one does: any `i32` constant (the sum wraps at 32 bits),
+/// an `i64` one whose value (negated for `sub`) is a 32-bit displacement.
+fn lea_disp(ty: Ty, op: Alu, c: u64) -> Option<i32> {
+    let v = match ty {
+        Ty::I32 => i64::from(c as u32 as i32),
+        _ => c as i64,
+    };
+    let v = match op {
+        Alu::Add => v,
+        Alu::Sub => v.checked_neg()?,
+        _ => return None,
+    };
+    match ty {
+        Ty::I32 => Some(v as i32),
+        _ => i32::try_from(v).ok(),
+    }
+}
+
 /// Truncates `bits` to the type's width (i32 results are zero-extended).
 pub fn norm(ty: Ty, bits: u64) -> u64 {
     if ty == Ty::I32 {
@@ -101,6 +120,32 @@ impl CodeGen<'_> {
         let commutative = op != Alu::Sub;
         if commutative && (lhs.konst().is_some() || (lhs.reg().is_none() && rhs.reg().is_some())) {
             std::mem::swap(&mut lhs, &mut rhs);
+        }
+        // A loop-pinned local plus or minus a constant (a loop counter's
+        // step): one `lea` into a new register instead of a copy of the
+        // pinned one and an `add`. (Neither `lea` sets the flags; nothing
+        // reads an `add`'s.)
+        if let (Loc::Local(i), Some(c)) = (lhs.loc, rhs.konst())
+            && let Some(r) = self.frame.pinned(i, RegClass::Int)
+            && let Some(disp) = lea_disp(ty, op, c)
+        {
+            let dst = self.alloc(RegClass::Int)?;
+            self.masm.asm.lea_disp(ty.size(), dst, r, disp);
+            self.push_reg(ty, dst);
+            return Ok(());
+        }
+        // The sum of two loop-pinned locals (an address from a row and a
+        // column): one `lea` too.
+        if let (Alu::Add, Loc::Local(i), Loc::Local(j)) = (op, lhs.loc, rhs.loc)
+            && let (Some(a), Some(b)) = (
+                self.frame.pinned(i, RegClass::Int),
+                self.frame.pinned(j, RegClass::Int),
+            )
+        {
+            let dst = self.alloc(RegClass::Int)?;
+            self.masm.asm.lea_sum(ty.size(), dst, a, b);
+            self.push_reg(ty, dst);
+            return Ok(());
         }
         let dst = self.owned_reg(&lhs)?;
         let src = self.operand(&rhs);

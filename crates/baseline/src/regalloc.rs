@@ -10,8 +10,9 @@
 //!   pinned             r14 = vmctx, r15 = memory 0's base (callee-saved,
 //!                                                      saved in the prologue)
 //!   frame              rbp, rsp
-//!   loop-pinned locals rbx r12 r13 (callee-saved) and xmm14…xmm11 (taken
-//!                      from the free list while pinned; see `frame.rs`)
+//!   loop-pinned locals rbx r12 r13 (callee-saved) and xmm14…xmm11 (floats
+//!                      and v128s; taken from the free list while pinned;
+//!                      see `frame.rs`)
 //! ```
 //!
 //! Merges put values in the first seven integer registers and the first

@@ -10,9 +10,11 @@
 //! area below the 8-byte slots whose displacement is patched at the end
 //! (`Frame::v128_slot`; only `load_v128_into`/`store_v128_to` here touch
 //! it, with `movdqu`). `v128` locals and register parameters have 16-byte,
-//! 16-aligned frame slots (`frame.rs`); they are never pinned to registers
-//! in loops, and a function with a `v128` local, or a loop with a `v128`
-//! on the stack at its entry, records no OSR exit (OSR slots are 8 bytes).
+//! 16-aligned frame slots (`frame.rs`); in loops they are pinned to xmm
+//! registers like floats (write-through, reloaded after calls; a lazy
+//! `Local(i)` entry reads the pinned register), and a function with a
+//! `v128` local, or a loop with a `v128` on the stack at its entry,
+//! records no OSR exit (OSR slots are 8 bytes).
 //! `v128` parameters and results, in calls too, follow the shared ABI
 //! (`rung_tiering::abi`: an xmm register or a 16-byte stack slot); block
 //! types merge a `v128` like a float (xmm0–xmm7, then its slot).
@@ -104,7 +106,11 @@ impl CodeGen<'_> {
         match loc {
             Loc::Reg(r) if r == dst => {}
             Loc::Reg(r) => self.masm.asm.movaps(dst, r),
-            Loc::Local(i) => self.masm.asm.movdqu_rm(dst, self.frame.local(i)),
+            Loc::Local(i) => match self.frame.pinned(i, RegClass::Float) {
+                Some(r) if r == dst => {}
+                Some(r) => self.masm.asm.movaps(dst, r),
+                None => self.masm.asm.movdqu_rm(dst, self.frame.local(i)),
+            },
             Loc::Mem => match self.frame.v128_slot(pos) {
                 Some(m) => self.masm.asm.movdqu_rm(dst, m),
                 None => self.v128_spill = true,
@@ -121,7 +127,10 @@ impl CodeGen<'_> {
     pub fn store_v128_to(&mut self, m: Mem, loc: Loc, pos: u32) {
         let src = match loc {
             Loc::Reg(r) => return self.masm.asm.movdqu_mr(m, r),
-            Loc::Local(i) => self.frame.local(i),
+            Loc::Local(i) => match self.frame.pinned(i, RegClass::Float) {
+                Some(r) => return self.masm.asm.movdqu_mr(m, r),
+                None => self.frame.local(i),
+            },
             Loc::Mem => match self.frame.v128_slot(pos) {
                 Some(src) => src,
                 None => return self.v128_spill = true,
@@ -188,11 +197,14 @@ impl CodeGen<'_> {
         }
     }
 
-    /// A register holding `o` (a `v128`) for reading only: its own, or
-    /// `xmm15` loaded with it.
+    /// A register holding `o` (a `v128`) for reading only: its own, its
+    /// local's pinned register, or `xmm15` loaded with it.
     fn v_reg(&mut self, o: &Opnd) -> Reg {
         match o.loc {
             Loc::Reg(r) => r,
+            Loc::Local(i) if self.frame.pinned(i, RegClass::Float).is_some() => {
+                self.frame.pinned(i, RegClass::Float).unwrap_or(FSCRATCH)
+            }
             loc => {
                 self.load_v128_into(FSCRATCH, loc, o.pos);
                 FSCRATCH

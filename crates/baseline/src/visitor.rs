@@ -376,7 +376,12 @@ impl CodeGen<'_> {
         self.note_local_write(i);
         // A pinned local is written to its register and its slot.
         if let Some(r) = self.frame.pinned(i, v.ty.class()) {
-            self.load_into(r, v.ty, v.loc, v.pos);
+            match v.loc {
+                // A pinned i32 stays zero-extended (memory accesses index
+                // with it directly); every other move into it does that.
+                Loc::Reg(x) if v.ty == Ty::I32 => self.masm.asm.mov_rr(Size::S32, r, x),
+                _ => self.load_into(r, v.ty, v.loc, v.pos),
+            }
             self.store_to(slot, v.ty, Loc::Reg(r), v.pos, SCRATCH);
         } else {
             self.store_to(slot, v.ty, v.loc, v.pos, SCRATCH);

@@ -381,6 +381,130 @@ fn loop_pinned_locals() {
 }
 
 #[test]
+fn loop_pinned_v128_locals() {
+    // v128 locals pinned to xmm registers in loops: the two lanes differ,
+    // so a save, reload or preheader load of only 8 bytes shows; the last
+    // configuration's TierUp clobbers every xmm register at each
+    // back-edge (the tier-up routine must restore all 16 bytes), and
+    // $noise pins a v128 of its own (clobbering the caller's pins: they
+    // are reloaded after the call).
+    check(
+        r#"(module
+        (memory 1)
+        (func $noise (param i32) (result i32) (local v128 i32)
+          loop $l
+            local.get 1 local.get 0 i32x4.splat i32x4.add local.get 2 i32x4.replace_lane 3 local.set 1
+            local.get 2 i32.const 1 i32.add local.tee 2 i32.const 4 i32.lt_u br_if $l
+          end
+          local.get 1 i32x4.extract_lane 3)
+        (func (param $n i32) (result i64) (local $acc v128) (local $k v128) (local $i i32)
+          i64.const 3 i64x2.splat i64.const 5 i64x2.replace_lane 1 local.set $k
+          i64.const 1 i64x2.splat i64.const -7 i64x2.replace_lane 0 local.set $acc
+          loop $l
+            local.get $acc local.get $k i64x2.mul
+            local.get $i i64.extend_i32_u i64x2.splat i64x2.add local.set $acc
+            local.get $i i32.const 3 i32.and i32.eqz
+            if local.get $i call $noise i32.const 0 i32.add drop end
+            block
+              local.get $i i32.const 5 i32.ne br_if 0
+              local.get $k local.get $acc v128.xor local.set $k
+            end
+            local.get $i i32.const 1 i32.add local.tee $i local.get $n i32.lt_u br_if $l
+          end
+          local.get $acc i64x2.extract_lane 0
+          local.get $acc i64x2.extract_lane 1 i64.const 7 i64.mul i64.add
+          local.get $k i64x2.extract_lane 1 i64.add)
+        ;; Nested loops: the outer loop's v128 local read in the inner one
+        ;; (preloaded there), a tee, a select and a store of pinned v128s,
+        ;; a v128 loop parameter beside them.
+        (func (param $n i32) (result i64) (local $a v128) (local $b v128) (local $j i32) (local $i i32)
+          i32.const 9 i32x4.splat i32.const 4 i32x4.replace_lane 2 local.set $a
+          v128.const i32x4 1 2 3 4
+          loop $outer (param v128) (result v128)
+            i32.const 0 local.set $j
+            loop $inner
+              local.get $b local.get $a i32x4.add local.tee $b
+              local.get $a local.get $b local.get $j i32.const 1 i32.and select
+              i32x4.mul local.set $b
+              local.get $j i32.const 16 i32.mul local.get $b v128.store
+              local.get $j i32.const 1 i32.add local.tee $j i32.const 3 i32.lt_u br_if $inner
+            end
+            local.get $a i32x4.add
+            local.get $a i32.const 1 i32x4.splat i32x4.add local.set $a
+            local.get $i i32.const 1 i32.add local.tee $i local.get $n i32.lt_u br_if $outer
+          end
+          local.get $b i32x4.add
+          i32.const 16 v128.load i32x4.add local.set $a
+          local.get $a i64x2.extract_lane 0
+          local.get $a i64x2.extract_lane 1 i64.const 3 i64.mul i64.add))"#,
+        &[
+            (1, &[0]),
+            (1, &[1]),
+            (1, &[6]),
+            (1, &[37]),
+            (2, &[0]),
+            (2, &[1]),
+            (2, &[9]),
+        ],
+    );
+}
+
+#[test]
+fn pinned_local_sums_as_lea() {
+    // `local ± constant` of a loop-pinned integer local, and the sum of
+    // two, is one `lea`: the i32 sums wrap at 32 bits, i64 constants that
+    // are no 32-bit displacement (or whose negation is none) take the
+    // `add`/`sub` path.
+    check(
+        r#"(module
+        (func (param $n i32) (result i64) (local $a i32) (local $b i64) (local $c i64) (local $i i32)
+          i32.const -5 local.set $a
+          i64.const 0x7fff_fff0 local.set $b
+          loop $l
+            local.get $a i32.const 0x7fff_ffff i32.add local.set $a
+            local.get $a i32.const -2147483648 i32.sub local.set $a
+            local.get $b i64.const 0x7fff_ffff i64.add local.set $b
+            local.get $b i64.const -2147483648 i64.sub local.set $b
+            local.get $b i64.const 0x1_0000_0000 i64.add local.set $b
+            local.get $c i64.const -9223372036854775808 i64.sub local.set $c
+            local.get $c i64.const 3 i64.sub local.set $c
+            local.get $a local.get $a i32.add local.set $a
+            local.get $b local.get $c i64.add local.set $b
+            i32.const 7 local.get $i i32.add local.set $i
+            local.get $i local.get $n i32.lt_u br_if $l
+          end
+          local.get $a i64.extend_i32_u local.get $b i64.add local.get $c i64.xor
+          local.get $i i64.extend_i32_u i64.add))"#,
+        &[(0, &[0]), (0, &[1]), (0, &[100])],
+    );
+}
+
+#[test]
+fn pinned_i32_address_is_zero_extended() {
+    // A loop-pinned i32 indexes memory with its own register, so every
+    // write keeps it zero-extended: here it is set from an `i32.wrap_i64`
+    // of a value with high bits set (a copy of its whole register would
+    // index 4 GiB past the memory and fault).
+    check(
+        r#"(module
+        (memory 1)
+        (func (param $x i64) (param $n i32) (result i32) (local $p i32) (local $s i32) (local $k i32)
+          loop $l
+            local.get $x local.get $k i64.extend_i32_u i64.add i32.wrap_i64 local.set $p
+            local.get $p i32.load8_u local.get $s i32.add local.set $s
+            local.get $p local.get $k i32.store8 offset=1
+            local.get $p local.get $p v128.load v128.store offset=2
+            local.get $k i32.const 1 i32.add local.tee $k local.get $n i32.lt_u br_if $l
+          end
+          local.get $s))"#,
+        &[
+            (0, &[0xffff_ffff_0000_0100, 1]),
+            (0, &[0xffff_ffff_0000_0100, 50]),
+        ],
+    );
+}
+
+#[test]
 fn tail_calls_with_a_return_area() {
     check(
         r#"(module
