@@ -386,6 +386,36 @@ fn block_args(values: &[Value]) -> Vec<BlockArg> {
     values.iter().map(|&v| BlockArg::Value(v)).collect()
 }
 
+/// Cranelift's test of an instruction a "just trap" block may contain
+/// (`inst_predicates::is_pure_for_egraph`, which it does not export): one
+/// result, and no load or side effect but a readonly, non-trapping,
+/// movable load. A block of such instructions and a `trap` is folded into
+/// the conditional trap of the `brif` that reaches it
+/// (`branch_to_trap.rs`), which keeps the `brif`'s source location.
+fn pure_for_egraph(func: &ir::Function, inst: ir::Inst) -> bool {
+    let data = &func.dfg.insts[inst];
+    let pure_load = match *data {
+        ir::InstructionData::Load {
+            opcode: ir::Opcode::Load,
+            flags,
+            ..
+        } => {
+            let flags = func.dfg.mem_flags[flags];
+            flags.readonly() && flags.notrap() && flags.can_move()
+        }
+        _ => false,
+    };
+    let op = data.opcode();
+    let side_effects = op.is_call()
+        || op.is_branch()
+        || op.is_terminator()
+        || op.is_return()
+        || op.can_trap()
+        || op.other_side_effects()
+        || op.can_store();
+    func.dfg.inst_results(inst).len() == 1 && (pure_load || (!op.can_load() && !side_effects))
+}
+
 impl Translator<'_, '_> {
     // ---- stack ------------------------------------------------------------
 
@@ -457,15 +487,12 @@ impl Translator<'_, '_> {
             return;
         };
         let func = &self.builder.func;
-        let effect = func.layout.block_insts(block).any(|inst| {
-            let op = func.dfg.insts[inst].opcode();
-            op.can_trap()
-                || op.can_load()
-                || op.can_store()
-                || op.is_call()
-                || op.other_side_effects()
-        });
-        if effect {
+        if !func
+            .layout
+            .block_insts(block)
+            .all(|inst| pure_for_egraph(func, inst))
+        {
+            // Cranelift keeps the trap where it is, with its own location.
             return;
         }
         // A `brif` whose other successor claimed it already branches to
