@@ -24,6 +24,8 @@ struct Args {
     command: Command,
 }
 
+// Parsed once per process: the size of `Run`'s many options costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run a WASI command (`_start`) with ARGS as its argv[1..] and exit with
