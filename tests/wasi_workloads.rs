@@ -2,16 +2,19 @@
 //! `rung run` and compared byte for byte with Node's `node:wasi` running
 //! the same spec (`peers/node_wasi_run.mjs`): CPython 3.12 running the
 //! pyperformance driver (stdout), and GCC's cc1 compiling Lua's lvm.c to
-//! AVR assembly (the `.s` file). Yosys synthesising PicoRV32 (C++
-//! exceptions; node 20 cannot compile it) is compared with
-//! `tests/data/workloads/yosys-picorv32.expected`, the `stat.txt` that
-//! Wasmtime 51 (PyPI, Winch) wrote for the same spec.
+//! AVR assembly (the `.s` file). Each is compared with its checked-in
+//! `tests/data/workloads/<name>.expected` (see the README there: node 20's
+//! output for CPython and cc1; for Yosys, whose C++ exceptions node 20
+//! cannot compile, the `stat.txt` that Wasmtime 51 (PyPI, Winch) wrote for
+//! the same spec); a workload without one is compared with node's run.
 //!
 //! They take minutes, so the test is `#[ignore]`d: run it with `cargo test
 //! --release --test wasi_workloads -- --ignored` (`RUNG_WORKLOADS=name,...`
 //! picks some, `RUNG_WORKLOAD_FLAGS` sets rung's tier flags). The modules are unpacked with
 //! `xz` into cargo's test scratch directory, as `corpus_validate.rs` does;
-//! without `node` only rung's run is checked (exit status 0, output made).
+//! a workload with neither an expected file nor `node` is checked only for
+//! exit status 0 and some output. `cargo xtask bench workloads` runs the
+//! same workloads timed, beside node and Wasmtime.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +23,8 @@ use std::time::Instant;
 
 const WORKLOADS: &[&str] = &["python-pyperformance", "cc1-lvm", "yosys-picorv32"];
 
-/// A workload's checked-in expected output, for those node cannot run.
+/// A workload's checked-in expected output (tests/data/workloads/README.md
+/// says which engine wrote each).
 fn expected(name: &str) -> Option<Vec<u8>> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/workloads")
@@ -279,7 +283,7 @@ fn wasi_workloads_match_node() {
                 String::from_utf8_lossy(&want)
             );
             println!(
-                "{name}: {} bytes identical to Wasmtime's; rung {:.1} s",
+                "{name}: {} bytes identical to the checked-in expected output; rung {:.1} s",
                 rung.output.len(),
                 rung.seconds
             );

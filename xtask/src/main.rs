@@ -20,11 +20,21 @@
 //!     run time of xtask/kernels/*.wat under rung's optimizing, baseline and
 //!     tiered configurations and V8's TurboFan, with compile times;
 //!     checksums must agree (else the exit code says so).
-//! cargo xtask bench streaming [--modules a,b] [--iters N] [--rate B/s] [--chunk N]
+//! cargo xtask bench streaming [--modules a,b] [--iters N] [--rates 10,50,100] [--chunk N]
+//!                             [--node PATH | --no-node]
 //!     streaming compilation against batch on cc1, python, esbuild, swc and
-//!     ruby, baseline and tiered: wall time, time from the last byte to ready
-//!     (unthrottled and at 10 MB/s), time to the first compiled function,
-//!     peak RSS; each sample a fresh process.
+//!     ruby, rung baseline and tiered beside node's compileStreaming (V8's
+//!     default and eager Liftoff), fed unthrottled and at each rate (MB/s):
+//!     wall time, time from the last byte to ready, time to the first
+//!     compiled function, peak RSS; each sample a fresh process.
+//! cargo xtask bench workloads [--only a,b] [--configs a,b] [--reps N] [--quick]
+//!                             [--python PATH | --no-wasmtime] [--node PATH | --no-node]
+//!     the whole programs of workloads.json (CPython, cc1, Yosys, Flite)
+//!     end to end, each run a fresh process, rounds interleaved: rung
+//!     tiered, tiered lazy, baseline, optimized, optimized lazy; node
+//!     default, Liftoff, TurboFan; Wasmtime Cranelift and Winch (PyPI
+//!     `wasmtime`); outputs checked; wall, CPU, peak RSS, ratios to the best
+//!     peer and to node. `--quick` (cc1, rung tiered, one round) is CI's.
 //! cargo xtask fuzz [--target differential|wasi] [--cases N] [--seed S]
 //!     a property test for N cases (default 100,000), in release:
 //!     `differential` (the default), the baseline-vs-optimizer differential
@@ -34,13 +44,17 @@
 //! ```
 //!
 //! Each prints a Markdown table on stdout and writes every number to
-//! `<target>/bench/<bench>.json`.
+//! `<target>/bench/<bench>.json`; `streaming` and `workloads` also draw
+//! `<target>/bench/<bench>.svg` (grouped bars, min–max whiskers) and show
+//! their progress on stderr.
 //!
 //! Code map: `bench` holds the options every bench shares, the timing loop
 //! and the measurement cell, one module per bench beside it
-//! (`bench/decode.rs`, `bench/compile.rs`, `bench/kernels.rs`) and the V8
-//! peer runner (`bench/node.rs`); `kernels/` holds the kernels' `.wat` and
-//! their node script; `corpus` finds the
+//! (`bench/decode.rs`, `bench/compile.rs`, `bench/kernels.rs`,
+//! `bench/streaming.rs`, `bench/workloads.rs`), the V8 peer runner
+//! (`bench/node.rs`) and the SVG chart (`bench/chart.rs`); `kernels/` holds
+//! the kernels' `.wat` and their node script, `peers/` node's streaming
+//! script; `corpus` finds the
 //! modules that `workloads.json` lists and unpacks them when they are missing;
 //! `report` prints Markdown tables and writes JSON with the machine's
 //! description; `paths` knows where the workspace, the shared corpus and the

@@ -10,11 +10,13 @@
 //! bench compares are measured in one interleaved group ([`measure`]), never
 //! one after the other, so a change in machine load does not bias a ratio.
 
+mod chart;
 pub mod compile;
 pub mod decode;
 pub mod kernels;
 mod node;
 pub mod streaming;
+pub mod workloads;
 
 use std::hint::black_box;
 use std::num::NonZeroUsize;
@@ -42,6 +44,10 @@ pub enum Bench {
     /// time from the last byte to ready (unthrottled and at a network's
     /// rate), wall time and peak RSS, each sample a fresh process.
     Streaming(streaming::StreamingArgs),
+    /// Whole programs (workloads.json) end to end under rung's
+    /// configurations, node's and Wasmtime's, each run a fresh process,
+    /// outputs checked: wall time, CPU time, peak RSS.
+    Workloads(workloads::WorkloadArgs),
 }
 
 /// Options every corpus bench takes.
@@ -93,12 +99,14 @@ pub fn run(bench: Option<Bench>) -> Result<(), String> {
         Some(Bench::Compile(args)) => compile::run(&args),
         Some(Bench::Kernels(args)) => kernels::run(&args),
         Some(Bench::Streaming(args)) => streaming::run(&args),
+        Some(Bench::Workloads(args)) => workloads::run(&args),
         None => {
             let all = [
                 Bench::Decode(DecodeArgs::default()),
                 Bench::Compile(compile::CompileArgs::default()),
                 Bench::Kernels(kernels::KernelArgs::default()),
                 Bench::Streaming(streaming::StreamingArgs::default()),
+                Bench::Workloads(workloads::WorkloadArgs::default()),
             ];
             let mut failed = Vec::new();
             for (i, bench) in all.into_iter().enumerate() {
@@ -110,6 +118,7 @@ pub fn run(bench: Option<Bench>) -> Result<(), String> {
                     Bench::Compile(_) => "compile",
                     Bench::Kernels(_) => "kernels",
                     Bench::Streaming(_) => "streaming",
+                    Bench::Workloads(_) => "workloads",
                 };
                 if let Err(e) = run(Some(bench)) {
                     eprintln!("xtask: bench {name}: {e}");

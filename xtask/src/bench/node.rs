@@ -79,6 +79,11 @@ impl NodeArgs {
 }
 
 impl Node {
+    /// The node executable.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
     /// Runs `node FLAGS SCRIPT ARGS` in a fresh process and parses the last
     /// line of its stdout as `T`. A failed process is an error with the tail
     /// of its stderr.
