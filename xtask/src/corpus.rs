@@ -115,10 +115,11 @@ impl Corpus {
         let mut present = Vec::new();
         let mut skipped = Vec::new();
         for name in names {
-            if !self.is_unpacked(&name) && !self.is_stored(&name) {
-                if let Err(e) = self.fetch(&name) {
-                    eprintln!("corpus: cannot fetch {name}: {e}");
-                }
+            if !self.is_unpacked(&name)
+                && !self.is_stored(&name)
+                && let Err(e) = self.fetch(&name)
+            {
+                eprintln!("corpus: cannot fetch {name}: {e}");
             }
             if self.is_unpacked(&name) {
                 let path = self.dir.join(&name);

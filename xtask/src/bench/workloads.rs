@@ -284,11 +284,11 @@ fn probe_wasmtime(args: &WorkloadArgs) -> Result<(PathBuf, String), String> {
             ])
             .stdin(Stdio::null())
             .output();
-        if let Ok(out) = out {
-            if out.status.success() {
-                let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-                return Ok((python.clone(), version));
-            }
+        if let Ok(out) = out
+            && out.status.success()
+        {
+            let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            return Ok((python.clone(), version));
         }
     }
     Err(format!(
@@ -819,20 +819,19 @@ pub fn run(args: &WorkloadArgs) -> Result<(), String> {
             (None, "nothing ran".to_string())
         };
         for (i, config) in configs.iter().enumerate() {
-            if let Some(reference) = &reference {
-                if errors[i].is_none() {
-                    if let Some(bad) = outputs[i].iter().find(|o| *o != reference) {
-                        errors[i] = Some(format!(
-                            "output differs from {source}: {}",
-                            first_difference(bad, reference)
-                        ));
-                    }
-                }
+            if let Some(reference) = &reference
+                && errors[i].is_none()
+                && let Some(bad) = outputs[i].iter().find(|o| *o != reference)
+            {
+                errors[i] = Some(format!(
+                    "output differs from {source}: {}",
+                    first_difference(bad, reference)
+                ));
             }
-            if config.engine == Engine::Rung {
-                if let Some(e) = &errors[i] {
-                    rung_failures.push(format!("{} {}: {e}", wl.name, config.name));
-                }
+            if config.engine == Engine::Rung
+                && let Some(e) = &errors[i]
+            {
+                rung_failures.push(format!("{} {}: {e}", wl.name, config.name));
             }
             let ok = errors[i].is_none();
             let stat = |f: fn(&Measured) -> f64| {
