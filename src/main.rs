@@ -56,10 +56,17 @@ enum Command {
         #[arg(long)]
         argv0: Option<String>,
         /// After the run, print what the engine did (phase times, what each
-        /// tier compiled, fall-backs by reason, tier-ups, OSR, peak memory)
-        /// on stderr.
-        #[arg(long)]
-        stats: bool,
+        /// tier compiled, fall-backs by reason, tier-ups and their queue
+        /// waits, OSR, peak memory) on stderr: a table, or with
+        /// `--stats=json` one JSON object.
+        #[arg(long, value_enum, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "text")]
+        stats: Option<cli::stats::Format>,
+        /// Write what the engine did as Chrome trace events to FILE (open
+        /// it in Perfetto or chrome://tracing): a slice per function
+        /// compile on the thread that did it, tier-up requests, publishes
+        /// and the module's phases.
+        #[arg(long, value_name = "FILE.json")]
+        trace: Option<std::path::PathBuf>,
         /// Compile through the streaming compiler, fed chunk by chunk
         /// (with --stats: time to the first compiled function and from the
         /// last byte to ready).
@@ -225,6 +232,7 @@ fn main() -> ExitCode {
             envs,
             argv0,
             stats,
+            trace,
             stream,
             rate,
             chunk,
@@ -252,6 +260,7 @@ fn main() -> ExitCode {
                 config,
                 &cli::run::Report {
                     stats,
+                    trace,
                     stream: stream.then_some(cli::stream::Feed { rate, chunk }),
                     timeout,
                     profile,

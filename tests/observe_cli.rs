@@ -207,3 +207,125 @@ fn ctrl_c_during_a_timeout_run_is_still_ctrl_c() {
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
 }
+
+/// A loop that calls `$inc` 3·10^6 times: hot enough that tier-up
+/// promotes both functions while it runs.
+const HOT: &str = r#"(module $hot
+    (func $inc (param i32) (result i32) local.get 0 i32.const 1 i32.add)
+    (func $spin (export "spin") (result i32) (local $i i32) (local $n i32)
+      (loop $l
+        (local.set $n (call $inc (local.get $n)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $l (i32.lt_u (local.get $i) (i32.const 3000000))))
+      local.get $n))"#;
+
+#[test]
+fn trace_writes_nested_compile_slices_and_tier_up_events() {
+    let wat = scratch("hot.wat", HOT);
+    let trace = wat.with_file_name("trace.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_rung"))
+        .args(["run", "--tier-up-threshold", "1000", "--trace"])
+        .arg(&trace)
+        .args([wat.to_str().unwrap(), "--invoke", "spin"])
+        .output()
+        .expect("run rung");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "3000000\n");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let events: Vec<serde_json::Value> = serde_json::from_str(&text).expect("a JSON array");
+    let name = |e: &serde_json::Value| e["name"].as_str().unwrap_or_default().to_string();
+    // B/E slices nest per thread, and time runs forward on each.
+    let mut stacks: std::collections::HashMap<u64, Vec<String>> = Default::default();
+    let mut last_ts: std::collections::HashMap<u64, f64> = Default::default();
+    // (func, tier) of every finished compile slice.
+    let mut compiled = Vec::new();
+    let mut published = Vec::new();
+    let mut phases = Vec::new();
+    for e in &events {
+        let tid = e["tid"].as_u64().unwrap();
+        if let Some(ts) = e["ts"].as_f64() {
+            let last = last_ts.entry(tid).or_insert(0.0);
+            assert!(ts >= *last, "time went back on thread {tid}: {e}");
+            *last = ts;
+        }
+        let args = &e["args"];
+        match e["ph"].as_str().unwrap() {
+            "B" => stacks.entry(tid).or_default().push(name(e)),
+            "E" => {
+                let open = stacks.entry(tid).or_default().pop();
+                assert_eq!(open.as_deref(), Some(name(e).as_str()), "unbalanced at {e}");
+                if name(e) == "compile" {
+                    assert!(args["wasm_bytes"].as_u64().unwrap() > 0, "{e}");
+                    assert!(args["code_bytes"].as_u64().unwrap() > 0, "{e}");
+                    let tier = args["tier"].as_str().unwrap().to_string();
+                    compiled.push((args["func"].as_u64().unwrap(), tier));
+                    // Names come from the name section.
+                    let expect = ["inc", "spin"][args["func"].as_u64().unwrap() as usize];
+                    assert_eq!(args["name"], expect, "{e}");
+                }
+            }
+            "i" if name(e) == "publish" => published.push((
+                args["func"].as_u64().unwrap(),
+                args["level"].as_u64().unwrap(),
+            )),
+            "i" => phases.push(name(e)),
+            _ => {}
+        }
+    }
+    for (tid, stack) in &stacks {
+        assert!(stack.is_empty(), "thread {tid} left {stack:?} open");
+    }
+    assert_eq!(phases.first().map(String::as_str), Some("BaselineFinished"));
+    assert!(phases.iter().any(|p| p == "tier-up request"), "{phases:?}");
+    for func in [0, 1] {
+        assert!(
+            compiled.contains(&(func, "baseline".into())),
+            "{compiled:?}"
+        );
+    }
+    assert!(
+        !published.is_empty(),
+        "no tier-up published in 3·10^6 calls"
+    );
+    for (func, level) in &published {
+        assert_eq!(*level, 1, "the default ladder's top is level 1");
+        assert!(
+            compiled.contains(&(*func, "optimizer".into())),
+            "function {func} was published without an optimizer compile slice: {compiled:?}"
+        );
+    }
+}
+
+#[test]
+fn stats_json_is_one_object_with_every_section() {
+    let wat = scratch("hot-stats.wat", HOT);
+    let out = Command::new(env!("CARGO_BIN_EXE_rung"))
+        .args(["run", "--tier", "baseline", "--stats=json"])
+        .args([wat.to_str().unwrap(), "--invoke", "spin"])
+        .output()
+        .expect("run rung");
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stats: serde_json::Value =
+        serde_json::from_str(stderr.lines().last().unwrap()).expect("JSON on stderr");
+    let tiers = stats["tiers"].as_array().unwrap();
+    assert_eq!(tiers[0]["tier"], "baseline");
+    assert_eq!(tiers[0]["functions"], 2);
+    assert_eq!(tiers[1]["functions"], 0, "baseline only: {stats}");
+    assert_eq!(stats["fallbacks"], 0);
+    assert_eq!(stats["tier_up"]["published"], 0);
+    assert!(stats["phases_ms"]["run"].as_f64().unwrap() > 0.0);
+    assert!(stats["peak_rss_bytes"].as_u64().unwrap() > 1 << 20);
+    assert!(stats["streaming"].is_null());
+    // Plain --stats is the table, and FILE after it is not its value.
+    let out = Command::new(env!("CARGO_BIN_EXE_rung"))
+        .args(["run", "--stats", wat.to_str().unwrap(), "--invoke", "spin"])
+        .output()
+        .expect("run rung");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rung stats: tier-up queue wait"));
+}

@@ -7,5 +7,6 @@ pub mod ladder;
 pub mod run;
 pub mod stats;
 pub mod stream;
+pub mod trace;
 pub mod validate;
 pub mod wast;

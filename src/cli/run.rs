@@ -37,8 +37,10 @@ pub struct WasiOptions {
 
 /// How the module is compiled and what is reported.
 pub struct Report {
-    /// `--stats`.
-    pub stats: bool,
+    /// `--stats`, in its format.
+    pub stats: Option<crate::cli::stats::Format>,
+    /// `--trace`: Chrome trace events to this file.
+    pub trace: Option<std::path::PathBuf>,
     /// `--stream`: through the streaming compiler, fed so.
     pub stream: Option<crate::cli::stream::Feed>,
     /// `--timeout`: interrupt the program after this long.
@@ -140,6 +142,34 @@ pub fn run(
     config: Config,
     report: &Report,
 ) -> ExitCode {
+    let trace = match report.trace.as_deref().map(crate::cli::trace::start) {
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => {
+            eprintln!("rung: {e}");
+            return ExitCode::from(1);
+        }
+        None => None,
+    };
+    let mut module = None;
+    let code = run_traced(file, invoke, args, opts, config, report, &mut module);
+    if let Some(trace) = trace
+        && let Err(e) = trace.finish(module.as_ref())
+    {
+        eprintln!("rung: {e}");
+    }
+    code
+}
+
+/// `run`, keeping the module (for the trace's function names).
+fn run_traced(
+    file: &Path,
+    invoke: Option<&str>,
+    args: &[String],
+    opts: &WasiOptions,
+    config: Config,
+    report: &Report,
+    kept: &mut Option<Module>,
+) -> ExitCode {
     let fail = |message: String| {
         eprintln!("rung: {message}");
         ExitCode::from(1)
@@ -168,6 +198,9 @@ pub fn run(
         Ok(m) => m,
         Err(e) => return fail(format!("{}: {e}", file.display())),
     };
+    if report.trace.is_some() {
+        *kept = Some(module.clone());
+    }
     let imports_wasi = module
         .env()
         .imports
@@ -263,14 +296,14 @@ pub fn run(
         drop(done);
         let _ = thread.join();
     }
-    if report.stats {
+    if let Some(format) = report.stats {
         let phases = crate::cli::stats::Phases {
             compile: compiled_at - started,
             streamed,
             instantiate: instantiated - compiled_at,
             run: instantiated.elapsed(),
         };
-        crate::cli::stats::print(&engine, &phases);
+        crate::cli::stats::print(&engine, &phases, format);
     }
     match outcome {
         Ok(results) => {

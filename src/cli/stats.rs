@@ -1,10 +1,10 @@
-//! `rung run --stats`: what the engine did, on stderr after the run.
-//!
-//! A first part of issue 11's `--stats`: the phases' wall times, what each
-//! tier compiled (functions, wasm bytes in, code bytes out, compile time
-//! summed over threads, throughput), lazy compiles, the ladder's
-//! fall-backs by reason, tier-up and OSR counts, and peak memory. Queue
-//! waits and `--stats=json` come next.
+//! `rung run --stats`: what the engine did, on stderr after the run: the
+//! phases' wall times, streaming's times, what each tier compiled
+//! (functions, wasm bytes in, code bytes out, compile time summed over
+//! threads, throughput), lazy compiles, the ladder's fall-backs by reason,
+//! tier-up counts and queue waits, OSR, and peak memory. `--stats=json`
+//! prints the same numbers as one JSON object (milliseconds and bytes) for
+//! scripts.
 
 use std::time::Duration;
 
@@ -22,8 +22,82 @@ pub struct Phases {
     pub run: Duration,
 }
 
+/// How `--stats` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A table on stderr, each line prefixed `rung stats:`.
+    Text,
+    /// One JSON object on stderr.
+    Json,
+}
+
+/// Prints the statistics on stderr in `format`.
+pub fn print(engine: &Engine, phases: &Phases, format: Format) {
+    match format {
+        Format::Text => print_text(engine, phases),
+        Format::Json => eprintln!("{}", to_json(engine, phases)),
+    }
+}
+
+/// The statistics as JSON: times in milliseconds, sizes in bytes.
+pub fn to_json(engine: &Engine, phases: &Phases) -> serde_json::Value {
+    use serde_json::json;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let t = engine.tier_up_stats();
+    let tiers: Vec<_> = engine
+        .compile_stats()
+        .into_iter()
+        .map(|c| {
+            json!({
+                "tier": c.tier,
+                "functions": c.functions,
+                "wasm_bytes": c.wasm_bytes,
+                "code_bytes": c.code_bytes,
+                "compile_ms": ms(c.compile_time),
+            })
+        })
+        .collect();
+    let fallbacks: serde_json::Map<String, serde_json::Value> = engine
+        .fallback_reasons()
+        .into_iter()
+        .map(|(reason, count)| (reason, count.into()))
+        .collect();
+    json!({
+        "phases_ms": {
+            "compile": ms(phases.compile),
+            "instantiate": ms(phases.instantiate),
+            "run": ms(phases.run),
+        },
+        "streaming": phases.streamed.map(|s| json!({
+            "bytes": s.bytes,
+            "first_function_compiled_ms": s.first_compiled.map(ms),
+            "last_byte_ms": ms(s.last_byte),
+            "ready_after_last_byte_ms": ms(s.ready_after_last_byte),
+        })),
+        "tiers": tiers,
+        "lazy_compiles": engine.lazy_compiles(),
+        "fallbacks": engine.fallbacks(),
+        "fallback_reasons": fallbacks,
+        "tier_up": {
+            "published": t.promoted,
+            "waiting_at_exit": t.queued,
+            "running_at_exit": t.running,
+            "refused": t.refused,
+            "discarded": t.discarded,
+            "failed": t.failed,
+            "queue_wait_median_ms": ms(t.queue_wait_median),
+            "queue_wait_max_ms": ms(t.queue_wait_max),
+        },
+        "osr": {
+            "entries_compiled": t.osr_entries,
+            "switches": t.osr_switches,
+        },
+        "peak_rss_bytes": peak_rss_kib().map(|k| k * 1024),
+    })
+}
+
 /// The table, one `name value` row per line, prefixed `rung stats:`.
-pub fn print(engine: &Engine, phases: &Phases) {
+fn print_text(engine: &Engine, phases: &Phases) {
     let t = engine.tier_up_stats();
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
     let mut rows = vec![(
@@ -55,6 +129,10 @@ pub fn print(engine: &Engine, phases: &Phases) {
             t.refused.to_string(),
         ),
         ("tier-up jobs discarded", t.discarded.to_string()),
+        (
+            "tier-up queue wait (median, max)",
+            format!("{}, {}", ms(t.queue_wait_median), ms(t.queue_wait_max)),
+        ),
         ("tier-up compiles failed", t.failed.to_string()),
         ("OSR entries compiled", t.osr_entries.to_string()),
         ("OSR switches", t.osr_switches.to_string()),

@@ -231,6 +231,10 @@ pub struct TierUpStats {
     /// than `Unsupported` (a tier's bug: the code stays where it is, and a
     /// test that sees this above 0 fails).
     pub failed: usize,
+    /// The median time a started job waited from its request to its start.
+    pub queue_wait_median: std::time::Duration,
+    /// The longest such wait.
+    pub queue_wait_max: std::time::Duration,
 }
 
 /// What one tier of the ladder compiled so far
@@ -435,6 +439,8 @@ impl Engine {
         let queue = self.inner.tier_up_queue.get();
         let (queued, running) = queue.map_or((0, 0), |q| q.counts());
         let count = |f: fn(&crate::tierup::Queue) -> usize| queue.map_or(0, |q| f(q));
+        let (queue_wait_median, queue_wait_max) =
+            queue.map_or_else(Default::default, |q| q.wait_median_max());
         TierUpStats {
             promoted: self.tier_ups(),
             queued,
@@ -444,6 +450,8 @@ impl Engine {
             osr_entries: self.inner.osr_entries.load(Ordering::Relaxed),
             osr_switches: self.inner.osr_switches.load(Ordering::Relaxed),
             failed: self.inner.tier_up_failures.load(Ordering::Relaxed),
+            queue_wait_median,
+            queue_wait_max,
         }
     }
 

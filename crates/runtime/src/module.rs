@@ -320,6 +320,7 @@ impl ModuleInner {
     ) -> Result<usize, CompileError> {
         let code = CodeMemory::publish_at(level_u8(level), [(index, function)])
             .map_err(|e| CompileError::Internal(format!("cannot map code: {e}")))?;
+        tracing::info!(name: "publish", func = index, level);
         if let Some(b) = &self.bodies {
             self.announce(&b.engine, &code, false);
         }
@@ -454,6 +455,17 @@ pub(crate) fn compile_at(
     let top = tiers.len() - 1;
     for (level, tier) in tiers.iter().enumerate().skip(from.min(top)) {
         let options = engine.compile_options(level);
+        // One slice per attempt in `rung run --trace` (a cached check when
+        // nobody listens); `code_bytes` or `fell_back` filled in below.
+        let span = tracing::info_span!(
+            "compile",
+            tier = tier.name(),
+            func = index,
+            wasm_bytes = body.bytes.len(),
+            code_bytes = tracing::field::Empty,
+            fell_back = tracing::field::Empty,
+        );
+        let _entered = span.enter();
         let result = match job.take() {
             Some(job) if level < top => {
                 let spare = job.clone();
@@ -469,9 +481,11 @@ pub(crate) fn compile_at(
         match result {
             Ok(f) => {
                 engine.inner.compiled[level].record(body.bytes.len(), &f.stats);
+                span.record("code_bytes", f.stats.code_bytes);
                 return Ok((level, f));
             }
             Err(CompileError::Unsupported { feature, .. }) if level < top => {
+                span.record("fell_back", feature.as_str());
                 engine.inner.fallbacks.fetch_add(1, Ordering::Relaxed);
                 // "simd: V128Const" counts as "simd".
                 let reason = feature.split(':').next().unwrap_or(&feature).to_string();
@@ -595,6 +609,7 @@ pub(crate) fn keeps_bodies(engine: &Engine) -> bool {
 impl Module {
     /// Decodes, validates and compiles `bytes` (the binary format).
     pub fn new(engine: &Engine, bytes: &[u8]) -> Result<Module, Error> {
+        let _span = tracing::info_span!("Module::new", bytes = bytes.len()).entered();
         let mut sink = Collect {
             stage1: ModuleValidator::new(engine.config().features),
             bodies: Vec::new(),
@@ -685,6 +700,7 @@ impl Module {
                 .collect();
             let module = Module::new_lazy(env, offsets, keep, budgets, states, type_ids, data)?;
             module.inner.names.set_section(name_section);
+            tracing::info!(name: "LazyModuleReady", functions = count);
             return Ok(module);
         };
         let (compiled, arena) = compiled;
@@ -724,6 +740,14 @@ impl Module {
         inner.names.set_section(name_section);
         for memory in &inner._code {
             inner.announce(engine, memory, false);
+        }
+        // V8's names for the module-level phases: every function has code
+        // from the bottom of the ladder, or (optimized) from its top.
+        let functions = compiled.len();
+        if compiled.iter().all(|c| c.level == engine.top_level()) {
+            tracing::info!(name: "TopTierFinished", functions);
+        } else {
+            tracing::info!(name: "BaselineFinished", functions);
         }
         Ok(Module { inner })
     }
@@ -783,6 +807,12 @@ impl Module {
             Some(e) => Err(e),
             None => Ok(Module { inner }),
         }
+    }
+
+    /// Function `index`'s name: from the name section (decoded on first
+    /// use), else the module's own description of it, if any.
+    pub fn function_name(&self, index: u32) -> Option<&str> {
+        FrameSymbols::function_name(&*self.inner, index)
     }
 
     /// What the module declares.

@@ -466,6 +466,10 @@ pub struct StreamingCompiler {
 
 impl StreamingCompiler {
     pub fn new(engine: &Engine) -> StreamingCompiler {
+        tracing::info!(
+            name: "StartStreamingCompilation",
+            compile_threads = engine.config().compile_threads
+        );
         StreamingCompiler {
             decoder: StreamingDecoder::new(DecoderConfig {
                 decode_names: false,

@@ -34,6 +34,7 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rung_tiering::{BUDGET_COST_CALL, HotFunction, TierUpDecision};
@@ -111,6 +112,8 @@ struct Job {
     module: Weak<ModuleInner>,
     func: u32,
     what: Work,
+    /// When it was requested (for the queue-wait statistics).
+    requested: Instant,
 }
 
 enum Work {
@@ -131,7 +134,13 @@ pub(crate) struct Queue {
     pub discarded: AtomicUsize,
     /// Requests refused because `MAX_PENDING` jobs were waiting.
     pub refused: AtomicUsize,
+    /// How long each job waited from its request to its start, in
+    /// microseconds (the first [`MAX_WAITS_KEPT`]).
+    waits: Mutex<Vec<u32>>,
 }
+
+/// Queue waits kept for the statistics: 4 MiB at most.
+const MAX_WAITS_KEPT: usize = 1 << 20;
 
 #[derive(Default)]
 struct QueueState {
@@ -185,7 +194,30 @@ impl Queue {
             state: Mutex::new(QueueState::default()),
             discarded: AtomicUsize::new(0),
             refused: AtomicUsize::new(0),
+            waits: Mutex::new(Vec::new()),
         }
+    }
+
+    fn waited(&self, wait: Duration) {
+        let mut waits = self.waits.lock();
+        if waits.len() < MAX_WAITS_KEPT {
+            waits.push(u32::try_from(wait.as_micros()).unwrap_or(u32::MAX));
+        }
+    }
+
+    /// The median and the longest wait from request to start, of the jobs
+    /// started so far (zero when none has).
+    pub fn wait_median_max(&self) -> (Duration, Duration) {
+        let mut waits = self.waits.lock().clone();
+        if waits.is_empty() {
+            return (Duration::ZERO, Duration::ZERO);
+        }
+        waits.sort_unstable();
+        let micros = |m: u32| Duration::from_micros(u64::from(m));
+        (
+            micros(waits[waits.len() / 2]),
+            micros(waits[waits.len() - 1]),
+        )
     }
 
     /// (waiting, running) jobs.
@@ -196,6 +228,14 @@ impl Queue {
 
     /// Queues `job`; false if the queue is full.
     fn push(self: &Arc<Queue>, job: Job) -> bool {
+        match job.what {
+            Work::Promote(level) => {
+                tracing::info!(name: "tier-up request", func = job.func, to_level = level);
+            }
+            Work::OsrEntry(loop_offset) => {
+                tracing::info!(name: "OSR entry request", func = job.func, loop_offset);
+            }
+        }
         let mut st = self.state.lock();
         if st.running < self.limit {
             st.running += 1;
@@ -222,6 +262,7 @@ impl Queue {
     fn start(self: &Arc<Queue>, job: Job) {
         let queue = self.clone();
         self.scheduler.spawn(Priority::Background, move || {
+            queue.waited(job.requested.elapsed());
             let ran = catch_unwind(AssertUnwindSafe(|| match job.module.upgrade() {
                 Some(module) => match job.what {
                     Work::Promote(level) => module.promote(job.func, level, false),
@@ -335,6 +376,7 @@ pub(crate) fn budget_exhausted(module: &Module, func: u32) -> bool {
                 module: Arc::downgrade(inner),
                 func,
                 what: Work::Promote(target),
+                requested: Instant::now(),
             };
             if !engine.tier_up_queue().push(job) {
                 // Full: refused; ask again after a whole budget.
@@ -451,6 +493,7 @@ pub(crate) unsafe fn osr_switch(
                     module: Arc::downgrade(&module.inner),
                     func,
                     what: Work::OsrEntry(exit.loop_offset),
+                    requested: Instant::now(),
                 };
                 if !engine.tier_up_queue().push(job) {
                     inner.osr_entries.lock().remove(&key);
