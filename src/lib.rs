@@ -46,19 +46,35 @@ pub enum LoadError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Text(#[from] wat::Error),
+    /// Neither the binary format (no `\0asm` magic) nor text (not UTF-8).
+    #[error(
+        "not a wasm module: no `\\0asm` magic number, and not text (invalid UTF-8 at byte {0})"
+    )]
+    NotWasm(usize),
 }
 
-/// Reads a module from a file: the binary format as it is, the text format
-/// (`.wat`, or any file that does not start with the wasm magic number)
-/// compiled to binary.
-pub fn read_module(path: &Path) -> Result<Vec<u8>, LoadError> {
-    let bytes = std::fs::read(path)?;
+/// The bytes of a module that may be binary or text: binary as it is,
+/// text compiled; bytes that are neither are [`LoadError::NotWasm`].
+pub fn parse_module_bytes(bytes: Vec<u8>) -> Result<Vec<u8>, LoadError> {
     if bytes.starts_with(b"\0asm") {
         return Ok(bytes);
     }
-    let wasm = wat::parse_bytes(&bytes).map_err(|mut e| {
-        e.set_path(path);
-        e
-    })?;
-    Ok(wasm.into_owned())
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        return Err(LoadError::NotWasm(e.valid_up_to()));
+    }
+    Ok(wat::parse_bytes(&bytes)?.into_owned())
+}
+
+/// Reads a module from a file: the binary format as it is, the text format
+/// (`.wat`, or any UTF-8 file that does not start with the wasm magic
+/// number) compiled to binary.
+pub fn read_module(path: &Path) -> Result<Vec<u8>, LoadError> {
+    let bytes = std::fs::read(path)?;
+    parse_module_bytes(bytes).map_err(|e| match e {
+        LoadError::Text(mut e) => {
+            e.set_path(path);
+            LoadError::Text(e)
+        }
+        e => e,
+    })
 }

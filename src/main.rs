@@ -49,9 +49,17 @@ enum Command {
         /// Preopen the host directory HOST as GUEST (default: HOST) for WASI.
         #[arg(long = "dir", value_name = "HOST[::GUEST]")]
         dirs: Vec<String>,
-        /// Set an environment variable for WASI.
-        #[arg(long = "env", value_name = "NAME=VALUE")]
+        /// Set an environment variable for WASI (`NAME` alone: the host's
+        /// value, if it has one).
+        #[arg(long = "env", value_name = "NAME[=VALUE]")]
         envs: Vec<String>,
+        /// Give the program every host environment variable (--env wins).
+        #[arg(long)]
+        inherit_env: bool,
+        /// The most stack wasm may use before the "call stack exhausted"
+        /// trap (e.g. 1MiB, the default; 8MiB for deep recursion).
+        #[arg(long, value_name = "SIZE", value_parser = cli::stream::parse_size)]
+        max_stack: Option<usize>,
         /// The program's argv[0] (default: FILE as given).
         #[arg(long)]
         argv0: Option<String>,
@@ -124,8 +132,9 @@ enum Command {
     Wast {
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
-        /// Which tier compiles the scripts' modules.
-        #[arg(long, value_enum, default_value_t = Tier::Optimized)]
+        /// Which tier compiles the scripts' modules (the same default as
+        /// `rung run`'s).
+        #[arg(long, value_enum, default_value_t = Tier::Tiered)]
         tier: Tier,
         /// Compile each function on its first call.
         #[arg(long)]
@@ -230,6 +239,8 @@ fn main() -> ExitCode {
             ladder,
             dirs,
             envs,
+            inherit_env,
+            max_stack,
             argv0,
             stats,
             trace,
@@ -244,6 +255,7 @@ fn main() -> ExitCode {
             args,
         } => match ladder.config(rung::runtime::Config {
             interruptible: interruptible || timeout.is_some(),
+            max_wasm_stack: max_stack.unwrap_or(tier.config(lazy).max_wasm_stack),
             ..tier.config(lazy)
         }) {
             Ok(config) => cli::run::run(
@@ -253,6 +265,7 @@ fn main() -> ExitCode {
                 &cli::run::WasiOptions {
                     dirs,
                     envs,
+                    inherit_env,
                     argv0,
                     max_memory: max_memory.map(|b| b as u64),
                     max_table_elements,

@@ -551,3 +551,89 @@ fn resource_limits_from_the_command_line() {
         "{text}"
     );
 }
+
+#[test]
+fn run_says_what_is_wrong_with_its_input_and_arguments() {
+    // Neither binary nor text.
+    let dir = std::env::temp_dir().join(format!("rung-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let junk = dir.join("junk.bin");
+    std::fs::write(&junk, b"\x7fELF\x02\x01\x01\x00\xff\xfe").unwrap();
+    let (code, text) = rung(&["run", junk.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        text.contains(
+            "not a wasm module: no `\\0asm` magic number, and not text (invalid UTF-8 at byte 8)"
+        ),
+        "{text}"
+    );
+    let fib = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fib.wat");
+    // rung's options after the export's arguments.
+    let (code, text) = rung(&[
+        "run", fib, "--invoke", "fib_iter", "10", "--tier", "baseline",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        text.contains("`--tier` comes after `fib_iter`'s arguments, where everything is an argument: put rung's options before FILE"),
+        "{text}"
+    );
+    // The right plural.
+    let (code, text) = rung(&["run", fib, "--invoke", "fib_iter"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("it takes 1 argument, not 0"), "{text}");
+    // A function without results says it returned.
+    let unit = scratch("unit.wat", r#"(module (func (export "f")))"#);
+    let (code, text) = rung(&["run", unit.to_str().unwrap(), "--invoke", "f"]);
+    assert_eq!(
+        (code, text.as_str()),
+        (0, "rung: `f` returned (no results)\n")
+    );
+}
+
+#[test]
+fn max_stack_sets_how_deep_wasm_may_recurse_and_the_backtrace_stays_short() {
+    let deep = scratch(
+        "deep.wat",
+        r#"(module $deep (func $r (export "r") (param i32) (result i32)
+          (if (result i32) (i32.eqz (local.get 0)) (then (i32.const 0))
+            (else (i32.add (i32.const 1) (call $r (i32.sub (local.get 0) (i32.const 1))))))))"#,
+    );
+    let deep = deep.to_str().unwrap();
+    // 50,000 baseline frames (about 100 bytes each) do not fit the
+    // default 1 MiB, and do fit 6 MiB.
+    let (code, text) = rung(&["run", "--tier", "baseline", deep, "--invoke", "r", "50000"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("trap: call stack exhausted"), "{text}");
+    // The recursion's frames are one line and a count, not a thousand.
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() < 12, "{text}");
+    // The entry's stack check traps; every caller is at its `call`.
+    assert_eq!(
+        lines[2], "    0: 0x1f - deep!r (func 0, baseline)",
+        "{text}"
+    );
+    assert_eq!(
+        lines[3], "    1: 0x2f - deep!r (func 0, baseline)",
+        "{text}"
+    );
+    assert_eq!(
+        lines[4], "    2: 0x2f - deep!r (func 0, baseline)",
+        "{text}"
+    );
+    assert_eq!(
+        lines[5], "       ... the same frame 997 more times",
+        "{text}"
+    );
+    let (code, text) = rung(&[
+        "run",
+        "--tier",
+        "baseline",
+        "--max-stack",
+        "6MiB",
+        deep,
+        "--invoke",
+        "r",
+        "50000",
+    ]);
+    assert_eq!((code, text.as_str()), (0, "50000\n"));
+}

@@ -25,8 +25,10 @@ mod threads;
 pub struct WasiOptions {
     /// `HOST[::GUEST]` preopens.
     pub dirs: Vec<String>,
-    /// `NAME=VALUE` variables.
+    /// `NAME=VALUE` variables; `NAME` alone inherits the host's.
     pub envs: Vec<String>,
+    /// `--inherit-env`: every host variable (before `envs`, which win).
+    pub inherit_env: bool,
     /// argv[0], if not FILE.
     pub argv0: Option<String>,
     /// `--max-memory`: bytes per linear memory.
@@ -119,11 +121,25 @@ fn wasi_ctx(file: &Path, argv: &[String], opts: &WasiOptions) -> Result<WasiCtx,
         .args(argv)
         .inherit_stdio()
         .trace(std::env::var_os("RUNG_WASI_TRACE").is_some_and(|v| v == "1"));
+    if opts.inherit_env {
+        for (name, value) in std::env::vars_os() {
+            if let (Some(name), Some(value)) = (name.to_str(), value.to_str()) {
+                b = b.env(name, value);
+            }
+        }
+    }
     for kv in &opts.envs {
-        let Some((name, value)) = kv.split_once('=') else {
-            return Err(format!("--env {kv}: expected NAME=VALUE"));
-        };
-        b = b.env(name, value);
+        match kv.split_once('=') {
+            Some((name, value)) => b = b.env(name, value),
+            // `--env NAME`: the host's value, if it has one (as Wasmtime).
+            None => match std::env::var(kv) {
+                Ok(value) => b = b.env(kv, &value),
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    return Err(format!("--env {kv}: the host's value is not UTF-8"));
+                }
+                Err(std::env::VarError::NotPresent) => {}
+            },
+        }
     }
     for dir in &opts.dirs {
         let (host, guest) = dir.split_once("::").unwrap_or((dir, dir));
@@ -247,10 +263,23 @@ fn run_traced(
     // typed reading.
     let command = invoke.is_none() && (imports_wasi || ty.params().is_empty());
     let typed_args: &[String] = if command { &[] } else { args };
-    if typed_args.len() != ty.params().len() {
+    // rung's options after the export's arguments are arguments too (as
+    // everything after FILE is a program's): say so instead of "cannot
+    // read `--tier`".
+    if let Some(option) = typed_args
+        .iter()
+        .find(|a| a.starts_with("--") && a.len() > 2)
+    {
         return fail(format!(
-            "`{name}` has type {ty}: it takes {} arguments",
-            ty.params().len()
+            "`{option}` comes after `{name}`'s arguments, where everything is an argument: put rung's options before FILE (e.g. `rung run {option} ... FILE --invoke {name} ...`)"
+        ));
+    }
+    if typed_args.len() != ty.params().len() {
+        let n = ty.params().len();
+        return fail(format!(
+            "`{name}` has type {ty}: it takes {n} argument{}, not {}",
+            if n == 1 { "" } else { "s" },
+            typed_args.len()
         ));
     }
     let mut values = Vec::with_capacity(typed_args.len());
@@ -307,6 +336,10 @@ fn run_traced(
     }
     match outcome {
         Ok(results) => {
+            if invoke.is_some() && results.is_empty() {
+                // Nothing to print on stdout, but say it returned.
+                eprintln!("rung: `{name}` returned (no results)");
+            }
             for r in results {
                 println!("{}", show(&r));
             }
@@ -339,12 +372,7 @@ fn read_input(file: &Path) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
         .map_err(|e| format!("cannot read standard input: {e}"))?;
-    if bytes.starts_with(b"\0asm") {
-        return Ok(bytes);
-    }
-    wat::parse_bytes(&bytes)
-        .map(|w| w.into_owned())
-        .map_err(|e| e.to_string())
+    rung::parse_module_bytes(bytes).map_err(|e| e.to_string())
 }
 
 fn parse_arg(text: &str, ty: ValType) -> Option<Val> {

@@ -186,10 +186,24 @@ impl fmt::Display for Frame {
 }
 
 impl fmt::Display for WasmBacktrace {
-    /// One line per frame, `  0: 0x1a3 - mod!c (func 3, baseline)`.
+    /// One line per frame, `  0: 0x1a3 - mod!c (func 3, baseline)`; a run
+    /// of more than three frames that print alike (deep recursion) shows
+    /// its first two and a count of the rest.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, frame) in self.frames.iter().enumerate() {
-            writeln!(f, "{i:>5}: {frame}")?;
+        let lines: Vec<String> = self.frames.iter().map(ToString::to_string).collect();
+        let mut i = 0;
+        while i < lines.len() {
+            let run = lines[i..].iter().take_while(|l| **l == lines[i]).count();
+            if run > 3 {
+                writeln!(f, "{i:>5}: {}", lines[i])?;
+                writeln!(f, "{:>5}: {}", i + 1, lines[i])?;
+                writeln!(f, "       ... the same frame {} more times", run - 2)?;
+            } else {
+                for (j, line) in lines[i..i + run].iter().enumerate() {
+                    writeln!(f, "{:>5}: {line}", i + j)?;
+                }
+            }
+            i += run;
         }
         if self.skipped > 0 {
             writeln!(f, "       ... {} more frames", self.skipped)?;
