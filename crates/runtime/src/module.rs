@@ -581,6 +581,33 @@ impl rung_decoder::EventSink for Collect {
     }
 }
 
+/// The first error in byte order, when decoding stopped at `decode` with
+/// bodies before it not yet validated: an invalid body before the decode
+/// error is what a one-pass reader (the streaming compiler, wasmparser's
+/// `Validator`) reports, so batch reports it too.
+fn earliest_error(bytes: &[u8], bodies: Vec<Pending>, decode: ValidateError) -> ValidateError {
+    for pending in bodies {
+        if pending.offset >= decode.offset {
+            break;
+        }
+        let start = pending.offset as usize;
+        let Some(code) = bytes.get(start..start + pending.len) else {
+            break;
+        };
+        let body = rung_decoder::FunctionBody {
+            index: pending.job.index(),
+            offset: pending.offset,
+            bytes: code,
+        };
+        if let Err(e) = pending.job.validate(&body)
+            && e.offset < decode.offset
+        {
+            return e;
+        }
+    }
+    decode
+}
+
 /// What decoding and compiling a module produced, ready to become a
 /// `Module` (the streaming compiler makes the same).
 pub(crate) struct Parts {
@@ -623,7 +650,10 @@ impl Module {
             deliver_names: true,
             ..DecoderConfig::default()
         };
-        let env = decode_all(bytes, config, &mut sink).map_err(Error::Invalid)?;
+        let env = match decode_all(bytes, config, &mut sink) {
+            Ok(env) => env,
+            Err(e) => return Err(Error::Invalid(earliest_error(bytes, sink.bodies, e))),
+        };
         let Collect {
             bodies,
             data,

@@ -194,7 +194,7 @@ fn push_reports_a_bad_body_while_the_stream_still_runs() {
     let opcode = sizes[50] + 4;
     assert_eq!(
         at_once,
-        format!("function 50: illegal opcode: 0xff (at offset {opcode:#x})")
+        format!("function 50: illegal opcode ff (at offset {opcode:#x})")
     );
     let (streamed, pushed) = first_error(&engine, &bytes, 64);
     assert_eq!(streamed, at_once);

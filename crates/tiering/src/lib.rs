@@ -385,7 +385,9 @@ impl CompileError {
     /// `func` (a malformed or invalid operator).
     pub fn invalid(func: u32, e: &rung_decoder::wasmparser::BinaryReaderError) -> CompileError {
         CompileError::Invalid {
-            message: e.message().to_string(),
+            // The decoder's and validator's wording (the spec's where it
+            // has one), so every tier reports an error alike.
+            message: rung_decoder::spec_message(e.message()),
             offset: e.offset(),
             func,
         }
