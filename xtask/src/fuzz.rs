@@ -1,4 +1,4 @@
-//! `cargo xtask fuzz [--target differential|oracle|wasi] [--cases N] [--seed S]`:
+//! `cargo xtask fuzz [--target differential|oracle|robustness|wasi] [--cases N] [--seed S]`:
 //! one of the property tests for as many cases as a long run wants, in
 //! release.
 //!
@@ -10,6 +10,11 @@
 //!   (`tests/oracle.rs`: wasm-smith modules run optimized, baseline and
 //!   tiered, comparing results, trap kinds, memories and globals with
 //!   wasmi's). CI runs the same test with its default 2,000 cases.
+//! - `robustness`: mutated wasm-smith modules through `Module::new` and the
+//!   streaming compiler in three configurations, then instantiated under a
+//!   watchdog (`tests/robustness.rs`: no panic, crash or hang; the same
+//!   verdict and message from every path). CI runs the same test with its
+//!   default 300 cases.
 //! - `wasi`: the WASI fuzz target (`crates/runtime/tests/wasi_fuzz.rs`:
 //!   generated guests call every preview1 function with random and
 //!   edge-case arguments against a scratch preopen; no host panic, no
@@ -26,6 +31,8 @@ pub enum Target {
     Differential,
     /// rung against wasmi, an independent interpreter (the `rung` package).
     Oracle,
+    /// Mutated modules through every entry point and tier (the `rung` package).
+    Robustness,
     /// The WASI preview1 fuzz target (rung-runtime).
     Wasi,
 }
@@ -36,6 +43,7 @@ impl Target {
         match self {
             Target::Differential => ("rung-baseline", "differential", "the differential test"),
             Target::Oracle => ("rung", "oracle", "the wasmi oracle test"),
+            Target::Robustness => ("rung", "robustness", "the robustness fuzz target"),
             Target::Wasi => ("rung-runtime", "wasi_fuzz", "the WASI fuzz target"),
         }
     }

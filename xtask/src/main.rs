@@ -35,11 +35,13 @@
 //!     default, Liftoff, TurboFan; Wasmtime Cranelift and Winch (PyPI
 //!     `wasmtime`); outputs checked; wall, CPU, peak RSS, ratios to the best
 //!     peer and to node. `--quick` (cc1, rung tiered, one round) is CI's.
-//! cargo xtask fuzz [--target differential|wasi] [--cases N] [--seed S]
+//! cargo xtask fuzz [--target differential|oracle|robustness|wasi] [--cases N] [--seed S]
 //!     a property test for N cases (default 100,000), in release:
 //!     `differential` (the default), the baseline-vs-optimizer differential
-//!     test on wasm-smith modules (CI runs 2,000); `wasi`, the WASI fuzz
-//!     target, generated guests calling every preview1 function with edge
+//!     test on wasm-smith modules (CI runs 2,000); `oracle`, rung against
+//!     wasmi (CI runs 2,000); `robustness`, mutated modules through every
+//!     entry point and tier (CI runs 300); `wasi`, the WASI fuzz target,
+//!     generated guests calling every preview1 function with edge
 //!     arguments against a scratch preopen (CI runs 300).
 //! ```
 //!
