@@ -19,6 +19,8 @@
 //! `cargo xtask fuzz --target oracle --cases N`. A divergent module is
 //! written to `target/oracle-divergence.wasm`.
 
+mod common;
+
 use arbitrary::Unstructured;
 use proptest::prelude::*;
 use rung::runtime::{
@@ -464,16 +466,9 @@ fn check(bytes: &[u8], args_seed: &[u8]) -> Result<(), String> {
     })
 }
 
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2000)
-}
-
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: cases(),
+        cases: common::cases(2000),
         max_shrink_iters: 100,
         failure_persistence: None,
         ..ProptestConfig::default()

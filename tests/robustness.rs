@@ -142,7 +142,8 @@ fn check(bytes: &[u8], split_seed: u64) -> Result<(), String> {
         let streamed = stream(&engine, bytes, &chunking);
         match (&one, &streamed) {
             (Ok(_), Ok(_)) => {}
-            (Err(a), Err(b)) if a == b || std::env::var_os("RUNG_ROBUST_VERDICT_ONLY").is_some() => {}
+            (Err(a), Err(b))
+                if a == b || std::env::var_os("RUNG_ROBUST_VERDICT_ONLY").is_some() => {}
             _ => {
                 return Err(format!(
                     "{name}: Module::new said {:?}, the streaming compiler {:?}",
@@ -165,16 +166,9 @@ fn check(bytes: &[u8], split_seed: u64) -> Result<(), String> {
     Ok(())
 }
 
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(300)
-}
-
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: cases(),
+        cases: common::cases(300),
         max_shrink_iters: 200,
         failure_persistence: None,
         ..ProptestConfig::default()

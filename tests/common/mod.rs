@@ -18,6 +18,15 @@ use rung_decoder::{
 };
 use rung_validator::{Discard, FEATURES, ValidateError, Validating};
 
+/// How many cases a property test runs: `PROPTEST_CASES` (what `cargo
+/// xtask fuzz --cases N` sets), else `default` (what CI runs).
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 /// xorshift64*: small, fast, deterministic; good enough to cut bytes into
 /// chunks and to pick mutations.
 #[derive(Debug, Clone)]
