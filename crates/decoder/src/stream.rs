@@ -205,12 +205,16 @@ impl StreamingDecoder {
                     }
                 }
             }
+            // Checked before parsing, whatever the bytes at hand: else a
+            // body that fits in them would fail at its size field
+            // (wasmparser's offset) and one cut off by a chunk's end at its
+            // start, and the offset would depend on how the bytes arrived.
+            if let Some(e) = self.body_past_code_end(rest) {
+                return Err(self.fail(e));
+            }
             match self.parser.parse(rest, eof) {
                 Err(e) => return Err(self.fail(e.into())),
                 Ok(Chunk::NeedMoreData(hint)) => {
-                    if let Some(e) = self.body_past_code_end(rest) {
-                        return Err(self.fail(e));
-                    }
                     self.need = rest.len().saturating_add(hint);
                     break;
                 }
@@ -230,10 +234,10 @@ impl StreamingDecoder {
     }
 
     /// Inside the code section, `rest` starts at a body's size field: a
-    /// size that runs past the section's end is the error the batch
-    /// decoder reports for it (end of file where the body would start),
-    /// now, not after the rest of the module has been held in the buffer
-    /// waiting for a body that cannot fit.
+    /// size that runs past the section's end is "unexpected end-of-file"
+    /// where the body would start, as soon as the size is read (not after
+    /// the rest of the module has been held in the buffer waiting for a
+    /// body that cannot fit), however the bytes are split.
     fn body_past_code_end(&self, rest: &[u8]) -> Option<DecodeError> {
         if self.code_end == 0 || self.consumed >= self.code_end {
             return None;

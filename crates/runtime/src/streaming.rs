@@ -34,11 +34,10 @@
 //! before it finish (one of them may have failed too: the first in binary
 //! order is the error), and before `push` returns, every compile of the
 //! stream has ended and what it produced is freed. The stream then stays
-//! failed: `push` and `finish` return the same error. For a module with
-//! one error that is the error `Module::new` reports; with several (a bad
-//! body and a malformed section after it), streaming reports the one it
-//! saw first, where `Module::new`, which reads every section before it
-//! compiles, reports the section's.
+//! failed: `push` and `finish` return the same error, the one
+//! `Module::new` reports: the first in binary order (a malformed section
+//! after a bad body waits for the bodies sent before it, and the body's
+//! error wins, as in a one-pass reader).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -438,6 +437,23 @@ impl Sink {
         }
     }
 
+    /// The decoder stopped with `error`: a body before it that failed (its
+    /// compile thread has it, or is on it) comes first in binary order, as
+    /// `Module::new` and a one-pass reader report it. Waits for the bodies
+    /// sent.
+    fn first_error(&mut self, error: Error) -> Error {
+        let Error::Invalid(decode) = &error else {
+            return error;
+        };
+        let Some(workers) = self.workers.take() else {
+            return error;
+        };
+        match workers.finish(self.bodies) {
+            Err(Error::Invalid(body)) if body.offset < decode.offset => Error::Invalid(body),
+            _ => error,
+        }
+    }
+
     /// Stops every compile of the stream and frees what it produced.
     fn abandon(&mut self) {
         if let Some(workers) = self.workers.take() {
@@ -507,10 +523,10 @@ impl StreamingCompiler {
             .progress
             .bytes_pushed
             .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-        let result = self
-            .decoder
-            .push(chunk, &mut self.sink)
-            .and_then(|()| self.sink.check_workers());
+        let result = match self.decoder.push(chunk, &mut self.sink) {
+            Ok(()) => self.sink.check_workers(),
+            Err(e) => Err(self.sink.first_error(e)),
+        };
         result.map_err(|e| self.fail(e))
     }
 
@@ -549,6 +565,7 @@ impl StreamingCompiler {
             return Err(e);
         }
         if let Err(e) = self.decoder.finish(&mut self.sink) {
+            let e = self.sink.first_error(e);
             return Err(self.fail(e));
         }
         let env = self.decoder.into_env();
