@@ -204,3 +204,59 @@ fn random_bytes_after_the_header_are_rejected_alike() {
         check(&bytes, len as u64).unwrap_or_else(|e| panic!("{len} random bytes: {e}"));
     }
 }
+
+/// A module of one `() -> ()` function whose code section is `code`
+/// (count and bodies), then `tail`.
+fn one_function(code: &[u8], tail: &[u8]) -> Vec<u8> {
+    let mut m = b"\0asm\x01\0\0\0".to_vec();
+    m.extend([0x01, 0x04, 0x01, 0x60, 0x00, 0x00]); // type section
+    m.extend([0x03, 0x02, 0x01, 0x00]); // function section
+    m.push(0x0a);
+    m.push(code.len() as u8);
+    m.extend(code);
+    m.extend(tail);
+    m
+}
+
+/// The error every path and configuration reports for `bytes`, checked
+/// to be the same everywhere (one-shot, streamed whole and byte by byte).
+fn the_error(bytes: &[u8]) -> String {
+    check(bytes, 1).unwrap_or_else(|e| panic!("{e}"));
+    let engine = &engines()[0].1;
+    let one = Module::new(engine, bytes)
+        .err()
+        .expect("invalid")
+        .to_string();
+    let bytewise = stream(engine, bytes, &Chunking::Fixed(1))
+        .err()
+        .expect("invalid");
+    assert_eq!(bytewise, one);
+    one
+}
+
+#[test]
+fn a_bad_body_before_a_malformed_section_is_the_error_everywhere() {
+    // Body: no locals, 0xff (no opcode), end; then a type section after
+    // the code section (out of order).
+    let bytes = one_function(&[0x01, 0x03, 0x00, 0xff, 0x0b], &[0x01, 0x01, 0x00]);
+    let at = bytes.iter().position(|&b| b == 0xff).unwrap();
+    assert_eq!(
+        the_error(&bytes),
+        format!("function 0: illegal opcode ff (at offset {at:#x})")
+    );
+}
+
+#[test]
+fn a_body_running_past_its_section_fails_at_its_start_however_it_arrives() {
+    // The body claims 5 bytes; the section holds 2 after its size, and a
+    // custom section after it makes the file long enough to hold 5.
+    let bytes = one_function(
+        &[0x01, 0x05, 0x00, 0x0b],
+        &[0x00, 0x05, 0x01, b'a', 1, 2, 3],
+    );
+    let body_start = 8 + 6 + 4 + 4;
+    assert_eq!(
+        the_error(&bytes),
+        format!("unexpected end-of-file (at offset {body_start:#x})")
+    );
+}
