@@ -260,3 +260,14 @@ fn a_body_running_past_its_section_fails_at_its_start_however_it_arrives() {
         format!("unexpected end-of-file (at offset {body_start:#x})")
     );
 }
+
+#[test]
+fn bytes_after_the_last_body_are_trailing_bytes_however_they_arrive() {
+    // A code section of no bodies and one byte more (no function section).
+    let mut bytes = b"\0asm\x01\0\0\0".to_vec();
+    bytes.extend([0x0a, 0x02, 0x00, 0x02]);
+    assert_eq!(
+        the_error(&bytes),
+        "trailing bytes at end of section (at offset 0xb)"
+    );
+}

@@ -239,7 +239,10 @@ impl StreamingDecoder {
     /// the rest of the module has been held in the buffer waiting for a
     /// body that cannot fit), however the bytes are split.
     fn body_past_code_end(&self, rest: &[u8]) -> Option<DecodeError> {
-        if self.code_end == 0 || self.consumed >= self.code_end {
+        // Only where a body is due: after the last one the section's
+        // leftover bytes are wasmparser's to report ("trailing bytes").
+        let due = self.replay.code_entries.unwrap_or(0);
+        if self.code_end == 0 || self.consumed >= self.code_end || self.next_body >= due {
             return None;
         }
         let mut r = BinaryReader::new(rest, self.consumed);
