@@ -296,6 +296,14 @@ impl<J: Send + 'static> Stream<J> {
         while *tasks > 0 {
             self.shared.idle.wait(&mut tasks);
         }
+        drop(tasks);
+        // The pool task that ran last holds `shared` for a moment after it
+        // said it is done: wait for it to let go, so that `work` (and all
+        // its closure holds: a module's compile state) is dropped on this
+        // thread before `finish` returns, not on a pool thread later.
+        while Arc::strong_count(&self.shared) > 1 {
+            std::thread::yield_now();
+        }
     }
 }
 

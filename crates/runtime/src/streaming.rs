@@ -33,7 +33,11 @@
 //! thread reports it. Bodies after a failed one are dropped unrun, bodies
 //! before it finish (one of them may have failed too: the first in binary
 //! order is the error), and before `push` returns, every compile of the
-//! stream has ended and what it produced is freed. The stream then stays
+//! stream has ended and what it produced is freed: the arena unmapped, the
+//! kept code section and queued bodies dropped, the decoder and stage 1
+//! started over empty (the process's heap and `code_bytes_mapped` are
+//! where they were before the first push, but for the error the stream
+//! keeps; `tests/streaming_errors.rs`). The stream then stays
 //! failed: `push` and `finish` return the same error. For a module with
 //! one error that is the error `Module::new` reports; with several (a bad
 //! body and a malformed section after it), streaming reports the one it
@@ -65,7 +69,15 @@ struct Job {
     bytes: Vec<u8>,
 }
 
-type Done = Arc<parking_lot::Mutex<Vec<Option<Result<Compiled, Error>>>>>;
+/// What the compile threads produced: each body's small record by
+/// position, and the first error in binary order.
+#[derive(Default)]
+struct Results {
+    compiled: Vec<Option<Compiled>>,
+    error: Option<(usize, Error)>,
+}
+
+type Done = Arc<parking_lot::Mutex<Results>>;
 
 /// How far a streaming compile has got ([`StreamingCompiler::progress`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -198,17 +210,23 @@ impl Workers {
                 };
                 let func = body.index;
                 let result = compile_one(&e, &env, &o, body, j.job, a.as_deref());
-                match &result {
-                    Ok(_) => progress.compiled(func, j.bytes.len()),
-                    Err(_) => {
+                let mut done = d.lock();
+                match result {
+                    Ok(compiled) => {
+                        progress.compiled(func, j.bytes.len());
+                        if done.compiled.len() <= j.position {
+                            done.compiled.resize_with(j.position + 1, || None);
+                        }
+                        done.compiled[j.position] = Some(compiled);
+                    }
+                    Err(e) => {
                         f.fetch_min(j.position, Ordering::AcqRel);
+                        // Function order is offset order: the first wins.
+                        if done.error.as_ref().is_none_or(|(at, _)| j.position < *at) {
+                            done.error = Some((j.position, e));
+                        }
                     }
                 }
-                let mut done = d.lock();
-                if done.len() <= j.position {
-                    done.resize_with(j.position + 1, || None);
-                }
-                done[j.position] = Some(result);
             },
         );
         Ok(Workers {
@@ -230,7 +248,7 @@ impl Workers {
     fn abandon(self) {
         self.failed_at.store(0, Ordering::Release);
         self.stream.finish();
-        self.done.lock().clear();
+        *self.done.lock() = Results::default();
     }
 
     /// Waits for every body sent so far; returns the results by position,
@@ -238,24 +256,14 @@ impl Workers {
     /// has run).
     fn finish(self, count: usize) -> Result<(Vec<Compiled>, Option<Arc<CodeArena>>), Error> {
         self.stream.finish();
-        let mut results = std::mem::take(&mut *self.done.lock());
-        results.resize_with(count, || None);
-        let lost = || Error::Resource("a compile thread stopped".into());
-        let mut compiled = Vec::with_capacity(count);
-        let mut first_error: Option<Error> = None;
-        for r in results {
-            match r.unwrap_or_else(|| Err(lost())) {
-                Ok(f) => compiled.push(f),
-                Err(e) => {
-                    // Function order is offset order: the first error wins.
-                    first_error.get_or_insert(e);
-                }
-            }
+        let Results { compiled, error } = std::mem::take(&mut *self.done.lock());
+        if let Some((_, e)) = error {
+            return Err(e);
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok((compiled, self.arena)),
+        if compiled.len() != count || compiled.iter().any(Option::is_none) {
+            return Err(Error::Resource("a compile thread stopped".into()));
         }
+        Ok((compiled.into_iter().flatten().collect(), self.arena))
     }
 }
 
@@ -455,6 +463,17 @@ impl From<rung_decoder::DecodeError> for Error {
     }
 }
 
+/// How the streaming compiler decodes.
+fn decoder_config(engine: &Engine) -> DecoderConfig {
+    DecoderConfig {
+        decode_names: false,
+        features: engine.config().features,
+        // Kept undecoded for backtraces and profilers.
+        deliver_names: true,
+        ..DecoderConfig::default()
+    }
+}
+
 /// A module being compiled while its bytes arrive: `push` chunks of any size
 /// as they come, then `finish`.
 pub struct StreamingCompiler {
@@ -467,13 +486,7 @@ pub struct StreamingCompiler {
 impl StreamingCompiler {
     pub fn new(engine: &Engine) -> StreamingCompiler {
         StreamingCompiler {
-            decoder: StreamingDecoder::new(DecoderConfig {
-                decode_names: false,
-                features: engine.config().features,
-                // Kept undecoded for backtraces and profilers.
-                deliver_names: true,
-                ..DecoderConfig::default()
-            }),
+            decoder: StreamingDecoder::new(decoder_config(engine)),
             sink: Sink {
                 engine: engine.clone(),
                 progress: Arc::new(Progress::new()),
@@ -533,8 +546,15 @@ impl StreamingCompiler {
         let _ = self.sink.progress.listener.set(Arc::new(listener));
     }
 
+    /// Ends the stream with `error`: stops its compiles and frees all it
+    /// holds (compiled code, queued bodies, the kept code section, and the
+    /// decoder's and validator's state, which start over empty), so the
+    /// process holds what it held when the stream began, plus the error.
     fn fail(&mut self, error: Error) -> Error {
         self.sink.abandon();
+        self.decoder = StreamingDecoder::new(decoder_config(&self.sink.engine));
+        self.sink.stage1 = ModuleValidator::new(self.sink.engine.config().features);
+        self.sink.name_section = None;
         self.failed = Some(error.clone());
         error
     }
