@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
-use rung_tiering::osr::{OsrExits, OsrLoop};
+use rung_tiering::osr::{OsrExits, OsrLoop, OsrSource};
 use rung_tiering::{CompiledFunction, HandlerSite, TrapCode, TrapSite};
 
 use crate::backtrace::CodeOwner;
@@ -34,7 +34,7 @@ pub struct FunctionLocation {
     /// map, as the tier produced them, encoded compactly.
     pub sites: Sites,
     /// Its loops' OSR exits, if it has any.
-    pub osr: Option<Arc<OsrExits>>,
+    pub osr: Option<OsrTable>,
     /// Its call sites with a landing pad, sorted by return offset.
     pub handlers: Box<[HandlerSite]>,
     /// The ladder level that compiled it ([`NO_LEVEL`] for stubs and
@@ -139,6 +139,98 @@ impl Sites {
     }
 }
 
+/// A function's OSR exits ([`OsrExits`]), compactly as [`Sites`] are:
+/// 2–3 bytes a value instead of 16 (cc1's tiered baseline code has 31,000
+/// loops, whose layouts took 11 MiB as vectors). Decoded only when a
+/// back-edge asks for an OSR entry.
+///
+/// Layout (LEB128 throughout): the number of back-edges; per back-edge in
+/// code order, its code offset's distance from the previous one's and its
+/// loop's index; the number of loops; per loop, its `loop` offset, its
+/// number of values, and per value `Frame(d)` as `zigzag(d) << 2`,
+/// `Saved(n)` as `n << 2 | 2`, `Const(c)` as `1` then `c`.
+#[derive(Debug, Clone)]
+pub struct OsrTable(Box<[u8]>);
+
+impl OsrTable {
+    /// `None` for a function without OSR exits.
+    pub fn new(exits: &OsrExits) -> Option<OsrTable> {
+        if exits.back_edges.is_empty() {
+            return None;
+        }
+        let mut out = Vec::new();
+        put_leb(&mut out, exits.back_edges.len() as u64);
+        let mut prev = 0u32;
+        for &(at, lp) in &exits.back_edges {
+            put_leb(&mut out, u64::from(at.wrapping_sub(prev)));
+            put_leb(&mut out, u64::from(lp));
+            prev = at;
+        }
+        put_leb(&mut out, exits.loops.len() as u64);
+        for lp in &exits.loops {
+            put_leb(&mut out, u64::from(lp.loop_offset));
+            put_leb(&mut out, lp.values.len() as u64);
+            for v in &lp.values {
+                match *v {
+                    OsrSource::Frame(d) => {
+                        let z = ((i64::from(d) << 1) ^ (i64::from(d) >> 63)) as u64;
+                        put_leb(&mut out, z << 2);
+                    }
+                    OsrSource::Saved(n) => put_leb(&mut out, u64::from(n) << 2 | 2),
+                    OsrSource::Const(c) => {
+                        put_leb(&mut out, 1);
+                        put_leb(&mut out, c);
+                    }
+                }
+            }
+        }
+        Some(OsrTable(out.into_boxed_slice()))
+    }
+
+    /// The loop of the back-edge whose tier-up call returns to `offset`.
+    pub fn at(&self, offset: u32) -> Option<OsrLoop> {
+        let b = &self.0;
+        let mut pos = 0;
+        let edges = get_leb(b, &mut pos);
+        let (mut at, mut found) = (0u32, None);
+        for _ in 0..edges {
+            at = at.wrapping_add(get_leb(b, &mut pos) as u32);
+            let lp = get_leb(b, &mut pos);
+            if at == offset && found.is_none() {
+                found = Some(lp);
+            }
+        }
+        let want = found?;
+        let loops = get_leb(b, &mut pos);
+        for i in 0..loops {
+            let loop_offset = get_leb(b, &mut pos) as u32;
+            let count = get_leb(b, &mut pos);
+            let mut values = Vec::with_capacity(if i == want { count as usize } else { 0 });
+            for _ in 0..count {
+                let v = get_leb(b, &mut pos);
+                let value = match v & 3 {
+                    0 => {
+                        let z = v >> 2;
+                        OsrSource::Frame((((z >> 1) as i64) ^ -((z & 1) as i64)) as i32)
+                    }
+                    2 => OsrSource::Saved((v >> 2) as u8),
+                    _ => OsrSource::Const(get_leb(b, &mut pos)),
+                };
+                if i == want {
+                    values.push(value);
+                }
+            }
+            if i == want {
+                return Some(OsrLoop {
+                    loop_offset,
+                    values,
+                });
+            }
+        }
+        None
+    }
+}
+
 fn put_leb(out: &mut Vec<u8>, mut v: u64) {
     loop {
         let byte = (v & 0x7f) as u8;
@@ -227,7 +319,7 @@ impl CodeMemory {
                 start: len,
                 len: compiled.code.len(),
                 sites: Sites::new(&compiled.trap_sites, &compiled.offset_map),
-                osr: (!compiled.osr.back_edges.is_empty()).then(|| Arc::new(compiled.osr.clone())),
+                osr: OsrTable::new(&compiled.osr),
                 handlers: compiled.handlers.clone().into_boxed_slice(),
                 level,
             });
@@ -353,7 +445,7 @@ fn memory_at(pc: usize) -> Option<Arc<CodeMemory>> {
 pub fn lookup_osr_exit(at: usize) -> Option<(u32, OsrLoop)> {
     let memory = memory_at(at)?;
     let (f, offset) = memory.locate(at)?;
-    let exit = f.osr.as_ref()?.at(offset)?.clone();
+    let exit = f.osr.as_ref()?.at(offset)?;
     Some((f.func, exit))
 }
 
@@ -509,8 +601,7 @@ impl CodeArena {
             &std::mem::take(&mut function.trap_sites),
             &std::mem::take(&mut function.offset_map),
         );
-        let osr = (!function.osr.back_edges.is_empty())
-            .then(|| Arc::new(std::mem::take(&mut function.osr)));
+        let osr = OsrTable::new(&std::mem::take(&mut function.osr));
         let handlers = std::mem::take(&mut function.handlers).into_boxed_slice();
         // Reserve the range and count this writer on its chunks.
         let (placement, dst) = {
@@ -743,6 +834,33 @@ mod tests {
         // A map that does not start at 0.
         let late = Sites::new(&[], &[(5, 9)]);
         assert_eq!((late.wasm_offset(4), late.wasm_offset(5)), (None, Some(9)));
+    }
+
+    #[test]
+    fn osr_tables_answer_as_the_exits_they_encode() {
+        use OsrSource::*;
+        let exits = OsrExits {
+            loops: vec![
+                OsrLoop {
+                    loop_offset: 70_000,
+                    values: vec![Frame(-8), Frame(-4096), Const(0), Const(u64::MAX), Saved(3)],
+                },
+                OsrLoop {
+                    loop_offset: 12,
+                    values: vec![],
+                },
+                OsrLoop {
+                    loop_offset: 90,
+                    values: vec![Frame(i32::MIN), Frame(i32::MAX), Saved(255), Const(1 << 40)],
+                },
+            ],
+            back_edges: vec![(5, 2), (300, 0), (301, 1), (20_000, 0)],
+        };
+        let table = OsrTable::new(&exits).unwrap();
+        for at in 0..20_100 {
+            assert_eq!(table.at(at), exits.at(at).cloned(), "back-edge at {at}");
+        }
+        assert!(OsrTable::new(&OsrExits::default()).is_none());
     }
 
     /// A function of `len` bytes of `fill`, with a trap site at its last
