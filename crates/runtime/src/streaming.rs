@@ -20,6 +20,14 @@
 //! and when it is full `push` compiles the oldest waiting body itself, so
 //! a fast source gets one compiler more instead of a blocked thread
 //! (cc1 unthrottled: 650 ms against 870–985 ms blocking, batch 540–610).
+//! What a compiled function leaves behind is what the module keeps: its
+//! code and compact metadata in the arena (`code_memory::Sites`,
+//! `OsrTable`) and a 32-byte `Compiled` record until `finish`; the
+//! compile threads' scratch is bounded (the baseline's pool is not kept
+//! after a body over 64 KiB) and the decoder's buffer shrinks back after
+//! a big item. So peak RSS is the finished module's plus ~2 MiB (cc1
+//! baseline: 93 MiB, of which code 61 MiB; batch 138 MiB, which also
+//! holds the file and a copy of its code section).
 //!
 //! **Invariant:** nothing of a failed module stays observable: each body's
 //! code goes into the module's [`CodeArena`] as it is compiled, but it is
