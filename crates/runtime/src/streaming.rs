@@ -15,9 +15,11 @@
 //!
 //! **Invariant:** beyond the function bodies kept for later compilation
 //! (lazy or tier-up), the pipeline holds the decoder's one unfinished item and
-//! one chunk, plus at most `2 × compile_threads` bodies waiting and one per
-//! thread compiling (the pushing thread among them): the channel is bounded,
-//! and when it is full `push` compiles the oldest waiting body itself, so
+//! one chunk, plus the bodies waiting (at most `32 × compile_threads` of
+//! them and 1 MiB of their bytes, or one larger body) and one per thread
+//! compiling (the pushing thread among them): the queue is bounded by
+//! count and by bytes, and when it is full `push` compiles the oldest
+//! waiting body itself, so
 //! a fast source gets one compiler more instead of a blocked thread
 //! (cc1 unthrottled: 650 ms against 870–985 ms blocking, batch 540–610).
 //! What a compiled function leaves behind is what the module keeps: its
@@ -67,6 +69,15 @@ use crate::module::{
     Compiled, DataSegment, Module, Parts, arena_region_size, compile_one, keeps_bodies,
 };
 use crate::scheduler::Stream;
+
+/// How many bodies may wait for the compile threads, per thread, and how
+/// many of their bytes in all (a larger body waits alone): enough that the
+/// compile threads rarely find the queue empty while the pushing thread
+/// compiles a body itself (with 4 waiting, cc1's stream spent ~10% of its
+/// CPU time on the pool's sleeps and wake-ups), few enough to be a small
+/// part of memory.
+const QUEUED_BODIES: usize = 32;
+const QUEUED_BYTES: usize = 1 << 20;
 
 /// One body on its way to a compile thread.
 struct Job {
@@ -205,7 +216,8 @@ impl Workers {
         let stream = Stream::new(
             &engine.inner.scheduler,
             threads,
-            2 * threads,
+            QUEUED_BODIES * threads,
+            QUEUED_BYTES,
             move |j: Job| {
                 if j.position > f.load(Ordering::Acquire) {
                     // An earlier body failed: the module is lost anyway.
@@ -399,12 +411,15 @@ impl EventSink for Sink {
                     code.put((body.offset - *start) as usize, body.bytes)?;
                 }
                 self.locations.push((body.offset, body.bytes.len()));
-                let sent = workers.stream.push(Job {
-                    position: self.bodies,
-                    job,
-                    offset: body.offset,
-                    bytes: body.bytes.to_vec(),
-                });
+                let sent = workers.stream.push(
+                    Job {
+                        position: self.bodies,
+                        job,
+                        offset: body.offset,
+                        bytes: body.bytes.to_vec(),
+                    },
+                    body.bytes.len(),
+                );
                 if !sent {
                     return Err(Error::Resource("the compile threads stopped".into()));
                 }
