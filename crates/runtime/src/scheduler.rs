@@ -250,11 +250,12 @@ impl<J: Send + 'static> Stream<J> {
         let mut job = job;
         loop {
             let waiting = sh.weight.load(Ordering::Acquire);
-            if waiting > 0 && waiting.saturating_add(weight) > sh.max_weight {
-                if let Some(oldest) = sh.take() {
-                    let _ = catch_unwind(AssertUnwindSafe(|| (sh.work)(oldest)));
-                    continue;
-                }
+            if waiting > 0
+                && waiting.saturating_add(weight) > sh.max_weight
+                && let Some(oldest) = sh.take()
+            {
+                let _ = catch_unwind(AssertUnwindSafe(|| (sh.work)(oldest)));
+                continue;
             }
             // Counted before it is sent, so a taker never counts it down
             // first.
