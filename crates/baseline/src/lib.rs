@@ -99,6 +99,13 @@ impl Default for BaselineTier {
     }
 }
 
+/// A body larger than this does not give its allocations back to the
+/// thread's pool: the pool would hold memory for the largest function the
+/// thread ever compiled for the rest of the process (cc1: ~10 MiB over
+/// three compile threads); the rare large function allocates afresh
+/// instead.
+const POOL_MAX_BODY: usize = 64 << 10;
+
 thread_local! {
     static POOL: RefCell<Option<Pool>> = const { RefCell::new(None) };
     static VALIDATOR_ALLOCS: RefCell<Option<FuncValidatorAllocations>> = const { RefCell::new(None) };
@@ -135,6 +142,7 @@ impl BaselineTier {
     ) -> Result<CompiledFunction, CompileError> {
         let start = Instant::now();
         let pool = POOL.with(|p| p.borrow_mut().take()).unwrap_or_default();
+        let body_len = body.bytes.len();
         let mut outcome = None;
         let caught = catch_unwind(AssertUnwindSafe(|| {
             let mut cg = CodeGen::new(pool, env, offsets, index);
@@ -150,7 +158,9 @@ impl BaselineTier {
         }));
         let mut f = match caught {
             Ok(r) => {
-                if let Some(pool) = outcome {
+                if let Some(pool) = outcome
+                    && body_len <= POOL_MAX_BODY
+                {
                     POOL.with(|p| *p.borrow_mut() = Some(pool));
                 }
                 r?

@@ -515,7 +515,32 @@ fn payload_range(payload: &Payload<'_>) -> std::ops::Range<u64> {
     }
 }
 
+/// How far beyond the bytes there a size field is believed when the buffer
+/// is sized (see `reserve_for_item`).
+const MAX_RESERVE_AHEAD: usize = 64 << 20;
+
 impl StreamingDecoder {
+    /// Gives back what the buffer has beyond the room `reserve_for_item`
+    /// would make now (after a data section of megabytes, the next items
+    /// are small): the buffer holds room for the unfinished item, not for
+    /// the largest item so far (python's data section: 7 MB held to the
+    /// end of the stream).
+    fn release_spare(&self, buf: &mut Vec<u8>) {
+        let slack = 2 * self.last_chunk.max(64 << 10);
+        if buf.is_empty() {
+            // The next chunk is parsed in place.
+            if buf.capacity() > slack {
+                *buf = Vec::new();
+            }
+            return;
+        }
+        let len = buf.len();
+        let keep = len.max(self.need.min(len + MAX_RESERVE_AHEAD)) + self.last_chunk;
+        if buf.capacity() > keep + slack {
+            buf.shrink_to(keep);
+        }
+    }
+
     /// Makes room for `more` bytes. The buffer is sized once for the whole
     /// unfinished item (`need`) plus one chunk like the last, instead of
     /// doubling, so it stays within one item plus one chunk. A size field
@@ -523,7 +548,6 @@ impl StreamingDecoder {
     /// `MAX_RESERVE_AHEAD` beyond what is there: a lying header cannot make
     /// the decoder allocate memory the input never fills.
     fn reserve_for_item(&mut self, more: usize) {
-        const MAX_RESERVE_AHEAD: usize = 64 << 20;
         let len = self.buf.len();
         let want = (len + more).max(self.need.min(len + MAX_RESERVE_AHEAD)) + self.last_chunk;
         if self.buf.capacity() < len + more {
@@ -551,6 +575,7 @@ impl Decoder for StreamingDecoder {
                 let result = self.run(&buf, false, sink);
                 if let Ok(used) = result {
                     buf.drain(..used);
+                    self.release_spare(&mut buf);
                 }
                 self.buf = buf;
                 result?;

@@ -13,10 +13,11 @@
 //! return address into a function index and a wasm byte offset.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
-use rung_tiering::osr::{OsrExits, OsrLoop};
+use rung_tiering::osr::{OsrExits, OsrLoop, OsrSource};
 use rung_tiering::{CompiledFunction, HandlerSite, TrapCode, TrapSite};
 
 use crate::backtrace::CodeOwner;
@@ -29,17 +30,235 @@ pub struct FunctionLocation {
     /// Byte offset of the function's first instruction in the mapping.
     pub start: usize,
     pub len: usize,
-    /// Code offset → wasm byte offset, as the tier produced it.
-    pub offset_map: Vec<(u32, u32)>,
-    /// Trapping instructions, sorted by code offset.
-    pub trap_sites: Vec<TrapSite>,
+    /// Its trapping instructions and its code offset → wasm byte offset
+    /// map, as the tier produced them, encoded compactly.
+    pub sites: Sites,
     /// Its loops' OSR exits, if it has any.
-    pub osr: Option<Arc<OsrExits>>,
+    pub osr: Option<OsrTable>,
     /// Its call sites with a landing pad, sorted by return offset.
     pub handlers: Box<[HandlerSite]>,
     /// The ladder level that compiled it ([`NO_LEVEL`] for stubs and
     /// trampolines), for backtraces and profilers.
     pub level: u8,
+}
+
+/// A function's trap sites and offset map, compactly: about 2–3 bytes an
+/// entry instead of 8 (cc1's baseline code has 4.1 million offset-map
+/// entries and 1.2 million trap sites: 42 MiB as vectors, the largest part
+/// of a module after its code). Read by a linear walk, which allocates
+/// nothing (the signal handler looks up trap sites): only traps, backtraces
+/// and the exception unwinder look.
+///
+/// Layout: the number of trap sites (LEB128); per trap site, in code
+/// order, its code offset's distance from the previous site's (LEB128) and
+/// its trap code (one byte); then, to the end, per offset-map entry in code
+/// order, its code offset's distance from the previous entry's (LEB128) and
+/// its wasm offset's difference from the previous entry's (zigzag LEB128).
+/// Both walks start at offset 0.
+#[derive(Debug, Clone, Default)]
+pub struct Sites(Box<[u8]>);
+
+impl Sites {
+    /// Encodes `trap_sites` (any order) and `offset_map` (sorted by code
+    /// offset).
+    pub fn new(trap_sites: &[TrapSite], offset_map: &[(u32, u32)]) -> Sites {
+        let mut traps: Vec<(u32, u8)> = trap_sites
+            .iter()
+            .map(|s| (s.code_offset, s.trap.as_u8()))
+            .collect();
+        traps.sort_by_key(|&(at, _)| at);
+        let mut out = Vec::with_capacity(3 + traps.len() * 3 + offset_map.len() * 3);
+        put_leb(&mut out, traps.len() as u64);
+        let mut prev = 0u32;
+        for (at, trap) in traps {
+            put_leb(&mut out, u64::from(at - prev));
+            out.push(trap);
+            prev = at;
+        }
+        let (mut code, mut wasm) = (0u32, 0u32);
+        for &(c, w) in offset_map {
+            put_leb(&mut out, u64::from(c.wrapping_sub(code)));
+            let delta = i64::from(w) - i64::from(wasm);
+            put_leb(&mut out, ((delta << 1) ^ (delta >> 63)) as u64);
+            (code, wasm) = (c, w);
+        }
+        Sites(out.into_boxed_slice())
+    }
+
+    /// The trap sites, in code order, then the position of the offset map.
+    fn traps(&self) -> (impl Iterator<Item = (u32, u8)> + '_, usize) {
+        let mut pos = 0;
+        let count = get_leb(&self.0, &mut pos);
+        let start = pos;
+        // Skip to the offset map.
+        for _ in 0..count {
+            get_leb(&self.0, &mut pos);
+            pos += 1;
+        }
+        let map = pos;
+        let mut pos = start;
+        let mut at = 0u32;
+        let iter = (0..count).map(move |_| {
+            at = at.wrapping_add(get_leb(&self.0, &mut pos) as u32);
+            let trap = self.0.get(pos).copied().unwrap_or(u8::MAX);
+            pos += 1;
+            (at, trap)
+        });
+        (iter, map)
+    }
+
+    /// The trap code of the trapping instruction at code offset `at`.
+    pub fn trap_at(&self, at: u32) -> Option<TrapCode> {
+        let (mut traps, _) = self.traps();
+        let (_, trap) = traps.find(|&(c, _)| c >= at).filter(|&(c, _)| c == at)?;
+        TrapCode::ALL.get(usize::from(trap)).copied()
+    }
+
+    /// The wasm offset of the last offset-map entry at or before code
+    /// offset `at`.
+    pub fn wasm_offset(&self, at: u32) -> Option<u32> {
+        let (_, mut pos) = self.traps();
+        let (mut code, mut wasm) = (0u32, 0i64);
+        let mut found = None;
+        while pos < self.0.len() {
+            code = code.wrapping_add(get_leb(&self.0, &mut pos) as u32);
+            let zigzag = get_leb(&self.0, &mut pos);
+            wasm += ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
+            if code > at {
+                break;
+            }
+            found = Some(wasm as u32);
+        }
+        found
+    }
+
+    /// The encoded size in bytes.
+    #[cfg(test)]
+    fn encoded_len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// A function's OSR exits ([`OsrExits`]), compactly as [`Sites`] are:
+/// 2–3 bytes a value instead of 16 (cc1's tiered baseline code has 31,000
+/// loops, whose layouts took 11 MiB as vectors). Decoded only when a
+/// back-edge asks for an OSR entry.
+///
+/// Layout (LEB128 throughout): the number of back-edges; per back-edge in
+/// code order, its code offset's distance from the previous one's and its
+/// loop's index; the number of loops; per loop, its `loop` offset, its
+/// number of values, and per value `Frame(d)` as `zigzag(d) << 2`,
+/// `Saved(n)` as `n << 2 | 2`, `Const(c)` as `1` then `c`.
+#[derive(Debug, Clone)]
+pub struct OsrTable(Box<[u8]>);
+
+impl OsrTable {
+    /// `None` for a function without OSR exits.
+    pub fn new(exits: &OsrExits) -> Option<OsrTable> {
+        if exits.back_edges.is_empty() {
+            return None;
+        }
+        let mut out = Vec::new();
+        put_leb(&mut out, exits.back_edges.len() as u64);
+        let mut prev = 0u32;
+        for &(at, lp) in &exits.back_edges {
+            put_leb(&mut out, u64::from(at.wrapping_sub(prev)));
+            put_leb(&mut out, u64::from(lp));
+            prev = at;
+        }
+        put_leb(&mut out, exits.loops.len() as u64);
+        for lp in &exits.loops {
+            put_leb(&mut out, u64::from(lp.loop_offset));
+            put_leb(&mut out, lp.values.len() as u64);
+            for v in &lp.values {
+                match *v {
+                    OsrSource::Frame(d) => {
+                        let z = ((i64::from(d) << 1) ^ (i64::from(d) >> 63)) as u64;
+                        put_leb(&mut out, z << 2);
+                    }
+                    OsrSource::Saved(n) => put_leb(&mut out, u64::from(n) << 2 | 2),
+                    OsrSource::Const(c) => {
+                        put_leb(&mut out, 1);
+                        put_leb(&mut out, c);
+                    }
+                }
+            }
+        }
+        Some(OsrTable(out.into_boxed_slice()))
+    }
+
+    /// The loop of the back-edge whose tier-up call returns to `offset`.
+    pub fn at(&self, offset: u32) -> Option<OsrLoop> {
+        let b = &self.0;
+        let mut pos = 0;
+        let edges = get_leb(b, &mut pos);
+        let (mut at, mut found) = (0u32, None);
+        for _ in 0..edges {
+            at = at.wrapping_add(get_leb(b, &mut pos) as u32);
+            let lp = get_leb(b, &mut pos);
+            if at == offset && found.is_none() {
+                found = Some(lp);
+            }
+        }
+        let want = found?;
+        let loops = get_leb(b, &mut pos);
+        for i in 0..loops {
+            let loop_offset = get_leb(b, &mut pos) as u32;
+            let count = get_leb(b, &mut pos);
+            let mut values = Vec::with_capacity(if i == want { count as usize } else { 0 });
+            for _ in 0..count {
+                let v = get_leb(b, &mut pos);
+                let value = match v & 3 {
+                    0 => {
+                        let z = v >> 2;
+                        OsrSource::Frame((((z >> 1) as i64) ^ -((z & 1) as i64)) as i32)
+                    }
+                    2 => OsrSource::Saved((v >> 2) as u8),
+                    _ => OsrSource::Const(get_leb(b, &mut pos)),
+                };
+                if i == want {
+                    values.push(value);
+                }
+            }
+            if i == want {
+                return Some(OsrLoop {
+                    loop_offset,
+                    values,
+                });
+            }
+        }
+        None
+    }
+}
+
+fn put_leb(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Reads a LEB128 at `pos` and moves past it (0 past the end: never for
+/// what `put_leb` wrote).
+fn get_leb(bytes: &[u8], pos: &mut usize) -> u64 {
+    let mut v = 0u64;
+    let mut shift = 0;
+    while let Some(&b) = bytes.get(*pos) {
+        *pos += 1;
+        if shift < 64 {
+            v |= u64::from(b & 0x7f) << shift;
+        }
+        shift += 7;
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    v
 }
 
 /// The level of code no tier of the ladder compiled.
@@ -62,6 +281,18 @@ unsafe impl Send for CodeMemory {}
 unsafe impl Sync for CodeMemory {}
 
 const FUNCTION_ALIGN: usize = 16;
+
+/// Bytes of address space mapped for code (published memories and arena
+/// reservations alike), process-wide: the memory accounting a failed
+/// compile must return to its start ([`code_bytes_mapped`]).
+static MAPPED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many bytes of address space the process has mapped for code right
+/// now: every [`CodeMemory`] and every arena region still reserved. A
+/// compile that fails gives all of its own back before it returns.
+pub fn code_bytes_mapped() -> usize {
+    MAPPED.load(Ordering::Acquire)
+}
 
 impl CodeMemory {
     /// Copies `functions` (index, code) into new pages, makes them
@@ -87,13 +318,8 @@ impl CodeMemory {
                 func: *func,
                 start: len,
                 len: compiled.code.len(),
-                offset_map: compiled.offset_map.clone(),
-                trap_sites: {
-                    let mut sites = compiled.trap_sites.clone();
-                    sites.sort_by_key(|s| s.code_offset);
-                    sites
-                },
-                osr: (!compiled.osr.back_edges.is_empty()).then(|| Arc::new(compiled.osr.clone())),
+                sites: Sites::new(&compiled.trap_sites, &compiled.offset_map),
+                osr: OsrTable::new(&compiled.osr),
                 handlers: compiled.handlers.clone().into_boxed_slice(),
                 level,
             });
@@ -112,6 +338,7 @@ impl CodeMemory {
             )
         }?
         .cast::<u8>();
+        MAPPED.fetch_add(map_len, Ordering::AcqRel);
         for ((_, compiled), loc) in functions.iter().zip(&locations) {
             // SAFETY: `loc.start + loc.len <= len <= map_len`, the mapping is
             // writable and does not overlap `compiled.code`.
@@ -180,8 +407,7 @@ impl FunctionLocation {
     /// The wasm offset of the instruction that starts at or before code
     /// offset `at` (for a faulting instruction, its own operator).
     fn wasm_offset(&self, at: u32) -> Option<u32> {
-        let j = self.offset_map.partition_point(|&(code, _)| code <= at);
-        j.checked_sub(1).map(|j| self.offset_map[j].1)
+        self.sites.wasm_offset(at)
     }
 }
 
@@ -191,6 +417,7 @@ impl Drop for CodeMemory {
         // SAFETY: our own mapping, no longer referenced by any code (whoever
         // could run it held an `Arc` to us).
         let _ = unsafe { rustix::mm::munmap(self.ptr.cast(), self.len) };
+        MAPPED.fetch_sub(self.len, Ordering::AcqRel);
     }
 }
 
@@ -218,7 +445,7 @@ fn memory_at(pc: usize) -> Option<Arc<CodeMemory>> {
 pub fn lookup_osr_exit(at: usize) -> Option<(u32, OsrLoop)> {
     let memory = memory_at(at)?;
     let (f, offset) = memory.locate(at)?;
-    let exit = f.osr.as_ref()?.at(offset)?.clone();
+    let exit = f.osr.as_ref()?.at(offset)?;
     Some((f.func, exit))
 }
 
@@ -292,11 +519,8 @@ pub(crate) fn frame_info(
 pub fn lookup_trap(pc: usize) -> Option<(TrapCode, u32, Option<u32>)> {
     let memory = memory_at(pc)?;
     let (f, at) = memory.locate(pc)?;
-    let i = f
-        .trap_sites
-        .binary_search_by_key(&at, |s| s.code_offset)
-        .ok()?;
-    Some((f.trap_sites[i].trap, f.func, f.wasm_offset(at)))
+    let trap = f.sites.trap_at(at)?;
+    Some((trap, f.func, f.wasm_offset(at)))
 }
 
 /// Executable memory filled while a module compiles: each compile thread
@@ -362,7 +586,8 @@ impl CodeArena {
     }
 
     /// Copies `function`'s code into the arena (its metadata moves in,
-    /// its code buffer is freed) and returns where it went.
+    /// trap sites and offset map encoded as [`Sites`]; its buffers are
+    /// freed) and returns where it went.
     pub fn place(
         &self,
         func: u32,
@@ -371,6 +596,13 @@ impl CodeArena {
     ) -> std::io::Result<Placement> {
         let code = std::mem::take(&mut function.code);
         let len = code.len();
+        // Encoded on this (compile) thread, outside the lock.
+        let sites = Sites::new(
+            &std::mem::take(&mut function.trap_sites),
+            &std::mem::take(&mut function.offset_map),
+        );
+        let osr = OsrTable::new(&std::mem::take(&mut function.osr));
+        let handlers = std::mem::take(&mut function.handlers).into_boxed_slice();
         // Reserve the range and count this writer on its chunks.
         let (placement, dst) = {
             let mut st = self.state.lock();
@@ -393,15 +625,9 @@ impl CodeArena {
                 func,
                 start,
                 len,
-                offset_map: std::mem::take(&mut function.offset_map),
-                trap_sites: {
-                    let mut sites = std::mem::take(&mut function.trap_sites);
-                    sites.sort_by_key(|s| s.code_offset);
-                    sites
-                },
-                osr: (!function.osr.back_edges.is_empty())
-                    .then(|| Arc::new(std::mem::take(&mut function.osr))),
-                handlers: std::mem::take(&mut function.handlers).into_boxed_slice(),
+                sites,
+                osr,
+                handlers,
                 level,
             });
             // SAFETY: `start + len <= reserved`.
@@ -436,6 +662,7 @@ impl CodeArena {
                 // SAFETY: the tail of our reservation: nothing was placed
                 // there.
                 unsafe { rustix::mm::munmap(r.base.add(len).cast(), r.reserved - len) }?;
+                MAPPED.fetch_sub(r.reserved - len, Ordering::AcqRel);
             }
             let mut functions = std::mem::take(&mut r.functions);
             functions.sort_by_key(|f| f.start);
@@ -474,6 +701,7 @@ impl Region {
             )
         }?
         .cast::<u8>();
+        MAPPED.fetch_add(reserved, Ordering::AcqRel);
         Ok(Region {
             base,
             reserved,
@@ -519,6 +747,7 @@ impl Drop for Region {
         if self.reserved > 0 {
             // SAFETY: our own reservation; no code in it ever ran.
             let _ = unsafe { rustix::mm::munmap(self.base.cast(), self.reserved) };
+            MAPPED.fetch_sub(self.reserved, Ordering::AcqRel);
         }
     }
 }
@@ -565,6 +794,73 @@ mod tests {
         assert_eq!(perms(end - 1), "r-xp");
         assert_eq!(memories[0].len, 10 << 18);
         assert_eq!(address(&memories, placements[3]), base + 3 * (256 << 10));
+    }
+
+    #[test]
+    fn sites_answer_as_the_vectors_they_encode() {
+        use TrapCode::*;
+        // Unsorted trap sites; an offset map whose wasm offsets go back
+        // (out-of-line code) and jump far; a code offset past 2^14.
+        let traps = [
+            (40_000, IntegerOverflow),
+            (3, MemoryOutOfBounds),
+            (17, UnreachableCodeReached),
+            (200, NullExceptionReference),
+        ];
+        let trap_sites: Vec<TrapSite> = traps
+            .iter()
+            .map(|&(code_offset, trap)| TrapSite { code_offset, trap })
+            .collect();
+        let map = [
+            (0, 1_000_000),
+            (3, 1_000_002),
+            (9, 1_000_002 + 300),
+            (150, 999_990),
+            (40_000, 5),
+            (40_010, u32::MAX - 1),
+        ];
+        let sites = Sites::new(&trap_sites, &map);
+        assert!(sites.encoded_len() < (traps.len() + map.len()) * 8);
+        for at in 0..40_100 {
+            let want = traps.iter().find(|t| t.0 == at).map(|t| t.1);
+            assert_eq!(sites.trap_at(at), want, "trap at {at}");
+            let j = map.partition_point(|&(c, _)| c <= at);
+            let want = j.checked_sub(1).map(|j| map[j].1);
+            assert_eq!(sites.wasm_offset(at), want, "wasm offset at {at}");
+        }
+        assert_eq!(sites.wasm_offset(u32::MAX), Some(u32::MAX - 1));
+        let empty = Sites::new(&[], &[]);
+        assert_eq!((empty.trap_at(0), empty.wasm_offset(7)), (None, None));
+        // A map that does not start at 0.
+        let late = Sites::new(&[], &[(5, 9)]);
+        assert_eq!((late.wasm_offset(4), late.wasm_offset(5)), (None, Some(9)));
+    }
+
+    #[test]
+    fn osr_tables_answer_as_the_exits_they_encode() {
+        use OsrSource::*;
+        let exits = OsrExits {
+            loops: vec![
+                OsrLoop {
+                    loop_offset: 70_000,
+                    values: vec![Frame(-8), Frame(-4096), Const(0), Const(u64::MAX), Saved(3)],
+                },
+                OsrLoop {
+                    loop_offset: 12,
+                    values: vec![],
+                },
+                OsrLoop {
+                    loop_offset: 90,
+                    values: vec![Frame(i32::MIN), Frame(i32::MAX), Saved(255), Const(1 << 40)],
+                },
+            ],
+            back_edges: vec![(5, 2), (300, 0), (301, 1), (20_000, 0)],
+        };
+        let table = OsrTable::new(&exits).unwrap();
+        for at in 0..20_100 {
+            assert_eq!(table.at(at), exits.at(at).cloned(), "back-edge at {at}");
+        }
+        assert!(OsrTable::new(&OsrExits::default()).is_none());
     }
 
     /// A function of `len` bytes of `fill`, with a trap site at its last

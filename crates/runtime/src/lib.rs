@@ -41,6 +41,7 @@ mod values;
 pub mod wasi;
 
 pub use backtrace::{Frame, MAX_FRAMES, WasmBacktrace, demangle};
+pub use code_memory::code_bytes_mapped;
 pub use engine::{Config, Engine, StartTier, TierChoice, TierCompileStats, TierUpStats};
 pub use interrupt::InterruptHandle;
 pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};

@@ -328,7 +328,8 @@ impl ModuleInner {
         compiled.push(code);
         match &self.bodies {
             Some(b) if function.counts_budget || !b.engine.config().osr => {
-                let budget = initial_budget(&b.engine, index, b.body_len(defined), level, function);
+                let len = b.body_len(defined);
+                let budget = initial_budget(&b.engine, index, len, level, function.counts_budget);
                 self.budgets[defined].store(budget, Ordering::Relaxed);
             }
             // Code that does not count: the budget is left to the frames of
@@ -383,9 +384,9 @@ fn initial_budget(
     index: u32,
     body_len: usize,
     level: usize,
-    function: &CompiledFunction,
+    counts_budget: bool,
 ) -> i32 {
-    if function.counts_budget {
+    if counts_budget {
         engine
             .config()
             .tier_up_policy
@@ -748,10 +749,20 @@ impl Module {
             .iter()
             .zip(&locations)
             .map(|(c, (_, len))| {
-                AtomicI32::new(initial_budget(engine, c.index, *len, c.level, &c.function))
+                let level = usize::from(c.level);
+                AtomicI32::new(initial_budget(
+                    engine,
+                    c.index,
+                    *len,
+                    level,
+                    c.counts_budget,
+                ))
             })
             .collect();
-        let tier_states = compiled.iter().map(|c| TierState::new(c.level)).collect();
+        let tier_states = compiled
+            .iter()
+            .map(|c| TierState::new(usize::from(c.level)))
+            .collect();
         let bodies = keep(None, Vec::new());
         let inner = Arc::new_cyclic(|me| ModuleInner {
             me: me.clone(),
@@ -872,13 +883,14 @@ impl Module {
 }
 
 /// One function compiled: its index, the ladder level that compiled it,
-/// and the code.
+/// and where its code went. Small (32 bytes): a module's compile holds one
+/// per function until `finish`; the code and its metadata are in the arena.
 pub(crate) struct Compiled {
     pub index: u32,
-    pub level: usize,
-    /// What the runtime still needs of the function (its code and code
-    /// metadata moved into the arena).
-    pub function: CompiledFunction,
+    pub level: u8,
+    /// Whether the code counts the tier-up budget
+    /// (`CompiledFunction::counts_budget`).
+    pub counts_budget: bool,
     /// Where its code went in the arena (`None` when only validated).
     pub placement: Option<Placement>,
 }
@@ -915,8 +927,8 @@ pub(crate) fn compile_one(
         job.validate(&body).map_err(Error::Invalid)?;
         return Ok(Compiled {
             index,
-            level,
-            function: CompiledFunction::default(),
+            level: level_u8(level),
+            counts_budget: false,
             placement: None,
         });
     };
@@ -927,8 +939,8 @@ pub(crate) fn compile_one(
         .map_err(|e| Error::Resource(format!("cannot map code: {e}")))?;
     Ok(Compiled {
         index,
-        level,
-        function,
+        level: level_u8(level),
+        counts_budget: function.counts_budget,
         placement: Some(placement),
     })
 }

@@ -193,12 +193,16 @@ impl Batch {
 /// for the rest.
 pub(crate) struct Stream<J: Send + 'static> {
     scheduler: Arc<Scheduler>,
-    jobs: Option<Sender<J>>,
+    jobs: Option<Sender<(J, usize)>>,
     shared: Arc<StreamShared<J>>,
 }
 
 struct StreamShared<J> {
-    receiver: Receiver<J>,
+    /// Each job with its weight.
+    receiver: Receiver<(J, usize)>,
+    /// The weight of the jobs waiting, and the most that may wait.
+    weight: AtomicUsize,
+    max_weight: usize,
     /// Pool tasks queued or running for this stream.
     tasks: Mutex<usize>,
     idle: Condvar,
@@ -208,11 +212,13 @@ struct StreamShared<J> {
 
 impl<J: Send + 'static> Stream<J> {
     /// A stream whose jobs `work` runs, on up to `helpers` pool threads at
-    /// once; at most `capacity` jobs wait (`push` blocks beyond that).
+    /// once; at most `capacity` jobs, of at most `max_weight` in all (one
+    /// job alone may weigh more), wait (see `push` beyond that).
     pub fn new(
         scheduler: &Arc<Scheduler>,
         helpers: usize,
         capacity: usize,
+        max_weight: usize,
         work: impl Fn(J) + Send + Sync + 'static,
     ) -> Stream<J> {
         let (jobs, receiver) = crossbeam_channel::bounded(capacity.max(1));
@@ -221,6 +227,8 @@ impl<J: Send + 'static> Stream<J> {
             jobs: Some(jobs),
             shared: Arc::new(StreamShared {
                 receiver,
+                weight: AtomicUsize::new(0),
+                max_weight,
                 tasks: Mutex::new(0),
                 idle: Condvar::new(),
                 limit: helpers.max(1),
@@ -229,23 +237,36 @@ impl<J: Send + 'static> Stream<J> {
         }
     }
 
-    /// Queues a job; false if the stream has finished. While `capacity`
-    /// jobs wait, the caller runs the oldest itself instead of blocking: a
-    /// source faster than the pool gets a compiler more (as a `Batch`'s
-    /// caller works on its batch), and one slower than it never fills the
-    /// queue.
-    pub fn push(&self, job: J) -> bool {
+    /// Queues a job of `weight`; false if the stream has finished. While
+    /// the queue is full (`capacity` jobs, or `max_weight` with this one),
+    /// the caller runs the oldest itself instead of blocking: a source
+    /// faster than the pool gets a compiler more (as a `Batch`'s caller
+    /// works on its batch), and one slower than it never fills the queue.
+    pub fn push(&self, job: J, weight: usize) -> bool {
         let Some(jobs) = &self.jobs else {
             return false;
         };
+        let sh = &self.shared;
         let mut job = job;
         loop {
-            match jobs.try_send(job) {
+            let waiting = sh.weight.load(Ordering::Acquire);
+            if waiting > 0
+                && waiting.saturating_add(weight) > sh.max_weight
+                && let Some(oldest) = sh.take()
+            {
+                let _ = catch_unwind(AssertUnwindSafe(|| (sh.work)(oldest)));
+                continue;
+            }
+            // Counted before it is sent, so a taker never counts it down
+            // first.
+            sh.weight.fetch_add(weight, Ordering::AcqRel);
+            match jobs.try_send((job, weight)) {
                 Ok(()) => break,
-                Err(crossbeam_channel::TrySendError::Full(back)) => {
+                Err(crossbeam_channel::TrySendError::Full((back, _))) => {
+                    sh.weight.fetch_sub(weight, Ordering::AcqRel);
                     job = back;
-                    if let Ok(oldest) = self.shared.receiver.try_recv() {
-                        let _ = catch_unwind(AssertUnwindSafe(|| (self.shared.work)(oldest)));
+                    if let Some(oldest) = sh.take() {
+                        let _ = catch_unwind(AssertUnwindSafe(|| (sh.work)(oldest)));
                     }
                 }
                 Err(crossbeam_channel::TrySendError::Disconnected(_)) => return false,
@@ -262,12 +283,12 @@ impl<J: Send + 'static> Stream<J> {
 
     fn task(shared: &Arc<StreamShared<J>>, scheduler: &Arc<Scheduler>) {
         let (sh, s) = (shared.clone(), scheduler.clone());
-        scheduler.spawn(Priority::Normal, move || match sh.receiver.try_recv() {
-            Ok(job) => {
+        scheduler.spawn(Priority::Normal, move || match sh.take() {
+            Some(job) => {
                 let _ = catch_unwind(AssertUnwindSafe(|| (sh.work)(job)));
                 Stream::task(&sh, &s);
             }
-            Err(_) => {
+            None => {
                 let mut tasks = sh.tasks.lock();
                 *tasks -= 1;
                 // A push may have queued a job after the `try_recv` and
@@ -289,13 +310,30 @@ impl<J: Send + 'static> Stream<J> {
     /// when every job has run.
     pub fn finish(mut self) {
         drop(self.jobs.take());
-        while let Ok(job) = self.shared.receiver.try_recv() {
+        while let Some(job) = self.shared.take() {
             let _ = catch_unwind(AssertUnwindSafe(|| (self.shared.work)(job)));
         }
         let mut tasks = self.shared.tasks.lock();
         while *tasks > 0 {
             self.shared.idle.wait(&mut tasks);
         }
+        drop(tasks);
+        // The pool task that ran last holds `shared` for a moment after it
+        // said it is done: wait for it to let go, so that `work` (and all
+        // its closure holds: a module's compile state) is dropped on this
+        // thread before `finish` returns, not on a pool thread later.
+        while Arc::strong_count(&self.shared) > 1 {
+            std::thread::yield_now();
+        }
+    }
+}
+
+impl<J> StreamShared<J> {
+    /// The oldest waiting job, if any.
+    fn take(&self) -> Option<J> {
+        let (job, weight) = self.receiver.try_recv().ok()?;
+        self.weight.fetch_sub(weight, Ordering::AcqRel);
+        Some(job)
     }
 }
 
@@ -379,14 +417,14 @@ mod tests {
         let s = Arc::new(Scheduler::new(2));
         let sum = Arc::new(AtomicUsize::new(0));
         let t = sum.clone();
-        let stream = Stream::new(&s, 2, 4, move |n: usize| {
+        let stream = Stream::new(&s, 2, 4, usize::MAX, move |n: usize| {
             if n == 13 {
                 panic!("job 13");
             }
             t.fetch_add(n, Ordering::Relaxed);
         });
         for n in 0..100 {
-            assert!(stream.push(n));
+            assert!(stream.push(n, 1));
         }
         stream.finish();
         assert_eq!(sum.load(Ordering::Relaxed), (0..100).sum::<usize>() - 13);
@@ -398,11 +436,11 @@ mod tests {
         let open = occupy(&s);
         let ran = Arc::new(AtomicUsize::new(0));
         let r = ran.clone();
-        let stream = Stream::new(&s, 1, 8, move |_: usize| {
+        let stream = Stream::new(&s, 1, 8, usize::MAX, move |_: usize| {
             r.fetch_add(1, Ordering::Relaxed);
         });
         for n in 0..5 {
-            assert!(stream.push(n));
+            assert!(stream.push(n, 1));
         }
         drop(stream);
         drop(open);

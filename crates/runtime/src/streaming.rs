@@ -15,11 +15,21 @@
 //!
 //! **Invariant:** beyond the function bodies kept for later compilation
 //! (lazy or tier-up), the pipeline holds the decoder's one unfinished item and
-//! one chunk, plus at most `2 × compile_threads` bodies waiting and one per
-//! thread compiling (the pushing thread among them): the channel is bounded,
-//! and when it is full `push` compiles the oldest waiting body itself, so
+//! one chunk, plus the bodies waiting (at most `32 × compile_threads` of
+//! them and 1 MiB of their bytes, or one larger body) and one per thread
+//! compiling (the pushing thread among them): the queue is bounded by
+//! count and by bytes, and when it is full `push` compiles the oldest
+//! waiting body itself, so
 //! a fast source gets one compiler more instead of a blocked thread
 //! (cc1 unthrottled: 650 ms against 870–985 ms blocking, batch 540–610).
+//! What a compiled function leaves behind is what the module keeps: its
+//! code and compact metadata in the arena (`code_memory::Sites`,
+//! `OsrTable`) and a 32-byte `Compiled` record until `finish`; the
+//! compile threads' scratch is bounded (the baseline's pool is not kept
+//! after a body over 64 KiB) and the decoder's buffer shrinks back after
+//! a big item. So peak RSS is the finished module's plus ~2 MiB (cc1
+//! baseline: 93 MiB, of which code 61 MiB; batch 138 MiB, which also
+//! holds the file and a copy of its code section).
 //!
 //! **Invariant:** nothing of a failed module stays observable: each body's
 //! code goes into the module's [`CodeArena`] as it is compiled, but it is
@@ -33,11 +43,15 @@
 //! thread reports it. Bodies after a failed one are dropped unrun, bodies
 //! before it finish (one of them may have failed too: the first in binary
 //! order is the error), and before `push` returns, every compile of the
-//! stream has ended and what it produced is freed. The stream then stays
-//! failed: `push` and `finish` return the same error, the one
-//! `Module::new` reports: the first in binary order (a malformed section
-//! after a bad body waits for the bodies sent before it, and the body's
-//! error wins, as in a one-pass reader).
+//! stream has ended and what it produced is freed: the arena unmapped, the
+//! kept code section and queued bodies dropped, the decoder and stage 1
+//! started over empty (the process's heap and `code_bytes_mapped` are
+//! where they were before the first push, but for the error the stream
+//! keeps; `tests/streaming_errors.rs`). The stream then stays failed:
+//! `push` and `finish` return the same error, the one `Module::new`
+//! reports: the first in binary order (a malformed section after a bad
+//! body waits for the bodies sent before it, and the body's error wins,
+//! as in a one-pass reader; `tests/robustness.rs`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -55,6 +69,15 @@ use crate::module::{
 };
 use crate::scheduler::Stream;
 
+/// How many bodies may wait for the compile threads, per thread, and how
+/// many of their bytes in all (a larger body waits alone): enough that the
+/// compile threads rarely find the queue empty while the pushing thread
+/// compiles a body itself (with 4 waiting, cc1's stream spent ~10% of its
+/// CPU time on the pool's sleeps and wake-ups), few enough to be a small
+/// part of memory.
+const QUEUED_BODIES: usize = 32;
+const QUEUED_BYTES: usize = 1 << 20;
+
 /// One body on its way to a compile thread.
 struct Job {
     /// Its position among the module's bodies.
@@ -64,7 +87,15 @@ struct Job {
     bytes: Vec<u8>,
 }
 
-type Done = Arc<parking_lot::Mutex<Vec<Option<Result<Compiled, Error>>>>>;
+/// What the compile threads produced: each body's small record by
+/// position, and the first error in binary order.
+#[derive(Default)]
+struct Results {
+    compiled: Vec<Option<Compiled>>,
+    error: Option<(usize, Error)>,
+}
+
+type Done = Arc<parking_lot::Mutex<Results>>;
 
 /// How far a streaming compile has got ([`StreamingCompiler::progress`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -184,7 +215,8 @@ impl Workers {
         let stream = Stream::new(
             &engine.inner.scheduler,
             threads,
-            2 * threads,
+            QUEUED_BODIES * threads,
+            QUEUED_BYTES,
             move |j: Job| {
                 if j.position > f.load(Ordering::Acquire) {
                     // An earlier body failed: the module is lost anyway.
@@ -197,17 +229,23 @@ impl Workers {
                 };
                 let func = body.index;
                 let result = compile_one(&e, &env, &o, body, j.job, a.as_deref());
-                match &result {
-                    Ok(_) => progress.compiled(func, j.bytes.len()),
-                    Err(_) => {
+                let mut done = d.lock();
+                match result {
+                    Ok(compiled) => {
+                        progress.compiled(func, j.bytes.len());
+                        if done.compiled.len() <= j.position {
+                            done.compiled.resize_with(j.position + 1, || None);
+                        }
+                        done.compiled[j.position] = Some(compiled);
+                    }
+                    Err(e) => {
                         f.fetch_min(j.position, Ordering::AcqRel);
+                        // Function order is offset order: the first wins.
+                        if done.error.as_ref().is_none_or(|(at, _)| j.position < *at) {
+                            done.error = Some((j.position, e));
+                        }
                     }
                 }
-                let mut done = d.lock();
-                if done.len() <= j.position {
-                    done.resize_with(j.position + 1, || None);
-                }
-                done[j.position] = Some(result);
             },
         );
         Ok(Workers {
@@ -229,7 +267,7 @@ impl Workers {
     fn abandon(self) {
         self.failed_at.store(0, Ordering::Release);
         self.stream.finish();
-        self.done.lock().clear();
+        *self.done.lock() = Results::default();
     }
 
     /// Waits for every body sent so far; returns the results by position,
@@ -237,24 +275,14 @@ impl Workers {
     /// has run).
     fn finish(self, count: usize) -> Result<(Vec<Compiled>, Option<Arc<CodeArena>>), Error> {
         self.stream.finish();
-        let mut results = std::mem::take(&mut *self.done.lock());
-        results.resize_with(count, || None);
-        let lost = || Error::Resource("a compile thread stopped".into());
-        let mut compiled = Vec::with_capacity(count);
-        let mut first_error: Option<Error> = None;
-        for r in results {
-            match r.unwrap_or_else(|| Err(lost())) {
-                Ok(f) => compiled.push(f),
-                Err(e) => {
-                    // Function order is offset order: the first error wins.
-                    first_error.get_or_insert(e);
-                }
-            }
+        let Results { compiled, error } = std::mem::take(&mut *self.done.lock());
+        if let Some((_, e)) = error {
+            return Err(e);
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok((compiled, self.arena)),
+        if compiled.len() != count || compiled.iter().any(Option::is_none) {
+            return Err(Error::Resource("a compile thread stopped".into()));
         }
+        Ok((compiled.into_iter().flatten().collect(), self.arena))
     }
 }
 
@@ -382,12 +410,15 @@ impl EventSink for Sink {
                     code.put((body.offset - *start) as usize, body.bytes)?;
                 }
                 self.locations.push((body.offset, body.bytes.len()));
-                let sent = workers.stream.push(Job {
-                    position: self.bodies,
-                    job,
-                    offset: body.offset,
-                    bytes: body.bytes.to_vec(),
-                });
+                let sent = workers.stream.push(
+                    Job {
+                        position: self.bodies,
+                        job,
+                        offset: body.offset,
+                        bytes: body.bytes.to_vec(),
+                    },
+                    body.bytes.len(),
+                );
                 if !sent {
                     return Err(Error::Resource("the compile threads stopped".into()));
                 }
@@ -471,6 +502,17 @@ impl From<rung_decoder::DecodeError> for Error {
     }
 }
 
+/// How the streaming compiler decodes.
+fn decoder_config(engine: &Engine) -> DecoderConfig {
+    DecoderConfig {
+        decode_names: false,
+        features: engine.config().features,
+        // Kept undecoded for backtraces and profilers.
+        deliver_names: true,
+        ..DecoderConfig::default()
+    }
+}
+
 /// A module being compiled while its bytes arrive: `push` chunks of any size
 /// as they come, then `finish`.
 pub struct StreamingCompiler {
@@ -487,13 +529,7 @@ impl StreamingCompiler {
             compile_threads = engine.config().compile_threads
         );
         StreamingCompiler {
-            decoder: StreamingDecoder::new(DecoderConfig {
-                decode_names: false,
-                features: engine.config().features,
-                // Kept undecoded for backtraces and profilers.
-                deliver_names: true,
-                ..DecoderConfig::default()
-            }),
+            decoder: StreamingDecoder::new(decoder_config(engine)),
             sink: Sink {
                 engine: engine.clone(),
                 progress: Arc::new(Progress::new()),
@@ -553,8 +589,15 @@ impl StreamingCompiler {
         let _ = self.sink.progress.listener.set(Arc::new(listener));
     }
 
+    /// Ends the stream with `error`: stops its compiles and frees all it
+    /// holds (compiled code, queued bodies, the kept code section, and the
+    /// decoder's and validator's state, which start over empty), so the
+    /// process holds what it held when the stream began, plus the error.
     fn fail(&mut self, error: Error) -> Error {
         self.sink.abandon();
+        self.decoder = StreamingDecoder::new(decoder_config(&self.sink.engine));
+        self.sink.stage1 = ModuleValidator::new(self.sink.engine.config().features);
+        self.sink.name_section = None;
         self.failed = Some(error.clone());
         error
     }

@@ -181,8 +181,9 @@ fn first_error(engine: &Engine, bytes: &[u8], chunk: usize) -> (String, Option<u
 
 #[test]
 fn push_reports_a_bad_body_while_the_stream_still_runs() {
-    // One compile thread: bodies compile in order, so once 8 later bodies
-    // have been queued, the bad one has been compiled and its error seen.
+    // One compile thread: bodies compile in order, and at most 32 wait
+    // (streaming.rs, QUEUED_BODIES), so once 40 later bodies have been
+    // queued, the bad one has been compiled and its error seen.
     let engine = Engine::new(Config {
         compile_threads: 1,
         ..TierChoice::Baseline.config()
@@ -200,7 +201,7 @@ fn push_reports_a_bad_body_while_the_stream_still_runs() {
     assert_eq!(streamed, at_once);
     let pushed = pushed.expect("the error waited for finish");
     assert!(
-        pushed < sizes[70],
+        pushed < sizes[50 + 40],
         "reported after {pushed} bytes; the bad body ends at {}",
         sizes[51]
     );
