@@ -785,7 +785,10 @@ impl Module {
         // V8's names for the module-level phases: every function has code
         // from the bottom of the ladder, or (optimized) from its top.
         let functions = compiled.len();
-        if compiled.iter().all(|c| c.level == engine.top_level()) {
+        if compiled
+            .iter()
+            .all(|c| usize::from(c.level) == engine.top_level())
+        {
             tracing::info!(name: "TopTierFinished", functions);
         } else {
             tracing::info!(name: "BaselineFinished", functions);
