@@ -347,5 +347,7 @@ fn show(v: &Val) -> String {
             }
         }
         Val::ExternRef(e) => e.map_or("null externref".into(), |e| format!("externref {e}")),
+        Val::AnyRef(None) => "null anyref".into(),
+        Val::AnyRef(Some(_)) => "anyref".into(),
     }
 }

@@ -15,6 +15,7 @@
 //!          │                                              │ per defined function
 //!          │ tier_up_budgets: *mut i32                    │ one per defined function
 //!          │ type_ids: *const u32                         │ canonical id per type index
+//!          │ gc_heap: *mut GcCtx                          │ the store's GC bump context
 //!          ├──────────────────────────────────────────────┤ arrays (sized by the module)
 //!          │ imported functions: [(slot, vmctx); n]       │ 2 words each
 //!          │ imported memories:  [*mut MemoryDef; n]      │ → owner's definition
@@ -30,7 +31,7 @@
 //! ```
 //!
 //! "word" and `usize` mean the target pointer size, `p`: 8 on x86-64, where
-//! the header is 56 bytes. Every index an accessor takes is the module's
+//! the header is 64 bytes. Every index an accessor takes is the module's
 //! absolute index (imports first, then definitions), as it appears in the
 //! operators.
 //!
@@ -294,6 +295,7 @@ pub struct VmOffsets {
     func_slots: u32,
     tier_up_budgets: u32,
     type_ids: u32,
+    gc_heap: u32,
     // Arrays.
     imported_functions: u32,
     imported_memories: u32,
@@ -367,6 +369,7 @@ impl VmOffsets {
         let func_slots = cur.place(1, p, p);
         let tier_up_budgets = cur.place(1, p, p);
         let type_ids = cur.place(1, p, p);
+        let gc_heap = cur.place(1, p, p);
         let imported_functions = cur.place(c.imported_functions, 2 * p, p);
         let imported_memories = cur.place(c.imported_memories, p, p);
         let defined_memories = cur.place(c.memories - c.imported_memories, memory.size, p);
@@ -399,6 +402,7 @@ impl VmOffsets {
             func_slots: o(func_slots),
             tier_up_budgets: o(tier_up_budgets),
             type_ids: o(type_ids),
+            gc_heap: o(gc_heap),
             imported_functions: o(imported_functions),
             imported_memories: o(imported_memories),
             defined_memories: o(defined_memories),
@@ -489,6 +493,13 @@ impl VmOffsets {
     /// type indices.
     pub fn type_ids(&self) -> u32 {
         self.type_ids
+    }
+
+    /// `gc_heap: *mut GcCtx`: the store's GC allocation context
+    /// (`{bump, limit}`, see [`gc`](crate::gc)), the same for every
+    /// instance of a store. Readonly for code; the context's fields change.
+    pub fn gc_heap(&self) -> u32 {
+        self.gc_heap
     }
 
     /// The offset of type `type_index`'s canonical id *within* the type-ids
@@ -663,6 +674,7 @@ impl VmOffsets {
             r("func_slots", self.func_slots, 1, p, p),
             r("tier_up_budgets", self.tier_up_budgets, 1, p, p),
             r("type_ids", self.type_ids, 1, p, p),
+            r("gc_heap", self.gc_heap, 1, p, p),
             r(
                 "imported_functions",
                 self.imported_functions,
@@ -771,6 +783,7 @@ mod tests {
             ("func_slots".to_string(), o.func_slots(), p, p),
             ("tier_up_budgets".to_string(), o.tier_up_budgets(), p, p),
             ("type_ids".to_string(), o.type_ids(), p, p),
+            ("gc_heap".to_string(), o.gc_heap(), p, p),
         ];
         let some = |x: Option<u32>, what: &str| x.unwrap_or_else(|| panic!("{what} is None"));
         for i in 0..c.functions {
@@ -909,8 +922,8 @@ mod tests {
         let o = VmOffsets::new(&env, 8).expect("layout");
         assert_eq!(o.stack_limit(), 8);
         assert_eq!(o.type_ids(), 48);
-        assert_eq!(o.imported_function_slot(0), Some(56));
-        assert_eq!(o.imported_function_vmctx(1), Some(56 + 16 + 8));
+        assert_eq!(o.imported_function_slot(0), Some(64));
+        assert_eq!(o.imported_function_vmctx(1), Some(64 + 16 + 8));
     }
 
     #[test]
