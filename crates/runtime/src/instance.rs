@@ -84,7 +84,8 @@ fn check_import(
             let expected = module.inner.type_ids.get(*t as usize).copied();
             // SAFETY: every function's record is live while its store is.
             let actual = unsafe { (*store.funcs[f.index as usize].record).type_id };
-            if expected != Some(actual) {
+            // A function of a declared subtype matches too (GC).
+            if expected.is_none_or(|e| !store.gc.is_subtype(actual, e)) {
                 return Err(incompatible("function signature"));
             }
         }
@@ -154,6 +155,7 @@ pub(crate) fn instantiate(
     module: &Module,
     imports: &[Extern],
 ) -> Result<Instance, Error> {
+    register_gc_types(store, module);
     check_imports(store, module, imports)?;
     check_limits(store, module)?;
     let instance_index = store.instances.len() as u32;
@@ -257,9 +259,14 @@ fn new_instance(store: &mut StoreInner, module: &Module) -> Box<InstanceData> {
     );
     inst.put(offsets.type_ids(), module.inner.type_ids.as_ptr() as usize);
     inst.put(offsets.gc_heap(), store.gc.ctx() as usize);
-    // Only modules whose types casts or objects need (struct and array
-    // types, declared subtyping): others register nothing.
-    if env.types.iter().any(|t| {
+    inst
+}
+
+/// Registers the module's types with the store's GC heap, if casts,
+/// objects or subtype checks of calls and imports need them (struct and
+/// array types, declared subtyping): other modules register nothing.
+fn register_gc_types(store: &StoreInner, module: &Module) {
+    if module.env().types.iter().any(|t| {
         !t.is_final
             || !t.supertype_idxs.is_empty()
             || !matches!(
@@ -269,7 +276,6 @@ fn new_instance(store: &mut StoreInner, module: &Module) -> Box<InstanceData> {
     }) {
         store.gc.register_types(module);
     }
-    inst
 }
 
 /// Functions: imports first (bound host copies for host functions), then
