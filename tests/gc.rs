@@ -153,6 +153,24 @@ const WAT: &str = r#"(module
       (drop (struct.new $node (local.get $n) (ref.null $node)))
       (local.set $n (i32.sub (local.get $n) (i32.const 1)))
       (br_if $again (local.get $n))))
+  ;; An array of n longs, each its index; returns the sum of its elements.
+  (func (export "big") (param $n i32) (result i64)
+    (local $a (ref $longs)) (local $i i32) (local $s i64)
+    (local.set $a (array.new_default $longs (local.get $n)))
+    (block $done
+      (loop $fill
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (array.set $longs (local.get $a) (local.get $i) (i64.extend_i32_u (local.get $i)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $fill)))
+    (local.set $i (i32.const 0))
+    (block $done
+      (loop $sum
+        (br_if $done (i32.ge_u (local.get $i) (array.len (local.get $a))))
+        (local.set $s (i64.add (local.get $s) (array.get $longs (local.get $a) (local.get $i))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $sum)))
+    (local.get $s))
   (func (export "drop_hoard") (global.set $keep (ref.null any)))
   (func (export "make_refs") (param $n i32) (result (ref $refs))
     (array.new $refs (struct.new $base (i32.const 77)) (local.get $n)))
@@ -351,6 +369,28 @@ fn host_references_round_trip() {
     r.ok("churn", &[Val::I32(20_000)]);
     r.store.gc();
     assert_eq!(r.ok("refs_first", &refs), vec![Val::I32(77)]);
+}
+
+#[test]
+fn arrays_larger_than_a_block_and_larger_than_the_heap() {
+    for (label, config) in configs() {
+        let mut r = Run::new(config);
+        // 80 KB: an allocation of its own; 2 KB: inline in a block.
+        assert_eq!(
+            r.ok("big", &[Val::I32(10_000)]),
+            vec![Val::I64(49_995_000)],
+            "{label}"
+        );
+        assert_eq!(
+            r.ok("big", &[Val::I32(256)]),
+            vec![Val::I64(32_640)],
+            "{label}"
+        );
+        assert_eq!(r.ok("big", &[Val::I32(0)]), vec![Val::I64(0)], "{label}");
+        // 16 GiB of longs, beyond the default 1 GiB limit.
+        let t = r.trap("big", &[Val::I32(i32::MAX)]);
+        assert_eq!(t.message(), "GC heap exhausted", "{label}");
+    }
 }
 
 #[test]

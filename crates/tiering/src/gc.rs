@@ -20,8 +20,10 @@
 //!
 //! Allocation of `size` bytes (a multiple of 8): `ptr = ctx.bump; end =
 //! ptr + size; if end > ctx.limit { ptr = GcAlloc(vmctx, size) } else {
-//! ctx.bump = end }`, then the header and every field are written. An
-//! allocation larger than [`GC_MAX_INLINE`] always takes the libcall.
+//! ctx.bump = end }`, then the header and every field are written. Any
+//! size may take the inline path: an object that fits in the rest of the
+//! current block is in one block (the size of an array is at most 2^36
+//! bytes, so `ptr + size` does not wrap).
 //!
 //! **Invariants:** `any.convert_extern` and `extern.convert_any` are the
 //! identity on words; a cast reads the tag before the header; a word in a
@@ -48,8 +50,6 @@ pub const GC_ARRAY_LEN: u32 = 8;
 pub const GC_ARRAY_ELEMS: u32 = 16;
 /// Objects are this aligned, and their sizes a multiple of it.
 pub const GC_ALIGN: u32 = 8;
-/// The largest allocation code bumps inline; larger ones call `GcAlloc`.
-pub const GC_MAX_INLINE: u32 = 4096;
 
 /// Offset of `bump` in the GC context.
 pub const GC_CTX_BUMP: u32 = 0;

@@ -14,7 +14,7 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData, Type, Value, types};
 use rung_tiering::gc::{
     GC_ARRAY_ELEMS, GC_ARRAY_LEN, GC_BIT_ARRAY, GC_CTX_BUMP, GC_CTX_LIMIT, GC_HEADER_BITS,
-    GC_HEADER_TYPE, GC_MAX_INLINE, TAG_MASK, array_size, storage_size, struct_layout,
+    GC_HEADER_TYPE, TAG_MASK, array_size, storage_size, struct_layout,
 };
 use rung_tiering::{CompileError, FUNCREF_TYPE_ID, Libcall, TrapCode};
 use wasmparser::{
@@ -109,43 +109,35 @@ impl Translator<'_, '_> {
 
     /// Allocates `size` bytes (`i64`) for an object of the module's type
     /// `type_index` and writes its header.
-    fn gc_alloc(
-        &mut self,
-        size: Value,
-        static_size: Option<u32>,
-        type_index: u32,
-        bits: u32,
-    ) -> Result<Value, CompileError> {
+    fn gc_alloc(&mut self, size: Value, type_index: u32, bits: u32) -> Result<Value, CompileError> {
         let join = self.builder.create_block();
         let p = self.builder.append_block_param(join, I64);
-        if static_size.is_some_and(|s| s <= GC_MAX_INLINE) {
-            let ctx = self
-                .env
-                .load_vmctx_readonly(&mut self.builder, self.env.offsets.gc_heap())?;
-            let flags = MemFlagsData::trusted();
-            let bump = self.builder.ins().load(I64, flags, ctx, GC_CTX_BUMP as i32);
-            let limit = self
-                .builder
-                .ins()
-                .load(I64, flags, ctx, GC_CTX_LIMIT as i32);
-            let end = self.builder.ins().iadd(bump, size);
-            let fits = self
-                .builder
-                .ins()
-                .icmp(IntCC::UnsignedLessThanOrEqual, end, limit);
-            let fast = self.builder.create_block();
-            let slow = self.builder.create_block();
-            self.builder.ins().brif(fits, fast, &[], slow, &[]);
-            self.builder.seal_block(fast);
-            self.builder.seal_block(slow);
-            self.builder.switch_to_block(fast);
-            self.builder
-                .ins()
-                .store(flags, end, ctx, GC_CTX_BUMP as i32);
-            self.builder.ins().jump(join, &[ir::BlockArg::Value(bump)]);
-            self.builder.switch_to_block(slow);
-            self.builder.set_cold_block(slow);
-        }
+        let ctx = self
+            .env
+            .load_vmctx_readonly(&mut self.builder, self.env.offsets.gc_heap())?;
+        let flags = MemFlagsData::trusted();
+        let bump = self.builder.ins().load(I64, flags, ctx, GC_CTX_BUMP as i32);
+        let limit = self
+            .builder
+            .ins()
+            .load(I64, flags, ctx, GC_CTX_LIMIT as i32);
+        let end = self.builder.ins().iadd(bump, size);
+        let fits = self
+            .builder
+            .ins()
+            .icmp(IntCC::UnsignedLessThanOrEqual, end, limit);
+        let fast = self.builder.create_block();
+        let slow = self.builder.create_block();
+        self.builder.ins().brif(fits, fast, &[], slow, &[]);
+        self.builder.seal_block(fast);
+        self.builder.seal_block(slow);
+        self.builder.switch_to_block(fast);
+        self.builder
+            .ins()
+            .store(flags, end, ctx, GC_CTX_BUMP as i32);
+        self.builder.ins().jump(join, &[ir::BlockArg::Value(bump)]);
+        self.builder.switch_to_block(slow);
+        self.builder.set_cold_block(slow);
         let q = self.libcall_result(Libcall::GcAlloc, &[size])?;
         self.builder.ins().jump(join, &[ir::BlockArg::Value(q)]);
         self.builder.seal_block(join);
@@ -209,7 +201,7 @@ impl Translator<'_, '_> {
             .ins()
             .iadd_imm_u(bytes, i64::from(GC_ARRAY_ELEMS) + 7);
         let size = self.builder.ins().band_imm_s(size, -8);
-        let p = self.gc_alloc(size, None, ty, GC_BIT_ARRAY)?;
+        let p = self.gc_alloc(size, ty, GC_BIT_ARRAY)?;
         self.builder
             .ins()
             .store(obj_flags(), len, p, GC_ARRAY_LEN as i32);
@@ -420,7 +412,7 @@ impl Translator<'_, '_> {
                     z
                 };
                 let size = self.iconst(I64, i64::from(layout.size));
-                let p = self.gc_alloc(size, Some(layout.size), struct_type_index, 0)?;
+                let p = self.gc_alloc(size, struct_type_index, 0)?;
                 for ((f, &off), v) in st.fields.iter().zip(&layout.offsets).zip(values) {
                     self.store_storage(f.element_type, v, p, off as i32);
                 }
@@ -490,7 +482,7 @@ impl Translator<'_, '_> {
                 let values = self.popn(n as usize)?;
                 let size = array_size(es, n).ok_or_else(|| self.unsupported("array too large"))?;
                 let sz = self.iconst(I64, i64::from(size));
-                let p = self.gc_alloc(sz, Some(size), array_type_index, GC_BIT_ARRAY)?;
+                let p = self.gc_alloc(sz, array_type_index, GC_BIT_ARRAY)?;
                 let len = self.iconst(I32, i64::from(n));
                 self.builder
                     .ins()
