@@ -366,6 +366,14 @@ fn host_references_round_trip() {
         panic!("make_refs: {refs:?}");
     };
     assert_eq!(arr.kind(&r.store), AnyRefKind::Array(3));
+    let Some(Val::AnyRef(Some(first))) = arr.element(&r.store, 2) else {
+        panic!("element 2 of {arr:?}");
+    };
+    assert_eq!(first.kind(&r.store), AnyRefKind::Struct);
+    assert_eq!(first.field(&r.store, 0), Some(Val::I32(77)));
+    assert_eq!(first.field(&r.store, 1), None);
+    assert_eq!(arr.element(&r.store, 3), None);
+    assert_eq!(arr.field(&r.store, 0), None);
     r.ok("churn", &[Val::I32(20_000)]);
     r.store.gc();
     assert_eq!(r.ok("refs_first", &refs), vec![Val::I32(77)]);

@@ -598,3 +598,32 @@ pub(crate) unsafe fn write_field(
         }
     }
 }
+
+/// Reads a field or element of storage type `s` at `addr` (packed types
+/// zero-extended).
+///
+/// # Safety
+///
+/// `addr` must be the field's readable bytes.
+pub(crate) unsafe fn read_field(
+    store: &crate::store::StoreInner,
+    addr: usize,
+    s: StorageType,
+) -> crate::Val {
+    use crate::Val;
+    // SAFETY: the caller vouches for `addr`.
+    unsafe {
+        match s {
+            StorageType::I8 => Val::I32(i32::from((addr as *const u8).read())),
+            StorageType::I16 => Val::I32(i32::from((addr as *const u16).read_unaligned())),
+            StorageType::Val(ValType::I32) => Val::I32((addr as *const i32).read_unaligned()),
+            StorageType::Val(ValType::I64) => Val::I64((addr as *const i64).read_unaligned()),
+            StorageType::Val(ValType::F32) => Val::F32((addr as *const u32).read_unaligned()),
+            StorageType::Val(ValType::F64) => Val::F64((addr as *const u64).read_unaligned()),
+            StorageType::Val(ValType::V128) => Val::V128((addr as *const u128).read_unaligned()),
+            StorageType::Val(ValType::Ref(r)) => {
+                store.word_ref((addr as *const usize).read_unaligned(), r)
+            }
+        }
+    }
+}

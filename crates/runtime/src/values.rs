@@ -68,6 +68,65 @@ impl AnyRef {
         }
     }
 
+    /// Field `index` of a struct (a packed `i8`/`i16` field zero-extended
+    /// to `I32`); `None` if the reference is not a struct or has no such
+    /// field.
+    ///
+    /// # Panics
+    ///
+    /// If the handle belongs to another store.
+    pub fn field(&self, store: &crate::Store, index: usize) -> Option<Val> {
+        store.inner.owns(self.store, "an AnyRef");
+        let word = store.inner.gc.root_word(self.root);
+        if store.inner.any_kind(word) != AnyRefKind::Struct {
+            return None;
+        }
+        // SAFETY: a struct object of this store.
+        let info = store
+            .inner
+            .gc
+            .type_info(unsafe { crate::gc::type_of(word) })?;
+        let crate::gc::GcKind::Struct { fields, .. } = &info.kind else {
+            return None;
+        };
+        let &(offset, ty) = fields.get(index)?;
+        // SAFETY: the field lies inside the object.
+        Some(unsafe { crate::gc::read_field(&store.inner, word + offset as usize, ty) })
+    }
+
+    /// Element `index` of an array (packed elements zero-extended);
+    /// `None` if the reference is not an array or `index` is out of
+    /// bounds.
+    ///
+    /// # Panics
+    ///
+    /// If the handle belongs to another store.
+    pub fn element(&self, store: &crate::Store, index: u32) -> Option<Val> {
+        store.inner.owns(self.store, "an AnyRef");
+        let word = store.inner.gc.root_word(self.root);
+        let AnyRefKind::Array(len) = store.inner.any_kind(word) else {
+            return None;
+        };
+        if index >= len {
+            return None;
+        }
+        // SAFETY: an array object of this store.
+        let info = store
+            .inner
+            .gc
+            .type_info(unsafe { crate::gc::type_of(word) })?;
+        let crate::gc::GcKind::Array {
+            elem, elem_size, ..
+        } = &info.kind
+        else {
+            return None;
+        };
+        let at =
+            word + rung_tiering::gc::GC_ARRAY_ELEMS as usize + index as usize * *elem_size as usize;
+        // SAFETY: element `index < len` lies inside the object.
+        Some(unsafe { crate::gc::read_field(&store.inner, at, *elem) })
+    }
+
     /// What the reference is.
     ///
     /// # Panics
