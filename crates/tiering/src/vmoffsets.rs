@@ -15,7 +15,6 @@
 //!          │                                              │ per defined function
 //!          │ tier_up_budgets: *mut i32                    │ one per defined function
 //!          │ type_ids: *const u32                         │ canonical id per type index
-//!          │ gc_heap: *mut GcCtx                          │ the store's GC bump context
 //!          ├──────────────────────────────────────────────┤ arrays (sized by the module)
 //!          │ imported functions: [(slot, vmctx); n]       │ 2 words each
 //!          │ imported memories:  [*mut MemoryDef; n]      │ → owner's definition
@@ -27,11 +26,12 @@
 //!          │ defined globals:    [[u8; 16]; n]            │ any value type, v128 too
 //!          │ funcref records:    [FuncRef; n_functions]   │ {slot, vmctx, type_id: u32}
 //!          │ tags:               [usize; n_tags]          │ each tag's identity (imports too)
+//!          │ gc_heap:            *mut GcCtx               │ the store's GC bump context
 //!          └──────────────────────────────────────────────┘ size(), a multiple of 16
 //! ```
 //!
 //! "word" and `usize` mean the target pointer size, `p`: 8 on x86-64, where
-//! the header is 64 bytes. Every index an accessor takes is the module's
+//! the header is 56 bytes. Every index an accessor takes is the module's
 //! absolute index (imports first, then definitions), as it appears in the
 //! operators.
 //!
@@ -369,7 +369,6 @@ impl VmOffsets {
         let func_slots = cur.place(1, p, p);
         let tier_up_budgets = cur.place(1, p, p);
         let type_ids = cur.place(1, p, p);
-        let gc_heap = cur.place(1, p, p);
         let imported_functions = cur.place(c.imported_functions, 2 * p, p);
         let imported_memories = cur.place(c.imported_memories, p, p);
         let defined_memories = cur.place(c.memories - c.imported_memories, memory.size, p);
@@ -379,6 +378,9 @@ impl VmOffsets {
         let defined_globals = cur.place(c.globals - c.imported_globals, GLOBAL_SIZE, 16);
         let funcrefs = cur.place(c.functions, funcref.size, p);
         let tags = cur.place(c.tags, p, p);
+        // Last: the fields before it keep the offsets they had before GC,
+        // so code that does not use GC is the same.
+        let gc_heap = cur.place(1, p, p);
         let size = cur.place(0, 0, 16);
 
         let size = u32::try_from(size)
@@ -674,7 +676,6 @@ impl VmOffsets {
             r("func_slots", self.func_slots, 1, p, p),
             r("tier_up_budgets", self.tier_up_budgets, 1, p, p),
             r("type_ids", self.type_ids, 1, p, p),
-            r("gc_heap", self.gc_heap, 1, p, p),
             r(
                 "imported_functions",
                 self.imported_functions,
@@ -732,6 +733,7 @@ impl VmOffsets {
                 p,
             ),
             r("tags", self.tags, c.tags, p, p),
+            r("gc_heap", self.gc_heap, 1, p, p),
         ]
     }
 }
@@ -922,15 +924,17 @@ mod tests {
         let o = VmOffsets::new(&env, 8).expect("layout");
         assert_eq!(o.stack_limit(), 8);
         assert_eq!(o.type_ids(), 48);
-        assert_eq!(o.imported_function_slot(0), Some(64));
-        assert_eq!(o.imported_function_vmctx(1), Some(64 + 16 + 8));
+        assert_eq!(o.imported_function_slot(0), Some(56));
+        assert_eq!(o.imported_function_vmctx(1), Some(56 + 16 + 8));
     }
 
     #[test]
     fn empty_module_is_just_the_header() {
         let o = VmOffsets::new(&env("(module)"), 8).expect("layout");
         check_layout(&o);
-        assert_eq!(o.size(), 64);
+        // The 56-byte header, the (empty) globals aligned to 16, `gc_heap`.
+        assert_eq!(o.size(), 80);
+        assert_eq!(o.gc_heap(), 64);
         assert_eq!(o.funcref(0), None);
         assert_eq!(o.memory_definition(0), None);
     }
