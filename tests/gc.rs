@@ -448,3 +448,54 @@ fn a_program_that_keeps_everything_alive_traps_at_the_heap_limit() {
         );
     }
 }
+
+/// An exception in flight between calls (kept as an `exnref` in a global)
+/// keeps its struct payload alive across a collection.
+#[test]
+fn exception_payloads_are_roots() {
+    let wat = r#"(module
+      (type $box (struct (field i32)))
+      (tag $e (param (ref $box)))
+      (global $held (mut exnref) (ref.null exn))
+      (func (export "hold") (param i32)
+        (block $h (result (ref $box) exnref)
+          (try_table (catch_ref $e $h)
+            (throw $e (struct.new $box (local.get 0))))
+          (unreachable))
+        (global.set $held)
+        (drop))
+      (func (export "churn") (param $n i32)
+        (loop $again
+          (drop (struct.new $box (local.get $n)))
+          (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+          (br_if $again (local.get $n))))
+      (func (export "rethrow") (result i32)
+        (block $h (result (ref $box))
+          (try_table (catch $e $h) (throw_ref (global.get $held)))
+          (unreachable))
+        (struct.get $box 0)))"#;
+    for (label, config) in configs() {
+        let engine = Engine::new(config).unwrap();
+        let module = Module::new(&engine, &wat::parse_str(wat).unwrap()).unwrap();
+        let mut store = Store::new(&engine);
+        let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+        let call = |store: &mut Store, name: &str, args: &[Val]| {
+            let f = instance.get_func(store, name).unwrap();
+            f.call(store, args)
+                .unwrap_or_else(|t| panic!("{label}: {name}: {t}"))
+        };
+        call(&mut store, "hold", &[Val::I32(31337)]);
+        // Fill blocks with garbage around the payload's, then collect: the
+        // payload's block must survive, the others are freed.
+        call(&mut store, "churn", &[Val::I32(50_000)]);
+        let before = store.gc_heap_bytes();
+        store.gc();
+        assert!(store.gc_heap_bytes() < before, "{label}");
+        call(&mut store, "churn", &[Val::I32(50_000)]);
+        assert_eq!(
+            call(&mut store, "rethrow", &[]),
+            vec![Val::I32(31337)],
+            "{label}"
+        );
+    }
+}

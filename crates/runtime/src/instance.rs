@@ -517,6 +517,12 @@ fn define_tags(
         };
         inst.tags.push(store.tags.len() as u32);
         store.tags.push(id);
+        store.tag_traced.push(
+            ty.params()
+                .iter()
+                .map(|p| crate::gc::traced_canon(module.canon(*p)))
+                .collect(),
+        );
         store.tag_types.push(ty);
     }
     let offsets = &module.inner.offsets;

@@ -197,6 +197,10 @@ pub(crate) struct StoreInner {
     /// that type.
     pub tags: Vec<u32>,
     pub tag_types: Vec<wasmparser::FuncType>,
+    /// For each tag, which payload values the collector traces (of a type
+    /// in the `any` or `extern` hierarchy, concrete types resolved in the
+    /// tag's module).
+    pub tag_traced: Vec<Box<[bool]>>,
     /// Exception objects (see `exceptions`): each a tag word, a payload
     /// count and 16-byte payload cells; an `exnref` is the address of one.
     /// Freed with the store (no collector before issue 12).
@@ -321,6 +325,7 @@ impl Store {
                 funcs: Vec::new(),
                 tags: Vec::new(),
                 tag_types: Vec::new(),
+                tag_traced: Vec::new(),
                 exns: Vec::new(),
                 stack_limit: (0, 0),
                 func_by_record: HashMap::new(),
@@ -369,11 +374,9 @@ impl Store {
         }
         for exn in &inner.exns {
             let tag = exn[0] as u32 as usize;
-            if let Some(ty) = inner.tag_types.get(tag) {
-                for (i, p) in ty.params().iter().enumerate() {
-                    if let wasmparser::ValType::Ref(r) = p
-                        && !crate::values::is_func_ref(*r)
-                    {
+            if let Some(traced) = inner.tag_traced.get(tag) {
+                for (i, &t) in traced.iter().enumerate() {
+                    if t {
                         roots.push(exn.get(1 + i).map_or(0, |c| *c as usize));
                     }
                 }
@@ -541,6 +544,13 @@ impl Tag {
         let store = &mut *store.inner;
         let index = store.tags.len() as u32;
         store.tags.push(store.engine.type_id(&ty));
+        let host = crate::host_types();
+        store.tag_traced.push(
+            ty.params()
+                .iter()
+                .map(|p| crate::gc::traced_canon(host.canon(*p)))
+                .collect(),
+        );
         store.tag_types.push(ty);
         Tag {
             store: store.id,
