@@ -499,3 +499,58 @@ fn exception_payloads_are_roots() {
         );
     }
 }
+
+/// The baseline compiles the GC operators that neither allocate nor read
+/// objects (`i31`, `ref.eq`, the conversions) itself: no fall-back.
+#[test]
+fn the_baseline_compiles_i31_ref_eq_and_conversions() {
+    let wat = r#"(module
+      (func (export "i31") (param i32) (result i32 i32)
+        (i31.get_s (ref.i31 (local.get 0)))
+        (i31.get_u (ref.i31 (local.get 0))))
+      (func (export "eq") (param i32 i32) (result i32)
+        (ref.eq (ref.i31 (local.get 0)) (ref.i31 (local.get 1))))
+      (func (export "round_trip") (param externref) (result externref)
+        (extern.convert_any (any.convert_extern (local.get 0))))
+      (func (export "null_i31") (result i32)
+        (i31.get_u (ref.null i31))))"#;
+    for (label, config) in configs() {
+        let engine = Engine::new(config).unwrap();
+        let module = Module::new(&engine, &wat::parse_str(wat).unwrap()).unwrap();
+        let mut store = Store::new(&engine);
+        let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+        let mut call = |name: &str, args: &[Val]| {
+            let f = instance.get_func(&store, name).unwrap();
+            f.call(&mut store, args)
+        };
+        assert_eq!(
+            call("i31", &[Val::I32(-1)]).unwrap(),
+            vec![Val::I32(-1), Val::I32(0x7fff_ffff)],
+            "{label}"
+        );
+        assert_eq!(
+            call("i31", &[Val::I32(0x7fff_ffff)]).unwrap(),
+            vec![Val::I32(-1), Val::I32(0x7fff_ffff)],
+            "{label}"
+        );
+        // Equal in their low 31 bits: the same i31.
+        assert_eq!(
+            call("eq", &[Val::I32(5), Val::I32(5 | i32::MIN)]).unwrap(),
+            vec![Val::I32(1)],
+            "{label}"
+        );
+        assert_eq!(
+            call("eq", &[Val::I32(5), Val::I32(6)]).unwrap(),
+            vec![Val::I32(0)],
+            "{label}"
+        );
+        assert_eq!(
+            call("round_trip", &[Val::ExternRef(Some(9))]).unwrap(),
+            vec![Val::ExternRef(Some(9))],
+            "{label}"
+        );
+        let t = call("null_i31", &[]).unwrap_err();
+        assert_eq!(t.message(), "null i31 reference", "{label}");
+        assert_eq!(engine.fallbacks(), 0, "{label}");
+    }
+}

@@ -141,6 +141,14 @@ impl CodeGen<'_> {
             O::RefIsNull => self.int_eqz(Ty::Ref),
             O::RefFunc { function_index } => self.visit_ref_func(function_index),
             O::RefAsNonNull => self.visit_ref_as_non_null(),
+            // GC operators that neither allocate nor read objects (see
+            // ARCHITECTURE.md, "Garbage collection"): the word stays as it is
+            // for the conversions; `i31` is `value << 1 | 1`.
+            O::AnyConvertExtern | O::ExternConvertAny => Ok(()),
+            O::RefEq => self.int_cmp(Ty::Ref, Cc::E),
+            O::RefI31 => self.visit_ref_i31(),
+            O::I31GetS => self.visit_i31_get(Shift::Sar),
+            O::I31GetU => self.visit_i31_get(Shift::Shr),
 
             // ---- memory ----
             O::I32Load { ref memarg } => self.visit_load(memarg, I32, 4, Ext::None),
@@ -409,6 +417,26 @@ impl CodeGen<'_> {
             .asm
             .lea(dst, crate::asm::Mem::new(VMCTX, off as i32));
         self.push_reg(Ty::Ref, dst);
+        Ok(())
+    }
+
+    fn visit_ref_i31(&mut self) -> Result<()> {
+        let v = self.pop()?;
+        let reg = self.owned_reg(&v)?;
+        // 32-bit operations: the word's upper half is zero.
+        self.masm.asm.shift_ri(Shift::Shl, Size::S32, reg, 1);
+        self.masm.asm.alu_ri(Alu::Or, Size::S32, reg, 1);
+        self.push_reg(Ty::Ref, reg);
+        Ok(())
+    }
+
+    fn visit_i31_get(&mut self, shift: Shift) -> Result<()> {
+        let r = self.pop()?;
+        let reg = self.owned_reg(&r)?;
+        self.masm.asm.test_rr(Size::S64, reg, reg);
+        self.masm.trap_if(Cc::E, TrapCode::NullI31Reference);
+        self.masm.asm.shift_ri(shift, Size::S32, reg, 1);
+        self.push_reg(Ty::I32, reg);
         Ok(())
     }
 
