@@ -554,3 +554,66 @@ fn the_baseline_compiles_i31_ref_eq_and_conversions() {
         assert_eq!(engine.fallbacks(), 0, "{label}");
     }
 }
+
+/// The baseline reads struct fields and array lengths itself: a function
+/// that only reads (its objects made by another, optimized, function)
+/// does not fall back.
+#[test]
+fn the_baseline_reads_fields_and_lengths() {
+    let wat = r#"(module
+      (type $s (struct (field i8) (field i16) (field i32) (field i64) (field f32) (field f64) (field anyref)))
+      (type $a (array i8))
+      (func $make (export "make") (result (ref $s))
+        (struct.new $s (i32.const -2) (i32.const -3) (i32.const -4) (i64.const -5)
+          (f32.const 1.5) (f64.const -2.25) (ref.i31 (i32.const 6))))
+      (func $arr (export "arr") (param i32) (result (ref null $a))
+        (if (result (ref null $a)) (local.get 0)
+          (then (array.new_default $a (local.get 0)))
+          (else (ref.null $a))))
+      (func (export "read") (param (ref null $s)) (result i32 i32 i32 i32 i64 f32 f64 i32)
+        (struct.get_s $s 0 (local.get 0))
+        (struct.get_u $s 0 (local.get 0))
+        (struct.get_s $s 1 (local.get 0))
+        (struct.get $s 2 (local.get 0))
+        (struct.get $s 3 (local.get 0))
+        (struct.get $s 4 (local.get 0))
+        (struct.get $s 5 (local.get 0))
+        (ref.is_null (struct.get $s 6 (local.get 0))))
+      (func (export "len") (param (ref null $a)) (result i32)
+        (array.len (local.get 0))))"#;
+    for (label, config) in configs() {
+        let engine = Engine::new(config).unwrap();
+        let module = Module::new(&engine, &wat::parse_str(wat).unwrap()).unwrap();
+        let mut store = Store::new(&engine);
+        let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+        let mut call = |name: &str, args: &[Val]| {
+            let f = instance.get_func(&store, name).unwrap();
+            f.call(&mut store, args)
+        };
+        let s = call("make", &[]).unwrap();
+        assert_eq!(
+            call("read", &s).unwrap(),
+            vec![
+                Val::I32(-2),
+                Val::I32(0xfe),
+                Val::I32(-3),
+                Val::I32(-4),
+                Val::I64(-5),
+                Val::F32(1.5f32.to_bits()),
+                Val::F64((-2.25f64).to_bits()),
+                Val::I32(0),
+            ],
+            "{label}"
+        );
+        let a = call("arr", &[Val::I32(7)]).unwrap();
+        assert_eq!(call("len", &a).unwrap(), vec![Val::I32(7)], "{label}");
+        let null = call("arr", &[Val::I32(0)]).unwrap();
+        let t = call("len", &null).unwrap_err();
+        assert_eq!(t.message(), "null array reference", "{label}");
+        let t = call("read", &[Val::AnyRef(None)]).unwrap_err();
+        assert_eq!(t.message(), "null structure reference", "{label}");
+        // `make` and `arr` allocate: only they fall back.
+        let expected = if label == "optimized" { 0 } else { 2 };
+        assert_eq!(engine.fallbacks(), expected, "{label}");
+    }
+}
