@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 
 use rung_runtime::{
-    Engine, Error, Extern, FuncType, Global, Instance, Linker, Memory, Module, Store, Table, Trap,
-    Val, ValType,
+    AnyRef, AnyRefKind, Engine, Error, Extern, FuncType, Global, Instance, Linker, Memory, Module,
+    Store, Table, Trap, Val, ValType,
 };
 use wast::core::{NanPattern, V128Pattern, WastArgCore, WastRetCore};
 use wast::parser::{self, ParseBuffer};
@@ -240,7 +240,7 @@ impl Runner {
                 Err(o) => o,
             },
             WastDirective::AssertReturn { exec, results, .. } => match self.execute(exec) {
-                Ok(Ok(values)) => check_results(&values, &results),
+                Ok(Ok(values)) => check_results(&self.store, &values, &results),
                 Ok(Err(trap)) => Fail(format!("expected a return, got trap: {trap}")),
                 Err(o) => o,
             },
@@ -320,7 +320,11 @@ impl Runner {
         let Some(func) = instance.get_func(&self.store, invoke.name) else {
             return Err(Fail(format!("no exported function \"{}\"", invoke.name)));
         };
-        let args = invoke.args.iter().map(arg).collect::<Result<Vec<_>, _>>()?;
+        let args = invoke
+            .args
+            .iter()
+            .map(|a| arg(&mut self.store, a))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(func.call(&mut self.store, &args))
     }
 
@@ -373,7 +377,7 @@ fn expect_trap(trap: &Trap, message: &str) -> Outcome {
     }
 }
 
-fn arg(a: &WastArg<'_>) -> Result<Val, Outcome> {
+fn arg(store: &mut Store, a: &WastArg<'_>) -> Result<Val, Outcome> {
     let WastArg::Core(core) = a else {
         return Err(Unsupported("component values".into()));
     };
@@ -387,13 +391,26 @@ fn arg(a: &WastArg<'_>) -> Result<Val, Outcome> {
             ty: wast::core::AbstractHeapType::Extern,
             ..
         }) => Val::ExternRef(None),
-        WastArgCore::RefNull(_) => Val::FuncRef(None),
+        WastArgCore::RefNull(
+            wast::core::HeapType::Abstract {
+                ty: wast::core::AbstractHeapType::Func | wast::core::AbstractHeapType::NoFunc,
+                ..
+            }
+            | wast::core::HeapType::Concrete(_),
+        ) => Val::FuncRef(None),
+        WastArgCore::RefNull(wast::core::HeapType::Abstract {
+            ty: wast::core::AbstractHeapType::NoExtern | wast::core::AbstractHeapType::Exn,
+            ..
+        }) => Val::ExternRef(None),
+        WastArgCore::RefNull(_) => Val::AnyRef(None),
         WastArgCore::RefExtern(n) => Val::ExternRef(Some(u64::from(*n) + 1)),
-        WastArgCore::RefHost(_) => return Err(Unsupported("host references".into())),
+        // The host value `n` as an `anyref` (what `any.convert_extern`
+        // makes of `ref.extern n`).
+        WastArgCore::RefHost(n) => Val::AnyRef(Some(AnyRef::from_extern(store, u64::from(*n) + 1))),
     })
 }
 
-fn check_results(actual: &[Val], expected: &[WastRet<'_>]) -> Outcome {
+fn check_results(store: &Store, actual: &[Val], expected: &[WastRet<'_>]) -> Outcome {
     if actual.len() != expected.len() {
         return Fail(format!(
             "expected {} results, got {actual:?}",
@@ -404,7 +421,7 @@ fn check_results(actual: &[Val], expected: &[WastRet<'_>]) -> Outcome {
         let WastRet::Core(e) = e else {
             return Unsupported("component values".into());
         };
-        match matches(a, e) {
+        match matches(store, a, e) {
             Some(true) => {}
             Some(false) => return Fail(format!("result {i}: expected {e:?}, got {a:?}")),
             None => return Unsupported(format!("result pattern {e:?}")),
@@ -433,7 +450,11 @@ fn f64_matches(bits: u64, p: &NanPattern<wast::token::F64>) -> bool {
 }
 
 /// Whether `a` matches `e`; `None` for patterns this runner cannot check.
-fn matches(a: &Val, e: &WastRetCore<'_>) -> Option<bool> {
+fn matches(store: &Store, a: &Val, e: &WastRetCore<'_>) -> Option<bool> {
+    let kind = match a {
+        Val::AnyRef(Some(r)) => Some(r.kind(store)),
+        _ => None,
+    };
     Some(match (a, e) {
         (Val::I32(a), WastRetCore::I32(e)) => a == e,
         (Val::I64(a), WastRetCore::I64(e)) => a == e,
@@ -469,24 +490,29 @@ fn matches(a: &Val, e: &WastRetCore<'_>) -> Option<bool> {
         }
         (Val::FuncRef(f), WastRetCore::RefNull(_)) => f.is_none(),
         (Val::ExternRef(x), WastRetCore::RefNull(_)) => x.is_none(),
+        (Val::AnyRef(x), WastRetCore::RefNull(_)) => x.is_none(),
+        // An externalized GC value: a non-null externref of no host value.
+        (Val::AnyRef(x), WastRetCore::RefExtern(None)) => x.is_some(),
+        (Val::AnyRef(_), WastRetCore::RefHost(n)) => {
+            kind == Some(AnyRefKind::Extern(u64::from(*n) + 1))
+        }
+        (Val::AnyRef(x), WastRetCore::RefAny) => x.is_some(),
+        (Val::AnyRef(_), WastRetCore::RefEq) => matches!(
+            kind,
+            Some(AnyRefKind::I31(_) | AnyRefKind::Struct | AnyRefKind::Array(_))
+        ),
+        (Val::AnyRef(_), WastRetCore::RefStruct) => kind == Some(AnyRefKind::Struct),
+        (Val::AnyRef(_), WastRetCore::RefArray) => matches!(kind, Some(AnyRefKind::Array(_))),
+        (Val::AnyRef(_), WastRetCore::RefI31) => matches!(kind, Some(AnyRefKind::I31(_))),
         (Val::FuncRef(f), WastRetCore::RefFunc(_)) => f.is_some(),
         (Val::ExternRef(x), WastRetCore::RefExtern(e)) => match e {
             Some(n) => *x == Some(u64::from(*n) + 1),
             None => x.is_some(),
         },
         (_, WastRetCore::Either(options)) => {
-            return Some(options.iter().any(|o| matches(a, o) == Some(true)));
+            return Some(options.iter().any(|o| matches(store, a, o) == Some(true)));
         }
-        (
-            _,
-            WastRetCore::RefAny
-            | WastRetCore::RefEq
-            | WastRetCore::RefArray
-            | WastRetCore::RefStruct
-            | WastRetCore::RefI31
-            | WastRetCore::RefI31Shared
-            | WastRetCore::RefHost(_),
-        ) => return None,
+        (_, WastRetCore::RefI31Shared) => return None,
         _ => false,
     })
 }

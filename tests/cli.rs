@@ -109,6 +109,26 @@ fn wast_reports_runaway_recursion_and_wild_loads_as_traps() {
 }
 
 #[test]
+fn run_prints_gc_references_readably() {
+    let wat = scratch(
+        "gc.wat",
+        r#"(module
+             (type $s (struct (field i32)))
+             (type $a (array i8))
+             (func (export "refs") (result i31ref structref arrayref anyref)
+               (ref.i31 (i32.const -3))
+               (struct.new $s (i32.const 1))
+               (array.new_default $a (i32.const 5))
+               (ref.null any)))"#,
+    );
+    let (code, out) = rung(&["run", wat.to_str().unwrap(), "--invoke", "refs"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "i31 -3\nstruct\narray (length 5)\nnull anyref\n")
+    );
+}
+
+#[test]
 fn validate_reports_file_offset_function_and_message() {
     let bad = scratch("bad.wat", r#"(module (func (result i32) i64.const 1))"#);
     let (code, out) = rung(&["validate", bad.to_str().unwrap()]);

@@ -178,6 +178,7 @@ fn rung_value(v: &Val) -> Value {
         Val::V128(x) => Value::Bits(x),
         Val::FuncRef(ref f) => Value::Ref(f.is_some()),
         Val::ExternRef(r) => Value::Ref(r.is_some()),
+        Val::AnyRef(r) => Value::Ref(r.is_some()),
     }
 }
 
@@ -248,7 +249,7 @@ fn to_wasmi(v: &Val) -> wasmi::Val {
         Val::F64(b) => wasmi::Val::F64(wasmi::F64::from_bits(b)),
         Val::V128(x) => wasmi::Val::V128(wasmi::V128::from(x)),
         Val::FuncRef(_) => wasmi::Val::FuncRef(wasmi::Ref::Null),
-        Val::ExternRef(_) => wasmi::Val::ExternRef(wasmi::Ref::Null),
+        Val::ExternRef(_) | Val::AnyRef(_) => wasmi::Val::ExternRef(wasmi::Ref::Null),
     }
 }
 

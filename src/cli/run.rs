@@ -341,7 +341,7 @@ fn run_traced(
                 eprintln!("rung: `{name}` returned (no results)");
             }
             for r in results {
-                println!("{}", show(&r));
+                println!("{}", show(&store, &r));
             }
             ExitCode::SUCCESS
         }
@@ -393,7 +393,7 @@ fn parse_arg(text: &str, ty: ValType) -> Option<Val> {
     })
 }
 
-fn show(v: &Val) -> String {
+fn show(store: &Store, v: &Val) -> String {
     match v {
         Val::I32(v) => v.to_string(),
         Val::I64(v) => v.to_string(),
@@ -408,5 +408,12 @@ fn show(v: &Val) -> String {
             }
         }
         Val::ExternRef(e) => e.map_or("null externref".into(), |e| format!("externref {e}")),
+        Val::AnyRef(None) => "null anyref".into(),
+        Val::AnyRef(Some(r)) => match r.kind(store) {
+            rung::runtime::AnyRefKind::I31(v) => format!("i31 {v}"),
+            rung::runtime::AnyRefKind::Struct => "struct".into(),
+            rung::runtime::AnyRefKind::Array(len) => format!("array (length {len})"),
+            rung::runtime::AnyRefKind::Extern(v) => format!("anyref of externref {v}"),
+        },
     }
 }

@@ -169,6 +169,16 @@ impl<'a> CodeGen<'a> {
     }
 
     pub fn visit_call_indirect(&mut self, type_index: u32, table: u32, tail: bool) -> Result<()> {
+        // A type that is not final also matches functions of its declared
+        // subtypes (GC), which this tier does not check yet.
+        if self
+            .env
+            .types
+            .get(type_index as usize)
+            .is_some_and(|t| !t.is_final)
+        {
+            return Err(self.unsupported("gc: call_indirect to a type that is not final"));
+        }
         let index = self.pop()?;
         if !tail {
             let n = self.func_type(type_index)?.params().len();

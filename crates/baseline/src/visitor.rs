@@ -141,6 +141,27 @@ impl CodeGen<'_> {
             O::RefIsNull => self.int_eqz(Ty::Ref),
             O::RefFunc { function_index } => self.visit_ref_func(function_index),
             O::RefAsNonNull => self.visit_ref_as_non_null(),
+            // GC operators that neither allocate nor read objects (see
+            // ARCHITECTURE.md, "Garbage collection"): the word stays as it is
+            // for the conversions; `i31` is `value << 1 | 1`.
+            O::AnyConvertExtern | O::ExternConvertAny => Ok(()),
+            O::RefEq => self.int_cmp(Ty::Ref, Cc::E),
+            O::RefI31 => self.visit_ref_i31(),
+            O::I31GetS => self.visit_i31_get(Shift::Sar),
+            O::I31GetU => self.visit_i31_get(Shift::Shr),
+            O::ArrayLen => self.visit_array_len(),
+            O::StructGet {
+                struct_type_index,
+                field_index,
+            } => self.visit_struct_get(struct_type_index, field_index, false),
+            O::StructGetS {
+                struct_type_index,
+                field_index,
+            } => self.visit_struct_get(struct_type_index, field_index, true),
+            O::StructGetU {
+                struct_type_index,
+                field_index,
+            } => self.visit_struct_get(struct_type_index, field_index, false),
 
             // ---- memory ----
             O::I32Load { ref memarg } => self.visit_load(memarg, I32, 4, Ext::None),
@@ -409,6 +430,90 @@ impl CodeGen<'_> {
             .asm
             .lea(dst, crate::asm::Mem::new(VMCTX, off as i32));
         self.push_reg(Ty::Ref, dst);
+        Ok(())
+    }
+
+    fn visit_ref_i31(&mut self) -> Result<()> {
+        let v = self.pop()?;
+        let reg = self.owned_reg(&v)?;
+        // 32-bit operations: the word's upper half is zero.
+        self.masm.asm.shift_ri(Shift::Shl, Size::S32, reg, 1);
+        self.masm.asm.alu_ri(Alu::Or, Size::S32, reg, 1);
+        self.push_reg(Ty::Ref, reg);
+        Ok(())
+    }
+
+    fn visit_i31_get(&mut self, shift: Shift) -> Result<()> {
+        let r = self.pop()?;
+        let reg = self.owned_reg(&r)?;
+        self.masm.asm.test_rr(Size::S64, reg, reg);
+        self.masm.trap_if(Cc::E, TrapCode::NullI31Reference);
+        self.masm.asm.shift_ri(shift, Size::S32, reg, 1);
+        self.push_reg(Ty::I32, reg);
+        Ok(())
+    }
+
+    /// `array.len`: the null check, then the length word
+    /// (`rung_tiering::gc::GC_ARRAY_LEN`).
+    fn visit_array_len(&mut self) -> Result<()> {
+        let r = self.pop()?;
+        let reg = self.owned_reg(&r)?;
+        self.masm.asm.test_rr(Size::S64, reg, reg);
+        self.masm.trap_if(Cc::E, TrapCode::NullArrayReference);
+        let len = rung_tiering::gc::GC_ARRAY_LEN as i32;
+        self.masm
+            .asm
+            .mov_rm(Size::S32, reg, crate::asm::Mem::new(reg, len));
+        self.push_reg(Ty::I32, reg);
+        Ok(())
+    }
+
+    /// `struct.get/_s/_u`: the null check, then a load at the field's
+    /// offset (`rung_tiering::gc::struct_layout`); a `v128` field is
+    /// `Unsupported`.
+    fn visit_struct_get(&mut self, ty: u32, field: u32, signed: bool) -> Result<()> {
+        use wasmparser::{CompositeInnerType, StorageType};
+        let Some(CompositeInnerType::Struct(st)) = self
+            .env
+            .types
+            .get(ty as usize)
+            .map(|t| &t.composite_type.inner)
+        else {
+            return Err(self.internal("struct.get of a type that is not a struct"));
+        };
+        let layout = rung_tiering::gc::struct_layout(st);
+        let (Some(f), Some(&off)) = (
+            st.fields.get(field as usize),
+            layout.offsets.get(field as usize),
+        ) else {
+            return Err(self.internal("struct.get of a field out of range"));
+        };
+        let (vty, bytes) = match f.element_type {
+            StorageType::I8 => (Ty::I32, 1),
+            StorageType::I16 => (Ty::I32, 2),
+            StorageType::Val(v) => match Ty::of(v) {
+                Some(t) => (t, 0),
+                None => return Err(self.unsupported("gc: struct.get of a v128 field")),
+            },
+        };
+        let r = self.pop()?;
+        let reg = self.owned_reg(&r)?;
+        self.masm.asm.test_rr(Size::S64, reg, reg);
+        self.masm.trap_if(Cc::E, TrapCode::NullStructReference);
+        let m = crate::asm::Mem::new(reg, off as i32);
+        if vty.is_float() {
+            let dst = self.alloc_for(vty)?;
+            self.masm.asm.movs_rm(vty.size(), dst, m);
+            self.free_reg(reg);
+            self.push_reg(vty, dst);
+        } else {
+            if bytes == 0 {
+                self.masm.asm.mov_rm(vty.size(), reg, m);
+            } else {
+                self.masm.asm.load_ext(reg, m, bytes, signed, vty.size());
+            }
+            self.push_reg(vty, reg);
+        }
         Ok(())
     }
 

@@ -103,6 +103,7 @@ fn value(v: &Val) -> Value {
         Val::V128(x) => Value::Bits(x as u64 ^ (x >> 64) as u64),
         Val::FuncRef(ref f) => Value::Ref(f.is_some()),
         Val::ExternRef(r) => Value::Ref(r.is_some()),
+        Val::AnyRef(r) => Value::Ref(r.is_some()),
     }
 }
 

@@ -402,16 +402,8 @@ fn calls_and_tables_compile_with_their_traps() {
     assert!(traps(find(&fs, "table_imported")).contains(&TableOutOfBounds));
 }
 
-fn unsupported(wat: &str) -> (String, u64) {
-    let m = Module::from_wat(wat);
-    match m.compile_with(&tier(), 0, &rung_testkit::TOP) {
-        Err(CompileError::Unsupported { feature, offset }) => (feature, offset),
-        other => panic!("expected Unsupported, got {other:?}"),
-    }
-}
-
 #[test]
-fn other_proposals_are_unsupported() {
+fn other_proposals_compile() {
     // SIMD compiles (issue 9): v128 parameters, locals and operators.
     for wat in [
         "(module (func (param i32) (result i32) local.get 0 i32.const 1 i32.add \
@@ -460,9 +452,27 @@ fn other_proposals_are_unsupported() {
     f.check().expect("invariants");
     assert_eq!(f.handlers.len(), 1, "{:?}", f.handlers);
     assert!(f.handlers[0].landing as usize > f.handlers[0].ret_offset as usize);
-    let (feature, _) =
-        unsupported("(module (type $s (struct)) (func (result (ref $s)) struct.new $s))");
-    assert!(feature.starts_with("gc"), "{feature}");
+    // GC compiles (issue 12): a field access has its null check, an
+    // element access its bounds check, a cast its failure.
+    let m = Module::from_wat(
+        "(module (type $s (struct (field i32))) (type $a (array i8)) \
+         (func (param anyref i32) (result i32) \
+           (struct.get $s 0 (ref.cast (ref null $s) (local.get 0))) \
+           (array.get_u $a (array.new_default $a (i32.const 4)) (local.get 1)) \
+           i32.add))",
+    );
+    let f = m
+        .compile_with(&tier(), 0, &rung_testkit::TOP)
+        .unwrap_or_else(|e| panic!("gc: {e}"));
+    f.check().expect("invariants");
+    let t = traps(&f);
+    for code in [
+        TrapCode::NullStructReference,
+        TrapCode::ArrayOutOfBounds,
+        TrapCode::CastFailure,
+    ] {
+        assert!(t.contains(&code), "gc lacks {code:?}: {t:?}");
+    }
 }
 
 #[test]

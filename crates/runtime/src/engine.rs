@@ -153,6 +153,9 @@ pub struct Config {
     /// interface: `PerfMapAgent`, `JitDumpAgent`); `None`, the default,
     /// costs nothing.
     pub profiler: Option<Arc<dyn crate::profiling::ProfilingAgent>>,
+    /// The most bytes each store's GC heap may hold (blocks of objects);
+    /// an allocation beyond it traps with "GC heap exhausted".
+    pub gc_heap_limit: usize,
 }
 
 impl Config {
@@ -183,6 +186,7 @@ impl std::fmt::Debug for Config {
             .field("interruptible", &self.interruptible)
             .field("features", &self.features)
             .field("profiler", &self.profiler.is_some())
+            .field("gc_heap_limit", &self.gc_heap_limit)
             .finish_non_exhaustive()
     }
 }
@@ -204,6 +208,7 @@ impl Default for Config {
             interruptible: false,
             features: rung_validator::FEATURES,
             profiler: None,
+            gc_heap_limit: crate::gc::DEFAULT_GC_HEAP_LIMIT,
         }
     }
 }

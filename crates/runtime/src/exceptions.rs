@@ -84,9 +84,9 @@ pub(crate) fn new_exception(
     }
     let mut object = vec![0u128; 1 + payload.len()].into_boxed_slice();
     object[0] = u128::from(tag) | (payload.len() as u128) << 64;
-    for (i, v) in payload.iter().enumerate() {
+    for (i, (v, t)) in payload.iter().zip(ty.params()).enumerate() {
         // SAFETY: cell `1 + i` is 16 writable bytes of `object`.
-        unsafe { crate::instance::write_val(store, (&raw mut object[1 + i]).cast(), v) };
+        unsafe { crate::instance::write_val(store, (&raw mut object[1 + i]).cast(), v, *t) };
     }
     let address = object.as_ptr() as usize;
     store.exns.push(object);

@@ -135,9 +135,9 @@ pub(crate) fn call_raw(store: &mut StoreInner, f: Func, args: &[Val]) -> Result<
         heap.resize(n, 0);
         &mut heap
     };
-    for (slot, arg) in values.iter_mut().zip(args) {
+    for ((slot, arg), t) in values.iter_mut().zip(args).zip(ty.params()) {
         // SAFETY: each slot is 16 writable bytes.
-        unsafe { write_val(store, (slot as *mut u128).cast(), arg) };
+        unsafe { write_val(store, (slot as *mut u128).cast(), arg, *t) };
     }
     // SAFETY: `record` is a live funcref record of this store; its slot is
     // a word tier-up workers store to atomically (a module's code-table
@@ -332,9 +332,9 @@ unsafe fn host_call(ctx: *mut HostFunc, values: *mut u128) -> Option<Trap> {
                     "host function returned a value of the wrong type",
                 ));
             }
-            for (i, v) in results.iter().enumerate() {
+            for (i, (v, t)) in results.iter().zip(ty.results()).enumerate() {
                 // SAFETY: slot `i` receives result `i`.
-                unsafe { write_val(store, values.add(i).cast(), v) };
+                unsafe { write_val(store, values.add(i).cast(), v, *t) };
             }
             None
         }

@@ -84,7 +84,8 @@ fn check_import(
             let expected = module.inner.type_ids.get(*t as usize).copied();
             // SAFETY: every function's record is live while its store is.
             let actual = unsafe { (*store.funcs[f.index as usize].record).type_id };
-            if expected != Some(actual) {
+            // A function of a declared subtype matches too (GC).
+            if expected.is_none_or(|e| !store.gc.is_subtype(actual, e)) {
                 return Err(incompatible("function signature"));
             }
         }
@@ -154,6 +155,7 @@ pub(crate) fn instantiate(
     module: &Module,
     imports: &[Extern],
 ) -> Result<Instance, Error> {
+    register_gc_types(store, module);
     check_imports(store, module, imports)?;
     check_limits(store, module)?;
     let instance_index = store.instances.len() as u32;
@@ -256,7 +258,24 @@ fn new_instance(store: &mut StoreInner, module: &Module) -> Box<InstanceData> {
         module.inner.budgets.as_ptr() as usize,
     );
     inst.put(offsets.type_ids(), module.inner.type_ids.as_ptr() as usize);
+    inst.put(offsets.gc_heap(), store.gc.ctx() as usize);
     inst
+}
+
+/// Registers the module's types with the store's GC heap, if casts,
+/// objects or subtype checks of calls and imports need them (struct and
+/// array types, declared subtyping): other modules register nothing.
+fn register_gc_types(store: &StoreInner, module: &Module) {
+    if module.env().types.iter().any(|t| {
+        !t.is_final
+            || !t.supertype_idxs.is_empty()
+            || !matches!(
+                t.composite_type.inner,
+                wasmparser::CompositeInnerType::Func(_)
+            )
+    }) {
+        store.gc.register_types(module);
+    }
 }
 
 /// Functions: imports first (bound host copies for host functions), then
@@ -404,7 +423,7 @@ fn define_globals(
         let init = global.init.as_ref().ok_or_else(internal)?;
         let value = eval_const(store, inst, init)?;
         // SAFETY: `ptr` is this global's 16 bytes inside the vmctx.
-        unsafe { write_val(store, ptr, &value) };
+        unsafe { write_val(store, ptr, &value, global.ty.content_type) };
         inst.globals.push(store.globals.len() as u32);
         store.globals.push(GlobalData {
             ty: global.ty,
@@ -444,7 +463,7 @@ fn define_tables(
         let init = match &table.init {
             Some(expr) => {
                 let v = eval_const(store, inst, expr)?;
-                store.ref_word(&v)
+                store.ref_word(&v, table.ty.element_type)
             }
             None => 0,
         };
@@ -498,6 +517,12 @@ fn define_tags(
         };
         inst.tags.push(store.tags.len() as u32);
         store.tags.push(id);
+        store.tag_traced.push(
+            ty.params()
+                .iter()
+                .map(|p| crate::gc::traced_canon(module.canon(*p)))
+                .collect(),
+        );
         store.tag_types.push(ty);
     }
     let offsets = &module.inner.offsets;
@@ -554,11 +579,11 @@ fn resolve_elements(
                 .iter()
                 .map(|&f| vmctx as usize + offsets.funcref(f).unwrap_or(0) as usize)
                 .collect(),
-            ElementItemsOwned::Expressions(_, exprs) => {
+            ElementItemsOwned::Expressions(ty, exprs) => {
                 let mut words = Vec::with_capacity(exprs.len());
                 for e in exprs {
                     let v = eval_const(store, inst, e)?;
-                    words.push(store.ref_word(&v));
+                    words.push(store.ref_word(&v, *ty));
                 }
                 words
             }
@@ -685,6 +710,15 @@ pub(crate) fn eval_const(
     let mut stack: Vec<Val> = Vec::new();
     let mut ops = expr.expr().get_operators_reader();
     let bad = || Error::Link("unsupported constant expression".into());
+    let trap = |code: TrapCode| Error::Trap(Trap::wasm(code));
+    let type_id = |index: u32| {
+        inst.module
+            .inner
+            .type_ids
+            .get(index as usize)
+            .copied()
+            .ok_or_else(bad)
+    };
     loop {
         let op = ops
             .read()
@@ -696,12 +730,91 @@ pub(crate) fn eval_const(
             Operator::F32Const { value } => Val::F32(value.bits()),
             Operator::F64Const { value } => Val::F64(value.bits()),
             Operator::V128Const { value } => Val::V128(u128::from_le_bytes(*value.bytes())),
-            Operator::RefNull { hty } => {
-                if wasmparser::RefType::new(true, hty).is_some_and(|r| r.is_func_ref()) {
-                    Val::FuncRef(None)
-                } else {
-                    Val::ExternRef(None)
+            Operator::RefNull { hty } => match wasmparser::RefType::new(true, hty) {
+                Some(r) if r.is_func_ref() => Val::FuncRef(None),
+                Some(r) if crate::values::is_any_ref(r) => Val::AnyRef(None),
+                _ => Val::ExternRef(None),
+            },
+            Operator::RefI31 => {
+                let Some(Val::I32(v)) = stack.pop() else {
+                    return Err(bad());
+                };
+                store.any_ref(crate::gc::i31_word(v))
+            }
+            Operator::AnyConvertExtern => {
+                let v = stack.pop().ok_or_else(bad)?;
+                let word = store.ref_word(&v, wasmparser::RefType::EXTERNREF);
+                store.any_ref(word)
+            }
+            Operator::ExternConvertAny => {
+                let v = stack.pop().ok_or_else(bad)?;
+                let word = store.ref_word(&v, wasmparser::RefType::ANYREF);
+                store.word_ref(word, wasmparser::RefType::EXTERNREF)
+            }
+            Operator::StructNew { struct_type_index }
+            | Operator::StructNewDefault { struct_type_index } => {
+                let id = type_id(struct_type_index)?;
+                let p = store.gc.new_struct_zeroed(id).map_err(trap)?;
+                if let Operator::StructNew { .. } = op {
+                    let info = store.gc.type_info(id).ok_or_else(bad)?;
+                    let crate::gc::GcKind::Struct { fields, .. } = &info.kind else {
+                        return Err(bad());
+                    };
+                    let args =
+                        stack.split_off(stack.len().checked_sub(fields.len()).ok_or_else(bad)?);
+                    for ((off, s), v) in fields.iter().zip(&args) {
+                        // SAFETY: a field of the new struct.
+                        unsafe { crate::gc::write_field(store, p + *off as usize, *s, v) };
+                    }
                 }
+                store.any_ref(p)
+            }
+            Operator::ArrayNew { array_type_index }
+            | Operator::ArrayNewDefault { array_type_index }
+            | Operator::ArrayNewFixed {
+                array_type_index, ..
+            } => {
+                let id = type_id(array_type_index)?;
+                let (len, init) = match op {
+                    Operator::ArrayNew { .. } => {
+                        let Some(Val::I32(len)) = stack.pop() else {
+                            return Err(bad());
+                        };
+                        (len as u32, vec![stack.pop().ok_or_else(bad)?])
+                    }
+                    Operator::ArrayNewDefault { .. } => {
+                        let Some(Val::I32(len)) = stack.pop() else {
+                            return Err(bad());
+                        };
+                        (len as u32, Vec::new())
+                    }
+                    Operator::ArrayNewFixed { array_size, .. } => {
+                        let at = stack
+                            .len()
+                            .checked_sub(array_size as usize)
+                            .ok_or_else(bad)?;
+                        (array_size, stack.split_off(at))
+                    }
+                    _ => return Err(bad()),
+                };
+                let p = store.gc.new_array_zeroed(id, len).map_err(trap)?;
+                let info = store.gc.type_info(id).ok_or_else(bad)?;
+                let crate::gc::GcKind::Array {
+                    elem, elem_size, ..
+                } = &info.kind
+                else {
+                    return Err(bad());
+                };
+                if !init.is_empty() {
+                    for i in 0..len as usize {
+                        let v = if init.len() == 1 { &init[0] } else { &init[i] };
+                        let at =
+                            p + rung_tiering::gc::GC_ARRAY_ELEMS as usize + i * *elem_size as usize;
+                        // SAFETY: element `i` of the new array.
+                        unsafe { crate::gc::write_field(store, at, *elem, v) };
+                    }
+                }
+                store.any_ref(p)
             }
             Operator::RefFunc { function_index } => {
                 let f = *inst.funcs.get(function_index as usize).ok_or_else(bad)?;
@@ -771,7 +884,7 @@ pub(crate) unsafe fn read_val(store: &StoreInner, ptr: *const u8, ty: ValType) -
 /// # Safety
 ///
 /// `ptr` must be valid for writes of 16 bytes.
-pub(crate) unsafe fn write_val(store: &StoreInner, ptr: *mut u8, val: &Val) {
+pub(crate) unsafe fn write_val(store: &StoreInner, ptr: *mut u8, val: &Val, ty: ValType) {
     // SAFETY: the caller vouches for `ptr`.
     unsafe {
         ptr.cast::<u128>().write_unaligned(0);
@@ -781,8 +894,9 @@ pub(crate) unsafe fn write_val(store: &StoreInner, ptr: *mut u8, val: &Val) {
             Val::F32(v) => ptr.cast::<u32>().write_unaligned(*v),
             Val::F64(v) => ptr.cast::<u64>().write_unaligned(*v),
             Val::V128(v) => ptr.cast::<u128>().write_unaligned(*v),
-            Val::FuncRef(_) | Val::ExternRef(_) => {
-                ptr.cast::<usize>().write_unaligned(store.ref_word(val))
+            Val::FuncRef(_) | Val::ExternRef(_) | Val::AnyRef(_) => {
+                let ValType::Ref(r) = ty else { return };
+                ptr.cast::<usize>().write_unaligned(store.ref_word(val, r))
             }
         }
     }

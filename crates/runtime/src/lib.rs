@@ -20,6 +20,7 @@ mod code_memory;
 mod engine;
 mod exceptions;
 mod func;
+mod gc;
 mod instance;
 mod interrupt;
 mod lazy;
@@ -43,6 +44,7 @@ pub mod wasi;
 pub use backtrace::{Frame, MAX_FRAMES, WasmBacktrace, demangle};
 pub use code_memory::code_bytes_mapped;
 pub use engine::{Config, Engine, StartTier, TierChoice, TierCompileStats, TierUpStats};
+pub use gc::DEFAULT_GC_HEAP_LIMIT;
 pub use interrupt::InterruptHandle;
 pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 pub use linker::Linker;
@@ -57,7 +59,7 @@ pub use store::{Caller, Extern, Func, Global, HostCallback, Instance, Memory, St
 pub use streaming::{StreamEvent, StreamProgress, StreamingCompiler};
 pub use traps::{Trap, TrapReason};
 pub use typed::{TypedFunc, WasmParams, WasmResults, WasmTy};
-pub use values::Val;
+pub use values::{AnyRef, AnyRefKind, Val};
 pub use wasmparser::{FuncType, ValType};
 
 use rung_tiering::CompileError;
@@ -183,7 +185,7 @@ impl Global {
         let mut own = Box::new(0u128);
         let ptr: *mut u8 = (&mut *own as *mut u128).cast();
         // SAFETY: `ptr` is the 16 bytes of `own`.
-        unsafe { instance::write_val(&store.inner, ptr, &value) };
+        unsafe { instance::write_val(&store.inner, ptr, &value, ty.content_type) };
         let index = store.inner.globals.len() as u32;
         let canon = host_types().canon(ty.content_type);
         store.inner.globals.push(store::GlobalData {
@@ -208,7 +210,7 @@ impl Global {
             ));
         }
         // SAFETY: the global's live 16-byte storage.
-        unsafe { instance::write_val(&store.inner, g.ptr, &value) };
+        unsafe { instance::write_val(&store.inner, g.ptr, &value, g.ty.content_type) };
         Ok(())
     }
 
@@ -247,7 +249,8 @@ impl Table {
     /// Sets element `index` to a reference of the table's type.
     pub fn set(&self, store: &mut Store, index: u32, value: Val) -> Result<(), Error> {
         store.inner.check(self.store)?;
-        let word = store.inner.ref_word(&value);
+        let ty = store.inner.tables[self.index as usize].ty.element_type;
+        let word = store.inner.ref_word(&value, ty);
         let t = &mut store.inner.tables[self.index as usize];
         if !values::val_matches(&value, ValType::Ref(t.ty.element_type)) {
             return Err(Error::Link("value does not match the table's type".into()));

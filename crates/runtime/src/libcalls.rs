@@ -45,6 +45,13 @@ pub(crate) fn table() -> Box<[usize]> {
             Libcall::MemoryAtomicNotify => memory_atomic_notify as *const () as usize,
             Libcall::ExnNew => crate::exceptions::exn_new as *const () as usize,
             Libcall::ThrowRef => crate::exceptions::throw_ref as *const () as usize,
+            Libcall::GcAlloc => gc_alloc as *const () as usize,
+            Libcall::GcSubtype => gc_subtype as *const () as usize,
+            Libcall::ArrayNewData => array_new_data as *const () as usize,
+            Libcall::ArrayNewElem => array_new_elem as *const () as usize,
+            Libcall::ArrayInitData => array_init_data as *const () as usize,
+            Libcall::ArrayInitElem => array_init_elem as *const () as usize,
+            Libcall::ArrayCopy => array_copy as *const () as usize,
         })
         .collect()
 }
@@ -479,4 +486,198 @@ unsafe extern "sysv64" fn tier_up_osr(
     // SAFETY: called by a tier-up routine with its frame pointer, its save
     // area and its return address, as `Libcall::TierUpOsr` says.
     unsafe { crate::tierup::osr_switch(&inst.module, func, frame, saved, at as usize) }
+}
+
+// ---- GC (see `gc`) -------------------------------------------------------
+
+fn raise_code(code: TrapCode) -> ! {
+    // SAFETY: libcalls run below `catch_traps`, in frames that own nothing
+    // when they get here.
+    unsafe { raise(Trap::wasm(code)) }
+}
+
+unsafe extern "sysv64" fn gc_alloc(vmctx: *mut u8, size: u64) -> usize {
+    // SAFETY: called by compiled code with its vmctx.
+    let (_, store) = unsafe { context(vmctx) };
+    match store.gc.alloc(size as usize) {
+        Ok(p) => p,
+        Err(code) => raise_code(code),
+    }
+}
+
+unsafe extern "sysv64" fn gc_subtype(vmctx: *mut u8, sub: u32, sup: u32) -> u32 {
+    // SAFETY: called by compiled code with its vmctx.
+    let (_, store) = unsafe { context(vmctx) };
+    u32::from(store.gc.is_subtype(sub, sup))
+}
+
+/// The element type and size of the array at `array`.
+fn array_elem(store: &StoreInner, array: usize) -> (wasmparser::StorageType, usize) {
+    // SAFETY: compiled code passes non-null arrays.
+    let id = unsafe { crate::gc::type_of(array) };
+    match store.gc.type_info(id).as_deref().map(|t| &t.kind) {
+        Some(crate::gc::GcKind::Array {
+            elem, elem_size, ..
+        }) => (*elem, *elem_size as usize),
+        _ => raise_code(TrapCode::CastFailure),
+    }
+}
+
+fn array_len(array: usize) -> u32 {
+    // SAFETY: compiled code passes non-null arrays.
+    unsafe { *((array + rung_tiering::gc::GC_ARRAY_LEN as usize) as *const u32) }
+}
+
+fn array_elems(array: usize) -> usize {
+    array + rung_tiering::gc::GC_ARRAY_ELEMS as usize
+}
+
+/// A new array of the module's type `ty` holding `len` elements.
+fn new_array(inst: &InstanceData, store: &StoreInner, ty: u32, len: u32) -> (usize, usize) {
+    let id = inst.module.inner.type_ids[ty as usize];
+    match store.gc.new_array_zeroed(id, len) {
+        Ok(p) => (p, array_elem(store, p).1),
+        Err(code) => raise_code(code),
+    }
+}
+
+unsafe extern "sysv64" fn array_new_data(
+    vmctx: *mut u8,
+    ty: u32,
+    data: u32,
+    offset: u32,
+    len: u32,
+) -> usize {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, store) = unsafe { context(vmctx) };
+    let id = inst.module.inner.type_ids[ty as usize];
+    let elem_size = match store.gc.type_info(id).as_deref().map(|t| &t.kind) {
+        Some(crate::gc::GcKind::Array { elem_size, .. }) => *elem_size as u64,
+        _ => raise_code(TrapCode::CastFailure),
+    };
+    let bytes: &[u8] = if inst.data_dropped[data as usize] {
+        &[]
+    } else {
+        &inst.module.inner.data[data as usize].bytes
+    };
+    let Some(r) = range(offset as u64, len as u64 * elem_size, bytes.len()) else {
+        raise_code(TrapCode::MemoryOutOfBounds)
+    };
+    let (p, _) = new_array(inst, store, ty, len);
+    // SAFETY: the new array has room for `len` elements.
+    unsafe {
+        let n = r.len();
+        std::ptr::copy_nonoverlapping(bytes[r].as_ptr(), array_elems(p) as *mut u8, n);
+    }
+    p
+}
+
+unsafe extern "sysv64" fn array_new_elem(
+    vmctx: *mut u8,
+    ty: u32,
+    elem: u32,
+    offset: u32,
+    len: u32,
+) -> usize {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, store) = unsafe { context(vmctx) };
+    let segment: &[usize] = inst.elements[elem as usize].as_deref().unwrap_or(&[]);
+    let Some(r) = range(offset as u64, len as u64, segment.len()) else {
+        raise_code(TrapCode::TableOutOfBounds)
+    };
+    let (p, _) = new_array(inst, store, ty, len);
+    // SAFETY: the new array has room for `len` words.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            segment[r].as_ptr(),
+            array_elems(p) as *mut usize,
+            len as usize,
+        );
+    }
+    p
+}
+
+unsafe extern "sysv64" fn array_init_data(
+    vmctx: *mut u8,
+    data: u32,
+    array: usize,
+    dst: u32,
+    src: u32,
+    len: u32,
+) {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, store) = unsafe { context(vmctx) };
+    let (_, elem_size) = array_elem(store, array);
+    if range(dst as u64, len as u64, array_len(array) as usize).is_none() {
+        raise_code(TrapCode::ArrayOutOfBounds)
+    }
+    let bytes: &[u8] = if inst.data_dropped[data as usize] {
+        &[]
+    } else {
+        &inst.module.inner.data[data as usize].bytes
+    };
+    let Some(r) = range(src as u64, len as u64 * elem_size as u64, bytes.len()) else {
+        raise_code(TrapCode::MemoryOutOfBounds)
+    };
+    // SAFETY: in bounds of the array (checked above).
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            bytes[r].as_ptr(),
+            (array_elems(array) + dst as usize * elem_size) as *mut u8,
+            len as usize * elem_size,
+        );
+    }
+}
+
+unsafe extern "sysv64" fn array_init_elem(
+    vmctx: *mut u8,
+    elem: u32,
+    array: usize,
+    dst: u32,
+    src: u32,
+    len: u32,
+) {
+    // SAFETY: called by compiled code with its vmctx.
+    let (inst, _) = unsafe { context(vmctx) };
+    if range(dst as u64, len as u64, array_len(array) as usize).is_none() {
+        raise_code(TrapCode::ArrayOutOfBounds)
+    }
+    let segment: &[usize] = inst.elements[elem as usize].as_deref().unwrap_or(&[]);
+    let Some(r) = range(src as u64, len as u64, segment.len()) else {
+        raise_code(TrapCode::TableOutOfBounds)
+    };
+    // SAFETY: in bounds of the array (checked above); words.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            segment[r].as_ptr(),
+            (array_elems(array) as *mut usize).add(dst as usize),
+            len as usize,
+        );
+    }
+}
+
+unsafe extern "sysv64" fn array_copy(
+    vmctx: *mut u8,
+    dst: usize,
+    dst_index: u32,
+    src: usize,
+    src_index: u32,
+    len: u32,
+) {
+    // SAFETY: called by compiled code with its vmctx.
+    let (_, store) = unsafe { context(vmctx) };
+    if range(dst_index as u64, len as u64, array_len(dst) as usize).is_none()
+        || range(src_index as u64, len as u64, array_len(src) as usize).is_none()
+    {
+        raise_code(TrapCode::ArrayOutOfBounds)
+    }
+    let (_, elem_size) = array_elem(store, dst);
+    // SAFETY: both ranges are in bounds (checked above); they may overlap.
+    unsafe {
+        std::ptr::copy(
+            (array_elems(src) + src_index as usize * elem_size) as *const u8,
+            (array_elems(dst) + dst_index as usize * elem_size) as *mut u8,
+            len as usize * elem_size,
+        );
+    }
 }

@@ -197,6 +197,10 @@ pub(crate) struct StoreInner {
     /// that type.
     pub tags: Vec<u32>,
     pub tag_types: Vec<wasmparser::FuncType>,
+    /// For each tag, which payload values the collector traces (of a type
+    /// in the `any` or `extern` hierarchy, concrete types resolved in the
+    /// tag's module).
+    pub tag_traced: Vec<Box<[bool]>>,
     /// Exception objects (see `exceptions`): each a tag word, a payload
     /// count and 16-byte payload cells; an `exnref` is the address of one.
     /// Freed with the store (no collector before issue 12).
@@ -211,6 +215,8 @@ pub(crate) struct StoreInner {
     pub interrupts: Arc<crate::interrupt::Interrupts>,
     /// What the store may allocate (`Store::limiter`); `None`: unlimited.
     pub limiter: Option<Box<dyn crate::ResourceLimiter>>,
+    /// The GC heap (see `gc`).
+    pub gc: crate::gc::GcHeap,
 }
 
 impl StoreInner {
@@ -319,17 +325,75 @@ impl Store {
                 funcs: Vec::new(),
                 tags: Vec::new(),
                 tag_types: Vec::new(),
+                tag_traced: Vec::new(),
                 exns: Vec::new(),
                 stack_limit: (0, 0),
                 func_by_record: HashMap::new(),
                 interrupts: Arc::default(),
                 limiter: None,
+                gc: crate::gc::GcHeap::new(engine.config().gc_heap_limit),
             }),
         }
     }
 
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// Collects the GC heap now: every object no global, table, element
+    /// segment, exception or host `AnyRef` reaches (directly or through
+    /// other objects) is freed. It runs with no wasm frame of the store
+    /// live (a host function called from wasm has a `Caller`, not the
+    /// store), which is what lets it find every reference.
+    pub fn gc(&mut self) {
+        let inner = &*self.inner;
+        let mut roots: Vec<usize> = Vec::new();
+        for g in &inner.globals {
+            if crate::gc::traced_canon(g.canon) {
+                // SAFETY: the global's live 16-byte storage.
+                roots.push(unsafe { g.ptr.cast::<usize>().read_unaligned() });
+            }
+        }
+        for t in &inner.tables {
+            if crate::gc::traced_canon(t.canon) {
+                roots.extend_from_slice(&t.elements);
+            }
+        }
+        for inst in &inner.instances {
+            let env = inst.module.env();
+            for (seg, words) in env.elements.iter().zip(&inst.elements) {
+                let rung_decoder::ElementItemsOwned::Expressions(ty, _) = &seg.items else {
+                    continue;
+                };
+                if let Some(words) = words
+                    && crate::gc::traced_canon(inst.module.canon(wasmparser::ValType::Ref(*ty)))
+                {
+                    roots.extend_from_slice(words);
+                }
+            }
+        }
+        for exn in &inner.exns {
+            let tag = exn[0] as u32 as usize;
+            if let Some(traced) = inner.tag_traced.get(tag) {
+                for (i, &t) in traced.iter().enumerate() {
+                    if t {
+                        roots.push(exn.get(1 + i).map_or(0, |c| *c as usize));
+                    }
+                }
+            }
+        }
+        inner.gc.collect(roots);
+    }
+
+    /// Bytes the GC heap holds (blocks and large objects, free blocks
+    /// kept for reuse included).
+    pub fn gc_heap_bytes(&self) -> usize {
+        self.inner.gc.bytes()
+    }
+
+    /// How many collections ran in this store.
+    pub fn gc_collections(&self) -> usize {
+        self.inner.gc.collections()
     }
 
     /// Limits what this store may allocate from now on (see
@@ -390,21 +454,80 @@ impl StoreInner {
         }
     }
 
-    /// The word that represents a reference value in tables and globals.
-    pub fn ref_word(&self, val: &Val) -> usize {
+    /// The word that represents a reference value of type `ty` in tables,
+    /// globals and calls: a host externref in the `extern` or `any`
+    /// hierarchy is tagged (`GcHeap::extern_word`); in the `exn`
+    /// hierarchy it is the exception object's address.
+    pub fn ref_word(&self, val: &Val, ty: RefType) -> usize {
+        use crate::values::{is_any_ref, is_extern_ref};
         match val {
             Val::FuncRef(f) => self.record_of(*f),
-            Val::ExternRef(e) => e.map_or(0, |e| e as usize),
+            Val::ExternRef(None) | Val::AnyRef(None) => 0,
+            Val::ExternRef(Some(e)) if is_extern_ref(ty) || is_any_ref(ty) => {
+                self.gc.extern_word(*e)
+            }
+            Val::ExternRef(Some(e)) => *e as usize,
+            Val::AnyRef(Some(a)) => {
+                self.owns(a.store, "an AnyRef");
+                self.gc.root_word(a.root)
+            }
             _ => 0,
         }
     }
 
     /// The reference value a word stands for, for a table or global of type `ty`.
     pub fn word_ref(&self, word: usize, ty: RefType) -> Val {
-        if crate::values::is_func_ref(ty) {
+        use crate::values::{is_any_ref, is_extern_ref};
+        if is_extern_ref(ty) {
+            match self.gc.extern_value(word) {
+                Some(v) => Val::ExternRef(Some(v)),
+                None if word == 0 => Val::ExternRef(None),
+                None => self.any_ref(word),
+            }
+        } else if is_any_ref(ty) {
+            self.any_ref(word)
+        } else if ty.type_index().is_some() {
+            // A concrete type: a function's record, or a GC object.
+            match self.func_from_record(word) {
+                Some(f) => Val::FuncRef(Some(f)),
+                None if word == 0 => Val::FuncRef(None),
+                None => self.any_ref(word),
+            }
+        } else if crate::values::is_func_ref(ty) {
             Val::FuncRef(self.func_from_record(word))
         } else {
             Val::ExternRef((word != 0).then_some(word as u64))
+        }
+    }
+
+    /// A GC word as a host value (rooted).
+    pub fn any_ref(&self, word: usize) -> Val {
+        if word == 0 {
+            return Val::AnyRef(None);
+        }
+        Val::AnyRef(Some(crate::values::AnyRef {
+            store: self.id,
+            root: self.gc.root(word),
+        }))
+    }
+
+    /// What a (non-null) GC word is.
+    pub fn any_kind(&self, word: usize) -> crate::values::AnyRefKind {
+        use crate::values::AnyRefKind;
+        if let Some(v) = crate::gc::i31_value(word) {
+            return AnyRefKind::I31(v);
+        }
+        if let Some(v) = self.gc.extern_value(word) {
+            return AnyRefKind::Extern(v);
+        }
+        // SAFETY: a word that is neither i31 nor host is an object.
+        let bits = unsafe { *((word + rung_tiering::gc::GC_HEADER_BITS as usize) as *const u32) };
+        if bits & rung_tiering::gc::GC_BIT_ARRAY != 0 {
+            // SAFETY: as above, an array.
+            let len = unsafe { *((word + rung_tiering::gc::GC_ARRAY_LEN as usize) as *const u32) };
+            AnyRefKind::Array(len)
+        } else {
+            AnyRefKind::Struct
         }
     }
 }
@@ -421,6 +544,13 @@ impl Tag {
         let store = &mut *store.inner;
         let index = store.tags.len() as u32;
         store.tags.push(store.engine.type_id(&ty));
+        let host = crate::host_types();
+        store.tag_traced.push(
+            ty.params()
+                .iter()
+                .map(|p| crate::gc::traced_canon(host.canon(*p)))
+                .collect(),
+        );
         store.tag_types.push(ty);
         Tag {
             store: store.id,

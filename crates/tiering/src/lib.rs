@@ -30,6 +30,7 @@
 
 pub mod abi;
 mod atomic;
+pub mod gc;
 mod libcall;
 pub mod osr;
 mod policy;

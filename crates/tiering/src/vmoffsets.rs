@@ -26,6 +26,7 @@
 //!          │ defined globals:    [[u8; 16]; n]            │ any value type, v128 too
 //!          │ funcref records:    [FuncRef; n_functions]   │ {slot, vmctx, type_id: u32}
 //!          │ tags:               [usize; n_tags]          │ each tag's identity (imports too)
+//!          │ gc_heap:            *mut GcCtx               │ the store's GC bump context
 //!          └──────────────────────────────────────────────┘ size(), a multiple of 16
 //! ```
 //!
@@ -294,6 +295,7 @@ pub struct VmOffsets {
     func_slots: u32,
     tier_up_budgets: u32,
     type_ids: u32,
+    gc_heap: u32,
     // Arrays.
     imported_functions: u32,
     imported_memories: u32,
@@ -376,6 +378,9 @@ impl VmOffsets {
         let defined_globals = cur.place(c.globals - c.imported_globals, GLOBAL_SIZE, 16);
         let funcrefs = cur.place(c.functions, funcref.size, p);
         let tags = cur.place(c.tags, p, p);
+        // Last: the fields before it keep the offsets they had before GC,
+        // so code that does not use GC is the same.
+        let gc_heap = cur.place(1, p, p);
         let size = cur.place(0, 0, 16);
 
         let size = u32::try_from(size)
@@ -399,6 +404,7 @@ impl VmOffsets {
             func_slots: o(func_slots),
             tier_up_budgets: o(tier_up_budgets),
             type_ids: o(type_ids),
+            gc_heap: o(gc_heap),
             imported_functions: o(imported_functions),
             imported_memories: o(imported_memories),
             defined_memories: o(defined_memories),
@@ -489,6 +495,13 @@ impl VmOffsets {
     /// type indices.
     pub fn type_ids(&self) -> u32 {
         self.type_ids
+    }
+
+    /// `gc_heap: *mut GcCtx`: the store's GC allocation context
+    /// (`{bump, limit}`, see [`gc`](crate::gc)), the same for every
+    /// instance of a store. Readonly for code; the context's fields change.
+    pub fn gc_heap(&self) -> u32 {
+        self.gc_heap
     }
 
     /// The offset of type `type_index`'s canonical id *within* the type-ids
@@ -720,6 +733,7 @@ impl VmOffsets {
                 p,
             ),
             r("tags", self.tags, c.tags, p, p),
+            r("gc_heap", self.gc_heap, 1, p, p),
         ]
     }
 }
@@ -771,6 +785,7 @@ mod tests {
             ("func_slots".to_string(), o.func_slots(), p, p),
             ("tier_up_budgets".to_string(), o.tier_up_budgets(), p, p),
             ("type_ids".to_string(), o.type_ids(), p, p),
+            ("gc_heap".to_string(), o.gc_heap(), p, p),
         ];
         let some = |x: Option<u32>, what: &str| x.unwrap_or_else(|| panic!("{what} is None"));
         for i in 0..c.functions {
@@ -917,7 +932,9 @@ mod tests {
     fn empty_module_is_just_the_header() {
         let o = VmOffsets::new(&env("(module)"), 8).expect("layout");
         check_layout(&o);
-        assert_eq!(o.size(), 64);
+        // The 56-byte header, the (empty) globals aligned to 16, `gc_heap`.
+        assert_eq!(o.size(), 80);
+        assert_eq!(o.gc_heap(), 64);
         assert_eq!(o.funcref(0), None);
         assert_eq!(o.memory_definition(0), None);
     }

@@ -19,7 +19,7 @@
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, SigRef, Value, types};
-use rung_tiering::{CompileError, TrapCode};
+use rung_tiering::{CompileError, Libcall, TrapCode};
 
 use super::Translator;
 
@@ -111,7 +111,29 @@ impl Translator<'_, '_> {
             layout.type_id as i32,
         );
         let mismatch = self.builder.ins().icmp(IntCC::NotEqual, actual, expected);
-        self.trapnz(mismatch, TrapCode::BadSignature);
+        let is_final = self
+            .env
+            .module
+            .types
+            .get(type_index as usize)
+            .is_none_or(|t| t.is_final);
+        if is_final {
+            self.trapnz(mismatch, TrapCode::BadSignature);
+        } else {
+            // A function of a declared subtype matches too (GC): asked of
+            // the runtime only when the ids differ.
+            let slow = self.builder.create_block();
+            let done = self.builder.create_block();
+            self.builder.ins().brif(mismatch, slow, &[], done, &[]);
+            self.builder.seal_block(slow);
+            self.builder.switch_to_block(slow);
+            self.builder.set_cold_block(slow);
+            let sub = self.libcall_result(Libcall::GcSubtype, &[actual, expected])?;
+            self.trapz(sub, TrapCode::BadSignature);
+            self.builder.ins().jump(done, &[]);
+            self.builder.seal_block(done);
+            self.builder.switch_to_block(done);
+        }
         let (code, callee_vmctx) = self.record_callee(rec);
         self.emit_call(type_index, sig, code, callee_vmctx, args, tail)
     }

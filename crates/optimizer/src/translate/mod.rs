@@ -33,6 +33,7 @@
 mod atomic;
 mod call;
 mod exceptions;
+mod gc;
 mod memory;
 mod numeric;
 mod simd;
@@ -1329,6 +1330,7 @@ impl Translator<'_, '_> {
                     && !self.numeric_op(&op)?
                     && !self.simd_op(&op)?
                     && !self.atomic_op(&op)?
+                    && !self.gc_op(&op)?
                 {
                     return Err(self.unsupported(rung_tiering::describe_unsupported(&op)));
                 }
