@@ -748,13 +748,16 @@ pub fn run(args: &WorkloadArgs) -> Result<(), String> {
     }
     let rung = rung_exe(&args)?;
     let machine = Machine::describe();
+    // A failed run's directory is kept for a look; the next bench starts clean.
+    let scratch = paths::target_dir().join("bench/workloads-scratch");
+    let _ = std::fs::remove_dir_all(&scratch);
     let runner = Runner {
         rung: &rung,
         peers: &peers,
         corpus_dir: corpus.dir(),
         wl_dir: paths::shared_dir().join("corpus/workloads"),
         peers_dir: paths::shared_dir().join("corpus/peers"),
-        scratch: paths::target_dir().join("bench/workloads-scratch"),
+        scratch,
         timeout: Duration::from_secs(args.timeout),
     };
 
