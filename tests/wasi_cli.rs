@@ -94,13 +94,25 @@ fn run_passes_argv_env_and_preopens_and_exits_with_the_status() {
     assert_eq!(code, 2);
     assert_eq!(out, b"echo\n--dir\n");
 
-    // A missing preopen directory or a bad --env is the command's error.
+    // A missing preopen directory is the command's error.
     let (code, _, err) = rung(&["run", "--dir", "/no/such/dir", wat]);
     assert_eq!(code, 1);
     assert!(err.starts_with("rung: --dir /no/such/dir"), "{err}");
-    let (code, _, err) = rung(&["run", "--env", "NOVALUE", wat]);
-    assert_eq!(code, 1);
-    assert!(err.contains("NAME=VALUE"), "{err}");
+    // `--env NAME` passes the host's value, and nothing when it has none.
+    let path = std::env::var("PATH").expect("PATH is set");
+    let (code, out, err) = rung(&[
+        "run",
+        "--env",
+        "PATH",
+        "--env",
+        "RUNG_TEST_VARIABLE_NOBODY_SETS",
+        wat,
+    ]);
+    assert_eq!((code, err.as_str()), (1, ""), "exit status = argc");
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!("{wat}\nPATH={path}\n")
+    );
 
     // --invoke still calls an export with typed arguments.
     let (code, out, _) = rung(&["run", wat, "--invoke", "twice", "21"]);
