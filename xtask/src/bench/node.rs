@@ -114,14 +114,15 @@ impl Node {
     }
 }
 
-/// The line of node's stderr that says what went wrong: the first that
-/// names an error (`RangeError: …`, `Error: Cannot find module …`), else
-/// the last non-empty one (a stack trace's frames say nothing).
-fn error_line(stderr: &str) -> &str {
+/// The line of a peer's (or rung's) stderr that says what went wrong: the
+/// first that names an error (`RangeError: …`, `Error: Cannot find module
+/// …`, `error: …`), else the last non-empty one (a stack trace's frames
+/// say nothing).
+pub fn error_line(stderr: &str) -> &str {
     let mut lines = stderr.lines().map(str::trim).filter(|l| !l.is_empty());
     lines
         .clone()
-        .find(|l| l.contains("Error") && !l.starts_with("at "))
+        .find(|l| (l.contains("Error") || l.contains("error:")) && !l.starts_with("at "))
         .or_else(|| lines.next_back())
         .unwrap_or("no output")
 }
@@ -149,6 +150,7 @@ mod tests {
         let stderr = "node:internal/x:1\n  throw err;\n\nError: Cannot find module '/x.mjs'\n    at Module._resolve (node:internal)\n\nNode.js v20\n";
         assert_eq!(error_line(stderr), "Error: Cannot find module '/x.mjs'");
         assert_eq!(error_line("Killed\n"), "Killed");
+        assert_eq!(error_line("warning: w\nerror: boom\nmore\n"), "error: boom");
         assert_eq!(error_line(""), "no output");
     }
 }

@@ -278,12 +278,11 @@ fn sample(
     };
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let line = stderr
-            .lines()
-            .find(|l| l.contains("Error") || l.contains("error"))
-            .or_else(|| stderr.lines().rev().find(|l| !l.trim().is_empty()))
-            .unwrap_or("no output");
-        return Err(format!("{}: {}", out.status, line.trim()));
+        return Err(format!(
+            "{}: {}",
+            out.status,
+            super::node::error_line(&stderr)
+        ));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout

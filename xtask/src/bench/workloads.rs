@@ -536,22 +536,8 @@ impl Runner<'_> {
             }
         };
         let ended = run_process(cmd, self.timeout)?;
-        // What went wrong, from a log: the first line naming an error
-        // (node's `CompileError: …`, not its stack), else the last lines.
         let tail = |p: &Path| {
-            let text = std::fs::read_to_string(p).unwrap_or_default();
-            let lines: Vec<&str> = text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect();
-            match lines
-                .iter()
-                .find(|l| (l.contains("Error") || l.contains("error:")) && !l.starts_with("at "))
-            {
-                Some(line) => line.to_string(),
-                None => lines[lines.len().saturating_sub(2)..].join(" / "),
-            }
+            super::node::error_line(&std::fs::read_to_string(p).unwrap_or_default()).to_string()
         };
         match config.engine {
             Engine::Rung if ended.status != 0 => {
